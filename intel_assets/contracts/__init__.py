@@ -1,0 +1,23 @@
+"""Pydantic models for every shape that crosses a boundary (wire bundle, symbols)."""
+
+from intel_assets.contracts.bundle import (
+    CONTEXT_VERSION,
+    WIRE_TOP_LEVEL_KEYS,
+    Citation,
+    DomainBlock,
+    DomainState,
+    MarketContextBundle,
+)
+from intel_assets.contracts.symbols import SYMBOL_RULE, InvalidSymbolError, normalize_symbol
+
+__all__ = [
+    "CONTEXT_VERSION",
+    "WIRE_TOP_LEVEL_KEYS",
+    "Citation",
+    "DomainBlock",
+    "DomainState",
+    "MarketContextBundle",
+    "SYMBOL_RULE",
+    "InvalidSymbolError",
+    "normalize_symbol",
+]

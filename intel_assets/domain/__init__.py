@@ -1,0 +1,1 @@
+"""Pure domain logic: no Dagster imports here (indicators, regime, scoring, bundle merge)."""

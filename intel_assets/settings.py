@@ -1,0 +1,165 @@
+"""Owns typed settings read from INTEL_* environment variables, with embedded defaults.
+
+Everything runs with no server installed: INTEL_HOME (default ./.intel) holds the Dagster
+home (SQLite storage), the embedded ClickHouse (chdb) data and the SQLite bundle store.
+Point INTEL_CLICKHOUSE_URL / INTEL_BUNDLE_STORE_DSN at servers to leave the embedded mode.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AwareDatetime, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
+
+#: LEAN demo universe: the four tickers with minute data for 2013-10-04..11 in the shared data.
+LEAN_DEMO_UNIVERSE = ("SPY", "IBM", "BAC", "AIG")
+#: The replay clock the LEAN demo uses: the last regular-session minute of the shared data.
+LEAN_DEMO_AS_OF = "2013-10-11T15:59:00-04:00"
+_SHARED_LEAN = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "lean"
+
+
+class SettingsError(ValueError):
+    """Configuration that cannot work; the message says which variable to fix and how."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INTEL_", extra="ignore")
+
+    home: Path = Field(default=Path(".intel"), description="State folder for embedded stores.")
+    clickhouse_url: str | None = Field(
+        default=None,
+        description="http(s)://user:pass@host:8123/ for a server; unset = embedded chdb in INTEL_HOME.",
+    )
+    clickhouse_database: str = "torghut"
+    bundle_store_dsn: str | None = Field(
+        default=None,
+        description="postgresql://... or sqlite:///path; unset = SQLite in INTEL_HOME.",
+    )
+    lean_data_dir: Path | None = Field(
+        default=None, description="LEAN data folder; default ../shared/data/lean when present."
+    )
+    as_of: AwareDatetime | None = Field(
+        default=None, description="Replay clock (ISO-8601 with offset); unset = live clock."
+    )
+    universe: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="Comma-separated symbols; default from the data source."
+    )
+    synthetic_symbols: int = Field(default=8, ge=1, le=10_000)
+    synthetic_days: int = Field(default=3, ge=1, le=60)
+    synthetic_seed: int = 7
+    lookback_days: int = Field(default=7, ge=1, le=400)
+    technicals_budget_seconds: float = Field(default=60.0, gt=0)
+    regime_budget_seconds: float = Field(default=60.0, gt=0)
+    news_budget_seconds: float = Field(default=300.0, gt=0)
+    fundamentals_budget_seconds: float = Field(default=86_400.0, gt=0)
+    serve_host: str = "127.0.0.1"
+    serve_port: int = Field(default=8080, ge=0, le=65535)
+
+    @field_validator("universe", mode="before")
+    @classmethod
+    def _parse_universe(cls, value: object) -> tuple[str, ...]:
+        if value in (None, ""):
+            return ()
+        items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[arg-type]
+        try:
+            symbols = tuple(normalize_symbol(s) for s in items if str(s).strip())
+        except InvalidSymbolError as exc:
+            raise ValueError(str(exc)) from exc
+        if len(set(symbols)) != len(symbols):
+            raise ValueError("INTEL_UNIVERSE lists a symbol twice; list each symbol once")
+        return symbols
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _check_clickhouse_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://", "chdb://")):
+            raise ValueError(
+                "INTEL_CLICKHOUSE_URL must start with http://, https:// (a ClickHouse server's "
+                "HTTP interface) or chdb:///abs/path (embedded); unset it for the embedded default"
+            )
+        return value or None
+
+    @field_validator("bundle_store_dsn")
+    @classmethod
+    def _check_store_dsn(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("postgresql://", "postgres://", "sqlite:///")):
+            raise ValueError(
+                "INTEL_BUNDLE_STORE_DSN must be postgresql://user@host:port/db or sqlite:///path; "
+                "unset it for the embedded SQLite store in INTEL_HOME"
+            )
+        return value or None
+
+    @model_validator(mode="after")
+    def _absolute_home(self) -> "Settings":
+        self.home = self.home.expanduser().resolve()
+        return self
+
+    # ---- derived values -------------------------------------------------------------------
+    @cached_property
+    def resolved_lean_dir(self) -> Path | None:
+        """The LEAN data folder in use, or None when there is none (synthetic market)."""
+        if self.lean_data_dir is not None:
+            path = self.lean_data_dir.expanduser().resolve()
+            if not (path / "equity" / "usa" / "minute").is_dir():
+                raise SettingsError(
+                    f"INTEL_LEAN_DATA_DIR={path} has no equity/usa/minute folder; point it at a "
+                    "LEAN Data folder or unset it to use the synthetic market"
+                )
+            return path
+        return _SHARED_LEAN if (_SHARED_LEAN / "equity" / "usa" / "minute").is_dir() else None
+
+    @cached_property
+    def symbols(self) -> tuple[str, ...]:
+        """The partitioned symbol universe."""
+        if self.universe:
+            return self.universe
+        if self.resolved_lean_dir is not None:
+            return LEAN_DEMO_UNIVERSE
+        return tuple(f"SYN{i:03d}" for i in range(self.synthetic_symbols))
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def chdb_path(self) -> Path:
+        return self.home / "clickhouse"
+
+    @property
+    def clickhouse_dsn(self) -> str:
+        return self.clickhouse_url or f"chdb://{self.chdb_path}"
+
+    @property
+    def store_dsn(self) -> str:
+        return self.bundle_store_dsn or f"sqlite:///{self.home / 'bundles.sqlite3'}"
+
+    def budget_seconds(self, domain: str) -> float:
+        return float(getattr(self, f"{domain}_budget_seconds"))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; raise SettingsError with plain words on bad input."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"INTEL_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"invalid configuration: {problems}") from None
+
+
+def parse_as_of(text: str) -> datetime:
+    """Parse a replay clock value, insisting on an explicit UTC offset."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise SettingsError(
+            f"as-of {text!r} has no UTC offset; write it like {LEAN_DEMO_AS_OF}"
+        )
+    return value
