@@ -2,9 +2,11 @@
 
 from intel_assets.contracts.bundle import (
     CONTEXT_VERSION,
+    DOMAINS,
     WIRE_TOP_LEVEL_KEYS,
     Citation,
     DomainBlock,
+    DomainBlocks,
     DomainState,
     MarketContextBundle,
 )
@@ -12,9 +14,11 @@ from intel_assets.contracts.symbols import SYMBOL_RULE, InvalidSymbolError, norm
 
 __all__ = [
     "CONTEXT_VERSION",
+    "DOMAINS",
     "WIRE_TOP_LEVEL_KEYS",
     "Citation",
     "DomainBlock",
+    "DomainBlocks",
     "DomainState",
     "MarketContextBundle",
     "SYMBOL_RULE",
