@@ -1,0 +1,43 @@
+# intel_assets — every target creates .venv and installs on first use.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export TZ := UTC
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test ui serve bench install clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing intel_assets and its dependencies into $(VENV) (first run takes ~2 min)"
+	@$(BIN)/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+	@set -o pipefail; $(BIN)/python -m pip install --quiet -e ".[test]" 2>&1 | { grep -v "^WARNING: Location" || true; }
+	@$(BIN)/python -m pip check
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make demo: seed the embedded stores, materialize every asset in one run, publish, summarize
+demo: $(STAMP)
+	$(BIN)/intel-assets demo
+
+## make test: start what the tests need (PostgreSQL binaries), run pytest
+test: $(STAMP)
+	@bash scripts/test-services.sh
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make ui: Dagster webserver + daemon (workspace.yaml) and the serving API on 127.0.0.1
+ui: $(STAMP)
+	$(BIN)/intel-assets ui
+
+serve: $(STAMP)
+	$(BIN)/intel-assets serve
+
+## make bench: benchmark figures (P1 refresh, P2 serving); prints, never asserts timings
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf .intel .pytest_cache

@@ -1,0 +1,92 @@
+"""Owns market_context_bundle[symbol] (merge of the domains) and published_bundle[symbol]
+(the upsert to the serving store, downstream of the blocking contract checks)."""
+
+
+from dagster import (
+    AssetExecutionContext,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    PartitionsDefinition,
+    asset,
+)
+
+from intel_assets.assets.common import GROUP, run_symbols
+from intel_assets.contracts.bundle import DOMAINS, DomainBlock, MarketContextBundle
+from intel_assets.domain.bundle import merge_bundle
+from intel_assets.resources.context import BundleStoreResource, ContextPolicyResource
+
+
+def bundle_table(bundles: list[MarketContextBundle]) -> str:
+    rows = ["| symbol | quality | " + " | ".join(DOMAINS) + " | risk flags |",
+            "|---" * (len(DOMAINS) + 3) + "|"]
+    for b in bundles:
+        states = " | ".join(getattr(b.domains, d).state.value for d in DOMAINS)
+        rows.append(f"| {b.symbol} | {b.quality_score:.2f} | {states} | {', '.join(b.risk_flags) or '-'} |")
+    return "\n".join(rows)
+
+
+def build_bundle_assets(partitions_def: PartitionsDefinition, domain_assets: list) -> list:
+    @asset(
+        partitions_def=partitions_def,
+        backfill_policy=BackfillPolicy.single_run(),
+        deps=domain_assets,
+        group_name=GROUP,
+        kinds={"python"},
+        description="The wire bundle per symbol: every domain (missing ones marked and "
+        "flagged), freshness re-measured against the clock, quality scored.",
+    )
+    def market_context_bundle(
+        context: AssetExecutionContext,
+        bundle_store: BundleStoreResource,
+        context_policy: ContextPolicyResource,
+    ) -> MaterializeResult:
+        symbols = run_symbols(context)
+        now = context_policy.clock().now()
+        store = bundle_store.store
+        staged = {domain: store.staged(domain, symbols) for domain in DOMAINS}
+        bundles = []
+        for symbol in symbols:
+            blocks = {
+                domain: DomainBlock.model_validate(staged[domain][symbol])
+                for domain in DOMAINS
+                if symbol in staged[domain]
+            }
+            bundles.append(merge_bundle(symbol, now, blocks, context_policy.budgets()))
+        store.stage("bundle", {b.symbol: b.to_wire() for b in bundles},
+                    run_id=context.run_id, as_of=now)
+        return MaterializeResult(metadata={
+            "as_of": now.isoformat(),
+            "symbols": len(bundles),
+            "mean_quality": round(sum(b.quality_score for b in bundles) / max(1, len(bundles)), 4),
+            "flagged": sum(1 for b in bundles if b.risk_flags),
+            "bundles": MetadataValue.md(bundle_table(bundles)),
+        })
+
+    @asset(
+        partitions_def=partitions_def,
+        backfill_policy=BackfillPolicy.single_run(),
+        deps=[market_context_bundle],
+        group_name=GROUP,
+        kinds={"python", "sql"},
+        description="Publishes each checked bundle: in one transaction upserts the latest "
+        "bundle per symbol (what Torghut reads) and appends to the bundle history.",
+    )
+    def published_bundle(
+        context: AssetExecutionContext,
+        bundle_store: BundleStoreResource,
+    ) -> MaterializeResult:
+        symbols = run_symbols(context)
+        store = bundle_store.store
+        staged = store.staged("bundle", symbols)
+        absent = [s for s in symbols if s not in staged]
+        if absent:
+            raise RuntimeError(f"no staged bundle for {absent}; materialize market_context_bundle first")
+        bundles = [MarketContextBundle.model_validate(staged[s]) for s in symbols]
+        etags = store.publish(bundles, run_id=context.run_id)
+        return MaterializeResult(metadata={
+            "published": len(bundles),
+            "etags": MetadataValue.md("\n".join(f"- {b.symbol}: `{e}`" for b, e in zip(bundles, etags))),
+        })
+
+    return [market_context_bundle, published_bundle]

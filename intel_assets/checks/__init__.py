@@ -1,0 +1,1 @@
+"""Asset checks: the bundle contract and stale/missing-domain flags (blocking publication)."""

@@ -1,0 +1,282 @@
+"""Owns the `intel-assets` console script: seed, materialize, demo, serve, bundle, ui."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from intel_assets.settings import LEAN_DEMO_AS_OF, Settings, SettingsError, load_settings
+
+DAGSTER_YAML = """\
+# Written by intel-assets: embedded Dagster storage (SQLite in this folder).
+# chdb admits one process per data path, so runs that touch ClickHouse are serialized.
+# For PostgreSQL storage see deploy/dagster.yaml.
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: 1
+telemetry:
+  enabled: false
+"""
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def prepare_dagster_home(settings: Settings) -> Path:
+    """Create DAGSTER_HOME under INTEL_HOME (with dagster.yaml) unless DAGSTER_HOME is set."""
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def demo_settings() -> Settings:
+    """Settings for the demo and the UI: a LEAN data set replays at its last session minute."""
+    settings = load_settings()
+    if settings.as_of is None and settings.resolved_lean_dir is not None:
+        settings = load_settings(as_of=LEAN_DEMO_AS_OF)
+        _say(f"replay clock: INTEL_AS_OF={LEAN_DEMO_AS_OF} (LEAN data; set INTEL_AS_OF to change)")
+    return settings
+
+
+# ---- seed -------------------------------------------------------------------------------------
+
+def seed(settings: Settings, synthetic: bool = False) -> datetime:
+    """Load market data into ClickHouse; return the newest bar end loaded."""
+    import pandas as pd
+
+    from intel_assets.domain.market_data import load_lean_minute, synthetic_market
+    from intel_assets.resources.clickhouse import open_warehouse
+
+    lean_dir = None if synthetic else settings.resolved_lean_dir
+    started = time.perf_counter()
+    with open_warehouse(settings.clickhouse_dsn, settings.clickhouse_database) as wh:
+        wh.ensure_schema()
+        if lean_dir is not None:
+            _say(f"seeding LEAN minute data from {lean_dir} for {', '.join(settings.symbols)}")
+            newest = None
+            for i, symbol in enumerate(settings.symbols, 1):
+                bars, quotes = load_lean_minute(
+                    lean_dir, symbol,
+                    on_day=(lambda s, d: print(f"  {s} {d.isoformat()}", end="\r", flush=True))
+                    if sys.stdout.isatty() else None,
+                )
+                wh.replace_bars(bars)
+                wh.replace_quotes(quotes)
+                newest = max(filter(None, [newest, bars["window_end"].max()]))
+                _say(f"  [{i}/{len(settings.symbols)}] {symbol}: {len(bars):,} bars, {len(quotes):,} quotes")
+        else:
+            end = (settings.as_of or datetime.now(timezone.utc)).astimezone(timezone.utc)
+            _say(f"seeding a synthetic market: {len(settings.symbols)} symbols x "
+                 f"{settings.synthetic_days} sessions ending by {end.isoformat()}")
+            bars, quotes = synthetic_market(settings.symbols, settings.synthetic_days, end,
+                                            seed=settings.synthetic_seed)
+            wh.replace_bars(bars)
+            wh.replace_quotes(quotes)
+            newest = bars["window_end"].max()
+            _say(f"  {len(bars):,} bars, {len(quotes):,} quotes")
+    _say(f"seeded in {time.perf_counter() - started:.1f} s")
+    return pd.Timestamp(newest).to_pydatetime()
+
+
+# ---- materialize ------------------------------------------------------------------------------
+
+def materialize(settings: Settings, symbols: list[str] | None = None, log_level: str = "WARNING"):
+    """Refresh and publish the universe (or a contiguous symbol range) in ONE Dagster run."""
+    from dagster import DagsterInstance
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    from intel_assets.definitions import REFRESH_JOB, build_definitions
+
+    prepare_dagster_home(settings)
+    defs = build_definitions(settings)
+    chosen = symbols or list(settings.symbols)
+    unknown = [s for s in chosen if s not in settings.symbols]
+    if unknown:
+        raise SettingsError(f"{unknown} not in the universe {list(settings.symbols)}; set INTEL_UNIVERSE")
+    with DagsterInstance.get() as instance:
+        result = defs.resolve_job_def(REFRESH_JOB).execute_in_process(
+            instance=instance,
+            tags={ASSET_PARTITION_RANGE_START_TAG: chosen[0], ASSET_PARTITION_RANGE_END_TAG: chosen[-1]},
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            raise_on_error=False,
+        )
+    return result
+
+
+def _summary(settings: Settings) -> list[dict]:
+    from intel_assets.resources.bundle_store import BundleStore
+
+    store = BundleStore.from_dsn(settings.store_dsn)
+    try:
+        rows = []
+        for symbol in settings.symbols:
+            stored = store.latest(symbol)
+            rows.append({"symbol": symbol, "bundle": None if stored is None else json.loads(stored.body)})
+        return rows
+    finally:
+        store.close()
+
+
+def print_summary(rows: list[dict]) -> None:
+    from intel_assets.contracts.bundle import DOMAINS
+
+    head = f"{'symbol':<8} {'quality':>7}  " + "  ".join(f"{d:<12}" for d in DOMAINS) + "  risk flags"
+    _say(head)
+    _say("-" * len(head))
+    for row in rows:
+        b = row["bundle"]
+        if b is None:
+            _say(f"{row['symbol']:<8} {'-':>7}  (no bundle published)")
+            continue
+        states = "  ".join(f"{b['domains'][d]['state']:<12}" for d in DOMAINS)
+        _say(f"{b['symbol']:<8} {b['qualityScore']:>7.2f}  {states}  {', '.join(b['riskFlags']) or '-'}")
+
+
+def demo() -> int:
+    settings = demo_settings()
+    newest = seed(settings)
+    if settings.as_of is None:  # synthetic market: replay at its newest bar
+        settings = load_settings(as_of=newest.isoformat())
+        _say(f"replay clock: {newest.isoformat()} (newest synthetic bar)")
+    _say(f"materializing {len(settings.symbols)} symbols in one run "
+         f"(DAGSTER_HOME={prepare_dagster_home(settings)})")
+    started = time.perf_counter()
+    result = materialize(settings)
+    _say(f"run {result.run_id} {'succeeded' if result.success else 'FAILED'} "
+         f"in {time.perf_counter() - started:.1f} s")
+    print_summary(_summary(settings))
+    _say(f"\nserve it: intel-assets serve  ->  http://{settings.serve_host}:{settings.serve_port}"
+         "/api/torghut/market-context?symbol=" + settings.symbols[0])
+    return 0 if result.success else 1
+
+
+# ---- serve / bundle / ui ----------------------------------------------------------------------
+
+def serve_cmd(settings: Settings, host: str | None, port: int | None) -> int:
+    from intel_assets.resources.bundle_store import BundleStore
+    from intel_assets.serving.app import create_app, serve
+
+    dsn = settings.store_dsn
+    app = create_app(lambda: BundleStore.from_dsn(dsn))
+    host, port = host or settings.serve_host, port if port is not None else settings.serve_port
+    _say(f"serving http://{host}:{port}/api/torghut/market-context?symbol=... (store {_safe(dsn)})")
+    serve(app, host, port)
+    return 0
+
+
+def bundle_cmd(settings: Settings, symbol: str) -> int:
+    from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
+    from intel_assets.resources.bundle_store import BundleStore
+
+    try:
+        symbol = normalize_symbol(symbol)
+    except InvalidSymbolError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    store = BundleStore.from_dsn(settings.store_dsn)
+    try:
+        stored = store.latest(symbol)
+    finally:
+        store.close()
+    if stored is None:
+        print(f"error: no bundle published for {symbol}; run `intel-assets demo` or materialize it",
+              file=sys.stderr)
+        return 1
+    print(json.dumps(json.loads(stored.body), indent=2))
+    return 0
+
+
+def ui_cmd(settings: Settings, port: int) -> int:
+    """Dagster webserver + daemon (workspace.yaml) and the serving API, on 127.0.0.1."""
+    env = dict(os.environ)
+    env["DAGSTER_HOME"] = str(prepare_dagster_home(settings))
+    if settings.as_of is not None:
+        env["INTEL_AS_OF"] = settings.as_of.isoformat()
+    root = Path(__file__).resolve().parent.parent
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", str(root / "workspace.yaml"),
+                          "-h", "127.0.0.1", "-p", str(port)], env=env, cwd=root),
+        subprocess.Popen([sys.executable, "-m", "intel_assets.cli", "serve"], env=env, cwd=root),
+    ]
+    _say(f"Dagster UI: http://127.0.0.1:{port}   serving API: http://{settings.serve_host}:"
+         f"{settings.serve_port}   (Ctrl-C stops both)")
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    return max((p.returncode or 0) for p in procs)
+
+
+def _safe(dsn: str) -> str:
+    import re
+
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", dsn)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="intel-assets", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_seed = sub.add_parser("seed", help="load LEAN minute data (or a synthetic market) into ClickHouse")
+    p_seed.add_argument("--synthetic", action="store_true", help="ignore LEAN data; seed a synthetic market")
+    p_mat = sub.add_parser("materialize", help="refresh + publish the universe in one Dagster run")
+    p_mat.add_argument("symbols", nargs="*", help="a contiguous range of the universe (default: all)")
+    sub.add_parser("demo", help="seed, materialize every asset in one run, publish, print a summary")
+    p_serve = sub.add_parser("serve", help="serve bundles to Torghut over HTTP")
+    p_serve.add_argument("--host")
+    p_serve.add_argument("--port", type=int)
+    p_bundle = sub.add_parser("bundle", help="print the latest published bundle of SYMBOL")
+    p_bundle.add_argument("symbol")
+    p_ui = sub.add_parser("ui", help="Dagster webserver + daemon and the serving API on 127.0.0.1")
+    p_ui.add_argument("--port", type=int, default=3000)
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "seed":
+            seed(load_settings(), synthetic=args.synthetic)
+            return 0
+        if args.cmd == "materialize":
+            settings = demo_settings()
+            result = materialize(settings, [s.upper() for s in args.symbols] or None)
+            print_summary(_summary(settings))
+            return 0 if result.success else 1
+        if args.cmd == "demo":
+            return demo()
+        if args.cmd == "serve":
+            return serve_cmd(load_settings(), args.host, args.port)
+        if args.cmd == "bundle":
+            return bundle_cmd(load_settings(), args.symbol)
+        if args.cmd == "ui":
+            return ui_cmd(demo_settings(), args.port)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sensors and schedules: per-symbol freshness refresh (parity sensors come later)."""

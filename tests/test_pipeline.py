@@ -1,0 +1,201 @@
+"""End-to-end: seed the real chdb engine, refresh the universe in ONE Dagster run, publish."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+import zipfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterInstance, build_sensor_context
+
+from intel_assets import cli
+from intel_assets.contracts.bundle import WIRE_TOP_LEVEL_KEYS, MarketContextBundle
+from intel_assets.definitions import REFRESH_JOB, build_definitions
+from intel_assets.resources.bundle_store import BundleStore
+from intel_assets.settings import LEAN_DEMO_AS_OF, load_settings
+
+LEAN_UNIVERSE = "SPY,IBM,BAC,AIG"
+
+
+def _settings(tmp_path: Path, chdb_dsn: str, **overrides):
+    return load_settings(
+        home=tmp_path / "home",
+        clickhouse_url=chdb_dsn,
+        clickhouse_database=f"t_{uuid.uuid4().hex[:10]}",
+        **overrides,
+    )
+
+
+def _latest(settings, symbol: str) -> dict:
+    store = BundleStore.from_dsn(settings.store_dsn)
+    try:
+        stored = store.latest(symbol)
+        assert stored is not None, f"no bundle published for {symbol}"
+        return json.loads(stored.body)
+    finally:
+        store.close()
+
+
+def _raw_close(lean_dir: Path, symbol: str, day: str, ms: int) -> float:
+    """The close of the LEAN minute bar stamped ms after New-York midnight, read from the zip."""
+    with zipfile.ZipFile(lean_dir / "equity/usa/minute" / symbol.lower() / f"{day}_trade.zip") as zf:
+        text = zf.read(zf.namelist()[0]).decode()
+    for line in text.splitlines():
+        fields = line.split(",")
+        if int(fields[0]) == ms:
+            return int(fields[4]) / 10_000
+    raise AssertionError(f"no bar at {ms} ms in {symbol} {day}")
+
+
+@pytest.fixture(scope="module")
+def lean_run(tmp_path_factory, chdb_dsn, lean_dir):
+    tmp = tmp_path_factory.mktemp("lean")
+    settings = _settings(tmp, chdb_dsn, lean_data_dir=lean_dir, universe=LEAN_UNIVERSE,
+                         as_of=LEAN_DEMO_AS_OF)
+    cli.seed(settings)
+    with DagsterInstance.ephemeral() as instance:
+        result = _run(settings, instance)
+        runs = instance.get_runs()
+    return settings, result, runs
+
+
+def _run(settings, instance, first=None, last=None):
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    defs = build_definitions(settings)
+    return defs.resolve_job_def(REFRESH_JOB).execute_in_process(
+        instance=instance,
+        tags={ASSET_PARTITION_RANGE_START_TAG: first or settings.symbols[0],
+              ASSET_PARTITION_RANGE_END_TAG: last or settings.symbols[-1]},
+        raise_on_error=False,
+    )
+
+
+def test_lean_universe_refreshes_in_one_run_and_publishes(lean_run):
+    settings, result, runs = lean_run
+    assert result.success
+    assert len(runs) == 1, "the whole universe must refresh in one run"
+    published = {
+        e.partition for e in result.get_asset_materialization_events()
+        if e.asset_key == AssetKey("published_bundle")
+    }
+    assert published == set(settings.symbols)
+    for symbol in settings.symbols:
+        wire = _latest(settings, symbol)
+        assert set(wire) == WIRE_TOP_LEVEL_KEYS
+        bundle = MarketContextBundle.model_validate(wire, by_alias=True, by_name=False)
+        assert bundle.symbol == symbol
+        assert bundle.as_of_utc == datetime.fromisoformat(LEAN_DEMO_AS_OF)
+        assert bundle.domains.technicals.state.value == "ok"
+        assert bundle.domains.regime.state.value == "ok"
+        assert bundle.domains.news.state.value == "missing"
+        assert bundle.domains.fundamentals.state.value == "missing"
+        assert {"news_missing", "fundamentals_missing"} <= set(bundle.risk_flags)
+        assert 0 < bundle.quality_score <= 0.5, "two of four domains missing caps quality at 0.5"
+
+
+def test_checks_ran_and_passed(lean_run):
+    _, result, _ = lean_run
+    evaluations = result.get_asset_check_evaluations()
+    names = {e.check_name for e in evaluations}
+    assert names == {"bundle_matches_wire_contract", "degraded_domains_are_flagged"}
+    assert all(e.passed for e in evaluations)
+
+
+def test_technicals_use_no_bar_after_the_clock(lean_run, lean_dir):
+    settings, _, _ = lean_run
+    tech = _latest(settings, "SPY")["domains"]["technicals"]
+    # As of 15:59 New York the newest complete bar is the one stamped 15:58 (ends 15:59).
+    assert tech["asOf"] == "2013-10-11T19:59:00Z"
+    assert tech["freshnessSeconds"] == 0
+    expected = _raw_close(lean_dir, "SPY", "20131011", (15 * 60 + 58) * 60_000)
+    assert tech["payload"]["lastPrice"] == pytest.approx(expected)
+    assert tech["payload"]["lastBarEnd"].startswith("2013-10-11T19:59:00")
+
+
+def test_stale_technicals_are_flagged_and_lower_quality(tmp_path, chdb_dsn):
+    end = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)  # Friday 16:00 New York
+    fresh = _settings(tmp_path / "a", chdb_dsn, universe="SYNA,SYNB", as_of=end.isoformat())
+    cli.seed(fresh, synthetic=True)
+    with DagsterInstance.ephemeral() as instance:
+        assert _run(fresh, instance).success
+    fresh_bundle = _latest(fresh, "SYNA")
+    late = fresh.model_copy(update={"as_of": end + timedelta(minutes=10)})
+    with DagsterInstance.ephemeral() as instance:
+        assert _run(late, instance).success
+    stale_bundle = _latest(late, "SYNA")
+    assert fresh_bundle["domains"]["technicals"]["state"] == "ok"
+    assert stale_bundle["domains"]["technicals"]["state"] == "stale"
+    assert stale_bundle["domains"]["technicals"]["freshnessSeconds"] == 600
+    assert "technicals_stale" in stale_bundle["riskFlags"]
+    assert "technicals_stale" in stale_bundle["domains"]["technicals"]["riskFlags"]
+    assert stale_bundle["qualityScore"] < fresh_bundle["qualityScore"]
+
+
+def test_symbol_without_data_is_missing_not_a_crash(tmp_path, chdb_dsn):
+    end = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)
+    settings = _settings(tmp_path, chdb_dsn, universe="SYNA,NODATA", as_of=end.isoformat())
+    cli.seed(settings.model_copy(update={"universe": ("SYNA",)}), synthetic=True)
+    with DagsterInstance.ephemeral() as instance:
+        result = _run(settings, instance)
+    assert result.success
+    wire = _latest(settings, "NODATA")
+    assert wire["domains"]["technicals"]["state"] == "missing"
+    assert wire["domains"]["regime"]["state"] == "missing"
+    assert {"technicals_missing", "regime_missing"} <= set(wire["riskFlags"])
+    assert wire["qualityScore"] == 0.0
+    assert _latest(settings, "SYNA")["domains"]["technicals"]["state"] == "ok"
+
+
+def test_failed_blocking_check_stops_publication(tmp_path, chdb_dsn):
+    end = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)
+    settings = _settings(tmp_path, chdb_dsn, universe="SYNA", as_of=end.isoformat())
+    cli.seed(settings, synthetic=True)
+    defs = build_definitions(settings)
+    with DagsterInstance.ephemeral() as instance:
+        assert _run(settings, instance).success
+        before = _latest(settings, "SYNA")
+        store = BundleStore.from_dsn(settings.store_dsn)
+        tampered = dict(store.staged("bundle", ["SYNA"])["SYNA"], llmHint="extra key Torghut rejects")
+        store.stage("bundle", {"SYNA": tampered})
+        store.close()
+        from dagster import AssetSelection, Definitions, define_asset_job
+
+        job = define_asset_job(
+            "publish_only",
+            selection=AssetSelection.keys("published_bundle")
+            | AssetSelection.checks_for_assets(AssetKey("market_context_bundle")),
+        )
+        with_job = Definitions.merge(defs, Definitions(jobs=[job]))
+        result = with_job.resolve_job_def("publish_only").execute_in_process(
+            instance=instance, partition_key="SYNA", raise_on_error=False
+        )
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert evaluations["bundle_matches_wire_contract"].passed is False
+    assert not [e for e in result.get_asset_materialization_events()
+                if e.asset_key == AssetKey("published_bundle")]
+    assert _latest(settings, "SYNA") == before, "Torghut keeps the last good bundle"
+
+
+def test_freshness_sensor_requests_refresh_of_unmaterialized_range(tmp_path, chdb_dsn):
+    end = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)
+    settings = _settings(tmp_path, chdb_dsn, universe="SYNA,SYNB,SYNC,SYND", as_of=end.isoformat())
+    cli.seed(settings, synthetic=True)
+    defs = build_definitions(settings)
+    sensor = defs.get_sensor_def("symbol_freshness_sensor")
+    with DagsterInstance.ephemeral() as instance:
+        assert _run(settings, instance, "SYNA", "SYNB").success
+        result = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
+    assert len(result.run_requests) == 1
+    request = result.run_requests[0]
+    assert request.partition_key_range.start == "SYNC"
+    assert request.partition_key_range.end == "SYND"
+    assert request.tags["intel/stale_symbols"] == "SYNC,SYND"
+    assert json.loads(result.cursor)["stale"] == ["SYNC", "SYND"]
