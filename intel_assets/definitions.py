@@ -55,7 +55,6 @@ def build_definitions(settings: Settings) -> Definitions:
     refresh_job = define_asset_job(
         REFRESH_JOB,
         selection=AssetSelection.assets(technicals, regime, market_context_bundle, published_bundle),
-        partitions_def=partitions,
         description="Refresh the market context of a symbol range in one run and publish it.",
     )
     freshness_sensor = build_freshness_sensor(

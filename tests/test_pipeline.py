@@ -170,7 +170,7 @@ def test_failed_blocking_check_stops_publication(tmp_path, chdb_dsn):
 
         job = define_asset_job(
             "publish_only",
-            selection=AssetSelection.keys("published_bundle")
+            selection=AssetSelection.assets("published_bundle")
             | AssetSelection.checks_for_assets(AssetKey("market_context_bundle")),
         )
         with_job = Definitions.merge(defs, Definitions(jobs=[job]))
@@ -189,7 +189,7 @@ def test_freshness_sensor_requests_refresh_of_unmaterialized_range(tmp_path, chd
     settings = _settings(tmp_path, chdb_dsn, universe="SYNA,SYNB,SYNC,SYND", as_of=end.isoformat())
     cli.seed(settings, synthetic=True)
     defs = build_definitions(settings)
-    sensor = defs.get_sensor_def("symbol_freshness_sensor")
+    sensor = defs.resolve_sensor_def("symbol_freshness_sensor")
     with DagsterInstance.ephemeral() as instance:
         assert _run(settings, instance, "SYNA", "SYNB").success
         result = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))

@@ -54,7 +54,7 @@ def build_bundle_assets(partitions_def: PartitionsDefinition, domain_assets: lis
             }
             bundles.append(merge_bundle(symbol, now, blocks, context_policy.budgets()))
         store.stage("bundle", {b.symbol: b.to_wire() for b in bundles},
-                    run_id=context.run_id, as_of=now)
+                    run_id=context.run.run_id, as_of=now)
         return MaterializeResult(metadata={
             "as_of": now.isoformat(),
             "symbols": len(bundles),
@@ -83,7 +83,7 @@ def build_bundle_assets(partitions_def: PartitionsDefinition, domain_assets: lis
         if absent:
             raise RuntimeError(f"no staged bundle for {absent}; materialize market_context_bundle first")
         bundles = [MarketContextBundle.model_validate(staged[s]) for s in symbols]
-        etags = store.publish(bundles, run_id=context.run_id)
+        etags = store.publish(bundles, run_id=context.run.run_id)
         return MaterializeResult(metadata={
             "published": len(bundles),
             "etags": MetadataValue.md("\n".join(f"- {b.symbol}: `{e}`" for b, e in zip(bundles, etags))),

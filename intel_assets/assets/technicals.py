@@ -91,7 +91,7 @@ def build_technicals_assets(partitions_def: PartitionsDefinition) -> list:
             lambda s, exc: error_block("technicals", budget, f"{type(exc).__name__}: {exc}"),
         )
         bundle_store.store.stage("technicals", {s: b.to_wire() for s, b in blocks.items()},
-                                 run_id=context.run_id, as_of=now)
+                                 run_id=context.run.run_id, as_of=now)
         return MaterializeResult(metadata={"as_of": now.isoformat(), **blocks_metadata(blocks)})
 
     @asset(
@@ -141,7 +141,7 @@ def build_technicals_assets(partitions_def: PartitionsDefinition) -> list:
             lambda s, exc: error_block("regime", budget, f"{type(exc).__name__}: {exc}"),
         )
         bundle_store.store.stage("regime", {s: b.to_wire() for s, b in blocks.items()},
-                                 run_id=context.run_id, as_of=now)
+                                 run_id=context.run.run_id, as_of=now)
         return MaterializeResult(metadata={"as_of": now.isoformat(), **blocks_metadata(blocks)})
 
     return [technicals, regime]

@@ -1,0 +1,1 @@
+"""HTTP serving for Torghut: reads the bundle store only, never Dagster."""

@@ -1,0 +1,47 @@
+"""Owns test builders: valid wire bundles with chosen per-domain states."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from intel_assets.contracts.bundle import DOMAINS, Citation, DomainBlock, DomainBlocks, MarketContextBundle
+
+#: Default states: two observed domains, two missing ones.
+DEFAULT_STATES = {"technicals": "ok", "regime": "ok", "news": "missing", "fundamentals": "missing"}
+MAX_FRESHNESS = {"technicals": 60, "regime": 60, "news": 300, "fundamentals": 86_400}
+
+
+def make_block(domain: str, state: str, as_of: datetime) -> DomainBlock:
+    """One valid block; ok/stale blocks carry an asOf, a citation and a payload."""
+    budget = MAX_FRESHNESS[domain]
+    if state in ("ok", "stale"):
+        age = 5 if state == "ok" else budget * 3
+        block_as_of = as_of - timedelta(seconds=age)
+        return DomainBlock(
+            domain=domain, state=state, as_of=block_as_of, freshness_seconds=age,
+            max_freshness_seconds=budget, source_count=1,
+            quality_score=0.9 if state == "ok" else 0.4,
+            payload={"value": 1.5, "label": f"{domain}-{state}"},
+            citations=[Citation(source=f"test-{domain}", published_at=block_as_of)],
+            risk_flags=[] if state == "ok" else [f"{domain}_stale"],
+        )
+    return DomainBlock(
+        domain=domain, state=state, max_freshness_seconds=budget, quality_score=0.0,
+        risk_flags=[f"{domain}_{state}"],
+    )
+
+
+def make_bundle(symbol: str, as_of: datetime, states: dict[str, str] | None = None) -> MarketContextBundle:
+    """A valid bundle for `symbol` as of `as_of`; `states` overrides DEFAULT_STATES per domain."""
+    chosen = {**DEFAULT_STATES, **(states or {})}
+    blocks = {domain: make_block(domain, chosen[domain], as_of) for domain in DOMAINS}
+    observed = [b for b in blocks.values() if b.freshness_seconds is not None]
+    return MarketContextBundle(
+        symbol=symbol,
+        as_of_utc=as_of,
+        freshness_seconds=max((b.freshness_seconds or 0 for b in observed), default=0),
+        quality_score=round(sum(b.quality_score for b in blocks.values()) / len(blocks), 4),
+        source_count=sum(b.source_count for b in blocks.values()),
+        risk_flags=sorted(flag for b in blocks.values() for flag in b.risk_flags),
+        domains=DomainBlocks(**blocks),
+    )

@@ -1,0 +1,267 @@
+"""Tests the bundle store against real SQLite and PostgreSQL databases."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import uuid
+import warnings
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from helpers import make_bundle
+from intel_assets.contracts.bundle import DOMAINS, WIRE_TOP_LEVEL_KEYS, MarketContextBundle
+from intel_assets.contracts.symbols import InvalidSymbolError
+from intel_assets.resources.bundle_store import (
+    BundleStore,
+    StoreConfigError,
+    StoreUnavailableError,
+    StoredBundle,
+    redact_dsn,
+)
+
+T0 = datetime(2024, 3, 1, 15, 30, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def store(store_dsn: str):
+    opened = BundleStore.from_dsn(store_dsn)
+    opened.ensure_schema()
+    yield opened
+    opened.close()
+
+
+def test_stage_and_staged_round_trip(store: BundleStore) -> None:
+    items = {"SPY": {"state": "ok", "payload": {"rsi": 55.5, "tags": ["a", "b"]}},
+             "ibm": {"state": "missing", "payload": {}}}
+    store.stage("technicals", items, run_id="run-1", as_of=T0)
+    store.stage("regime", {"SPY": {"trend": "up"}}, run_id="run-1", as_of=T0)
+
+    got = store.staged("technicals", ["SPY", "IBM", "BAC"])
+    assert got == {"SPY": items["SPY"], "IBM": items["ibm"]}  # BAC absent, ibm upper-cased
+    assert store.staged("regime", ["spy"]) == {"SPY": {"trend": "up"}}
+    assert store.staged("news", ["SPY"]) == {}
+    assert store.staged("technicals", []) == {}
+
+    store.stage("technicals", {"SPY": {"state": "stale"}}, run_id="run-2")  # upsert replaces
+    assert store.staged("technicals", ["SPY", "IBM"]) == {"SPY": {"state": "stale"}, "IBM": items["ibm"]}
+
+
+def test_staged_many_symbols_spans_parameter_chunks(store: BundleStore) -> None:
+    items = {f"S{i:04d}": {"i": i} for i in range(1200)}
+    store.stage("technicals", items, as_of=T0)
+    got = store.staged("technicals", list(items) + ["NOPE"])
+    assert len(got) == 1200 and got["S1199"] == {"i": 1199}
+
+
+def test_stage_rejects_bad_input(store: BundleStore) -> None:
+    with pytest.raises(InvalidSymbolError, match="must match"):
+        store.stage("technicals", {"1ABC": {}})
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.stage("technicals", {"SPY": {}}, as_of=datetime(2024, 1, 1))
+    with pytest.raises(ValueError, match="non-empty"):
+        store.stage("", {"SPY": {}})
+    assert store.staged("technicals", ["SPY"]) == {}
+
+
+def test_publish_upserts_latest_and_appends_history(store: BundleStore) -> None:
+    first = make_bundle("SPY", T0)
+    second = make_bundle("SPY", T0 + timedelta(minutes=1), {"news": "ok", "fundamentals": "stale"})
+    [etag1] = store.publish([first], run_id="run-1")
+    [etag2] = store.publish([second], run_id="run-2")
+    assert etag1 != etag2 and len(etag2) == 32
+
+    latest = store.latest("spy")
+    assert isinstance(latest, StoredBundle)
+    assert latest.etag == etag2 == hashlib.sha256(latest.body.encode()).hexdigest()[:32]
+    assert latest.body == json.dumps(second.to_wire(), separators=(",", ":"), sort_keys=True)
+    assert MarketContextBundle.model_validate_json(latest.body) == second
+    assert set(json.loads(latest.body)) == WIRE_TOP_LEVEL_KEYS
+    assert latest.as_of_utc == second.as_of_utc and latest.quality_score == second.quality_score
+    assert latest.published_at.tzinfo is not None
+
+    history = store.history("SPY")
+    assert [h.etag for h in history] == [etag2, etag1]  # newest first
+    assert store.history("SPY", limit=1)[0].etag == etag2
+    assert store.history("IBM") == []
+
+
+def test_publish_batch_is_one_transaction(store: BundleStore) -> None:
+    kept = make_bundle("IBM", T0)
+    store.publish([kept])
+    good = make_bundle("SPY", T0)
+    replacement = make_bundle("IBM", T0 + timedelta(minutes=5), {"news": "ok"})
+    broken = make_bundle("BAC", T0).model_copy(update={"as_of_utc": None})  # violates NOT NULL
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydantic warns serializing the None datetime
+        with pytest.raises((sqlite3.IntegrityError, psycopg2.IntegrityError)):
+            store.publish([good, broken, replacement])
+    with pytest.raises(TypeError, match="MarketContextBundle"):
+        store.publish([good, {"symbol": "BAC"}])  # type: ignore[list-item]
+
+    assert store.latest("SPY") is None and store.history("SPY") == []
+    assert store.latest("BAC") is None
+    still = store.latest("IBM")
+    assert still is not None and MarketContextBundle.model_validate_json(still.body) == kept
+    assert len(store.history("IBM")) == 1
+
+
+def test_latest_unknown_and_before_schema(store_dsn: str) -> None:
+    with BundleStore.from_dsn(store_dsn) as fresh:  # no ensure_schema yet: reads answer empty
+        assert fresh.latest("SPY") is None
+        assert fresh.history("SPY") == []
+        assert fresh.staged("technicals", ["SPY"]) == {}
+        assert fresh.health()["symbols"] == 0
+        fresh.ensure_schema()
+        fresh.ensure_schema()  # idempotent
+        assert fresh.latest("ZZZZ") is None
+        assert fresh.publish([]) == []
+
+
+def test_health_counts_over_latest_bundles(store: BundleStore) -> None:
+    empty = store.health()
+    assert empty["symbols"] == 0 and empty["newestPublishedAt"] is None
+    assert empty["domains"]["news"] == {"ok": 0, "stale": 0, "missing": 0, "error": 0, "oldestAsOf": None}
+
+    store.publish([make_bundle("SPY", T0)])  # replaced below: must not be counted
+    store.publish([
+        make_bundle("SPY", T0 + timedelta(hours=1), {"news": "stale"}),
+        make_bundle("IBM", T0, {"news": "ok", "fundamentals": "ok"}),
+        make_bundle("BAC", T0, {"technicals": "error", "regime": "missing"}),
+    ])
+    health = store.health()
+    assert health["symbols"] == 3
+    assert set(health["domains"]) == set(DOMAINS)
+    d = health["domains"]
+    assert {k: d["technicals"][k] for k in ("ok", "stale", "missing", "error")} == \
+        {"ok": 2, "stale": 0, "missing": 0, "error": 1}
+    assert (d["regime"]["ok"], d["regime"]["missing"]) == (2, 1)
+    assert (d["news"]["ok"], d["news"]["stale"], d["news"]["missing"]) == (1, 1, 1)
+    assert (d["fundamentals"]["ok"], d["fundamentals"]["missing"]) == (1, 2)
+    # technicals ok blocks are 5 s old; the oldest is IBM's at T0 - 5 s
+    assert d["technicals"]["oldestAsOf"] == "2024-03-01T15:29:55Z"
+    # news: SPY stale (T0+1h - 900 s) vs IBM ok (T0 - 5 s) -> IBM's is older
+    assert d["news"]["oldestAsOf"] == "2024-03-01T15:29:55Z"
+    newest = datetime.fromisoformat(health["newestPublishedAt"])
+    assert abs(newest - datetime.now(timezone.utc)) < timedelta(minutes=5)
+
+
+def test_concurrent_readers_share_per_thread_connections(store: BundleStore) -> None:
+    [etag] = store.publish([make_bundle("SPY", T0)])
+    seen: list[str] = []
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            for _ in range(40):
+                seen.append(store.latest("SPY").etag)  # type: ignore[union-attr]
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and seen == [etag] * 480
+    store.close()  # closes connections made by other threads too
+    with pytest.raises(StoreUnavailableError):
+        store.ping()
+
+
+def test_sqlite_creates_parent_dir_and_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "bundles.sqlite3"
+    for dsn in (f"sqlite:///{path}", f"sqlite:///{str(path).lstrip('/')}"):
+        with BundleStore.from_dsn(dsn) as store:
+            store.ensure_schema()
+            store.ping()
+            assert repr(store).startswith("BundleStore(SQLite")
+    assert path.is_file()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@pytest.mark.parametrize(
+    ("dsn", "expected"),
+    [
+        ("", "empty"),
+        ("mysql://user:hunter2@db:3306/x", "postgresql://user"),
+        ("http://example.com/", "sqlite:////absolute/path"),
+        ("sqlite://relative.db", "absolute path"),
+        ("sqlite:///:memory:", "no :memory:"),
+        ("sqlite:///tmp/dir/", "absolute path"),
+        ("postgresql://user:hunter2@host:notaport/db", "not a valid PostgreSQL URI"),
+    ],
+)
+def test_bad_dsn_says_what_to_write(dsn: str, expected: str) -> None:
+    with pytest.raises(StoreConfigError, match=expected) as info:
+        BundleStore.from_dsn(dsn)
+    assert isinstance(info.value, ValueError)
+    assert "hunter2" not in str(info.value)
+
+
+def test_unreachable_postgres_raises_plain_error_without_password() -> None:
+    with pytest.raises(StoreUnavailableError) as info:
+        BundleStore.from_dsn("postgresql://intel:s3cret-pw@127.0.0.1:1/intel")
+    message = str(info.value)
+    assert "127.0.0.1:1" in message and "intel" in message
+    assert "s3cret-pw" not in message and "Traceback" not in message
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_postgres_wrong_password_not_echoed(postgres_dsn: str) -> None:
+    # trust auth accepts any password; an unknown database still fails after connecting
+    dsn = postgres_dsn.replace("postgres@", "postgres:t0p-secret@").rsplit("/", 1)[0] + "/no_such_db"
+    with pytest.raises(StoreUnavailableError) as info:
+        BundleStore.from_dsn(dsn)
+    assert "no_such_db" in str(info.value) and "t0p-secret" not in str(info.value)
+
+
+def test_postgres_reuses_pooled_connections(postgres_schema_dsn: str, postgres_dsn: str) -> None:
+    app_name = f"intel_pool_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(postgres_dsn)
+    admin.autocommit = True
+
+    def backends() -> set[int]:
+        with admin.cursor() as cur:
+            cur.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", (app_name,))
+            return {pid for (pid,) in cur.fetchall()}
+
+    with BundleStore.from_dsn(f"{postgres_schema_dsn}&application_name={app_name}",
+                              max_connections=4) as store:
+        store.ensure_schema()
+        store.publish([make_bundle("SPY", T0)])
+        before = backends()
+        for _ in range(50):
+            assert store.latest("SPY") is not None
+        assert backends() == before and len(before) == 1  # sequential calls: one connection
+
+        found: list[bool] = []
+
+        def reader() -> None:
+            for _ in range(30):
+                found.append(store.latest("SPY") is not None)
+
+        threads = [threading.Thread(target=reader) for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert found == [True] * 300
+        after_load = backends()
+        assert 1 <= len(after_load) <= 4  # capped by max_connections, kept idle afterwards
+        for _ in range(50):
+            assert store.latest("SPY") is not None
+        assert backends() == after_load
+    admin.close()
+
+
+def test_redact_dsn_hides_passwords() -> None:
+    assert redact_dsn("postgresql://u:p@ss/w0rd@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert "x1y2" not in redact_dsn("postgresql://h/db?password=x1y2&sslmode=require")
+    assert redact_dsn("postgresql://u@h/db") == "postgresql://u@h/db"
