@@ -1,0 +1,55 @@
+"""The Definitions object as Dagster (and the UI) load it from workspace.yaml."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from dagster import AssetKey, DefaultSensorStatus
+
+from intel_assets.definitions import REFRESH_JOB, build_definitions
+from intel_assets.settings import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _defs(tmp_path, **overrides):
+    return build_definitions(load_settings(home=tmp_path, universe="AAA,BBB,CCC", **overrides))
+
+
+def test_assets_partitioned_by_symbol_with_freshness_policies(tmp_path):
+    defs = _defs(tmp_path)
+    graph = defs.resolve_asset_graph()
+    for name in ("technicals", "regime", "market_context_bundle", "published_bundle"):
+        node = graph.get(AssetKey(name))
+        assert list(node.partitions_def.get_partition_keys()) == ["AAA", "BBB", "CCC"]
+    for name in ("technicals", "regime"):
+        policy = graph.get(AssetKey(name)).freshness_policy
+        assert policy is not None and policy.fail_window.to_timedelta() == timedelta(seconds=60)
+    lineage = graph.get(AssetKey("published_bundle")).parent_keys
+    assert lineage == {AssetKey("market_context_bundle")}
+    checks = {key.name for key in graph.asset_check_keys}
+    assert checks == {"bundle_matches_wire_contract", "degraded_domains_are_flagged"}
+    assert defs.resolve_job_def(REFRESH_JOB) is not None
+
+
+def test_freshness_sensor_runs_by_default_only_on_a_live_clock(tmp_path):
+    live = _defs(tmp_path).resolve_sensor_def("symbol_freshness_sensor")
+    replay = _defs(tmp_path, as_of="2013-10-11T15:59:00-04:00").resolve_sensor_def(
+        "symbol_freshness_sensor")
+    assert live.default_status == DefaultSensorStatus.RUNNING
+    assert replay.default_status == DefaultSensorStatus.STOPPED
+
+
+def test_workspace_yaml_loads_and_validates(tmp_path):
+    env = {**os.environ, "INTEL_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path),
+           "INTEL_UNIVERSE": "SPY,IBM"}
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "All code locations passed validation" in done.stdout + done.stderr
