@@ -209,28 +209,55 @@ def ui_cmd(settings: Settings, port: int) -> int:
     if settings.as_of is not None:
         env["INTEL_AS_OF"] = settings.as_of.isoformat()
     root = Path(__file__).resolve().parent.parent
+    # Each child leads its own process group, so stopping reaches its grandchildren too
+    # (dagster dev runs the webserver, the daemon and code servers as further processes).
     procs = [
         subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", str(root / "workspace.yaml"),
-                          "-h", "127.0.0.1", "-p", str(port)], env=env, cwd=root),
-        subprocess.Popen([sys.executable, "-m", "intel_assets.cli", "serve"], env=env, cwd=root),
+                          "-h", "127.0.0.1", "-p", str(port)], env=env, cwd=root,
+                         start_new_session=True),
+        subprocess.Popen([sys.executable, "-m", "intel_assets.cli", "serve"], env=env, cwd=root,
+                         start_new_session=True),
     ]
+    signal.signal(signal.SIGTERM, _interrupt)  # stop both children on SIGTERM as on Ctrl-C
     _say(f"Dagster UI: http://127.0.0.1:{port}   serving API: http://{settings.serve_host}:"
          f"{settings.serve_port}   (Ctrl-C stops both)")
+    exited = None
     try:
-        while all(p.poll() is None for p in procs):
+        while exited is None:
+            exited = next((p for p in procs if p.poll() is not None), None)
             time.sleep(0.5)
+        print(f"error: {' '.join(exited.args[2:4])} exited with code {exited.returncode}; "
+              "stopping the other", file=sys.stderr)
     except KeyboardInterrupt:
         pass
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-    return max((p.returncode or 0) for p in procs)
+        _stop_groups(procs, grace_seconds=20)
+    return 0 if exited is None else (exited.returncode or 1)
+
+
+def _stop_groups(procs: list[subprocess.Popen], grace_seconds: float) -> None:
+    """SIGINT each child's process group, then SIGKILL whatever is left after the grace time."""
+    for p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace_seconds
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    for p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _safe(dsn: str) -> str:
