@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     bundle_store_dsn: str | None = Field(
         default=None,
         description="postgresql://... or sqlite:///path; unset = SQLite in INTEL_HOME.",
+    )
+    market_source: Literal["auto", "lean", "synthetic"] = Field(
+        default="auto",
+        description="Where seeding takes bars from: auto = LEAN data when present, else synthetic.",
     )
     lean_data_dir: Path | None = Field(
         default=None, description="LEAN data folder; default ../shared/data/lean when present."
@@ -104,6 +108,8 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_lean_dir(self) -> Path | None:
         """The LEAN data folder in use, or None when there is none (synthetic market)."""
+        if self.market_source == "synthetic":
+            return None
         if self.lean_data_dir is not None:
             path = self.lean_data_dir.expanduser().resolve()
             if not (path / "equity" / "usa" / "minute").is_dir():
@@ -112,7 +118,14 @@ class Settings(BaseSettings):
                     "LEAN Data folder or unset it to use the synthetic market"
                 )
             return path
-        return _SHARED_LEAN if (_SHARED_LEAN / "equity" / "usa" / "minute").is_dir() else None
+        if (_SHARED_LEAN / "equity" / "usa" / "minute").is_dir():
+            return _SHARED_LEAN
+        if self.market_source == "lean":
+            raise SettingsError(
+                f"INTEL_MARKET_SOURCE=lean but no LEAN data at {_SHARED_LEAN}; set "
+                "INTEL_LEAN_DATA_DIR to a LEAN Data folder or INTEL_MARKET_SOURCE=synthetic"
+            )
+        return None
 
     @cached_property
     def symbols(self) -> tuple[str, ...]:

@@ -110,7 +110,7 @@ class Warehouse:
             parameters={"db": self.database, "symbols": list(symbols),
                         "since": _py_utc(since), "until": _py_utc(until)},
         )
-        return _utc_columns(frame, ("window_start", "window_end"))
+        return _utc_columns(frame, ("window_start", "window_end"), BAR_COLUMNS)
 
     def quotes(self, symbols: Sequence[str], since: datetime, until: datetime) -> pd.DataFrame:
         """Quotes of symbols with since < ts <= until."""
@@ -122,7 +122,7 @@ class Warehouse:
             parameters={"db": self.database, "symbols": list(symbols),
                         "since": _py_utc(since), "until": _py_utc(until)},
         )
-        return _utc_columns(frame, ("ts",))
+        return _utc_columns(frame, ("ts",), QUOTE_COLUMNS)
 
     def coverage(self) -> pd.DataFrame:
         """Per symbol: bar count and first/last bar end (what the warehouse holds)."""
@@ -132,7 +132,8 @@ class Warehouse:
             " GROUP BY symbol ORDER BY symbol",
             parameters={"db": self.database},
         )
-        return _utc_columns(frame, ("first_bar_end", "last_bar_end"))
+        return _utc_columns(frame, ("first_bar_end", "last_bar_end"),
+                            ("symbol", "bars", "first_bar_end", "last_bar_end"))
 
 
 def _py_utc(value: datetime | pd.Timestamp) -> datetime:
@@ -141,7 +142,11 @@ def _py_utc(value: datetime | pd.Timestamp) -> datetime:
     return ts.to_pydatetime()
 
 
-def _utc_columns(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+def _utc_columns(frame: pd.DataFrame, columns: Sequence[str],
+                 expected: Sequence[str]) -> pd.DataFrame:
+    """Time columns as tz-aware UTC; an empty result keeps the expected columns."""
+    if frame.empty and list(frame.columns) != list(expected):
+        frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in expected})
     for col in columns:
         series = pd.to_datetime(frame[col])
         frame[col] = series.dt.tz_localize("UTC") if series.dt.tz is None else series.dt.tz_convert("UTC")

@@ -1,0 +1,72 @@
+"""Settings from INTEL_* variables: embedded defaults and plain-words errors at the boundary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from intel_assets import settings as settings_module
+from intel_assets.settings import LEAN_DEMO_UNIVERSE, SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    for name in ("INTEL_HOME", "INTEL_UNIVERSE", "INTEL_CLICKHOUSE_URL", "INTEL_BUNDLE_STORE_DSN",
+                 "INTEL_AS_OF", "INTEL_LEAN_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_embedded_defaults_live_under_intel_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("INTEL_HOME", str(tmp_path / "state"))
+    settings = load_settings()
+    assert settings.home == (tmp_path / "state").resolve()
+    assert settings.clickhouse_dsn == f"chdb://{tmp_path.resolve() / 'state' / 'clickhouse'}"
+    assert settings.store_dsn == f"sqlite:///{tmp_path.resolve() / 'state' / 'bundles.sqlite3'}"
+    assert settings.dagster_home == (tmp_path / "state" / "dagster").resolve()
+    assert settings.as_of is None
+
+
+def test_universe_is_upper_cased_and_servers_are_taken_from_env(monkeypatch):
+    monkeypatch.setenv("INTEL_UNIVERSE", " spy, brk.b ,ibm")
+    monkeypatch.setenv("INTEL_CLICKHOUSE_URL", "https://reader:pw@ch.example:8443")
+    monkeypatch.setenv("INTEL_BUNDLE_STORE_DSN", "postgresql://intel@db:5432/intel")
+    monkeypatch.setenv("INTEL_AS_OF", "2013-10-11T15:59:00-04:00")
+    settings = load_settings()
+    assert settings.symbols == ("SPY", "BRK.B", "IBM")
+    assert settings.clickhouse_dsn == "https://reader:pw@ch.example:8443"
+    assert settings.store_dsn == "postgresql://intel@db:5432/intel"
+    assert settings.as_of.utcoffset().total_seconds() == -4 * 3600
+
+
+def test_default_universe_follows_the_data_source(monkeypatch, tmp_path, lean_dir):
+    assert load_settings(lean_data_dir=lean_dir).symbols == LEAN_DEMO_UNIVERSE
+    monkeypatch.setattr(settings_module, "_SHARED_LEAN", tmp_path / "absent")
+    synthetic = load_settings(synthetic_symbols=3)
+    assert synthetic.resolved_lean_dir is None
+    assert synthetic.symbols == ("SYN000", "SYN001", "SYN002")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("INTEL_UNIVERSE", "SPY,1BM", "must match ^[A-Z][A-Z0-9.-]{0,14}$"),
+        ("INTEL_UNIVERSE", "SPY,spy", "list each symbol once"),
+        ("INTEL_CLICKHOUSE_URL", "tcp://ch:9000", "must start with http://, https://"),
+        ("INTEL_BUNDLE_STORE_DSN", "mysql://x@y/z", "must be postgresql://"),
+        ("INTEL_AS_OF", "2013-10-11T15:59:00", "INTEL_AS_OF"),
+        ("INTEL_LOOKBACK_DAYS", "0", "INTEL_LOOKBACK_DAYS"),
+    ],
+)
+def test_bad_values_fail_naming_the_variable(monkeypatch, variable, value, says):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert variable in str(err.value)
+    assert says in str(err.value)
+
+
+def test_lean_dir_without_minute_data_is_refused(tmp_path):
+    settings = load_settings(lean_data_dir=tmp_path)
+    with pytest.raises(SettingsError, match="no equity/usa/minute folder"):
+        settings.resolved_lean_dir
