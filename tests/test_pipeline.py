@@ -199,3 +199,38 @@ def test_freshness_sensor_requests_refresh_of_unmaterialized_range(tmp_path, chd
     assert request.partition_key_range.end == "SYND"
     assert request.tags["intel/stale_symbols"] == "SYNC,SYND"
     assert json.loads(result.cursor)["stale"] == ["SYNC", "SYND"]
+
+
+def test_postgres_everywhere_dagster_storage_and_bundle_store(tmp_path, chdb_dsn, postgres_dsn,
+                                                              postgres_schema_dsn, monkeypatch):
+    """deploy/dagster.yaml puts Dagster's storage on PostgreSQL; the bundle store too."""
+    import shutil
+    from urllib.parse import urlparse
+
+    import psycopg2
+
+    url = urlparse(postgres_dsn)
+    admin = psycopg2.connect(postgres_dsn)
+    admin.autocommit = True
+    dagster_db = f"dagster_{uuid.uuid4().hex[:8]}"
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{dagster_db}"')
+    admin.close()
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(Path(__file__).resolve().parent.parent / "deploy" / "dagster.yaml", home)
+    for key, value in {"DAGSTER_PG_USERNAME": url.username, "DAGSTER_PG_PASSWORD": "",
+                       "DAGSTER_PG_HOST": url.hostname, "DAGSTER_PG_PORT": str(url.port),
+                       "DAGSTER_PG_DB": dagster_db}.items():
+        monkeypatch.setenv(key, value)
+    end = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)
+    settings = _settings(tmp_path, chdb_dsn, universe="SYNA,SYNB", as_of=end.isoformat(),
+                         bundle_store_dsn=postgres_schema_dsn)
+    cli.seed(settings, synthetic=True)
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        result = _run(settings, instance)
+        assert result.success
+        assert instance.get_run_by_id(result.run_id).is_success
+    wire = _latest(settings, "SYNB")
+    assert MarketContextBundle.model_validate(wire).domains.technicals.state.value == "ok"
