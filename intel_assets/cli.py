@@ -42,6 +42,22 @@ def prepare_dagster_home(settings: Settings) -> Path:
     return home
 
 
+SAMPLE_ALPACA_KEYS = {"ALPACA_API_KEY_ID": "sample-key-id", "ALPACA_API_SECRET_KEY": "sample-secret"}
+
+
+def uses_sample_news(settings: Settings) -> bool:
+    """No Alpaca URL and no keys configured: demo and ui serve the packaged sample news."""
+    return settings.alpaca_data_url is None and not os.environ.get("ALPACA_API_KEY_ID")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def demo_settings() -> Settings:
     """Settings for the demo and the UI: a LEAN data set replays at its last session minute."""
     settings = load_settings()
@@ -154,10 +170,23 @@ def demo() -> int:
     if settings.as_of is None:  # synthetic market: replay at its newest bar
         settings = load_settings(as_of=newest.isoformat())
         _say(f"replay clock: {newest.isoformat()} (newest synthetic bar)")
+    sample_news = None
+    if uses_sample_news(settings):
+        from intel_assets.devtools.alpaca_server import start_alpaca_server
+
+        sample_news = start_alpaca_server(as_of=settings.as_of)
+        os.environ.update(SAMPLE_ALPACA_KEYS)
+        settings = settings.model_copy(update={"alpaca_data_url": sample_news.url})
+        _say(f"news: local Alpaca-compatible server with SAMPLE news at {sample_news.url} "
+             "(set ALPACA_API_KEY_ID/ALPACA_API_SECRET_KEY for the live API)")
     _say(f"materializing {len(settings.symbols)} symbols in one run "
          f"(DAGSTER_HOME={prepare_dagster_home(settings)})")
     started = time.perf_counter()
-    result = materialize(settings)
+    try:
+        result = materialize(settings)
+    finally:
+        if sample_news is not None:
+            sample_news.stop()
     _say(f"run {result.run_id} {'succeeded' if result.success else 'FAILED'} "
          f"in {time.perf_counter() - started:.1f} s")
     print_summary(_summary(settings))
@@ -209,6 +238,14 @@ def ui_cmd(settings: Settings, port: int) -> int:
     if settings.as_of is not None:
         env["INTEL_AS_OF"] = settings.as_of.isoformat()
     root = Path(__file__).resolve().parent.parent
+    extra: list[list[str]] = []
+    if uses_sample_news(settings):
+        news_port = _free_port()
+        env.update(SAMPLE_ALPACA_KEYS, INTEL_ALPACA_DATA_URL=f"http://127.0.0.1:{news_port}")
+        extra.append([sys.executable, "-m", "intel_assets.devtools.alpaca_server",
+                      "--port", str(news_port)]
+                     + (["--as-of", settings.as_of.isoformat()] if settings.as_of else []))
+        _say(f"news: SAMPLE Alpaca-compatible server on http://127.0.0.1:{news_port}")
     # Each child leads its own process group, so stopping reaches its grandchildren too
     # (dagster dev runs the webserver, the daemon and code servers as further processes).
     procs = [
@@ -217,6 +254,7 @@ def ui_cmd(settings: Settings, port: int) -> int:
                          start_new_session=True),
         subprocess.Popen([sys.executable, "-m", "intel_assets.cli", "serve"], env=env, cwd=root,
                          start_new_session=True),
+        *(subprocess.Popen(cmd, env=env, cwd=root, start_new_session=True) for cmd in extra),
     ]
     signal.signal(signal.SIGTERM, _interrupt)  # stop both children on SIGTERM as on Ctrl-C
     _say(f"Dagster UI: http://127.0.0.1:{port}   serving API: http://{settings.serve_host}:"

@@ -4,32 +4,35 @@ Resources are chosen from settings (embedded chdb + SQLite by default, servers w
 INTEL_CLICKHOUSE_URL / INTEL_BUNDLE_STORE_DSN are set); assets never branch on environment.
 """
 
-from __future__ import annotations
-
+import os
 import warnings
 from datetime import timedelta
 
 from dagster import (
     AssetSelection,
-    Definitions,
     BetaWarning,
+    Definitions,
+    EnvVar,
     FreshnessPolicy,
     PreviewWarning,
-    apply_freshness_policy,
-    map_asset_specs,
     StaticPartitionsDefinition,
+    apply_freshness_policy,
     define_asset_job,
     in_process_executor,
+    map_asset_specs,
 )
 
 from intel_assets.assets.bundle import build_bundle_assets
+from intel_assets.assets.news import build_news_assets
 from intel_assets.assets.technicals import MARKET_DATA_SOURCES, build_technicals_assets
 from intel_assets.checks.contract import build_bundle_checks
+from intel_assets.resources.alpaca import AlpacaResource, NewsConfigResource
 from intel_assets.resources.clickhouse import ClickHouseResource
 from intel_assets.resources.context import BundleStoreResource, ContextPolicyResource
 from intel_assets.sensors.freshness import build_freshness_sensor
 from intel_assets.settings import Settings, load_settings
 
+#: Refreshes every domain and publishes (demo, backfills, the UI's "materialize all").
 REFRESH_JOB = "refresh_market_context"
 
 # Single-run backfills and asset-spec mapping are marked beta/preview in Dagster 1.13; we
@@ -38,37 +41,64 @@ warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
 
-def build_definitions(settings: Settings) -> Definitions:
-    partitions = StaticPartitionsDefinition(list(settings.symbols))
-    technicals, regime = map_asset_specs(
+def _with_freshness_policies(settings: Settings, assets: list) -> list:
+    """FreshnessPolicy.time_window with each domain's budget (the asset key names the domain)."""
+    return map_asset_specs(
         lambda spec: apply_freshness_policy(
             spec,
             FreshnessPolicy.time_window(
                 fail_window=timedelta(seconds=settings.budget_seconds(spec.key.path[-1]))
             ),
         ),
-        build_technicals_assets(partitions),
+        assets,
     )
-    market_context_bundle, published_bundle = build_bundle_assets(partitions, [technicals, regime])
-    checks = build_bundle_checks(market_context_bundle, partitions)
 
-    refresh_job = define_asset_job(
+
+def _secret(name: str) -> EnvVar | None:
+    """An EnvVar when the variable is set (Dagster reads it at run time, never logs it)."""
+    return EnvVar(name) if os.environ.get(name) else None
+
+
+def build_definitions(settings: Settings) -> Definitions:
+    partitions = StaticPartitionsDefinition(list(settings.symbols))
+    technicals, regime, news = _with_freshness_policies(
+        settings, [*build_technicals_assets(partitions), *build_news_assets(partitions)]
+    )
+    market_context_bundle, published_bundle = build_bundle_assets(
+        partitions, [technicals, regime, news]
+    )
+    checks = build_bundle_checks(market_context_bundle, partitions)
+    publish = [market_context_bundle, published_bundle]
+
+    refresh_all = define_asset_job(
         REFRESH_JOB,
-        selection=AssetSelection.assets(technicals, regime, market_context_bundle, published_bundle),
-        description="Refresh the market context of a symbol range in one run and publish it.",
+        selection=AssetSelection.assets(technicals, regime, news, *publish),
+        description="Refresh every domain of a symbol range in one run and publish it.",
     )
-    freshness_sensor = build_freshness_sensor(
-        refresh_job,
-        [technicals.key, regime.key],
-        list(settings.symbols),
-        settings.technicals_budget_seconds,
-        default_running=settings.as_of is None,  # a replay clock never goes stale: no refresh loop
+    refresh_technicals = define_asset_job(
+        "refresh_technicals",
+        selection=AssetSelection.assets(technicals, regime, *publish),
+        description="Refresh technicals and regime of a symbol range and republish.",
     )
+    refresh_news = define_asset_job(
+        "refresh_news",
+        selection=AssetSelection.assets(news, *publish),
+        description="Refresh news of a symbol range and republish.",
+    )
+    live = settings.as_of is None  # a replay clock never goes stale: no refresh loop
+    universe = list(settings.symbols)
+    sensors = [
+        build_freshness_sensor("symbol_freshness_sensor", refresh_technicals,
+                               [technicals.key, regime.key], universe,
+                               settings.technicals_budget_seconds, default_running=live),
+        build_freshness_sensor("news_freshness_sensor", refresh_news, [news.key], universe,
+                               settings.news_budget_seconds, default_running=live),
+    ]
     return Definitions(
-        assets=[*MARKET_DATA_SOURCES, technicals, regime, market_context_bundle, published_bundle],
+        assets=[*MARKET_DATA_SOURCES, technicals, regime, news, *publish],
         asset_checks=checks,
-        jobs=[refresh_job],
-        sensors=[freshness_sensor],
+        jobs=[refresh_all, refresh_technicals, refresh_news],
+        sensors=sensors,
         # chdb admits one process per data path: run every step of a run in its process.
         executor=in_process_executor,
         resources={
@@ -83,6 +113,12 @@ def build_definitions(settings: Settings) -> Definitions:
                 news_budget_seconds=settings.news_budget_seconds,
                 fundamentals_budget_seconds=settings.fundamentals_budget_seconds,
             ),
+            "alpaca": AlpacaResource(
+                api_key_id=_secret("ALPACA_API_KEY_ID"),
+                api_secret_key=_secret("ALPACA_API_SECRET_KEY"),
+                data_url=settings.alpaca_data_url,
+            ),
+            "news_config": NewsConfigResource(),
         },
     )
 

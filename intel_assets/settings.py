@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     regime_budget_seconds: float = Field(default=60.0, gt=0)
     news_budget_seconds: float = Field(default=300.0, gt=0)
     fundamentals_budget_seconds: float = Field(default=86_400.0, gt=0)
+    alpaca_data_url: str | None = Field(
+        default=None,
+        description="Alpaca data API base URL override (alpaca-py url_override); unset = live API "
+        "with ALPACA_API_KEY_ID/ALPACA_API_SECRET_KEY, or the sample server in demo/ui.",
+    )
     serve_host: str = "127.0.0.1"
     serve_port: int = Field(default=8080, ge=0, le=65535)
 

@@ -36,9 +36,10 @@ def test_demo_prints_bundles_for_the_lean_universe(lean_demo):
             if line.split() and line.split()[0] in {"SPY", "IBM", "BAC", "AIG"}}
     assert set(rows) == {"SPY", "IBM", "BAC", "AIG"}
     for cells in rows.values():
-        assert cells[2:6] == ["ok", "ok", "missing", "missing"]
-        assert "news_missing," in cells and "fundamentals_missing" in cells
+        assert cells[2:5] == ["ok", "ok", "ok"], "technicals, regime, news (sample news server)"
+        assert cells[5] == "missing" and "fundamentals_missing" in cells
     assert "INTEL_AS_OF=2013-10-11T15:59:00-04:00" in done.stdout
+    assert "SAMPLE news" in done.stdout
 
 
 def test_bundle_command_prints_the_published_wire_bundle(lean_demo):

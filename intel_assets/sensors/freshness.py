@@ -16,7 +16,6 @@ from dagster import (
     AssetRecordsFilter,
     DefaultSensorStatus,
     DagsterInstance,
-    JobDefinition,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
@@ -69,15 +68,17 @@ def contiguous_ranges(universe: Sequence[str], chosen: Sequence[str]) -> list[tu
     return ranges
 
 
-def build_freshness_sensor(job: JobDefinition, asset_keys: Sequence[AssetKey],
+def build_freshness_sensor(name: str, job, asset_keys: Sequence[AssetKey],
                            universe: Sequence[str], budget_seconds: float,
                            default_running: bool) -> object:
+    watched = "/".join(key.to_user_string() for key in asset_keys)
+
     @sensor(
-        name="symbol_freshness_sensor",
+        name=name,
         job=job,
         minimum_interval_seconds=max(15, int(budget_seconds // 2)),
         default_status=DefaultSensorStatus.RUNNING if default_running else DefaultSensorStatus.STOPPED,
-        description=f"Requests a refresh of the symbols whose technicals/regime are older than "
+        description=f"Requests a refresh of the symbols whose {watched} is older than "
         f"{budget_seconds:.0f} s (per-partition freshness; Dagster's policy is per asset).",
     )
     def symbol_freshness_sensor(context: SensorEvaluationContext):
@@ -89,7 +90,7 @@ def build_freshness_sensor(job: JobDefinition, asset_keys: Sequence[AssetKey],
         context.log.info(f"stale symbols ({len(stale)}): {', '.join(stale[:50])}")
         requests = [
             RunRequest(
-                run_key=f"freshness:{first}..{last}:{bucket}",
+                run_key=f"{name}:{first}..{last}:{bucket}",
                 tags={
                     ASSET_PARTITION_RANGE_START_TAG: first,
                     ASSET_PARTITION_RANGE_END_TAG: last,
