@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -43,11 +45,40 @@ def prepare_dagster_home(settings: Settings) -> Path:
 
 
 SAMPLE_ALPACA_KEYS = {"ALPACA_API_KEY_ID": "sample-key-id", "ALPACA_API_SECRET_KEY": "sample-secret"}
+SAMPLE_EDGAR_USER_AGENT = "intel_assets-demo demo@example.com"
 
 
 def uses_sample_news(settings: Settings) -> bool:
     """No Alpaca URL and no keys configured: demo and ui serve the packaged sample news."""
     return settings.alpaca_data_url is None and not os.environ.get("ALPACA_API_KEY_ID")
+
+
+def uses_sample_edgar(settings: Settings) -> bool:
+    """No EDGAR URL and no User-Agent configured: demo and ui serve the packaged sample filings."""
+    return settings.edgar_base_url is None and settings.edgar_user_agent is None
+
+
+@contextmanager
+def sample_providers(settings: Settings) -> Iterator[Settings]:
+    """Start local Alpaca/EDGAR servers with SAMPLE data for providers left unconfigured."""
+    from intel_assets.devtools.alpaca_server import start_alpaca_server
+    from intel_assets.devtools.edgar_server import start_edgar_server
+
+    with ExitStack() as stack:
+        if uses_sample_news(settings):
+            news = stack.enter_context(start_alpaca_server(as_of=settings.as_of))
+            os.environ.update(SAMPLE_ALPACA_KEYS)
+            settings = settings.model_copy(update={"alpaca_data_url": news.url})
+            _say(f"news: local Alpaca-compatible server with SAMPLE news at {news.url} "
+                 "(set ALPACA_API_KEY_ID/ALPACA_API_SECRET_KEY for the live API)")
+        if uses_sample_edgar(settings):
+            edgar = stack.enter_context(start_edgar_server())
+            settings = settings.model_copy(update={
+                "edgar_base_url": edgar.url, "edgar_tickers_url": edgar.tickers_url,
+                "edgar_user_agent": SAMPLE_EDGAR_USER_AGENT})
+            _say(f"fundamentals: local EDGAR server with SAMPLE filings at {edgar.url} "
+                 "(set INTEL_EDGAR_USER_AGENT for SEC's live API)")
+        yield settings
 
 
 def _free_port() -> int:
@@ -170,23 +201,11 @@ def demo() -> int:
     if settings.as_of is None:  # synthetic market: replay at its newest bar
         settings = load_settings(as_of=newest.isoformat())
         _say(f"replay clock: {newest.isoformat()} (newest synthetic bar)")
-    sample_news = None
-    if uses_sample_news(settings):
-        from intel_assets.devtools.alpaca_server import start_alpaca_server
-
-        sample_news = start_alpaca_server(as_of=settings.as_of)
-        os.environ.update(SAMPLE_ALPACA_KEYS)
-        settings = settings.model_copy(update={"alpaca_data_url": sample_news.url})
-        _say(f"news: local Alpaca-compatible server with SAMPLE news at {sample_news.url} "
-             "(set ALPACA_API_KEY_ID/ALPACA_API_SECRET_KEY for the live API)")
-    _say(f"materializing {len(settings.symbols)} symbols in one run "
-         f"(DAGSTER_HOME={prepare_dagster_home(settings)})")
-    started = time.perf_counter()
-    try:
+    with sample_providers(settings) as settings:
+        _say(f"materializing {len(settings.symbols)} symbols in one run "
+             f"(DAGSTER_HOME={prepare_dagster_home(settings)})")
+        started = time.perf_counter()
         result = materialize(settings)
-    finally:
-        if sample_news is not None:
-            sample_news.stop()
     _say(f"run {result.run_id} {'succeeded' if result.success else 'FAILED'} "
          f"in {time.perf_counter() - started:.1f} s")
     print_summary(_summary(settings))
@@ -246,6 +265,14 @@ def ui_cmd(settings: Settings, port: int) -> int:
                       "--port", str(news_port)]
                      + (["--as-of", settings.as_of.isoformat()] if settings.as_of else []))
         _say(f"news: SAMPLE Alpaca-compatible server on http://127.0.0.1:{news_port}")
+    if uses_sample_edgar(settings):
+        edgar_port = _free_port()
+        env.update(INTEL_EDGAR_BASE_URL=f"http://127.0.0.1:{edgar_port}",
+                   INTEL_EDGAR_TICKERS_URL=f"http://127.0.0.1:{edgar_port}/files/company_tickers.json",
+                   INTEL_EDGAR_USER_AGENT=SAMPLE_EDGAR_USER_AGENT)
+        extra.append([sys.executable, "-m", "intel_assets.devtools.edgar_server",
+                      "--port", str(edgar_port)])
+        _say(f"fundamentals: SAMPLE EDGAR server on http://127.0.0.1:{edgar_port}")
     # Each child leads its own process group, so stopping reaches its grandchildren too
     # (dagster dev runs the webserver, the daemon and code servers as further processes).
     procs = [

@@ -23,12 +23,14 @@ from dagster import (
 )
 
 from intel_assets.assets.bundle import build_bundle_assets
+from intel_assets.assets.fundamentals import build_fundamentals_assets
 from intel_assets.assets.news import build_news_assets
 from intel_assets.assets.technicals import MARKET_DATA_SOURCES, build_technicals_assets
 from intel_assets.checks.contract import build_bundle_checks
 from intel_assets.resources.alpaca import AlpacaResource, NewsConfigResource
 from intel_assets.resources.clickhouse import ClickHouseResource
 from intel_assets.resources.context import BundleStoreResource, ContextPolicyResource
+from intel_assets.resources.edgar import DEFAULT_BASE_URL, DEFAULT_TICKERS_URL, EdgarResource
 from intel_assets.sensors.freshness import build_freshness_sensor
 from intel_assets.settings import Settings, load_settings
 
@@ -61,30 +63,31 @@ def _secret(name: str) -> EnvVar | None:
 
 def build_definitions(settings: Settings) -> Definitions:
     partitions = StaticPartitionsDefinition(list(settings.symbols))
-    technicals, regime, news = _with_freshness_policies(
-        settings, [*build_technicals_assets(partitions), *build_news_assets(partitions)]
+    fundamentals_assets = build_fundamentals_assets(partitions)
+    technicals, regime, news, fundamentals = _with_freshness_policies(
+        settings,
+        [*build_technicals_assets(partitions), *build_news_assets(partitions),
+         fundamentals_assets[0]],
     )
+    research_brief = fundamentals_assets[1]
     market_context_bundle, published_bundle = build_bundle_assets(
-        partitions, [technicals, regime, news]
+        partitions, [technicals, regime, news, fundamentals]
     )
     checks = build_bundle_checks(market_context_bundle, partitions)
-    publish = [market_context_bundle, published_bundle]
+    # Every refresh ends with the brief, the bundle and its publication.
+    publish = [research_brief, market_context_bundle, published_bundle]
 
-    refresh_all = define_asset_job(
-        REFRESH_JOB,
-        selection=AssetSelection.assets(technicals, regime, news, *publish),
-        description="Refresh every domain of a symbol range in one run and publish it.",
-    )
-    refresh_technicals = define_asset_job(
-        "refresh_technicals",
-        selection=AssetSelection.assets(technicals, regime, *publish),
-        description="Refresh technicals and regime of a symbol range and republish.",
-    )
-    refresh_news = define_asset_job(
-        "refresh_news",
-        selection=AssetSelection.assets(news, *publish),
-        description="Refresh news of a symbol range and republish.",
-    )
+    def refresh_job(name: str, description: str, *domains):
+        return define_asset_job(name, selection=AssetSelection.assets(*domains, *publish),
+                                description=description)
+
+    refresh_all = refresh_job(REFRESH_JOB, "Refresh every domain of a symbol range in one run "
+                              "and publish it.", technicals, regime, news, fundamentals)
+    refresh_technicals = refresh_job("refresh_technicals", "Refresh technicals and regime of a "
+                                     "symbol range and republish.", technicals, regime)
+    refresh_news = refresh_job("refresh_news", "Refresh news of a symbol range and republish.", news)
+    refresh_fundamentals = refresh_job("refresh_fundamentals", "Refresh SEC fundamentals of a "
+                                       "symbol range and republish.", fundamentals)
     live = settings.as_of is None  # a replay clock never goes stale: no refresh loop
     universe = list(settings.symbols)
     sensors = [
@@ -93,11 +96,14 @@ def build_definitions(settings: Settings) -> Definitions:
                                settings.technicals_budget_seconds, default_running=live),
         build_freshness_sensor("news_freshness_sensor", refresh_news, [news.key], universe,
                                settings.news_budget_seconds, default_running=live),
+        build_freshness_sensor("fundamentals_freshness_sensor", refresh_fundamentals,
+                               [fundamentals.key], universe,
+                               settings.fundamentals_budget_seconds, default_running=live),
     ]
     return Definitions(
-        assets=[*MARKET_DATA_SOURCES, technicals, regime, news, *publish],
+        assets=[*MARKET_DATA_SOURCES, technicals, regime, news, fundamentals, *publish],
         asset_checks=checks,
-        jobs=[refresh_all, refresh_technicals, refresh_news],
+        jobs=[refresh_all, refresh_technicals, refresh_news, refresh_fundamentals],
         sensors=sensors,
         # chdb admits one process per data path: run every step of a run in its process.
         executor=in_process_executor,
@@ -119,6 +125,12 @@ def build_definitions(settings: Settings) -> Definitions:
                 data_url=settings.alpaca_data_url,
             ),
             "news_config": NewsConfigResource(),
+            "edgar": EdgarResource(
+                base_url=settings.edgar_base_url or DEFAULT_BASE_URL,
+                tickers_url=settings.edgar_tickers_url or DEFAULT_TICKERS_URL,
+                user_agent=settings.edgar_user_agent or "",
+                cache_dir=str(settings.edgar_cache_dir),
+            ),
         },
     )
 

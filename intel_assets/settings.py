@@ -67,6 +67,16 @@ class Settings(BaseSettings):
         description="Alpaca data API base URL override (alpaca-py url_override); unset = live API "
         "with ALPACA_API_KEY_ID/ALPACA_API_SECRET_KEY, or the sample server in demo/ui.",
     )
+    edgar_base_url: str | None = Field(
+        default=None, description="SEC data API base; unset = https://data.sec.gov (or the sample "
+        "server in demo/ui when no INTEL_EDGAR_USER_AGENT is set).",
+    )
+    edgar_tickers_url: str | None = Field(
+        default=None, description="company_tickers.json URL; unset = SEC's (or the sample server's).",
+    )
+    edgar_user_agent: str | None = Field(
+        default=None, description="'<name or company> <contact email>', required by SEC.",
+    )
     serve_host: str = "127.0.0.1"
     serve_port: int = Field(default=8080, ge=0, le=65535)
 
@@ -152,6 +162,10 @@ class Settings(BaseSettings):
     @property
     def clickhouse_dsn(self) -> str:
         return self.clickhouse_url or f"chdb://{self.chdb_path}"
+
+    @property
+    def edgar_cache_dir(self) -> Path:
+        return self.home / "edgar_cache"
 
     @property
     def store_dsn(self) -> str:

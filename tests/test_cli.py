@@ -37,9 +37,11 @@ def test_demo_prints_bundles_for_the_lean_universe(lean_demo):
     assert set(rows) == {"SPY", "IBM", "BAC", "AIG"}
     for cells in rows.values():
         assert cells[2:5] == ["ok", "ok", "ok"], "technicals, regime, news (sample news server)"
-        assert cells[5] == "missing" and "fundamentals_missing" in cells
+    for symbol in ("IBM", "BAC", "AIG"):
+        assert rows[symbol][5] == "ok", "fundamentals from the sample EDGAR server"
+    assert rows["SPY"][5] == "missing" and "fundamentals_missing" in rows["SPY"], "an ETF files no 10-Q"
     assert "INTEL_AS_OF=2013-10-11T15:59:00-04:00" in done.stdout
-    assert "SAMPLE news" in done.stdout
+    assert "SAMPLE news" in done.stdout and "SAMPLE filings" in done.stdout
 
 
 def test_bundle_command_prints_the_published_wire_bundle(lean_demo):

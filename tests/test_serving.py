@@ -165,3 +165,18 @@ def test_store_is_retried_after_a_failed_open(store_dsn: str, published: dict[st
         target[0] = store_dsn  # the store comes up: the next request opens it
         resp = http.get(URL, params={"symbol": "SPY"})
         assert resp.status_code == 200 and resp.headers["etag"] == f'"{published["SPY"]}"'
+
+
+def test_research_brief_is_served_beside_the_bundle(client: httpx.Client, store_dsn: str) -> None:
+    brief = {"symbol": "IBM", "asOf": "2024-03-01T15:30:00Z",
+             "brief": {"claims": [{"text": "IBM trend up.", "citations": [
+                 {"domain": "regime", "ref": "2024-03-01T15:30:00Z"}]}], "uncertainty": "low"}}
+    with BundleStore.from_dsn(store_dsn) as store:
+        store.stage("research", {"IBM": brief})
+    resp = client.get(f"{URL}/research", params={"symbol": "ibm"})
+    assert resp.status_code == 200
+    assert resp.json() == brief
+    missing = client.get(f"{URL}/research", params={"symbol": "SPY"})
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    bad = client.get(f"{URL}/research", params={"symbol": "1X"})
+    assert bad.status_code == 400 and SYMBOL_RULE in bad.json()["detail"]

@@ -1,4 +1,5 @@
-"""Owns the Torghut-facing HTTP API: latest bundle by symbol (ETag/304), store health, liveness."""
+"""Owns the Torghut-facing HTTP API: latest bundle by symbol (ETag/304), research brief,
+store health, liveness."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from intel_assets.resources.bundle_store import BundleStore, StoreConfigError, S
 log = logging.getLogger(__name__)
 MARKET_CONTEXT_PATH = "/api/torghut/market-context"
 HEALTH_PATH = "/api/torghut/market-context/health"
+#: The research brief is not a bundle domain: Torghut's strict schema admits exactly four.
+RESEARCH_PATH = "/api/torghut/market-context/research"
+RESEARCH_KIND = "research"
 _NO_CACHE = {"Cache-Control": "no-cache"}
 
 
@@ -103,6 +107,20 @@ def create_app(store_factory: Callable[[], BundleStore]) -> Starlette:
             return Response(status_code=304, headers=headers)
         return Response(stored.body, media_type="application/json", headers=headers)
 
+    def research(request: Request) -> Response:
+        try:
+            symbol = normalize_symbol(request.query_params.get("symbol"))
+        except InvalidSymbolError as exc:
+            return _error(400, "invalid_symbol", str(exc))
+        try:
+            brief = stores.get().staged(RESEARCH_KIND, [symbol]).get(symbol)
+        except StoreUnavailableError as exc:
+            return _error(503, "store_unavailable", str(exc))
+        if brief is None:
+            return _error(404, "not_found", f"no research brief for {symbol}; materialize "
+                          "research_brief for it")
+        return JSONResponse(brief, headers=_NO_CACHE)
+
     def health(request: Request) -> Response:
         try:
             summary = stores.get().health()
@@ -137,6 +155,7 @@ def create_app(store_factory: Callable[[], BundleStore]) -> Starlette:
         routes=[
             Route(MARKET_CONTEXT_PATH, market_context, methods=["GET"]),
             Route(HEALTH_PATH, health, methods=["GET"]),
+            Route(RESEARCH_PATH, research, methods=["GET"]),
             Route("/healthz", liveness, methods=["GET"]),
         ],
         exception_handlers={Exception: internal_error},

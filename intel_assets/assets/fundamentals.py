@@ -1,0 +1,174 @@
+"""Owns the fundamentals[symbol] asset (SEC EDGAR companyfacts/submissions) and the research_brief[symbol] asset."""
+
+
+from collections import Counter
+from datetime import datetime, timezone
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    PartitionsDefinition,
+    asset,
+)
+from pydantic import ValidationError
+
+from intel_assets.assets.common import GROUP, blocks_for_symbols, blocks_metadata, run_symbols
+from intel_assets.contracts.bundle import DomainBlock
+from intel_assets.domain.fundamentals import DOMAIN, fundamentals_block
+from intel_assets.domain.quality import error_block, missing_block, with_clock
+from intel_assets.domain.research import DOMAINS as BRIEF_INPUTS
+from intel_assets.domain.research import research_brief as write_brief
+from intel_assets.resources.context import BundleStoreResource, ContextPolicyResource
+from intel_assets.resources.edgar import (
+    EdgarClient,
+    EdgarError,
+    EdgarNotFoundError,
+    EdgarResource,
+    EdgarUnknownTickerError,
+    cik10,
+)
+
+#: Staged kind of the research briefs (not a wire domain: Torghut's schema has exactly four).
+RESEARCH_KIND = "research"
+
+
+def fundamentals_for_symbol(client: EdgarClient, symbol: str, now: datetime,
+                            budget_seconds: float) -> DomainBlock:
+    """Fetch one symbol's EDGAR documents and build its block; EDGAR failures become blocks.
+
+    Unknown ticker -> missing (`fundamentals_missing`); companyfacts 404 -> missing (this is
+    SPY's path: ETFs and funds are in SEC's ticker map but file no XBRL financial statements);
+    any other HTTP or JSON failure -> error (`fundamentals_error`). A failed submissions fetch
+    only loses the filing cadence (flag fundamentals_no_submissions).
+    """
+    try:
+        cik = client.cik_for(symbol)
+    except EdgarUnknownTickerError as exc:
+        return missing_block(DOMAIN, budget_seconds, f"no SEC filer for {symbol}: {exc}")
+    try:
+        facts = client.companyfacts(cik)
+    except EdgarNotFoundError:
+        return missing_block(DOMAIN, budget_seconds,
+                             f"no SEC companyfacts for {symbol} (CIK {cik10(cik)}): ETFs and funds "
+                             "file no XBRL financial statements")
+    except EdgarError as exc:
+        return error_block(DOMAIN, budget_seconds, str(exc))
+    try:
+        submissions = client.submissions(cik)
+    except EdgarError:
+        submissions = None
+    return fundamentals_block(facts, submissions, now=now, budget_seconds=budget_seconds, fetched_at=now)
+
+
+def _brief_inputs(staged: dict[str, dict[str, dict]], symbol: str, now: datetime) -> dict[str, dict]:
+    """The staged wire blocks of a symbol, re-measured against the clock; unreadable ones = error."""
+    blocks: dict[str, dict] = {}
+    for kind in BRIEF_INPUTS:
+        raw = staged[kind].get(symbol)
+        if raw is None:
+            continue
+        try:
+            blocks[kind] = with_clock(DomainBlock.model_validate(raw), now).to_wire()
+        except ValidationError:
+            blocks[kind] = {"domain": kind, "state": "error"}
+    return blocks
+
+
+def build_fundamentals_assets(partitions_def: PartitionsDefinition) -> list:
+    @asset(
+        name="fundamentals",
+        partitions_def=partitions_def,
+        backfill_policy=BackfillPolicy.single_run(),
+        group_name=GROUP,
+        kinds={"python", "sec"},
+        description="Per-symbol point-in-time fundamentals from SEC EDGAR companyfacts and "
+        "submissions: TTM revenue/net income/diluted EPS, YoY growth, margins, shares, debt, "
+        "equity, cash, deltas vs the previous filing and the next expected filing. Budget 24 h, "
+        "cut to the expected next filing when sooner. ETFs (no companyfacts) are missing.",
+    )
+    def fundamentals(
+        context: AssetExecutionContext,
+        edgar: EdgarResource,
+        bundle_store: BundleStoreResource,
+        context_policy: ContextPolicyResource,
+    ) -> MaterializeResult:
+        symbols = run_symbols(context)
+        now = context_policy.clock().now()
+        budget = context_policy.fundamentals_budget_seconds
+        try:
+            client: EdgarClient | None = edgar.client()
+            config_error = ""
+        except EdgarError as exc:  # e.g. no contact User-Agent: every symbol reports it
+            client, config_error = None, str(exc)
+            context.log.error(config_error)
+
+        def build(symbol: str) -> DomainBlock:
+            if client is None and not edgar.user_agent.strip():  # not configured: no data
+                return missing_block(DOMAIN, budget, config_error)
+            if client is None:  # configured wrongly: an error the operator must fix
+                return error_block(DOMAIN, budget, config_error)
+            return fundamentals_for_symbol(client, symbol, now, budget)
+
+        blocks = blocks_for_symbols(
+            context, symbols, build,
+            lambda s, exc: error_block(DOMAIN, budget, f"{type(exc).__name__}: {exc}"),
+        )
+        bundle_store.store.stage(DOMAIN, {s: b.to_wire() for s, b in blocks.items()},
+                                 run_id=context.run.run_id, as_of=now)
+        stats = dict(client.stats) if client is not None else {}
+        return MaterializeResult(metadata={
+            "as_of": now.isoformat(),
+            "edgar_requests": stats.get("requests", 0),
+            "edgar_not_modified": stats.get("notModified", 0),
+            **blocks_metadata(blocks),
+        })
+
+    @asset(
+        name="research_brief",
+        partitions_def=partitions_def,
+        backfill_policy=BackfillPolicy.single_run(),
+        deps=[AssetKey(kind) for kind in BRIEF_INPUTS],
+        group_name=GROUP,
+        kinds={"python"},
+        description="Per-symbol research brief (staged kind 'research', served apart from the "
+        "wire bundle): <= 120 words of deterministic claims over the technicals, regime, news "
+        "and fundamentals blocks, each claim cited, with an uncertainty level from data quality "
+        "and disagreement. No LLM is called.",
+    )
+    def research_brief(
+        context: AssetExecutionContext,
+        bundle_store: BundleStoreResource,
+        context_policy: ContextPolicyResource,
+    ) -> MaterializeResult:
+        symbols = run_symbols(context)
+        now = context_policy.clock().now()
+        as_of = now.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        staged = {kind: bundle_store.store.staged(kind, symbols) for kind in BRIEF_INPUTS}
+        briefs: dict[str, dict] = {}
+        for symbol in symbols:
+            try:
+                brief = write_brief(symbol, _brief_inputs(staged, symbol, now))
+            except Exception as exc:  # noqa: BLE001 - isolated per symbol
+                context.log.warning(f"{symbol}: research brief failed: {type(exc).__name__}: {exc}")
+                brief = {"symbol": symbol, "claims": [], "wordCount": 0, "uncertainty": "high",
+                         "uncertaintyReasons": [f"brief failed: {type(exc).__name__}: {exc}"],
+                         "writer": "none"}
+            briefs[symbol] = {"symbol": symbol, "asOf": as_of, "brief": brief}
+        bundle_store.store.stage(RESEARCH_KIND, briefs, run_id=context.run.run_id, as_of=now)
+        levels = Counter(b["brief"]["uncertainty"] for b in briefs.values())
+        rows = ["| symbol | uncertainty | words | claims | gaps |", "|---|---|---|---|---|"]
+        for symbol, item in sorted(briefs.items()):
+            b = item["brief"]
+            rows.append(f"| {symbol} | {b['uncertainty']} | {b['wordCount']} | {len(b['claims'])} "
+                        f"| {', '.join(b.get('dataGaps', [])) or '-'} |")
+        return MaterializeResult(metadata={
+            "as_of": as_of,
+            "symbols": len(briefs),
+            **{f"uncertainty_{level}": levels.get(level, 0) for level in ("low", "medium", "high")},
+            "by_symbol": MetadataValue.md("\n".join(rows)),
+        })
+
+    return [fundamentals, research_brief]

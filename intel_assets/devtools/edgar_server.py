@@ -1,0 +1,227 @@
+"""Owns a local SEC-EDGAR-compatible HTTP server (JSON files at SEC paths, ETag/304, request log) for demos and tests.
+
+Serves `/files/company_tickers.json`, `/api/xbrl/companyfacts/CIK##########.json` and
+`/submissions/CIK##########.json` from a folder or a mapping, with ETag and Last-Modified
+headers, 304 answers to If-None-Match / If-Modified-Since, 404 for unknown paths and (like SEC)
+403 for requests without a User-Agent containing a contact email. Every request is recorded
+(path, status, monotonic time, headers) so tests can assert caching and rate limits.
+
+A folder is mapped by file name: `company_tickers.json` -> /files/company_tickers.json,
+`companyfacts_CIK<10 digits>[_anything].json` -> /api/xbrl/companyfacts/CIK<10 digits>.json,
+`submissions_CIK<10 digits>[_anything].json` -> /submissions/CIK<10 digits>.json; any other
+file keeps its relative path. So both `sample_edgar/` beside this module (SAMPLE DATA: IBM,
+BAC, AIG 2011-2013 plus SPY in the ticker map, labelled "(intel_assets sample data)") and the
+real `../shared/data/edgar/` files can be served as they are.
+
+    python -m intel_assets.devtools.edgar_server [FOLDER] --port 8766
+    # then INTEL_EDGAR_BASE_URL=http://127.0.0.1:8766
+    #      INTEL_EDGAR_TICKERS_URL=http://127.0.0.1:8766/files/company_tickers.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import formatdate, parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample_edgar"
+_NAME_RULES = (
+    (re.compile(r"^company_tickers\.json$"), "/files/company_tickers.json"),
+    (re.compile(r"^companyfacts_CIK(\d{10})(_[^/]*)?\.json$"), "/api/xbrl/companyfacts/CIK{0}.json"),
+    (re.compile(r"^submissions_CIK(\d{10})(_[^/]*)?\.json$"), "/submissions/CIK{0}.json"),
+)
+_CONTACT = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    path: str
+    status: int
+    at: float  # time.monotonic() when the request arrived
+    user_agent: str | None
+    if_none_match: str | None
+
+
+@dataclass
+class _Doc:
+    body: bytes
+    etag: str
+    last_modified: float
+
+
+def sec_path(name: str) -> str:
+    """The SEC URL path a file name is served at (see the module doc)."""
+    for rule, template in _NAME_RULES:
+        match = rule.match(Path(name).name)
+        if match:
+            return template.format(*match.groups())
+    return "/" + name.lstrip("/")
+
+
+def _as_bytes(content: Any) -> bytes:
+    if isinstance(content, bytes):
+        return content
+    if isinstance(content, str):
+        return content.encode()
+    if isinstance(content, Path):
+        return content.read_bytes()
+    return json.dumps(content).encode()
+
+
+def _doc(body: bytes, mtime: float | None = None) -> _Doc:
+    return _Doc(body, '"' + hashlib.sha1(body).hexdigest() + '"', float(int(mtime or time.time())))
+
+
+def load_documents(source: str | Path | Mapping[str, Any]) -> dict[str, _Doc]:
+    """URL path -> document, from a folder (by file name) or a {path: bytes|str|Path|JSON} map."""
+    if isinstance(source, Mapping):
+        return {("/" + p.lstrip("/")): _doc(_as_bytes(c)) for p, c in source.items()}
+    folder = Path(source)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"EDGAR server folder {folder} does not exist")
+    return {sec_path(str(f.relative_to(folder))): _doc(f.read_bytes(), f.stat().st_mtime)
+            for f in sorted(folder.rglob("*")) if f.is_file()}
+
+
+@dataclass
+class _State:
+    docs: dict[str, _Doc]
+    require_user_agent: bool
+    requests: list[RequestRecord] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "intel-assets-edgar/1.0"
+    state: _State  # set on the per-server subclass
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
+        pass
+
+    def _send(self, status: int, body: bytes = b"", headers: Mapping[str, str] = {}) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        if status != 304:
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body and status != 304 and self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server API
+        at = time.monotonic()
+        path = self.path.split("?", 1)[0]
+        agent, inm = self.headers.get("User-Agent"), self.headers.get("If-None-Match")
+        with self.state.lock:
+            doc = self.state.docs.get(path)
+        if self.state.require_user_agent and not (agent and _CONTACT.search(agent)):
+            status, body, headers = 403, b'{"error": "undeclared automated tool: set a User-Agent with a contact email"}', {}
+        elif doc is None:
+            status, body, headers = 404, b'{"error": "not found"}', {}
+        else:
+            headers = {"ETag": doc.etag, "Last-Modified": formatdate(doc.last_modified, usegmt=True),
+                       "Cache-Control": "no-cache"}
+            status, body = 200, doc.body
+            if inm is not None:
+                if doc.etag in [t.strip() for t in inm.split(",")] or inm.strip() == "*":
+                    status = 304
+            elif self.headers.get("If-Modified-Since"):
+                try:
+                    since = parsedate_to_datetime(self.headers["If-Modified-Since"]).timestamp()
+                    status = 304 if doc.last_modified <= since else 200
+                except (TypeError, ValueError):
+                    pass
+        with self.state.lock:
+            self.state.requests.append(RequestRecord(path, status, at, agent, inm))
+        self._send(status, body, headers)
+
+    do_HEAD = do_GET
+
+
+class RunningServer:
+    """A started server: `.url`, `.tickers_url`, `.requests`, `.set()`, `.stop()`; a context manager."""
+
+    def __init__(self, httpd: ThreadingHTTPServer, state: _State) -> None:
+        self._httpd, self._state = httpd, state
+        self._thread = threading.Thread(target=httpd.serve_forever, name="edgar-server", daemon=True)
+        self._thread.start()
+        host, port = httpd.server_address[:2]
+        self.url = f"http://{host}:{port}"
+
+    @property
+    def tickers_url(self) -> str:
+        return f"{self.url}/files/company_tickers.json"
+
+    @property
+    def paths(self) -> list[str]:
+        return sorted(self._state.docs)
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        with self._state.lock:
+            return list(self._state.requests)
+
+    def count(self, path: str | None = None, status: int | None = None) -> int:
+        return sum(1 for r in self.requests
+                   if (path is None or r.path == path) and (status is None or r.status == status))
+
+    def reset(self) -> None:
+        with self._state.lock:
+            self._state.requests.clear()
+
+    def set(self, path: str, content: Any) -> None:
+        """Replace (or add) the document at `path`; its ETag changes with its bytes."""
+        with self._state.lock:
+            self._state.docs["/" + path.lstrip("/")] = _doc(_as_bytes(content), time.time() + 1)
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> "RunningServer":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def start_edgar_server(source: str | Path | Mapping[str, Any] = SAMPLE_DIR, host: str = "127.0.0.1",
+                       port: int = 0, require_user_agent: bool = True) -> RunningServer:
+    """Serve a folder or mapping at SEC paths on host:port (0 = a free port) in a thread."""
+    state = _State(load_documents(source), require_user_agent)
+    handler = type("EdgarHandler", (_Handler,), {"state": state})
+    httpd = ThreadingHTTPServer((host, port), handler)
+    httpd.daemon_threads = True
+    return RunningServer(httpd, state)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve EDGAR JSON files at SEC paths on 127.0.0.1.")
+    parser.add_argument("folder", nargs="?", default=str(SAMPLE_DIR),
+                        help="folder of company_tickers.json / companyfacts_CIK*.json / submissions_CIK*.json")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8766)
+    args = parser.parse_args(argv)
+    server = start_edgar_server(args.folder, args.host, args.port)
+    print(f"EDGAR server on {server.url} serving {len(server.paths)} documents from {args.folder}")
+    print(f"  INTEL_EDGAR_BASE_URL={server.url}\n  INTEL_EDGAR_TICKERS_URL={server.tickers_url}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
