@@ -1,6 +1,7 @@
 """Owns the technicals[symbol] and regime[symbol] assets: ClickHouse bars/quotes -> domain blocks."""
 
 
+import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -44,6 +45,29 @@ def _technicals_core(payload: dict) -> list:
     ]
 
 
+class MarketFrames:
+    """Bars and quotes of a run's symbols, read once in one query each, split by symbol."""
+
+    def __init__(self, bars: pd.DataFrame, quotes: pd.DataFrame) -> None:
+        self._bars = dict(tuple(bars.groupby("symbol", sort=False)))
+        self._quotes = dict(tuple(quotes.groupby("symbol", sort=False)))
+        self._no_bars, self._no_quotes = bars.iloc[0:0], quotes.iloc[0:0]
+
+    def bars(self, symbol: str) -> pd.DataFrame:
+        return self._bars.get(symbol, self._no_bars)
+
+    def quotes(self, symbol: str) -> pd.DataFrame:
+        return self._quotes.get(symbol, self._no_quotes)
+
+
+def market_frames(clickhouse: ClickHouseResource, symbols: list[str], now,
+                  policy: ContextPolicyResource) -> MarketFrames:
+    """The look-back window of bars and quotes up to the clock (never after it)."""
+    with clickhouse.warehouse() as wh:
+        since = now - policy.lookback
+        return MarketFrames(wh.bars(symbols, since, now), wh.quotes(symbols, since, now))
+
+
 def build_technicals_assets(partitions_def: PartitionsDefinition) -> list:
     @asset(
         partitions_def=partitions_def,
@@ -64,20 +88,16 @@ def build_technicals_assets(partitions_def: PartitionsDefinition) -> list:
         symbols = run_symbols(context)
         now = context_policy.clock().now()
         budget = context_policy.technicals_budget_seconds
-        with clickhouse.warehouse() as wh:
-            bars = wh.bars(symbols, now - context_policy.lookback, now)
-            quotes = wh.quotes(symbols, now - context_policy.lookback, now)
-        bars_by = dict(tuple(bars.groupby("symbol", sort=False)))
-        quotes_by = dict(tuple(quotes.groupby("symbol", sort=False)))
+        frames = market_frames(clickhouse, symbols, now, context_policy)
 
         def build(symbol: str) -> DomainBlock:
-            sym_bars = bars_by.get(symbol)
-            if sym_bars is None or sym_bars.empty:
+            sym_bars = frames.bars(symbol)
+            if sym_bars.empty:
                 return missing_block(
                     "technicals", budget,
                     f"no bars for {symbol} in the {context_policy.lookback_days} days before {now.isoformat()}",
                 )
-            sym_quotes = quotes_by.get(symbol, quotes.iloc[0:0])
+            sym_quotes = frames.quotes(symbol)
             payload, flags = technicals_payload(sym_bars, sym_quotes)
             return observed_block(
                 domain="technicals", now=now,
@@ -113,19 +133,15 @@ def build_technicals_assets(partitions_def: PartitionsDefinition) -> list:
         now = context_policy.clock().now()
         budget = context_policy.regime_budget_seconds
         staged = bundle_store.store.staged("technicals", symbols)
-        with clickhouse.warehouse() as wh:
-            bars = wh.bars(symbols, now - context_policy.lookback, now)
-            quotes = wh.quotes(symbols, now - context_policy.lookback, now)
-        bars_by = dict(tuple(bars.groupby("symbol", sort=False)))
-        quotes_by = dict(tuple(quotes.groupby("symbol", sort=False)))
+        frames = market_frames(clickhouse, symbols, now, context_policy)
 
         def build(symbol: str) -> DomainBlock:
             tech = staged.get(symbol)
-            sym_bars = bars_by.get(symbol)
-            if tech is None or sym_bars is None or sym_bars.empty:
+            sym_bars = frames.bars(symbol)
+            if tech is None or sym_bars.empty:
                 return missing_block("regime", budget, f"no technicals or bars for {symbol}")
             technicals_block = DomainBlock.model_validate(tech)
-            sym_quotes = quotes_by.get(symbol, quotes.iloc[0:0])
+            sym_quotes = frames.quotes(symbol)
             payload, flags = regime_payload(sym_bars, sym_quotes, technicals_block.payload)
             levels = [payload["trend"]["direction"], payload["volatility"]["level"],
                       payload["liquidity"]["level"]]
