@@ -1,0 +1,176 @@
+"""Owns the order shapes that cross a boundary: OrderIntent, Fill, OrderState, ReplaceRequest.
+
+Quantities and prices are JSON numbers (Python ``float``) on the wire, as Alpaca and Torghut
+send them; the execution engine converts them to ``Decimal`` via ``str()`` (so ``0.1`` stays
+exactly ``0.1``) before any money arithmetic. Every time is timezone-aware and serialized as
+ISO-8601 UTC. Keys are snake_case; unknown keys are rejected so a typo is a 422, not a default.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
+
+CLIENT_ORDER_ID_RULE = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+_CLIENT_ORDER_ID_RE = re.compile(CLIENT_ORDER_ID_RULE)
+
+Side = Literal["buy", "sell"]
+OrderType = Literal["market", "limit", "stop"]
+TimeInForce = Literal["day", "gtc", "ioc", "fok"]
+FillStatus = Literal["filled", "rejected", "unfilled", "canceled"]
+OrderStatus = Literal["open", "filled", "canceled", "rejected"]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(timezone.utc)
+
+
+def _positive_finite(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OrderIntent(_Model):
+    """What a strategy decided to trade, at ``decision_time``; one intent = one order."""
+
+    intent_id: str = Field(min_length=1, max_length=128)
+    strategy_id: str = Field(min_length=1, max_length=128)
+    symbol: str
+    side: Side
+    qty: float = Field(description="shares, > 0; fractional allowed by the contract, "
+                                   "venues may require whole shares")
+    type: OrderType = "market"
+    limit_price: float | None = None
+    stop_price: float | None = None
+    time_in_force: TimeInForce = "day"
+    decision_time: AwareDatetime
+    client_order_id: str | None = Field(
+        default=None, description="idempotency key; default '<strategy_id>-<intent_id>'")
+
+    @field_validator("symbol", mode="before")
+    @classmethod
+    def _symbol(cls, value: Any) -> str:
+        try:
+            return normalize_symbol(value)
+        except InvalidSymbolError as exc:
+            raise ValueError(str(exc)) from exc
+
+    @field_validator("qty")
+    @classmethod
+    def _qty(cls, value: float) -> float:
+        return _positive_finite("qty", value)  # type: ignore[return-value]
+
+    @field_validator("limit_price", "stop_price")
+    @classmethod
+    def _price(cls, value: float | None, info) -> float | None:
+        return _positive_finite(info.field_name, value)
+
+    @field_validator("decision_time")
+    @classmethod
+    def _decision_utc(cls, value: datetime) -> datetime:
+        return _utc(value)  # type: ignore[return-value]
+
+    @model_validator(mode="after")
+    def _prices_match_type(self) -> "OrderIntent":
+        if self.type == "limit" and self.limit_price is None:
+            raise ValueError("a limit order needs limit_price (the worst price you accept)")
+        if self.type == "stop" and self.stop_price is None:
+            raise ValueError("a stop order needs stop_price (the trigger price)")
+        if self.type != "limit" and self.limit_price is not None:
+            raise ValueError(f"limit_price is only allowed on limit orders, not {self.type} "
+                             "orders (stop-limit orders are not supported)")
+        if self.type != "stop" and self.stop_price is not None:
+            raise ValueError(f"stop_price is only allowed on stop orders, not {self.type} orders")
+        if self.client_order_id is None:
+            object.__setattr__(self, "client_order_id", default_client_order_id(
+                self.strategy_id, self.intent_id))
+        if not _CLIENT_ORDER_ID_RE.fullmatch(self.client_order_id or ""):
+            raise ValueError(f"client_order_id {self.client_order_id!r} must match "
+                             f"{CLIENT_ORDER_ID_RULE}")
+        return self
+
+
+def default_client_order_id(strategy_id: str, intent_id: str) -> str:
+    """The deterministic client_order_id of an intent that names none (retries stay idempotent)."""
+    raw = re.sub(r"[^A-Za-z0-9._:-]", "_", f"{strategy_id}-{intent_id}")
+    return (raw if raw[:1].isalnum() else f"o{raw}")[:128]
+
+
+class Fill(_Model):
+    """The execution outcome of one order so far: whole quantity or nothing (no partials)."""
+
+    client_order_id: str
+    status: FillStatus
+    filled_qty: float = Field(ge=0)
+    avg_fill_price: float | None = None
+    fee: float = Field(default=0.0, ge=0)
+    filled_at: AwareDatetime | None = None
+    reason: str | None = None
+
+    @field_validator("filled_at")
+    @classmethod
+    def _filled_utc(cls, value: datetime | None) -> datetime | None:
+        return _utc(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Fill":
+        if self.status == "filled":
+            if self.filled_qty <= 0 or self.avg_fill_price is None or self.filled_at is None:
+                raise ValueError("a filled Fill needs filled_qty > 0, avg_fill_price and filled_at")
+        elif self.filled_qty != 0 or self.avg_fill_price is not None:
+            raise ValueError(f"a {self.status} Fill has filled_qty 0 and no avg_fill_price")
+        return self
+
+
+class OrderState(_Model):
+    """An order as a venue holds it: the (possibly replaced) intent, its status and its fill."""
+
+    client_order_id: str
+    status: OrderStatus
+    intent: OrderIntent
+    fill: Fill
+    replace_count: int = Field(default=0, ge=0)
+    evaluated_bar_start: AwareDatetime | None = Field(
+        default=None, description="start of the market bar the order was last evaluated on")
+
+    @field_validator("evaluated_bar_start")
+    @classmethod
+    def _bar_utc(cls, value: datetime | None) -> datetime | None:
+        return _utc(value)
+
+
+class ReplaceRequest(_Model):
+    """A change to an open order: new qty and/or limit price, effective at ``as_of``."""
+
+    qty: float | None = None
+    limit_price: float | None = None
+    as_of: AwareDatetime | None = Field(
+        default=None, description="when the replace happened; default the order's decision_time")
+
+    @field_validator("qty", "limit_price")
+    @classmethod
+    def _positive(cls, value: float | None, info) -> float | None:
+        return _positive_finite(info.field_name, value)
+
+    @model_validator(mode="after")
+    def _something(self) -> "ReplaceRequest":
+        if self.qty is None and self.limit_price is None:
+            raise ValueError("a replace needs qty and/or limit_price")
+        return self
+
+
+__all__ = ["CLIENT_ORDER_ID_RULE", "Fill", "FillStatus", "OrderIntent", "OrderState", "OrderStatus",
+           "OrderType", "ReplaceRequest", "Side", "TimeInForce", "default_client_order_id"]

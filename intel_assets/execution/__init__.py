@@ -1,0 +1,1 @@
+"""Execution venues: the ExecutionAdapter protocol, LeanAdapter, the reference LEAN runner and replays."""

@@ -1,0 +1,216 @@
+"""Fill, fee, slippage and sizing models on hand-built bars (values worked out by hand below).
+
+The sizing regression uses LEAN's BasicTemplateAlgorithm inputs, read by hand from the shared
+files: SPY 2013-10-07 09:30 trade close 1674400 deci-cents (``unzip -p
+equity/usa/minute/spy/20131007_trade.zip | grep ^34200000``) and the factor-file row
+``20131219,0.8646266,1,181.5`` (the first row dated on/after 2013-10-07).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal as D
+
+import pytest
+
+from intel_assets.domain.fills import (
+    AlpacaFeeModel,
+    AlpacaPaperFillModel,
+    ConstantSlippageModel,
+    InteractiveBrokersFeeModel,
+    LeanEquityFillModel,
+    LeanSetHoldingsSizingModel,
+    MarketSnapshot,
+    OrderTerms,
+    PriceBar,
+    QuoteBar,
+    TradeBar,
+    ZeroSlippageModel,
+    alpaca_paper_models,
+    execute_order,
+    lean_models,
+)
+
+T0 = datetime(2024, 1, 2, 14, 30, tzinfo=timezone.utc)
+ZERO_SLIP = ZeroSlippageModel()
+LEAN = LeanEquityFillModel()
+ALPACA = AlpacaPaperFillModel()
+
+
+def bar(o: str, h: str, l: str, c: str) -> PriceBar:
+    return PriceBar(D(o), D(h), D(l), D(c))
+
+
+def snapshot(trade: tuple[str, str, str, str] | None = ("100.00", "101.00", "99.00", "100.50"),
+             bid: PriceBar | None = bar("99.90", "100.05", "99.85", "99.95"),
+             ask: PriceBar | None = bar("100.00", "100.10", "99.95", "100.05"),
+             start: datetime = T0) -> MarketSnapshot:
+    tb = None if trade is None else TradeBar(*(D(x) for x in trade), volume=D(1000))
+    quote = None if bid is None and ask is None else QuoteBar(bid, ask)
+    return MarketSnapshot("XYZ", start, start + timedelta(minutes=1), tb, quote)
+
+
+def order(side: str, order_type: str = "market", qty: str = "10", limit: str | None = None,
+          stop: str | None = None, at: datetime = T0) -> OrderTerms:
+    return OrderTerms(side, D(qty), order_type,  # type: ignore[arg-type]
+                      None if limit is None else D(limit), None if stop is None else D(stop), at)
+
+
+# --------------------------------------------------------------------------- LEAN fill model
+
+
+def test_market_orders_fill_at_quote_close_ask_for_buys_bid_for_sells() -> None:
+    market = snapshot()
+    buy = LEAN.fill(order("buy"), market, ZERO_SLIP)
+    sell = LEAN.fill(order("sell"), market, ZERO_SLIP)
+    assert (buy.filled, buy.price) == (True, D("100.05"))  # ask close, not ask open/high
+    assert (sell.filled, sell.price) == (True, D("99.95"))  # bid close
+
+
+def test_market_order_without_quotes_falls_back_to_trade_close_and_applies_slippage() -> None:
+    no_quote = snapshot(bid=None, ask=None)
+    assert LEAN.fill(order("buy"), no_quote, ZERO_SLIP).price == D("100.50")
+    bid_only = snapshot(ask=None)  # LEAN: Ask?.Close ?? QuoteBar.Close (= the bid close)
+    assert LEAN.fill(order("buy"), bid_only, ZERO_SLIP).price == D("99.95")
+    slip = ConstantSlippageModel(D("0.02"))
+    assert LEAN.fill(order("buy"), snapshot(), slip).price == D("100.07")
+    assert LEAN.fill(order("sell"), snapshot(), slip).price == D("99.93")
+    assert not LEAN.fill(order("buy"), snapshot(trade=None, bid=None, ask=None), ZERO_SLIP).filled
+
+
+@pytest.mark.parametrize("limit, filled, price", [
+    ("102.00", True, "101.00"),   # limit above the high: fills at the high (worst case)
+    ("100.20", True, "100.20"),   # inside the range: fills at the limit
+    ("99.00", False, None),       # equal to the low: LEAN needs low < limit
+    ("98.00", False, None),
+])
+def test_buy_limit_fills_when_low_below_limit_at_min_high_limit(limit, filled, price) -> None:
+    decision = LEAN.fill(order("buy", "limit", limit=limit, at=T0 - timedelta(seconds=1)),
+                         snapshot(), ZERO_SLIP)
+    assert decision.filled is filled
+    assert decision.price == (None if price is None else D(price))
+
+
+@pytest.mark.parametrize("limit, filled, price", [
+    ("98.00", True, "99.00"),     # limit below the low: fills at the low
+    ("100.70", True, "100.70"),
+    ("101.00", False, None),      # equal to the high: LEAN needs high > limit
+])
+def test_sell_limit_mirrors_buy(limit, filled, price) -> None:
+    decision = LEAN.fill(order("sell", "limit", limit=limit), snapshot(start=T0), ZERO_SLIP)
+    assert decision.filled is filled
+    assert decision.price == (None if price is None else D(price))
+
+
+def test_limit_and_stop_orders_do_not_fill_on_a_bar_that_ended_by_the_order_time() -> None:
+    market = snapshot()
+    at_end = market.end
+    limit = LEAN.fill(order("buy", "limit", limit="102", at=at_end), market, ZERO_SLIP)
+    stop = LEAN.fill(order("buy", "stop", stop="100", at=at_end), market, ZERO_SLIP)
+    assert not limit.filled and "stale" in limit.reason
+    assert not stop.filled and "stale" in stop.reason
+
+
+def test_stop_market_triggers_on_trade_bar_high_low_and_fills_at_worse_of_stop_and_quote() -> None:
+    market = snapshot()
+    buy_low_stop = LEAN.fill(order("buy", "stop", stop="100.00"), market, ZERO_SLIP)
+    assert (buy_low_stop.filled, buy_low_stop.price) == (True, D("100.05"))  # max(stop, ask)
+    buy_high_stop = LEAN.fill(order("buy", "stop", stop="100.80"), market, ZERO_SLIP)
+    assert (buy_high_stop.filled, buy_high_stop.price) == (True, D("100.80"))  # high 101 > stop
+    assert not LEAN.fill(order("buy", "stop", stop="101.00"), market, ZERO_SLIP).filled
+    sell = LEAN.fill(order("sell", "stop", stop="99.50"), market, ZERO_SLIP)
+    assert (sell.filled, sell.price) == (True, D("99.50"))  # min(stop, bid 99.95)
+    assert not LEAN.fill(order("sell", "stop", stop="99.00"), market, ZERO_SLIP).filled
+
+
+def test_no_partial_fills_the_whole_quantity_or_nothing() -> None:
+    models = lean_models()
+    for terms in (order("buy", qty="12345"), order("sell", "limit", qty="777", limit="100"),
+                  order("buy", "stop", qty="3", stop="100.8")):
+        result = execute_order(terms, snapshot(), models)
+        assert result.filled and result.quantity == terms.quantity
+    missed = execute_order(order("buy", "limit", qty="50", limit="90"), snapshot(), models)
+    assert not missed.filled and missed.quantity == 0 and missed.fee == 0
+
+
+# --------------------------------------------------------------------------- Alpaca paper
+
+
+def test_alpaca_paper_limit_needs_a_marketable_quote_where_lean_uses_the_trade_range() -> None:
+    market = snapshot()
+    terms = order("buy", "limit", limit="100.02")  # trade low 99 < limit, but ask close 100.05
+    assert LEAN.fill(terms, market, ZERO_SLIP).price == D("100.02")
+    assert not ALPACA.fill(terms, market, ZERO_SLIP).filled
+    marketable = ALPACA.fill(order("buy", "limit", limit="100.10"), market, ZERO_SLIP)
+    assert (marketable.filled, marketable.price) == (True, D("100.05"))  # at the ask, not limit
+    sell = ALPACA.fill(order("sell", "limit", limit="99.90"), market, ZERO_SLIP)
+    assert (sell.filled, sell.price) == (True, D("99.95"))
+    assert ALPACA.fill(order("buy"), market, ZERO_SLIP).price == D("100.05")
+
+
+def test_alpaca_paper_stop_becomes_market_once_last_trade_reaches_stop() -> None:
+    market = snapshot()  # last trade (close) 100.50
+    assert ALPACA.fill(order("buy", "stop", stop="100.50"), market, ZERO_SLIP).price == D("100.05")
+    assert not ALPACA.fill(order("buy", "stop", stop="100.80"), market, ZERO_SLIP).filled
+    assert ALPACA.fill(order("sell", "stop", stop="100.60"), market, ZERO_SLIP).price == D("99.95")
+
+
+# --------------------------------------------------------------------------- fees
+
+
+@pytest.mark.parametrize("shares, price, fee", [
+    ("100", "50", "1"),            # 0.50 per-share fee < 1 USD minimum -> 1
+    ("688", "144.78", "3.44"),     # LEAN BasicTemplate: 688 x 0.005
+    ("10000", "0.5", "25.000"),    # 50 per-share > cap 0.5% x 5,000 -> 25
+    ("1", "10", "1"),              # minimum wins even above the 0.05 cap (LEAN's check order)
+    ("-200", "20", "1"),           # sells pay the same
+    ("0", "20", "0"),
+])
+def test_interactive_brokers_fee_per_share_with_minimum_and_cap(shares, price, fee) -> None:
+    assert InteractiveBrokersFeeModel().order_fee(D(shares), D(price)) == D(fee)
+
+
+def test_cap_rate_is_a_parameter_and_alpaca_charges_nothing() -> None:
+    assert InteractiveBrokersFeeModel(maximum_fee_rate=D("0.01")).order_fee(D(10000), D("0.5")) \
+        == D("50.000")
+    assert AlpacaFeeModel().order_fee(D(10000), D("123.45")) == 0
+
+
+# --------------------------------------------------------------------------- sizing
+
+
+SPY_0930_CLOSE_ADJ = D("167.44") * D("0.8646266")
+
+
+def test_set_holdings_reproduces_lean_basic_template_quantity() -> None:
+    # free buffer 250 -> target 99,750; 99,750 / 144.7730... = 689.01 -> 689, fee 3.445;
+    # new target (100,000 - 3.445) x 0.9975 = 99,746.56 < 689 x 144.773 = 99,748.66 -> 688.
+    sizing = LeanSetHoldingsSizingModel()
+    qty = sizing.order_quantity(D(1), D(100000), D(0), SPY_0930_CLOSE_ADJ,
+                                InteractiveBrokersFeeModel(), free_portfolio_value=D(250))
+    assert qty == 688
+    no_fee = sizing.order_quantity(D(1), D(100000), D(0), SPY_0930_CLOSE_ADJ, AlpacaFeeModel())
+    assert no_fee == 689  # without fees the first guess already fits
+
+
+def test_set_holdings_reduces_sells_and_skips_tiny_changes() -> None:
+    sizing, fees = LeanSetHoldingsSizingModel(), InteractiveBrokersFeeModel()
+    # TPV 1,000 all in 100 shares at 10: target 0.5 -> 498.75 -> 49.875 - 100 -> floor -51
+    assert sizing.order_quantity(D("0.5"), D(1000), D(100), D(10), fees) == -51
+    assert sizing.order_quantity(D(0), D(1000), D(100), D(10), fees) == -100
+    # already at 99.75 % of 100,000 in 997 shares @ 100 -> below the 0.1 % minimum order margin
+    assert sizing.order_quantity(D(1), D(100000), D(997), D(100), fees) == 0
+    with pytest.raises(ValueError, match="positive price"):
+        sizing.order_quantity(D(1), D(1000), D(0), D(0), fees)
+
+
+def test_compositions_share_parts_and_differ_where_venues_differ() -> None:
+    lean, alpaca = lean_models(), alpaca_paper_models()
+    assert type(lean.sizing) is type(alpaca.sizing)
+    assert type(lean.slippage) is type(alpaca.slippage)
+    assert (type(lean.fill), type(lean.fee)) == (LeanEquityFillModel, InteractiveBrokersFeeModel)
+    assert (type(alpaca.fill), type(alpaca.fee)) == (AlpacaPaperFillModel, AlpacaFeeModel)
+    swapped = replace(lean, fee=AlpacaFeeModel())
+    assert execute_order(order("buy", qty="688"), snapshot(), swapped).fee == 0
+    assert execute_order(order("buy", qty="688"), snapshot(), lean).fee == D("3.440")
