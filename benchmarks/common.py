@@ -1,0 +1,224 @@
+"""Shared benchmark plumbing: the temporary workspace, percentiles, sizes, progress output."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = Path(__file__).resolve().parent
+
+#: Seed end: Friday 2024-03-08 16:00 New York (21:00 UTC), so one session = 390 full bars.
+SEED_END = "2024-03-08T21:00:00+00:00"
+
+
+def log(msg: str) -> None:
+    """Progress goes to stderr; stdout carries only the figures table and the JSON line."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+#: Proxy for every non-loopback HTTP(S) request made through requests/httpx/urllib in the
+#: benchmark and its children: a closed loopback port, so such a request fails at once and
+#: nothing leaves 127.0.0.1 (e.g. a data source whose default URL is a live API).
+DEAD_PROXY = "http://127.0.0.1:9"
+LOOPBACK = "127.0.0.1,localhost,::1"
+
+
+def isolate_environment() -> None:
+    """UTC for chdb; no INTEL_*/ALPACA_*/DAGSTER_HOME from the caller's shell leaking into the
+    settings (nor any live-API credentials into a run); non-loopback HTTP goes nowhere."""
+    for key in [k for k in os.environ
+                if k.startswith(("INTEL_", "ALPACA_", "APCA_")) or k == "DAGSTER_HOME"]:
+        del os.environ[key]
+    for key in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        os.environ[key] = os.environ[key.lower()] = DEAD_PROXY
+    os.environ["NO_PROXY"] = os.environ["no_proxy"] = LOOPBACK
+    os.environ["TZ"] = "UTC"
+    if hasattr(time, "tzset"):
+        time.tzset()
+
+
+@dataclass
+class Workspace:
+    """A throwaway INTEL_HOME (chdb data, SQLite bundle store) and DAGSTER_HOME."""
+
+    root: Path
+    symbols: list[str]
+    as_of: datetime | None = None  # replay clock once seeded (newest synthetic bar end)
+    seeded: bool = False
+    refreshed: bool = False  # the whole universe has been materialized and published once
+    extra_env: dict[str, str] = field(default_factory=dict)  # also set in os.environ
+
+    @property
+    def home(self) -> Path:
+        return self.root / "intel"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.root / "dagster"
+
+    def settings(self):
+        from intel_assets.settings import load_settings
+
+        return load_settings(
+            home=self.home,
+            universe=list(self.symbols),
+            synthetic_days=1,
+            as_of=(self.as_of.isoformat() if self.as_of else SEED_END),
+            clickhouse_url=None,
+            bundle_store_dsn=None,
+        )
+
+    def child_env(self) -> dict[str, str]:
+        """The environment a run worker / server process gets: same homes, universe, clock."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INTEL_")}
+        env.update({
+            "TZ": "UTC",
+            "DAGSTER_HOME": str(self.dagster_home),
+            "INTEL_HOME": str(self.home),
+            "INTEL_UNIVERSE": ",".join(self.symbols),
+            "INTEL_SYNTHETIC_DAYS": "1",
+            "INTEL_AS_OF": (self.as_of.isoformat() if self.as_of else SEED_END),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+        })
+        env.update(self.extra_env)
+        return env
+
+    def set_env(self, **values: str) -> None:
+        """Environment for this process and every child (run workers, the server)."""
+        self.extra_env.update(values)
+        os.environ.update(values)
+
+
+def make_workspace(n_symbols: int) -> Workspace:
+    root = Path(tempfile.mkdtemp(prefix="intel-bench-"))
+    ws = Workspace(root=root, symbols=[f"SYN{i:03d}" for i in range(n_symbols)])
+    ws.dagster_home.mkdir(parents=True)
+    os.environ["DAGSTER_HOME"] = str(ws.dagster_home)
+    from intel_assets.cli import prepare_dagster_home
+
+    prepare_dagster_home(ws.settings())  # writes dagster.yaml (queued coordinator, no telemetry)
+    return ws
+
+
+class NewsServer:
+    """The packaged sample Alpaca-compatible news server (intel_assets.devtools.alpaca_server)
+    in a subprocess on 127.0.0.1, wired like `make demo` wires it: INTEL_ALPACA_DATA_URL plus
+    sample keys. Started by us, stopped by its own pid."""
+
+    SAMPLE_KEYS = {"ALPACA_API_KEY_ID": "sample-key-id", "ALPACA_API_SECRET_KEY": "sample-secret"}
+
+    def __init__(self, ws: Workspace) -> None:
+        import socket
+        import subprocess
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = open(ws.root / "news-server.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "intel_assets.devtools.alpaca_server", "--port", str(self.port),
+             "--as-of", (ws.as_of.isoformat() if ws.as_of else SEED_END)],
+            env=ws.child_env(), cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"news server exited with {self.proc.returncode}: "
+                                   f"{(ws.root / 'news-server.log').read_text()[-800:]}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"news server not listening on {self.url} after 20 s")
+                time.sleep(0.05)
+        ws.set_env(INTEL_ALPACA_DATA_URL=self.url, **self.SAMPLE_KEYS)
+
+    @staticmethod
+    def available() -> bool:
+        import importlib.util
+
+        try:
+            return importlib.util.find_spec("intel_assets.devtools.alpaca_server") is not None
+        except ModuleNotFoundError:
+            return False
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=10)
+            except Exception:  # noqa: BLE001 - still running: kill our own child
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+
+def remove_workspace(ws: Workspace) -> None:
+    shutil.rmtree(ws.root, ignore_errors=True)
+
+
+def dir_bytes(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(dirpath, name))
+            except OSError:
+                pass
+    return total
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    """Nearest-rank percentile of an ascending list (p in 0..100)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, math.ceil(p / 100.0 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def latency_summary(seconds: list[float]) -> dict[str, float]:
+    """p50/p95/p99/max/mean in milliseconds, plus the sample count."""
+    values = sorted(seconds)
+    if not values:
+        return {"n": 0}
+    ms = lambda v: round(v * 1000.0, 3)  # noqa: E731
+    return {
+        "n": len(values),
+        "p50_ms": ms(percentile(values, 50)),
+        "p95_ms": ms(percentile(values, 95)),
+        "p99_ms": ms(percentile(values, 99)),
+        "max_ms": ms(values[-1]),
+        "mean_ms": ms(sum(values) / len(values)),
+    }
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def median(values: list[float]) -> float:
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def proc_cpu_seconds(pid: int) -> float | None:
+    """user+system CPU seconds of a (child) process, all threads, from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
