@@ -11,19 +11,19 @@ from dagster import (
     asset,
 )
 
-from intel_assets.assets.common import GROUP, run_symbols
+from intel_assets.assets.common import GROUP, run_symbols, symbol_table
 from intel_assets.contracts.bundle import DOMAINS, DomainBlock, MarketContextBundle
 from intel_assets.domain.bundle import merge_bundle
 from intel_assets.resources.context import BundleStoreResource, ContextPolicyResource
 
 
-def bundle_table(bundles: list[MarketContextBundle]) -> str:
-    rows = ["| symbol | quality | " + " | ".join(DOMAINS) + " | risk flags |",
-            "|---" * (len(DOMAINS) + 3) + "|"]
-    for b in bundles:
-        states = " | ".join(getattr(b.domains, d).state.value for d in DOMAINS)
-        rows.append(f"| {b.symbol} | {b.quality_score:.2f} | {states} | {', '.join(b.risk_flags) or '-'} |")
-    return "\n".join(rows)
+def bundle_table(bundles: list[MarketContextBundle]) -> MetadataValue:
+    rows = {b.symbol: (f"{b.quality_score:.2f}",
+                       *(getattr(b.domains, d).state.value for d in DOMAINS),
+                       ", ".join(b.risk_flags) or "-")
+            for b in bundles}
+    flagged = {b.symbol for b in bundles if b.risk_flags}
+    return symbol_table(("quality", *DOMAINS, "risk flags"), rows, lambda s: s in flagged)
 
 
 def build_bundle_assets(partitions_def: PartitionsDefinition, domain_assets: list) -> list:
@@ -60,7 +60,7 @@ def build_bundle_assets(partitions_def: PartitionsDefinition, domain_assets: lis
             "symbols": len(bundles),
             "mean_quality": round(sum(b.quality_score for b in bundles) / max(1, len(bundles)), 4),
             "flagged": sum(1 for b in bundles if b.risk_flags),
-            "bundles": MetadataValue.md(bundle_table(bundles)),
+            "bundles": bundle_table(bundles),
         })
 
     @asset(
@@ -86,7 +86,7 @@ def build_bundle_assets(partitions_def: PartitionsDefinition, domain_assets: lis
         etags = store.publish(bundles, run_id=context.run.run_id)
         return MaterializeResult(metadata={
             "published": len(bundles),
-            "etags": MetadataValue.md("\n".join(f"- {b.symbol}: `{e}`" for b, e in zip(bundles, etags))),
+            "etags": symbol_table(("etag",), {b.symbol: (f"`{e}`",) for b, e in zip(bundles, etags)}),
         })
 
     return [market_context_bundle, published_bundle]

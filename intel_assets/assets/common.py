@@ -3,7 +3,7 @@ per-symbol failure isolation and the run metadata table."""
 
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from dagster import AssetExecutionContext, MetadataValue
 
@@ -34,18 +34,40 @@ def blocks_for_symbols(
     return blocks
 
 
+#: A run over many symbols lists at most this many rows in its metadata table. Dagster copies a
+#: multi-partition run's metadata onto every partition's event, so a 500-row table would be
+#: written 500 times per asset (measured: 54 KB per event, 108 MB per refresh).
+TABLE_ROWS = 20
+
+
+def symbol_table(header: Sequence[str], rows: Mapping[str, Sequence[object]],
+                 notable: Callable[[str], bool] = lambda symbol: True) -> MetadataValue:
+    """A markdown table of symbols: all of them for a small run, else the notable ones, bounded."""
+    symbols = sorted(rows)
+    if len(symbols) > TABLE_ROWS:
+        symbols = [s for s in symbols if notable(s)]
+    shown = symbols[:TABLE_ROWS]
+    lines = ["| symbol | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
+    lines += [f"| {s} | " + " | ".join(str(v) for v in rows[s]) + " |" for s in shown]
+    if len(rows) > len(shown):
+        lines.append(f"\n{len(shown)} of {len(rows)} symbols shown"
+                     + (" (only those not ok)" if len(rows) > TABLE_ROWS else ""))
+    return MetadataValue.md("\n".join(lines))
+
+
 def blocks_metadata(blocks: Mapping[str, DomainBlock]) -> dict[str, object]:
-    """Run-level metadata: counts by state and a per-symbol table for the Dagster UI."""
+    """Run-level metadata: counts by state and a (bounded) per-symbol table for the Dagster UI."""
     states = Counter(b.state.value for b in blocks.values())
-    rows = ["| symbol | state | age s | quality | flags |", "|---|---|---|---|---|"]
-    for symbol, block in sorted(blocks.items()):
-        rows.append(
-            f"| {symbol} | {block.state.value} | {block.freshness_seconds if block.freshness_seconds is not None else '-'}"
-            f" | {block.quality_score:.2f} | {', '.join(block.risk_flags) or '-'} |"
-        )
+    rows = {
+        symbol: (block.state.value,
+                 "-" if block.freshness_seconds is None else block.freshness_seconds,
+                 f"{block.quality_score:.2f}", ", ".join(block.risk_flags) or "-")
+        for symbol, block in blocks.items()
+    }
     return {
         "symbols": len(blocks),
         **{f"state_{state}": states.get(state, 0) for state in ("ok", "stale", "missing", "error")},
         "mean_quality": round(sum(b.quality_score for b in blocks.values()) / max(1, len(blocks)), 4),
-        "by_symbol": MetadataValue.md("\n".join(rows)),
+        "by_symbol": symbol_table(("state", "age s", "quality", "flags"), rows,
+                                  lambda s: blocks[s].state.value != "ok"),
     }

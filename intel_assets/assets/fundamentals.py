@@ -9,13 +9,18 @@ from dagster import (
     AssetKey,
     BackfillPolicy,
     MaterializeResult,
-    MetadataValue,
     PartitionsDefinition,
     asset,
 )
 from pydantic import ValidationError
 
-from intel_assets.assets.common import GROUP, blocks_for_symbols, blocks_metadata, run_symbols
+from intel_assets.assets.common import (
+    GROUP,
+    blocks_for_symbols,
+    blocks_metadata,
+    run_symbols,
+    symbol_table,
+)
 from intel_assets.contracts.bundle import DomainBlock
 from intel_assets.domain.fundamentals import DOMAIN, fundamentals_block
 from intel_assets.domain.quality import error_block, missing_block, with_clock
@@ -159,16 +164,15 @@ def build_fundamentals_assets(partitions_def: PartitionsDefinition) -> list:
             briefs[symbol] = {"symbol": symbol, "asOf": as_of, "brief": brief}
         bundle_store.store.stage(RESEARCH_KIND, briefs, run_id=context.run.run_id, as_of=now)
         levels = Counter(b["brief"]["uncertainty"] for b in briefs.values())
-        rows = ["| symbol | uncertainty | words | claims | gaps |", "|---|---|---|---|---|"]
-        for symbol, item in sorted(briefs.items()):
-            b = item["brief"]
-            rows.append(f"| {symbol} | {b['uncertainty']} | {b['wordCount']} | {len(b['claims'])} "
-                        f"| {', '.join(b.get('dataGaps', [])) or '-'} |")
+        rows = {symbol: (b["uncertainty"], b["wordCount"], len(b["claims"]),
+                         ", ".join(b.get("dataGaps", [])) or "-")
+                for symbol, b in ((s, item["brief"]) for s, item in briefs.items())}
         return MaterializeResult(metadata={
             "as_of": as_of,
             "symbols": len(briefs),
             **{f"uncertainty_{level}": levels.get(level, 0) for level in ("low", "medium", "high")},
-            "by_symbol": MetadataValue.md("\n".join(rows)),
+            "by_symbol": symbol_table(("uncertainty", "words", "claims", "gaps"), rows,
+                                      lambda s: briefs[s]["brief"]["uncertainty"] == "high"),
         })
 
     return [fundamentals, research_brief]
