@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
 from intel_assets.resources.bundle_store import BundleStore, StoreConfigError, StoreUnavailableError
+from intel_assets.torghut.metrics import count_requests, metrics_response
 
 log = logging.getLogger(__name__)
 MARKET_CONTEXT_PATH = "/api/torghut/market-context"
@@ -153,10 +154,11 @@ def create_app(store_factory: Callable[[], BundleStore]) -> Starlette:
 
     return Starlette(
         routes=[
-            Route(MARKET_CONTEXT_PATH, market_context, methods=["GET"]),
+            Route(MARKET_CONTEXT_PATH, count_requests(market_context), methods=["GET"]),
             Route(HEALTH_PATH, health, methods=["GET"]),
             Route(RESEARCH_PATH, research, methods=["GET"]),
             Route("/healthz", liveness, methods=["GET"]),
+            Route("/metrics", metrics_response, methods=["GET"]),  # Prometheus text format
         ],
         exception_handlers={Exception: internal_error},
         lifespan=lifespan,
