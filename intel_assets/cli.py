@@ -166,10 +166,16 @@ def materialize(settings: Settings, symbols: list[str] | None = None, log_level:
     return result
 
 
-def _summary(settings: Settings) -> list[dict]:
+def open_store(settings: Settings):
+    """The bundle store, opened with the DSN the TLS contract checked (sslrootcert added)."""
     from intel_assets.resources.bundle_store import BundleStore
+    from intel_assets.resources.dsn_contract import store_connect_dsn
 
-    store = BundleStore.from_dsn(settings.store_dsn)
+    return BundleStore.from_dsn(store_connect_dsn(settings))
+
+
+def _summary(settings: Settings) -> list[dict]:
+    store = open_store(settings)
     try:
         rows = []
         for symbol in settings.symbols:
@@ -218,9 +224,10 @@ def demo() -> int:
 
 def serve_cmd(settings: Settings, host: str | None, port: int | None) -> int:
     from intel_assets.resources.bundle_store import BundleStore
+    from intel_assets.resources.dsn_contract import store_connect_dsn
     from intel_assets.serving.app import create_app, serve
 
-    dsn = settings.store_dsn
+    dsn = store_connect_dsn(settings)  # fails fast (DsnContractError) on a broken TLS contract
     app = create_app(lambda: BundleStore.from_dsn(dsn))
     host, port = host or settings.serve_host, port if port is not None else settings.serve_port
     _say(f"serving http://{host}:{port}/api/torghut/market-context?symbol=... (store {_safe(dsn)})")
@@ -230,14 +237,13 @@ def serve_cmd(settings: Settings, host: str | None, port: int | None) -> int:
 
 def bundle_cmd(settings: Settings, symbol: str) -> int:
     from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
-    from intel_assets.resources.bundle_store import BundleStore
 
     try:
         symbol = normalize_symbol(symbol)
     except InvalidSymbolError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    store = BundleStore.from_dsn(settings.store_dsn)
+    store = open_store(settings)
     try:
         stored = store.latest(symbol)
     finally:
@@ -346,7 +352,17 @@ def main(argv: list[str] | None = None) -> int:
     p_bundle.add_argument("symbol")
     p_ui = sub.add_parser("ui", help="Dagster webserver + daemon and the serving API on 127.0.0.1")
     p_ui.add_argument("--port", type=int, default=3000)
-    args = parser.parse_args(argv)
+    sub.add_parser("doctor", add_help=False,
+                   help="check every configured dependency and explain failures (--help for options)")
+    args, rest = parser.parse_known_args(argv)
+    if args.cmd == "doctor":
+        from intel_assets.doctor import main_doctor
+
+        return main_doctor(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    from intel_assets.resources.dsn_contract import DsnContractError
+
     try:
         if args.cmd == "seed":
             seed(load_settings(), synthetic=args.synthetic)
@@ -364,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             return bundle_cmd(load_settings(), args.symbol)
         if args.cmd == "ui":
             return ui_cmd(demo_settings(), args.port)
-    except SettingsError as exc:
+    except (SettingsError, DsnContractError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 2

@@ -30,6 +30,7 @@ from intel_assets.checks.contract import build_bundle_checks
 from intel_assets.resources.alpaca import AlpacaResource, NewsConfigResource
 from intel_assets.resources.clickhouse import ClickHouseResource
 from intel_assets.resources.context import BundleStoreResource, ContextPolicyResource
+from intel_assets.resources.dsn_contract import store_connect_dsn
 from intel_assets.resources.edgar import DEFAULT_BASE_URL, DEFAULT_TICKERS_URL, EdgarResource
 from intel_assets.sensors.freshness import build_freshness_sensor
 from intel_assets.settings import Settings, load_settings
@@ -110,7 +111,8 @@ def build_definitions(settings: Settings) -> Definitions:
         resources={
             "clickhouse": ClickHouseResource(dsn=settings.clickhouse_dsn,
                                              database=settings.clickhouse_database),
-            "bundle_store": BundleStoreResource(dsn=settings.store_dsn),
+            # The DSN the TLS contract checked: a broken contract stops the code location loading.
+            "bundle_store": BundleStoreResource(dsn=store_connect_dsn(settings)),
             "context_policy": ContextPolicyResource(
                 as_of=settings.as_of.isoformat() if settings.as_of else None,
                 lookback_days=settings.lookback_days,

@@ -76,3 +76,22 @@ def test_bad_configuration_exits_2_with_the_variable_named(tmp_path):
     assert done.returncode == 2
     assert "INTEL_UNIVERSE" in done.stderr and "1BM" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_serve_refuses_to_start_on_a_broken_tls_contract(tmp_path):
+    done = _cli(["serve", "--port", "0"], tmp_path, INTEL_ENV="production",
+                INTEL_BUNDLE_STORE_DSN="postgresql://intel:pw@127.0.0.1:1/intel?sslmode=require")
+    assert done.returncode == 2
+    assert "sslmode=require" in done.stderr and "verify-full" in done.stderr
+    assert "pw@" not in done.stderr
+
+
+def test_doctor_reports_each_dependency_in_plain_words(lean_demo):
+    home, _ = lean_demo
+    done = _cli(["doctor"], home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "clickhouse" in done.stdout and "bundle_store" in done.stdout
+    broken = _cli(["doctor", "--only", "bundle_store"], home,
+                  INTEL_BUNDLE_STORE_DSN="postgresql://intel@127.0.0.1:1/intel")
+    assert broken.returncode == 1
+    assert "FAIL" in broken.stdout and "refused" in broken.stdout.lower()
