@@ -303,6 +303,11 @@ class BundleStore:
             return cls(_PostgresBackend(dsn, max_connections))
         raise StoreConfigError(f"unsupported bundle store DSN {redact_dsn(dsn)!r}; {_DSN_HINT}")
 
+    @property
+    def is_local(self) -> bool:
+        """True for SQLite: reads are in-process file reads, with no network round trip."""
+        return not self._backend.postgres
+
     def __repr__(self) -> str:
         return f"BundleStore({self._backend.where})"
 
