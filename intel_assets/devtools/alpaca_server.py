@@ -11,10 +11,11 @@ APCA-API-SECRET-KEY headers (checked against expected values when the server is 
 Articles created after the server's clock (`as_of`, default the real time) are never served.
 
 Routes are a table of (method, path) -> handler: `server.add_route("POST", "/v2/orders", fn)`
-adds an endpoint (e.g. paper trading) to the same server. `server.faults` injects failures
-into every request (or only requests naming some symbols): an HTTP status, a delay, a raw
-body, dropped article fields or non-UTF-8 bytes. 429 and 504 are refused: alpaca-py retries
-them with 3 s sleeps.
+adds an endpoint to the same server; a `{name}` path segment matches any one segment. Paper
+trading (orders filled on replayed LEAN data, see alpaca_paper.py) is installed by `lean_dir=`.
+`server.faults` injects failures into every request (or only requests naming some symbols): an
+HTTP status, a delay, a raw body, dropped article fields or non-UTF-8 bytes. 429 and 504 are
+refused: alpaca-py retries them with 3 s sleeps.
 
 SAMPLE DATA: `sample_news.jsonl` beside this module is hand-written sample data, not real
 news (every author is "intel_assets sample data", every url is on example.com). It covers
@@ -233,12 +234,19 @@ class AlpacaServer(ThreadingHTTPServer):
         self.routes: dict[tuple[str, str], Callable[[AlpacaServer, ApiRequest], ApiResponse]] = {}
         self.requests: list[RecordedRequest] = []
         self.stopping = threading.Event()
+        self.paper_book: Any = None  # set by alpaca_paper.install_paper_trading
         self._lock = threading.Lock()
         self.add_route("GET", NEWS_PATH, news_handler)
 
     def add_route(self, method: str, path: str,
                   handler: Callable[["AlpacaServer", ApiRequest], ApiResponse]) -> None:
         self.routes[(method.upper(), path.rstrip("/"))] = handler
+
+    def route(self, method: str, path: str) -> Callable[["AlpacaServer", ApiRequest], ApiResponse] | None:
+        """The handler for (method, path): an exact route, else one whose `{name}` segments match."""
+        path = path.rstrip("/")
+        return self.routes.get((method, path)) or next(
+            (h for (m, p), h in self.routes.items() if m == method and _path_matches(p, path)), None)
 
     def now(self) -> datetime:
         return (self.as_of or datetime.now(timezone.utc)).astimezone(timezone.utc)
@@ -262,10 +270,10 @@ class AlpacaServer(ThreadingHTTPServer):
                                                         "message": "injected fault"})
         if faults.body is not None:
             return 200, faults.body
-        handler = self.routes.get((request.method, request.path.rstrip("/")))
+        handler = self.route(request.method, request.path)
         try:
             if handler is None:
-                known = any(path == request.path.rstrip("/") for _, path in self.routes)
+                known = any(_path_matches(path, request.path.rstrip("/")) for _, path in self.routes)
                 raise ApiError(405 if known else 404, "method not allowed" if known else "endpoint not found")
             if not authorized:
                 raise ApiError(401, "request is not authorized", code=40110000)
@@ -280,12 +288,18 @@ class AlpacaServer(ThreadingHTTPServer):
         return response.status, _json(payload).replace(_CORRUPT.encode(), b"\xff\xfe")
 
 
+def _path_matches(pattern: str, path: str) -> bool:
+    want, got = pattern.split("/"), path.split("/")
+    return len(want) == len(got) and all(w == g or (w[:1] == "{" and g) for w, g in zip(want, got))
+
+
 def _json(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: avoid 40 ms delayed-ACK stalls
     timeout = 10  # close idle keep-alive connections
     server: AlpacaServer
 
@@ -364,12 +378,17 @@ class RunningServer:
 
 def start_alpaca_server(news_files: Iterable[str | Path] = (SAMPLE_NEWS_FILE,), host: str = "127.0.0.1",
                         port: int = 0, *, as_of: datetime | None = None, api_key_id: str | None = None,
-                        api_secret_key: str | None = None) -> RunningServer:
-    """Start serving in a background thread (port 0 = any free port) and return at once."""
+                        api_secret_key: str | None = None,
+                        lean_dir: str | Path | None = None) -> RunningServer:
+    """Start serving in a background thread (port 0 = any free port) and return at once;
+    with `lean_dir` (a LEAN Data folder) it also serves paper trading on replayed quotes."""
     if as_of is not None and as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware, e.g. 2013-10-11T15:59:00-04:00")
     server = AlpacaServer((host, port), loaded_articles(news_files), as_of=as_of,
                           api_key_id=api_key_id, api_secret_key=api_secret_key)
+    if lean_dir is not None:
+        from intel_assets.devtools.alpaca_paper import install_paper_trading  # imports this module
+        install_paper_trading(server, lean_dir)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                               name=f"alpaca-server-{server.server_address[1]}", daemon=True)
     thread.start()
@@ -384,10 +403,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 = any free port")
     parser.add_argument("--as-of", type=datetime.fromisoformat, default=None,
                         help="the server's clock (ISO-8601 with offset); default the real time")
+    parser.add_argument("--lean-dir", type=Path, help="LEAN Data folder: also serve paper trading")
     args = parser.parse_args(argv)
     if args.as_of is not None and args.as_of.tzinfo is None:
         parser.error("--as-of needs a UTC offset, e.g. 2013-10-11T15:59:00-04:00")
-    running = start_alpaca_server(args.news or [SAMPLE_NEWS_FILE], args.host, args.port, as_of=args.as_of)
+    running = start_alpaca_server(args.news or [SAMPLE_NEWS_FILE], args.host, args.port, as_of=args.as_of,
+                                  lean_dir=args.lean_dir)
     print(f"Alpaca-compatible server on {running.url} ({len(running.server.articles)} articles"
           f"{', clock ' + args.as_of.isoformat() if args.as_of else ''}); Ctrl-C stops it", flush=True)
     try:

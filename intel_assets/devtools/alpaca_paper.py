@@ -1,0 +1,394 @@
+"""Owns paper trading on the local Alpaca server: Alpaca's order endpoints, filled on replayed LEAN quotes.
+
+Endpoints (Alpaca's paths and order JSON, which alpaca-py's ``Order`` model parses):
+``POST /v2/orders`` (200 + order; a client_order_id already used is refused with 422
+"client_order_id must be unique", as Alpaca does: idempotency belongs to the client),
+``GET /v2/orders`` (status=open|closed|all, limit, direction, symbols), ``GET /v2/orders/{id}``,
+``GET /v2/orders:by_client_order_id?client_order_id=``, ``PATCH /v2/orders/{id}`` (replace: a
+NEW order with ``replaces`` = old id; the old one becomes ``replaced`` with ``replaced_by``) and
+``DELETE /v2/orders/{id}`` (cancel, 204). Supported: market/limit/stop, day/gtc/ioc/fok, simple
+orders, regular hours. Errors are Alpaca-shaped ``{"code", "message"}``: 422/40010001 bad input
+(unknown symbol, qty <= 0, missing price, no data at the replay time), 404/40410000 unknown
+order, 422/42210000 wrong state (cancel or replace of a closed order), 400/40010000 bad JSON.
+
+Replay clock: the server's clock (``AlpacaServer.as_of``, also the news clock) is the replay
+instant. ``POST /_replay/clock {"as_of": iso}`` (``GET`` reads it) is a devtools endpoint, NOT
+part of Alpaca's API: it stands in for the passage of time. It may move backwards only while no
+order is open (a resting order cannot un-see the market).
+
+Fill timing matches the LEAN runner (``execution/lean_runner.py``) so parity gaps come only from
+the models: an order is evaluated on the first regular-session minute snapshot starting at or
+after the replay instant (its end is ``filled_at``); outside the data -> 422. A resting order
+is re-evaluated on every later snapshot up to the one the advanced clock points at, as Alpaca
+fills resting orders (the LEAN runner evaluates only at submit/replace: set
+``PaperBook.evaluate_resting_orders = False`` for exactly that timing); a day order still open
+when the clock passes its session close becomes ``expired``; ioc/fok orders not filled on their
+first snapshot become ``canceled``. Fill decisions are ``AlpacaPaperFillModel`` (+
+``AlpacaFeeModel``, zero commission; Alpaca's order JSON has no fee field) via
+``execute_order`` on raw (unadjusted) prices, as a broker fills.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from bisect import bisect_left
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
+from intel_assets.devtools.alpaca_server import AlpacaServer, ApiError, ApiRequest, ApiResponse, parse_time
+from intel_assets.domain.fills import MarketSnapshot, OrderTerms, alpaca_paper_models, execute_order
+from intel_assets.domain.lean_data import ExchangeHours, lean_minute_snapshots, read_exchange_hours
+from intel_assets.domain.market_data import NEW_YORK, LeanDataError, lean_minute_days
+
+ORDERS_PATH, ORDER_PATH = "/v2/orders", "/v2/orders/{order_id}"
+BY_CLIENT_ORDER_ID_PATH, CLOCK_PATH = "/v2/orders:by_client_order_id", "/_replay/clock"
+INVALID, MALFORMED, NOT_FOUND, WRONG_STATE = 40010001, 40010000, 40410000, 42210000
+ORDER_TYPES, TIMES_IN_FORCE = ("market", "limit", "stop"), ("day", "gtc", "ioc", "fok")
+MAX_CLIENT_ORDER_ID = 128
+_MODELS = alpaca_paper_models()
+
+
+@dataclass(frozen=True)
+class ReplayMarket:
+    """One symbol's replayed minute snapshots (raw prices) and its exchange hours."""
+
+    snapshots: tuple[MarketSnapshot, ...]
+    starts: tuple[datetime, ...]
+    hours: ExchangeHours
+    days: tuple[date, ...]
+
+
+@lru_cache(maxsize=32)
+def replay_market(lean_dir: str, symbol: str) -> ReplayMarket:
+    """LEAN minute snapshots of ``symbol`` with raw prices (cached: servers in one process share)."""
+    snapshots = tuple(lean_minute_snapshots(Path(lean_dir), symbol, normalization="raw"))
+    return ReplayMarket(snapshots, tuple(s.start for s in snapshots),
+                        read_exchange_hours(Path(lean_dir), symbol),
+                        tuple(lean_minute_days(Path(lean_dir), symbol)))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _num(value: Decimal | None) -> str | None:
+    """Alpaca's decimal-string spelling: Decimal('10.0') -> '10', Decimal('167.450') -> '167.45'."""
+    return None if value is None else f"{value.normalize():f}"
+
+
+@dataclass
+class PaperOrder:
+    """One order as the paper book holds it; ``wire()`` is its Alpaca JSON."""
+
+    id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    type: str
+    time_in_force: str
+    qty: Decimal
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    created_at: datetime
+    session_day: date
+    session_close: datetime
+    bar: int = -1  # index of the last snapshot this order was evaluated on
+    status: str = "new"
+    updated_at: datetime | None = None
+    filled_at: datetime | None = None
+    filled_avg_price: Decimal | None = None
+    expired_at: datetime | None = None
+    canceled_at: datetime | None = None
+    replaced_at: datetime | None = None
+    replaced_by: str | None = None
+    replaces: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "new"
+
+    def wire(self) -> dict[str, Any]:
+        filled = self.status == "filled"
+        return {
+            "id": self.id, "client_order_id": self.client_order_id,
+            "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at or self.created_at),
+            "submitted_at": _iso(self.created_at), "filled_at": _iso(self.filled_at),
+            "expired_at": _iso(self.expired_at), "expires_at": None, "canceled_at": _iso(self.canceled_at),
+            "failed_at": None, "replaced_at": _iso(self.replaced_at), "replaced_by": self.replaced_by,
+            "replaces": self.replaces, "asset_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"asset:{self.symbol}")),
+            "symbol": self.symbol, "asset_class": "us_equity", "notional": None, "qty": _num(self.qty),
+            "filled_qty": _num(self.qty) if filled else "0", "filled_avg_price": _num(self.filled_avg_price),
+            "order_class": "simple", "order_type": self.type, "type": self.type, "side": self.side,
+            "position_intent": None, "time_in_force": self.time_in_force,
+            "limit_price": _num(self.limit_price), "stop_price": _num(self.stop_price),
+            "status": self.status, "extended_hours": False, "legs": None, "trail_percent": None,
+            "trail_price": None, "hwm": None,
+        }
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(422, message, INVALID)
+
+
+def _json_body(request: ApiRequest) -> dict[str, Any]:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        raise ApiError(400, "request body format is invalid: not JSON", MALFORMED) from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "request body format is invalid: expected a JSON object", MALFORMED)
+    return body
+
+
+def _positive(body: dict[str, Any], name: str) -> Decimal | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, bool):
+            raise InvalidOperation
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise _invalid(f"{name} must be a number, got {value!r}") from None
+    if not number.is_finite() or number <= 0:
+        raise _invalid(f"{name} must be > 0, got {value!r}")
+    return number
+
+
+def _choice(body: dict[str, Any], name: str, allowed: tuple[str, ...], default: str | None = None) -> str:
+    value = body.get(name) or default
+    if value is None:
+        raise _invalid(f"{name} is required (one of {', '.join(allowed)})")
+    if str(value).lower() not in allowed:
+        raise _invalid(f"{name} {value!r} is not supported by the replay; use one of {', '.join(allowed)}")
+    return str(value).lower()
+
+
+class PaperBook:
+    """The paper account's orders, filled against replayed LEAN snapshots at the server's clock."""
+
+    def __init__(self, server: AlpacaServer, lean_dir: str | Path) -> None:
+        self.server, self.lean_dir = server, Path(lean_dir).resolve()
+        self.orders: dict[str, PaperOrder] = {}  # by id, in creation order
+        self._by_client_id: dict[str, str] = {}
+        self._lock = threading.RLock()
+        self.evaluate_resting_orders = True  # False: like the LEAN runner, only submit/replace fill
+
+    # ---- market data and timing (the LEAN runner's rule) ---------------------------------
+    def _market(self, raw_symbol: Any) -> tuple[str, ReplayMarket]:
+        try:
+            symbol = normalize_symbol(raw_symbol if isinstance(raw_symbol, str) else None)
+        except InvalidSymbolError as exc:
+            raise _invalid(str(exc).replace("?symbol=TICKER", '"symbol": "TICKER"')) from None
+        if not lean_minute_days(self.lean_dir, symbol):
+            raise _invalid(f'asset "{symbol}" not found: the replay has no LEAN minute data for it')
+        try:
+            return symbol, replay_market(str(self.lean_dir), symbol)
+        except LeanDataError as exc:
+            raise _invalid(f"replay data for {symbol} is unusable: {exc}") from None
+
+    def _first_bar(self, symbol: str, market: ReplayMarket, moment: datetime) -> int:
+        """Index of the first regular-session snapshot starting at/after ``moment`` (422 if none)."""
+        try:
+            session_day = market.hours.next_session_day(moment)
+        except LeanDataError as exc:
+            raise _invalid(str(exc)) from None
+        i = bisect_left(market.starts, moment)
+        if i >= len(market.starts) or market.starts[i].astimezone(NEW_YORK).date() != session_day:
+            covered = ", ".join(d.isoformat() for d in market.days)
+            raise _invalid(f"no {symbol} market data at the replay clock {_iso(moment)}: its next "
+                           f"regular session ({session_day}) is not in the replayed data (covers "
+                           f"{covered}); set the clock with POST {CLOCK_PATH}")
+        return i
+
+    def _evaluate(self, order: PaperOrder, market: ReplayMarket, index: int) -> None:
+        """Apply the Alpaca paper models to ``order`` on snapshot ``index``."""
+        bar = market.snapshots[index]
+        order.bar = index
+        terms = OrderTerms(order.side, order.qty, order.type, order.limit_price,  # type: ignore[arg-type]
+                           order.stop_price, order.created_at)
+        result = execute_order(terms, bar, _MODELS)
+        if result.filled:
+            order.status, order.filled_avg_price = "filled", result.price
+            order.filled_at = order.updated_at = bar.end
+        elif order.time_in_force in ("ioc", "fok"):
+            order.status, order.canceled_at = "canceled", bar.end
+            order.updated_at = bar.end
+
+    def _new_order(self, body: dict[str, Any], base: PaperOrder | None = None) -> PaperOrder:
+        """A validated, stored and evaluated order from an order (or replace) body."""
+        cid = body.get("client_order_id") or str(uuid.uuid4())
+        if not isinstance(cid, str) or len(cid) > MAX_CLIENT_ORDER_ID:
+            raise _invalid(f"client_order_id must be a string of at most {MAX_CLIENT_ORDER_ID} characters")
+        if cid in self._by_client_id:
+            raise _invalid("client_order_id must be unique")
+        if base is None:
+            for name in ("notional", "trail_price", "trail_percent", "legs", "take_profit", "stop_loss"):
+                if body.get(name) not in (None, "", []):
+                    raise _invalid(f"{name} is not supported by the replay (simple qty orders only)")
+            if (body.get("order_class") or "simple") != "simple":
+                raise _invalid("order_class must be simple: the replay has no bracket/oco/oto orders")
+            if body.get("extended_hours") is True:
+                raise _invalid("extended_hours orders are not supported: the replay is regular-session")
+            symbol, market = self._market(body.get("symbol"))
+            side = _choice(body, "side", ("buy", "sell"))
+            order_type = _choice(body, "type", ORDER_TYPES, body.get("order_type"))
+        else:
+            symbol, market = base.symbol, replay_market(str(self.lean_dir), base.symbol)
+            side, order_type = base.side, base.type
+            if body.get("trail") is not None:
+                raise _invalid("trail applies to trailing_stop orders, which the replay does not support")
+        tif = _choice(body, "time_in_force", TIMES_IN_FORCE, base.time_in_force if base else None)
+        qty = _positive(body, "qty") or (base.qty if base else None)
+        if qty is None:
+            raise _invalid("qty is required (notional orders are not supported by the replay)")
+        limit = _positive(body, "limit_price") or (base.limit_price if base else None)
+        stop = _positive(body, "stop_price") or (base.stop_price if base else None)
+        if order_type == "limit" and limit is None:
+            raise _invalid("limit_price is required for limit orders")
+        if order_type == "stop" and stop is None:
+            raise _invalid("stop_price is required for stop orders")
+        if order_type != "limit" and limit is not None:
+            raise _invalid(f"limit_price is only valid for limit orders, not {order_type} orders")
+        if order_type != "stop" and stop is not None:
+            raise _invalid(f"stop_price is only valid for stop orders, not {order_type} orders")
+        if qty % 1 and tif != "day":
+            raise _invalid("fractional orders must be DAY orders")
+        now = self.server.now()
+        index = self._first_bar(symbol, market, now)
+        day = market.starts[index].astimezone(NEW_YORK).date()
+        hours = market.hours.session(day)
+        close = datetime.combine(day, hours[1], NEW_YORK).astimezone(timezone.utc) if hours else now
+        order = PaperOrder(str(uuid.uuid4()), cid, symbol, side, order_type, tif, qty, limit, stop,
+                           now, day, close, replaces=base.id if base else None)
+        self._evaluate(order, market, index)
+        self.orders[order.id] = order
+        self._by_client_id[cid] = order.id
+        return order
+
+    def _advance(self, moment: datetime) -> None:
+        """Re-evaluate open orders on each snapshot up to the one ``moment`` points at."""
+        for order in [o for o in self.orders.values() if o.is_open]:
+            market = replay_market(str(self.lean_dir), order.symbol)
+            last = min(bisect_left(market.starts, moment), len(market.starts) - 1)
+            last = last if self.evaluate_resting_orders else order.bar
+            for index in range(order.bar + 1, last + 1):
+                if not order.is_open or (order.time_in_force == "day" and
+                                         market.starts[index].astimezone(NEW_YORK).date() != order.session_day):
+                    break
+                self._evaluate(order, market, index)
+            if order.is_open and order.time_in_force == "day" and moment >= order.session_close:
+                order.status, order.expired_at = "expired", order.session_close
+                order.updated_at = order.session_close
+
+    # ---- handlers -------------------------------------------------------------------------
+    def _order(self, request: ApiRequest) -> PaperOrder:
+        order = self.orders.get(request.path.rstrip("/").rsplit("/", 1)[-1])
+        if order is None:
+            raise ApiError(404, "order not found", NOT_FOUND)
+        return order
+
+    def submit(self, server: AlpacaServer, request: ApiRequest) -> ApiResponse:
+        """POST /v2/orders: validate, store and evaluate a new order (422 on a reused client_order_id)."""
+        body = _json_body(request)
+        with self._lock:
+            return ApiResponse(200, self._new_order(body).wire())
+
+    def get(self, server: AlpacaServer, request: ApiRequest) -> ApiResponse:
+        """GET /v2/orders/{order_id}."""
+        with self._lock:
+            return ApiResponse(200, self._order(request).wire())
+
+    def by_client_order_id(self, server: AlpacaServer, request: ApiRequest) -> ApiResponse:
+        """GET /v2/orders:by_client_order_id?client_order_id=..."""
+        with self._lock:
+            order_id = self._by_client_id.get(request.param("client_order_id") or "")
+            if order_id is None:
+                raise ApiError(404, "order not found", NOT_FOUND)
+            return ApiResponse(200, self.orders[order_id].wire())
+
+    def list_orders(self, server: AlpacaServer, request: ApiRequest) -> ApiResponse:
+        """GET /v2/orders?status=open|closed|all&limit=&direction=&symbols= (newest first by default)."""
+        status = (request.param("status") or "open").lower()
+        if status not in ("open", "closed", "all"):
+            raise _invalid("status must be open, closed or all")
+        try:
+            limit = int(request.param("limit") or 50)
+        except ValueError:
+            raise _invalid("limit must be an integer") from None
+        symbols = {s.strip().upper() for s in (request.param("symbols") or "").split(",") if s.strip()}
+        with self._lock:
+            chosen = [o.wire() for o in self.orders.values()
+                      if (status == "all" or o.is_open == (status == "open"))
+                      and (not symbols or o.symbol in symbols)]
+        if (request.param("direction") or "desc").lower() == "desc":
+            chosen.reverse()
+        return ApiResponse(200, chosen[:max(1, min(limit, 500))])
+
+    def replace(self, server: AlpacaServer, request: ApiRequest) -> ApiResponse:
+        """PATCH /v2/orders/{order_id}: a new order replaces the open one, evaluated at the clock."""
+        body = _json_body(request)
+        with self._lock:
+            old = self._order(request)
+            if not old.is_open:
+                raise ApiError(422, f'order is already in "{old.status}" state', WRONG_STATE)
+            new = self._new_order(body, base=old)
+            old.status, old.replaced_by = "replaced", new.id
+            old.replaced_at = old.updated_at = new.created_at
+            return ApiResponse(200, new.wire())
+
+    def cancel(self, server: AlpacaServer, request: ApiRequest) -> ApiResponse:
+        """DELETE /v2/orders/{order_id}: cancel an open order (204, no body)."""
+        with self._lock:
+            order = self._order(request)
+            if not order.is_open:
+                raise ApiError(422, f'order is already in "{order.status}" state', WRONG_STATE)
+            order.status, order.canceled_at = "canceled", server.now()
+            order.updated_at = order.canceled_at
+        return ApiResponse(204, raw=b"")
+
+    def clock(self, server: AlpacaServer, request: ApiRequest) -> ApiResponse:
+        """GET/POST /_replay/clock (devtools only, not Alpaca's API): read or set the replay instant."""
+        with self._lock:
+            if request.method == "POST":
+                raw = _json_body(request).get("as_of")
+                if not isinstance(raw, str):
+                    raise _invalid('body must be {"as_of": "<ISO-8601 time>"}')
+                try:
+                    moment = parse_time(raw, "as_of")
+                except ApiError as exc:
+                    raise _invalid(exc.message) from None
+                open_orders = [o.id for o in self.orders.values() if o.is_open]
+                if open_orders and server.as_of is not None and moment < server.now():
+                    raise _invalid(f"the replay clock cannot move back from {_iso(server.now())} to "
+                                   f"{_iso(moment)} while orders are open ({', '.join(open_orders)})")
+                self._advance(moment)
+                server.as_of = moment
+            open_count = sum(o.is_open for o in self.orders.values())
+            return ApiResponse(200, {"as_of": _iso(server.as_of), "open_orders": open_count})
+
+
+def install_paper_trading(server: AlpacaServer, lean_dir: str | Path) -> PaperBook:
+    """Add the paper-trading and replay-clock routes to ``server``; returns its book."""
+    if not (Path(lean_dir) / "equity" / "usa" / "minute").is_dir():
+        raise ValueError(f"{lean_dir} is not a LEAN Data folder (no equity/usa/minute inside)")
+    book = PaperBook(server, lean_dir)
+    for method, path, handler in (
+            ("POST", ORDERS_PATH, book.submit), ("GET", ORDERS_PATH, book.list_orders),
+            ("GET", ORDER_PATH, book.get), ("PATCH", ORDER_PATH, book.replace),
+            ("DELETE", ORDER_PATH, book.cancel), ("GET", BY_CLIENT_ORDER_ID_PATH, book.by_client_order_id),
+            ("GET", CLOCK_PATH, book.clock), ("POST", CLOCK_PATH, book.clock)):
+        server.add_route(method, path, handler)
+    server.paper_book = book
+    return book
+
+
+__all__ = ["CLOCK_PATH", "PaperBook", "PaperOrder", "ReplayMarket", "install_paper_trading",
+           "replay_market"]

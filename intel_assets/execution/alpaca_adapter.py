@@ -1,0 +1,337 @@
+"""Owns AlpacaAdapter: the ExecutionAdapter for Alpaca (paper) over alpaca-py's TradingClient.
+
+Idempotency: Alpaca refuses a reused client_order_id (422 "client_order_id must be unique"), so
+``submit`` looks the id up first and, should a concurrent submit win the race, answers that 422
+by fetching the existing order: never a second order. Alpaca's replace creates a NEW order (new
+id and client_order_id) that ``replaces`` the old one; this adapter keeps addressing the chain by
+the ORIGINAL client_order_id, follows ``replaced_by`` to the live order and reports
+``replace_count`` = the chain's length - 1.
+
+Status mapping (Alpaca order status -> OrderState.status / Fill.status):
+  filled -> filled / filled (whole quantity; fee from AlpacaFeeModel: zero commission)
+  canceled, expired (a day order unfilled at the close) -> canceled / canceled
+  rejected -> rejected / rejected
+  replaced -> followed to the replacing order (``replaced_by``)
+  new, accepted, pending_new, accepted_for_bidding, held, calculated, pending_cancel,
+  pending_replace, pending_review, stopped, suspended, done_for_day -> open / unfilled
+  partially_filled -> open / unfilled (the contract has no partial fills; the reason says how
+  much is filled)
+
+Intents: ``submit`` remembers each intent; for an order this adapter did not submit, ``status``
+rebuilds it from the Alpaca order (strategy_id "alpaca", intent_id = client_order_id,
+decision_time = submitted_at). ``evaluated_bar_start`` is None: Alpaca does not report it.
+
+Errors: unreachable / timeout / 5xx / 429 -> RunnerUnavailableError; 404 -> OrderNotFoundError;
+other 4xx -> OrderRequestError with Alpaca's message. Messages never contain the credentials.
+
+``replay_clock=True`` (the local devtools server only, never real Alpaca) sets the server's
+replay clock to ``intent.decision_time`` before a NEW submit (an idempotent re-submit leaves it)
+and to ``as_of`` when a replace passes one (else the replace happens at the current clock), so a
+parity replay drives this adapter like LeanAdapter.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Callable, TypeVar
+
+import httpx
+import requests
+from alpaca.common.exceptions import APIError
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderSide, OrderStatus, TimeInForce
+from alpaca.trading.models import Order
+from alpaca.trading.requests import (
+    LimitOrderRequest,
+    MarketOrderRequest,
+    ReplaceOrderRequest,
+    StopOrderRequest,
+)
+from requests.adapters import HTTPAdapter
+
+from intel_assets.contracts.orders import Fill, OrderIntent, OrderState
+from intel_assets.domain.fills import AlpacaFeeModel, to_decimal
+from intel_assets.execution.adapter import (
+    ExecutionAdapterError,
+    OrderNotFoundError,
+    OrderRequestError,
+    RunnerUnavailableError,
+)
+
+T = TypeVar("T")
+DUPLICATE_CLIENT_ORDER_ID = "client_order_id must be unique"
+CLOCK_PATH = "/_replay/clock"
+_MAX_CHAIN = 100
+_CANCELED = {OrderStatus.CANCELED, OrderStatus.EXPIRED}
+_FEES = AlpacaFeeModel()
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """alpaca-py sends without a timeout; give every request one where requests sends."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.timeout = timeout
+
+    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs["timeout"] = self.timeout
+        return super().send(request, **kwargs)
+
+
+class AlpacaAdapter:
+    """Submit/cancel/replace/status orders at Alpaca (``base_url`` overrides the paper API URL)."""
+
+    def __init__(self, api_key_id: str, api_secret_key: str, base_url: str | None = None,
+                 paper: bool = True, *, timeout: float = 10.0, replay_clock: bool = False) -> None:
+        if not (api_key_id and api_secret_key):
+            raise ExecutionAdapterError("Alpaca credentials are missing: pass api_key_id and "
+                                        "api_secret_key (ALPACA_API_KEY_ID / ALPACA_API_SECRET_KEY)")
+        if replay_clock and base_url is None:
+            raise ValueError("replay_clock=True needs base_url: it drives the local devtools "
+                             "server's clock and must never be pointed at real Alpaca")
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self._where = f"Alpaca at {self.base_url}" if self.base_url else \
+            f"Alpaca {'paper' if paper else 'live'} API"
+        self._credentials = (api_key_id, api_secret_key)
+        self._timeout, self.replay_clock = timeout, replay_clock
+        self._client = TradingClient(api_key_id, api_secret_key, paper=paper,
+                                     url_override=self.base_url)
+        session = getattr(self._client, "_session", None)
+        if not isinstance(session, requests.Session):  # alpaca-py internals changed: fail loudly
+            raise RuntimeError("alpaca-py TradingClient has no requests session to set timeouts on")
+        session.mount("http://", _TimeoutAdapter(timeout))
+        session.mount("https://", _TimeoutAdapter(timeout))
+        self._intents: dict[str, OrderIntent] = {}
+        self._clock_client: httpx.Client | None = None  # reused: a new httpx client costs ~50 ms
+
+    # ---- ExecutionAdapter ----------------------------------------------------------------
+    def submit(self, intent: OrderIntent) -> OrderState:
+        cid = intent.client_order_id or ""
+        if self._find(cid) is None:
+            if self.replay_clock:
+                self.set_replay_clock(intent.decision_time)
+            request = self._order_request(intent)
+            try:
+                self._call(lambda: self._client.submit_order(request), "submit", cid)
+            except OrderRequestError as exc:
+                if DUPLICATE_CLIENT_ORDER_ID not in exc.reason:
+                    raise  # else a concurrent submit placed it first: report that order
+        self._intents.setdefault(cid, intent)
+        return self.status(cid)
+
+    def cancel(self, client_order_id: str) -> OrderState:
+        chain = self._chain(client_order_id)
+        live = chain[-1]
+        if live.status not in _CANCELED:
+            self._call(lambda: self._client.cancel_order_by_id(live.id), "cancel", client_order_id)
+            chain[-1] = self._call(lambda: self._client.get_order_by_id(live.id), "cancel",
+                                   client_order_id)
+        return self._state(client_order_id, chain)
+
+    def replace(self, client_order_id: str, qty: float | None = None,
+                limit_price: float | None = None, as_of: datetime | None = None) -> OrderState:
+        if qty is None and limit_price is None:
+            raise OrderRequestError(422, "a replace needs qty and/or limit_price")
+        if qty is not None and (qty <= 0 or not float(qty).is_integer()):
+            raise OrderRequestError(422, f"qty {qty} cannot be sent: Alpaca replaces to a whole "
+                                         "number of shares > 0")
+        if as_of is not None:
+            if not self.replay_clock:
+                raise ValueError("as_of needs replay_clock=True (the local replay server)")
+            self.set_replay_clock(as_of)
+        live = self._chain(client_order_id)[-1]
+        request = ReplaceOrderRequest(qty=None if qty is None else int(qty), limit_price=limit_price)
+        self._call(lambda: self._client.replace_order_by_id(live.id, request), "replace",
+                   client_order_id)
+        return self.status(client_order_id)
+
+    def status(self, client_order_id: str) -> OrderState:
+        return self._state(client_order_id, self._chain(client_order_id))
+
+    # ---- extras ---------------------------------------------------------------------------
+    def set_replay_clock(self, as_of: datetime) -> datetime:
+        """Set the local server's replay clock (devtools only; see ``set_replay_clock``)."""
+        if self._clock_client is None:
+            self._clock_client = httpx.Client(timeout=self._timeout)
+        return set_replay_clock(self.base_url or "", as_of, api_key_id=self._credentials[0],
+                                api_secret_key=self._credentials[1], client=self._clock_client)
+
+    def close(self) -> None:
+        self._client._session.close()
+        if self._clock_client is not None:
+            self._clock_client.close()
+
+    def __enter__(self) -> "AlpacaAdapter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- orders ---------------------------------------------------------------------------
+    def _find(self, client_order_id: str) -> Order | None:
+        try:
+            return self._call(lambda: self._client.get_order_by_client_id(client_order_id),
+                              "look up", client_order_id)
+        except OrderNotFoundError:
+            return None
+
+    def _chain(self, client_order_id: str) -> list[Order]:
+        """The order placed under ``client_order_id`` and every order that replaced it, in order."""
+        first = self._find(client_order_id)
+        if first is None:
+            raise OrderNotFoundError(404, f"no order with client_order_id {client_order_id!r} "
+                                          f"at {self._where}")
+        chain = [first]
+        while chain[-1].status == OrderStatus.REPLACED and chain[-1].replaced_by is not None:
+            if len(chain) > _MAX_CHAIN:
+                raise RunnerUnavailableError(f"{self._where}: more than {_MAX_CHAIN} replaces of "
+                                             f"{client_order_id}; refusing to follow further")
+            next_id = chain[-1].replaced_by
+            chain.append(self._call(lambda: self._client.get_order_by_id(next_id), "look up",
+                                    client_order_id))
+        return chain
+
+    @staticmethod
+    def _order_request(intent: OrderIntent) -> Any:
+        common = dict(symbol=intent.symbol, qty=intent.qty, side=OrderSide(intent.side),
+                      time_in_force=TimeInForce(intent.time_in_force),
+                      client_order_id=intent.client_order_id)
+        try:
+            if intent.type == "limit":
+                return LimitOrderRequest(**common, limit_price=intent.limit_price)
+            if intent.type == "stop":
+                return StopOrderRequest(**common, stop_price=intent.stop_price)
+            return MarketOrderRequest(**common)
+        except ValueError as exc:
+            raise OrderRequestError(422, f"alpaca-py refused to build the order: {exc}") from None
+
+    def _intent(self, client_order_id: str, root: Order, live: Order) -> OrderIntent:
+        base = self._intents.get(client_order_id)
+        fields: dict[str, Any] = base.model_dump() if base is not None else {
+            "intent_id": client_order_id, "strategy_id": "alpaca", "symbol": root.symbol,
+            "side": _value(root.side), "type": _value(root.type or root.order_type),
+            "time_in_force": _value(root.time_in_force), "decision_time": root.submitted_at,
+            "client_order_id": client_order_id}
+        fields.update(qty=float(live.qty or 0), time_in_force=_value(live.time_in_force),
+                      limit_price=None if live.limit_price is None else float(live.limit_price),
+                      stop_price=None if live.stop_price is None else float(live.stop_price))
+        try:
+            return OrderIntent.model_validate(fields)
+        except ValueError as exc:
+            raise OrderRequestError(422, f"order {client_order_id} at {self._where} is outside "
+                                         f"the OrderIntent contract: {exc}") from None
+
+    def _state(self, client_order_id: str, chain: list[Order]) -> OrderState:
+        live = chain[-1]
+        intent = self._intent(client_order_id, chain[0], live)
+        status, fill = _mapped(client_order_id, live)
+        return OrderState(client_order_id=client_order_id, status=status, intent=intent,
+                          fill=fill, replace_count=len(chain) - 1)
+
+    # ---- errors ---------------------------------------------------------------------------
+    def _redacted(self, text: str) -> str:
+        for secret in self._credentials:
+            text = text.replace(secret, "***")
+        return text
+
+    def _call(self, fn: Callable[[], T], action: str, client_order_id: str) -> T:
+        what = f"{action} of order {client_order_id!r}"
+        try:
+            return fn()
+        except APIError as exc:
+            status, message = exc.status_code or 0, _api_message(exc)
+            if status >= 500 or status == 429 or status == 0:
+                raise RunnerUnavailableError(self._redacted(
+                    f"{self._where} failed the {what} (HTTP {status}): {message}")) from None
+            if status == 401:
+                message = f"Alpaca refused the API key pair ({message})"
+            error = OrderNotFoundError if status == 404 else OrderRequestError
+            raise error(status, self._redacted(message)) from None
+        except requests.Timeout:
+            raise RunnerUnavailableError(f"{self._where} did not answer the {what} within "
+                                         f"{self._timeout:g} s") from None
+        except ValueError as exc:  # a body that is not JSON or not an Alpaca order
+            raise RunnerUnavailableError(
+                f"{self._where} answered the {what} with something that is not an Alpaca order "
+                f"({type(exc).__name__}); is that URL an Alpaca trading API?") from None
+        except requests.RequestException as exc:
+            raise RunnerUnavailableError(
+                f"{self._where} is unreachable for the {what} ({type(exc).__name__})") from None
+
+
+def _value(enum_or_str: Any) -> Any:
+    return getattr(enum_or_str, "value", enum_or_str)
+
+
+def _api_message(exc: APIError) -> str:
+    try:
+        body = json.loads(str(exc))
+        return str(body.get("message") or body)[:300] if isinstance(body, dict) else str(body)[:300]
+    except ValueError:
+        return str(exc)[:300] or "no message"
+
+
+def _mapped(client_order_id: str, order: Order) -> tuple[str, Fill]:
+    """(OrderState.status, Fill) for an Alpaca order (see the module's status mapping)."""
+    status = OrderStatus(order.status)
+    label = f"Alpaca order {order.id} is {status.value}"
+    if status == OrderStatus.FILLED:
+        qty, price = to_decimal(order.filled_qty or 0), to_decimal(order.filled_avg_price or 0)
+        return "filled", Fill(client_order_id=client_order_id, status="filled",
+                              filled_qty=float(qty), avg_fill_price=float(price),
+                              fee=float(_FEES.order_fee(qty, price)), filled_at=order.filled_at,
+                              reason=label)
+    if status in _CANCELED:
+        return "canceled", Fill(client_order_id=client_order_id, status="canceled", filled_qty=0,
+                                reason=label + (" (not filled before it expired, e.g. a day "
+                                                "order at the close)"
+                                                if status == OrderStatus.EXPIRED else ""))
+    if status == OrderStatus.REJECTED:
+        return "rejected", Fill(client_order_id=client_order_id, status="rejected", filled_qty=0,
+                                reason=label)
+    partial = to_decimal(order.filled_qty or 0)
+    note = f" ({partial} of {order.qty} filled; partial fills are not modelled)" if partial else ""
+    return "open", Fill(client_order_id=client_order_id, status="unfilled", filled_qty=0,
+                        reason=label + note)
+
+
+def set_replay_clock(base_url: str, as_of: datetime, *, api_key_id: str | None = None,
+                     api_secret_key: str | None = None, timeout: float = 10.0,
+                     client: httpx.Client | None = None) -> datetime:
+    """Set the local devtools server's replay clock (``POST /_replay/clock``; not Alpaca's API).
+
+    The server checks credentials on every route, this one included: pass the same key pair as
+    the adapter (AlpacaAdapter.set_replay_clock does). ``client`` reuses an httpx.Client (a new
+    one per call costs ~50 ms). Returns the instant the server now holds.
+    """
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
+    if not base_url:
+        raise ValueError("set_replay_clock needs the local server's base_url")
+    headers = {"APCA-API-KEY-ID": api_key_id or "", "APCA-API-SECRET-KEY": api_secret_key or ""}
+    url = base_url.rstrip("/") + CLOCK_PATH
+    try:
+        response = (client or httpx).post(url, json={"as_of": as_of.isoformat()}, headers=headers,
+                                          timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise RunnerUnavailableError(f"the replay server at {base_url} is unreachable "
+                                     f"({type(exc).__name__})") from None
+    if response.status_code >= 500:
+        raise RunnerUnavailableError(f"the replay server at {base_url} failed to set the clock "
+                                     f"(HTTP {response.status_code})")
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code >= 400:
+        message = str(body.get("message") if isinstance(body, dict) else "") or response.reason_phrase
+        if response.status_code == 401:
+            message += " (pass api_key_id/api_secret_key: the server checks them on every route)"
+        raise OrderRequestError(response.status_code, f"cannot set the replay clock: {message}")
+    if not isinstance(body, dict) or not isinstance(body.get("as_of"), str):
+        raise RunnerUnavailableError(f"{base_url}{CLOCK_PATH} is not a replay clock endpoint")
+    return datetime.fromisoformat(body["as_of"].replace("Z", "+00:00"))
+
+
+__all__ = ["AlpacaAdapter", "set_replay_clock"]
