@@ -211,3 +211,16 @@ def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
     """
     os.environ["TZ"] = "UTC"
     return f"chdb://{tmp_path_factory.mktemp('chdb') / 'clickhouse'}"
+
+
+# ---- Torghut's database (parity) ---------------------------------------------------------
+
+
+@pytest.fixture
+def torghut_db(postgres_schema_dsn: str):
+    """A TorghutDb on a fresh schema with Torghut's tables and intel_parity_reports created."""
+    from intel_assets.resources.torghut_db import TorghutDb
+
+    db = TorghutDb(postgres_schema_dsn)
+    db.ensure_schema()
+    return db

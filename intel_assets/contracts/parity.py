@@ -1,0 +1,179 @@
+"""Owns the parity evidence shapes: VenueOutcome, ParityRow, AdapterTca and the ParityReport.
+
+One report per trading day (New York): every valid Torghut intent replayed through both venue
+slots (``alpaca`` = incumbent, ``lean`` = candidate) with per-venue TCA, per-intent parity and
+the rejected decisions with their reasons. Sign conventions: slippage and shortfall are in basis
+points of the arrival mid, positive = a cost to the trader; every ``*_diff`` is alpaca - lean.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+#: The two venue slots of every report: the incumbent first, the candidate second.
+SIDES = ("alpaca", "lean")
+
+VenueStatus = Literal["filled", "unfilled", "canceled", "rejected", "unavailable", "error"]
+SideState = Literal["ok", "unavailable"]
+#: Outcomes that say what the venue did (comparable); the others say it could not be asked.
+ANSWERED = ("filled", "unfilled", "canceled", "rejected")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VenueOutcome(_Model):
+    """What one venue did with one intent, or why it could not be asked (unavailable/error)."""
+
+    status: VenueStatus
+    order_status: str | None = Field(default=None, description="the venue's order status")
+    filled_qty: float = 0.0
+    avg_fill_price: float | None = None
+    fee: float = 0.0
+    filled_at: AwareDatetime | None = None
+    reason: str | None = None
+    slippage_bps: float | None = Field(default=None, description="vs arrival mid, + = cost")
+    shortfall_bps: float | None = Field(default=None, description="slippage + fee, bps of "
+                                                                  "arrival notional")
+    time_to_fill_seconds: float | None = None
+    duplicate_of: str | None = Field(default=None, description="intent_id of another intent "
+                                     "whose order the venue returned for this one")
+    reused: bool = Field(default=False, description="kept from the day's previous report "
+                                                    "(the venue had already answered)")
+
+    @property
+    def answered(self) -> bool:
+        """True when the venue said what it did (not unavailable, not an error)."""
+        return self.status in ANSWERED
+
+
+class ParityRow(_Model):
+    """One valid intent, its arrival mid and both venues' outcomes, with their differences."""
+
+    decision_id: str
+    intent_id: str
+    client_order_id: str
+    symbol: str
+    side: Literal["buy", "sell"]
+    order_type: str
+    qty: float
+    limit_price: float | None = None
+    stop_price: float | None = None
+    time_in_force: str
+    decision_time: AwareDatetime
+    arrival_mid: float
+    arrival_quote_at: AwareDatetime = Field(description="end of the quote bar the mid is from")
+    alpaca: VenueOutcome
+    lean: VenueOutcome
+    status_agree: bool | None = Field(default=None, description="None when a side did not answer")
+    filled_qty_diff: float | None = None
+    fill_price_diff_bps: float | None = Field(
+        default=None, description="alpaca slippage - lean slippage (both filled); + = alpaca "
+                                  "filled worse for the trader")
+    fee_diff: float | None = None
+
+    def outcome(self, side: str) -> VenueOutcome:
+        """The outcome in venue slot ``side`` ("alpaca" or "lean")."""
+        return self.alpaca if side == "alpaca" else self.lean
+
+
+class RejectedIntent(_Model):
+    """A Torghut decision that was not replayed, and why (never a crash)."""
+
+    decision_id: str
+    symbol: str | None = None
+    code: str
+    reason: str
+
+
+class Aggregate(_Model):
+    """count/mean/p95/max of a metric (None when there is nothing to aggregate)."""
+
+    count: int = 0
+    mean: float | None = None
+    p95: float | None = None
+    max: float | None = None
+
+
+class SymbolTca(_Model):
+    """One venue's TCA on one symbol."""
+
+    intents: int
+    filled: int
+    slippage_bps: Aggregate
+    shortfall_bps: Aggregate
+
+
+class AdapterTca(_Model):
+    """One venue's transaction-cost analysis over a day's intents."""
+
+    adapter: str
+    state: SideState
+    unavailable_reason: str | None = None
+    intents: int
+    answered: int
+    filled: int
+    fill_rate: float | None = None
+    fees_total: float = 0.0
+    slippage_bps: Aggregate
+    shortfall_bps: Aggregate
+    time_to_fill_seconds: Aggregate
+    duplicate_submissions: int = 0
+    reused_outcomes: int = 0
+    per_symbol: dict[str, SymbolTca] = Field(default_factory=dict)
+
+
+class SymbolDrift(_Model):
+    """Parity between the venues on one symbol."""
+
+    compared: int
+    status_agreement_pct: float | None = None
+    fill_price_drift_bps: Aggregate
+
+
+class ParitySummary(_Model):
+    """The day's headline parity figures (drift = |alpaca - lean| fill price, bps of mid)."""
+
+    decisions: int
+    valid_intents: int
+    rejected_intents: int
+    compared_intents: int = Field(description="intents both venues answered")
+    status_agreement_pct: float | None = None
+    fill_price_drift_bps: Aggregate
+    filled_qty_diff_abs_total: float = 0.0
+    fee_diff_total: float = 0.0
+    duplicate_submissions: int = 0
+    unavailable_sides: list[str] = Field(default_factory=list)
+    per_symbol: dict[str, SymbolDrift] = Field(default_factory=dict)
+
+
+class ParityReport(_Model):
+    """The parity evidence of one trading day: rows, rejections, TCA per venue, summary."""
+
+    day: date
+    generated_at: AwareDatetime
+    venues: dict[str, str] = Field(description="slot -> what answered in it (kind and URL)")
+    rows: list[ParityRow]
+    rejected: list[RejectedIntent]
+    tca: dict[str, AdapterTca]
+    summary: ParitySummary
+
+    def evidence_problems(self) -> list[str]:
+        """Why this report is not complete evidence (empty when it is)."""
+        problems = [f"{side} side unavailable: {self.tca[side].unavailable_reason}"
+                    for side in self.summary.unavailable_sides]
+        for side in SIDES:
+            errors = [r for r in self.rows if r.outcome(side).status == "error"]
+            if errors:
+                problems.append(f"{side} side errored on {len(errors)} intent(s), first "
+                                f"{errors[0].intent_id}: {errors[0].outcome(side).reason}")
+        return problems
+
+
+__all__ = ["ANSWERED", "SIDES", "AdapterTca", "Aggregate", "ParityReport", "ParityRow",
+           "ParitySummary", "RejectedIntent", "SideState", "SymbolDrift", "SymbolTca",
+           "VenueOutcome", "VenueStatus"]

@@ -1,0 +1,110 @@
+"""Owns the parity slice of the Definitions: assets, check, job, sensor, schedule and resources,
+built from explicit values or from environment variables (merged into definitions.py).
+
+Environment (``parity_config_from_env``): TORGHUT_DB_DSN (required), INTEL_LEAN_RUNNER_URL
+(default http://127.0.0.1:8787), INTEL_ALPACA_TRADING_URL (alpaca-py url_override; unset =
+Alpaca's paper API), INTEL_ALPACA_REPLAY_CLOCK=1 when that URL is the devtools paper server,
+INTEL_LEAN_DATA_DIR, INTEL_PARITY_START_DATE (default 2013-10-07), ALPACA_API_KEY_ID /
+ALPACA_API_SECRET_KEY (read by Dagster at run time through EnvVar, never stored here).
+"""
+
+import os
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
+
+from intel_assets.assets.parity import build_parity_assets, parity_partitions
+from intel_assets.resources.execution import ExecutionVenueResource, LeanDataResource
+from intel_assets.resources.torghut_db import TorghutDbResource
+from intel_assets.sensors.parity import build_parity_schedule, build_parity_sensor
+
+PARITY_JOB = "parity_job"
+ALPACA_PAPER_API = "https://paper-api.alpaca.markets"
+DEFAULT_LEAN_RUNNER_URL = "http://127.0.0.1:8787"
+
+
+class ParityConfigError(ValueError):
+    """Parity configuration that cannot work; the message names the variable and the fix."""
+
+
+def build_parity_definitions(
+    *,
+    torghut_db_dsn: str,
+    lean_runner_url: str,
+    alpaca_url: str,
+    lean_data_dir: str | Path,
+    alpaca_kind: str = "alpaca",
+    alpaca_replay_clock: bool = False,
+    alpaca_api_key_id: Any = None,
+    alpaca_api_secret_key: Any = None,
+    start_date: str = "2013-10-07",
+    default_running: bool = True,
+    sensor_settle_seconds: float = 5.0,
+) -> Definitions:
+    """Parity assets + check + ``parity_job`` + sensor + nightly schedule, with their resources.
+
+    ``alpaca_kind="lean"`` puts a second LEAN runner in the alpaca slot (tests, or before the
+    Alpaca adapter is deployed); key/secret may be dagster ``EnvVar``s.
+    """
+    partitions = parity_partitions(start_date)
+    source, parity_backtest, tca_report = build_parity_assets(partitions)
+    job = define_asset_job(
+        PARITY_JOB, selection=AssetSelection.assets(parity_backtest, tca_report),
+        description="Replay a day's Torghut decisions through Alpaca and LEAN, then its TCA.")
+    return Definitions(
+        assets=[source, parity_backtest, tca_report],
+        jobs=[job],
+        sensors=[build_parity_sensor(job, partitions, settle_seconds=sensor_settle_seconds,
+                                     default_running=default_running)],
+        schedules=[build_parity_schedule(job, partitions, default_running=default_running)],
+        resources={
+            "torghut_db": TorghutDbResource(dsn=torghut_db_dsn),
+            "alpaca_execution": ExecutionVenueResource(
+                kind=alpaca_kind, base_url=alpaca_url, replay_clock=alpaca_replay_clock,
+                api_key_id=alpaca_api_key_id, api_secret_key=alpaca_api_secret_key),
+            "lean_execution": ExecutionVenueResource(kind="lean", base_url=lean_runner_url),
+            "lean_data": LeanDataResource(lean_dir=str(lean_data_dir)),
+        },
+    )
+
+
+def parity_config_from_env(environ: Mapping[str, str] | None = None,
+                           default_lean_dir: Path | None = None) -> dict[str, Any]:
+    """Keyword arguments for build_parity_definitions from the environment (see module doc)."""
+    env = os.environ if environ is None else environ
+    dsn = env.get("TORGHUT_DB_DSN", "").strip()
+    if not dsn:
+        raise ParityConfigError("TORGHUT_DB_DSN is not set: write postgresql://user@host:5432/"
+                                "torghut (Torghut's database, where trade_decisions live)")
+    lean_dir = env.get("INTEL_LEAN_DATA_DIR", "").strip() or default_lean_dir
+    if not lean_dir or not (Path(lean_dir) / "equity" / "usa" / "minute").is_dir():
+        raise ParityConfigError(f"INTEL_LEAN_DATA_DIR={lean_dir or '(unset)'} is not a LEAN Data "
+                                "folder (equity/usa/minute inside): parity needs its quotes")
+    start = env.get("INTEL_PARITY_START_DATE", "").strip() or "2013-10-07"
+    try:
+        date.fromisoformat(start)
+    except ValueError:
+        raise ParityConfigError(f"INTEL_PARITY_START_DATE={start!r} is not a date: write "
+                                "YYYY-MM-DD (the first day with decisions)") from None
+    clock = env.get("INTEL_ALPACA_REPLAY_CLOCK", "").strip().lower()
+    if clock not in ("", "0", "1", "true", "false"):
+        raise ParityConfigError(f"INTEL_ALPACA_REPLAY_CLOCK={clock!r}: write 1 (devtools paper "
+                                "server) or 0")
+    return {
+        "torghut_db_dsn": dsn,
+        "lean_runner_url": env.get("INTEL_LEAN_RUNNER_URL", "").strip() or DEFAULT_LEAN_RUNNER_URL,
+        "alpaca_url": env.get("INTEL_ALPACA_TRADING_URL", "").strip() or ALPACA_PAPER_API,
+        "lean_data_dir": str(lean_dir),
+        "alpaca_replay_clock": clock in ("1", "true"),
+        "alpaca_api_key_id": EnvVar("ALPACA_API_KEY_ID") if env.get("ALPACA_API_KEY_ID") else None,
+        "alpaca_api_secret_key": (EnvVar("ALPACA_API_SECRET_KEY")
+                                  if env.get("ALPACA_API_SECRET_KEY") else None),
+        "start_date": start,
+    }
+
+
+__all__ = ["ALPACA_PAPER_API", "DEFAULT_LEAN_RUNNER_URL", "PARITY_JOB", "ParityConfigError",
+           "build_parity_definitions", "parity_config_from_env"]

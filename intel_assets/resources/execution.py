@@ -1,0 +1,95 @@
+"""Owns the parity resources: an execution venue slot (LEAN runner or Alpaca over HTTP, each an
+ExecutionAdapter) and the LEAN market tape that arrival mids and decision checks read.
+
+``kind="lean"`` wraps LeanAdapter (INTEL_LEAN_RUNNER_URL); ``kind="alpaca"`` wraps AlpacaAdapter
+(alpaca-py TradingClient; ``base_url`` is its url_override, e.g. the local paper server). With
+``replay_clock=True`` (only the devtools paper server has that endpoint) the adapter sets the
+server's clock to each new intent's decision time before submitting it, and the replay moves it
+to the New York midnight after the day, so that day's open orders expire and a later replay
+(a backfill of an earlier day) may move the clock back.
+"""
+
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from pydantic import Field, PrivateAttr, field_validator
+
+from intel_assets.domain.decisions import MarketTape
+from intel_assets.domain.market_data import NEW_YORK
+from intel_assets.execution.adapter import ExecutionAdapter
+from intel_assets.execution.parity_replay import UnavailableAdapter, Venue
+
+VENUE_KINDS = ("lean", "alpaca")
+
+
+class ExecutionVenueResource(ConfigurableResource):
+    """One venue slot of the parity replay: which adapter, where, and whether to drive its clock."""
+
+    kind: str = Field(description="'lean' (LEAN runner) or 'alpaca' (alpaca-py TradingClient)")
+    base_url: str = Field(description="runner URL, or Alpaca's url_override (paper server)")
+    api_key_id: str | None = Field(default=None, description="Alpaca key id (EnvVar)")
+    api_secret_key: str | None = Field(default=None, description="Alpaca secret (EnvVar)")
+    replay_clock: bool = Field(default=False, description="set the devtools paper server's clock "
+                               "to each decision time before submitting")
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in VENUE_KINDS:
+            raise ValueError(f"kind must be one of {VENUE_KINDS}, not {value!r}")
+        return value
+
+    def adapter(self) -> ExecutionAdapter:
+        """A new adapter for this venue (close it when done, if it has close())."""
+        if self.kind == "lean":
+            from intel_assets.execution.lean_adapter import LeanAdapter
+
+            return LeanAdapter(self.base_url, timeout=self.timeout_seconds)
+        from intel_assets.execution.alpaca_adapter import AlpacaAdapter
+
+        key, secret = self.api_key_id, self.api_secret_key
+        if self.replay_clock and not (key and secret):  # the devtools server takes any pair
+            key, secret = key or "replay-key", secret or "replay-secret"
+        return AlpacaAdapter(key or "", secret or "", base_url=self.base_url, paper=True,
+                             timeout=self.timeout_seconds, replay_clock=self.replay_clock)
+
+    def describe(self) -> str:
+        """What answers in this slot (kind, URL, replay clock): the report's venue label."""
+        clock = ", replay clock" if self.replay_clock else ""
+        return f"{self.kind} at {self.base_url}{clock}"
+
+    def venue(self) -> Venue:
+        """The replay Venue; a venue that cannot even be set up is an unavailable one."""
+        try:
+            adapter = self.adapter()
+        except Exception as exc:  # noqa: BLE001 - e.g. missing credentials: report, not crash
+            return Venue(UnavailableAdapter(f"{type(exc).__name__}: {exc}"), self.describe())
+        after_day = None
+        clock = getattr(adapter, "set_replay_clock", None)
+        if self.replay_clock and callable(clock):
+            def after_day(day: date) -> None:
+                clock(day_end(day))
+        return Venue(adapter=adapter, description=self.describe(), after_day=after_day)
+
+
+def day_end(day: date) -> datetime:
+    """New York midnight after ``day``: every day order of that session has expired by then."""
+    return datetime.combine(day + timedelta(days=1), time(), tzinfo=NEW_YORK)
+
+
+class LeanDataResource(ConfigurableResource):
+    """The LEAN Data folder (INTEL_LEAN_DATA_DIR): arrival quotes and the decisions' data days."""
+
+    lean_dir: str = Field(description="LEAN Data folder (equity/usa/minute inside)")
+    _tape: MarketTape | None = PrivateAttr(default=None)
+
+    def tape(self) -> MarketTape:
+        """The market tape over ``lean_dir`` (loaded per symbol on first use, then cached)."""
+        if self._tape is None:
+            self._tape = MarketTape(Path(self.lean_dir))
+        return self._tape
+
+
+__all__ = ["ExecutionVenueResource", "LeanDataResource", "VENUE_KINDS", "day_end"]

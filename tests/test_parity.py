@@ -1,0 +1,227 @@
+"""Parity end to end: a seeded Torghut DB (real PostgreSQL), the LEAN runner and the Alpaca paper
+server over HTTP, parity_backtest + tca_report materialized for 2013-10-08; the runner down
+fails the evidence check; the sensor and the nightly schedule ask for the right runs."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from contextlib import ExitStack
+from datetime import date, datetime
+
+import pytest
+from dagster import (
+    AssetCheckSeverity,
+    AssetKey,
+    DagsterInstance,
+    FloatMetadataValue,
+    build_schedule_context,
+    build_sensor_context,
+)
+
+from intel_assets.devtools.alpaca_server import start_alpaca_server
+from intel_assets.contracts.orders import default_client_order_id
+from intel_assets.domain.lean_data import lean_minute_snapshots
+from intel_assets.domain.market_data import NEW_YORK
+from intel_assets.domain.strategy import STRATEGY_ID, seed_trade_decisions, strategy_decisions
+from intel_assets.execution.lean_runner import lean_runner_in_background
+from intel_assets.execution.parity_demo import format_parity_report, run_parity_demo
+from intel_assets.parity_definitions import PARITY_JOB, build_parity_definitions
+from intel_assets.sensors.parity import read_cursor
+
+DAY = date(2013, 10, 8)
+KEY = DAY.isoformat()
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _bad(symbol: str, **fields) -> dict:
+    payload = {"side": "buy", "qty": 100, "type": "market", "time_in_force": "day",
+               "decision_time": "2013-10-08T15:00:00+00:00", **fields}
+    return {"id": str(uuid.uuid4()), "strategy_id": "test", "symbol": symbol, "timeframe": "1Min",
+            "decision_json": payload, "status": "planned"}
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+def venues(lean_dir):
+    """(LEAN runner URL, Alpaca paper server URL), both on 127.0.0.1 for this test."""
+    with ExitStack() as stack:
+        runner = stack.enter_context(lean_runner_in_background(lean_dir))
+        alpaca = stack.enter_context(start_alpaca_server(lean_dir=lean_dir))
+        yield runner, alpaca.url
+
+
+def _defs(postgres_schema_dsn, lean_dir, runner_url, alpaca_url):
+    return build_parity_definitions(
+        torghut_db_dsn=postgres_schema_dsn, lean_runner_url=runner_url, alpaca_url=alpaca_url,
+        lean_data_dir=lean_dir, alpaca_replay_clock=True, sensor_settle_seconds=0)
+
+
+def _run(defs, instance):
+    return defs.resolve_job_def(PARITY_JOB).execute_in_process(
+        partition_key=KEY, instance=instance, raise_on_error=False, run_config=QUIET)
+
+
+def _materialized(result) -> dict[str, object]:
+    return {e.asset_key.to_user_string(): e.step_materialization_data.materialization
+            for e in result.get_asset_materialization_events()}
+
+
+def test_parity_backtest_and_tca_report_for_a_seeded_day(torghut_db, postgres_schema_dsn,
+                                                         lean_dir, venues):
+    seeded = seed_trade_decisions(torghut_db, lean_dir, DAY)
+    bad = {"unknown_symbol": _bad("ZZZT"), "missing_limit_price": _bad("SPY", type="limit"),
+           "outside_data": _bad("IBM", decision_time="2013-10-08T21:00:00+00:00"),
+           "duplicate_client_order_id": _bad("BAC", client_order_id=default_client_order_id(
+               STRATEGY_ID, strategy_decisions(lean_dir, DAY)[0]["id"]))}
+    torghut_db.insert_decisions(list(bad.values()))
+    defs = _defs(postgres_schema_dsn, lean_dir, *venues)
+    with DagsterInstance.ephemeral() as instance:
+        result = _run(defs, instance)
+    assert result.success
+    materialized = _materialized(result)
+    assert set(materialized) == {"parity_backtest", "tca_report"}
+    assert {e.partition for e in result.get_asset_materialization_events()} == {KEY}
+    check = result.get_asset_check_evaluations()[0]
+    assert check.check_name == "parity_evidence_complete" and check.passed
+
+    report = torghut_db.latest_parity_report(DAY)
+    valid_ids = {d["id"] for d in strategy_decisions(lean_dir, DAY)}
+    assert len(valid_ids) == seeded
+    assert {r.decision_id for r in report.rows} == valid_ids, "a row for every valid intent"
+    assert {r.code: r.decision_id for r in report.rejected} == {c: b["id"] for c, b in bad.items()}
+    assert all(r.reason for r in report.rejected)
+    assert report.summary.duplicate_submissions == 1
+    assert all(r.alpaca.answered and r.lean.answered for r in report.rows)
+    assert report.tca["alpaca"].fees_total == 0.0, "Alpaca: zero commission"
+    lean_filled = [r for r in report.rows if r.lean.status == "filled"]
+    assert lean_filled and report.tca["lean"].fees_total == pytest.approx(len(lean_filled) * 1.0), \
+        "LEAN's IB model charges its $1 minimum on 100 shares"
+    assert "alpaca" in report.venues["alpaca"] and venues[1] in report.venues["alpaca"]
+
+    # one LEAN market fill checked by hand against the raw LEAN quote bars
+    row = next(r for r in report.rows if r.order_type == "market" and r.side == "buy"
+               and r.symbol == "SPY")
+    snaps = lean_minute_snapshots(lean_dir, "SPY", days=[DAY], normalization="raw")
+    seen = next(s for s in snaps if s.end == row.decision_time)    # last bar the decision saw
+    filled_on = next(s for s in snaps if s.start == row.decision_time)  # first bar after it
+    mid = float(seen.quote.bid.close + seen.quote.ask.close) / 2
+    ask = float(filled_on.quote.ask.close)
+    assert row.arrival_mid == pytest.approx(mid)
+    assert row.lean.avg_fill_price == pytest.approx(ask)
+    assert row.lean.slippage_bps == pytest.approx((ask - mid) / mid * 1e4)
+    assert row.lean.time_to_fill_seconds == 60.0
+
+    tca = materialized["tca_report"].metadata
+    for name in ("lean_slippage_bps_mean", "alpaca_slippage_bps_p95", "lean_shortfall_bps_max",
+                 "fill_price_drift_bps_p95", "status_agreement_pct", "duplicate_submissions",
+                 "SPY_fill_price_drift_bps_mean"):
+        assert isinstance(tca[name], FloatMetadataValue), name
+    assert tca["duplicate_submissions"].value == 1.0
+    assert 0.0 <= tca["status_agreement_pct"].value <= 100.0
+    assert tca["lean_slippage_bps_mean"].value == pytest.approx(
+        report.tca["lean"].slippage_bps.mean)
+    assert materialized["parity_backtest"].metadata["rejected_intents"].value == len(bad)
+    assert "lean" in format_parity_report(report)
+
+
+def test_runner_down_marks_lean_unavailable_and_fails_the_evidence_check(
+        torghut_db, postgres_schema_dsn, lean_dir, venues):
+    seed_trade_decisions(torghut_db, lean_dir, DAY)
+    down = _closed_port_url()
+    defs = _defs(postgres_schema_dsn, lean_dir, down, venues[1])
+    with DagsterInstance.ephemeral() as instance:
+        result = _run(defs, instance)
+    assert not result.success, "a blocking ERROR check fails the run loudly"
+    assert set(_materialized(result)) == {"parity_backtest"}, \
+        "the asset still materializes; tca_report is not built on incomplete evidence"
+    check = result.get_asset_check_evaluations()[0]
+    assert check.check_name == "parity_evidence_complete" and not check.passed
+    assert check.severity == AssetCheckSeverity.ERROR
+    assert "lean side unavailable" in check.description and down in check.description
+    report = torghut_db.latest_parity_report(DAY)
+    assert report.tca["lean"].state == "unavailable" and report.summary.unavailable_sides == ["lean"]
+    assert all(r.lean.status == "unavailable" for r in report.rows)
+    assert report.tca["alpaca"].filled > 0, "the side that answered keeps its evidence"
+
+    # the runner is back: a rerun completes the evidence, keeping Alpaca's first answers
+    with DagsterInstance.ephemeral() as instance:
+        rerun = _run(_defs(postgres_schema_dsn, lean_dir, *venues), instance)
+    assert rerun.success and set(_materialized(rerun)) == {"parity_backtest", "tca_report"}
+    assert rerun.get_asset_check_evaluations()[0].passed
+    fixed = torghut_db.latest_parity_report(DAY)
+    assert fixed.tca["lean"].state == "ok" and fixed.tca["lean"].reused_outcomes == 0
+    assert fixed.tca["alpaca"].reused_outcomes == len(fixed.rows), "not submitted twice"
+    assert [r.alpaca.avg_fill_price for r in fixed.rows] == [
+        r.alpaca.avg_fill_price for r in report.rows]
+
+
+def test_sensor_launches_once_per_decision_set_and_again_for_new_ones(
+        torghut_db, postgres_schema_dsn, lean_dir):
+    defs = _defs(postgres_schema_dsn, lean_dir, _closed_port_url(), _closed_port_url())
+    sensor = defs.resolve_sensor_def("parity_on_new_decisions")
+    with DagsterInstance.ephemeral() as instance:
+        def tick(cursor=None):
+            return sensor.evaluate_tick(build_sensor_context(
+                instance=instance, cursor=cursor, definitions=defs,
+                resources={"torghut_db": defs.resources["torghut_db"]}))
+
+        assert not tick().run_requests, "nothing to do before any decision"
+        seeded = seed_trade_decisions(torghut_db, lean_dir, DAY)
+        first = tick()
+        assert [r.partition_key for r in first.run_requests] == [KEY]
+        key = first.run_requests[0].run_key
+        assert key.startswith(f"parity:{KEY}:{seeded}:")
+        assert read_cursor(first.cursor)[1] == torghut_db.decisions_for_day(DAY)[-1].id
+        again = tick(first.cursor)
+        assert not again.run_requests and again.skip_message, "same decisions: no second run"
+        assert tick().run_requests[0].run_key == key, "re-reading the rows asks for the same run"
+
+        later = _bad("SPY", decision_time="2013-10-09T15:00:00Z")
+        torghut_db.insert_decisions([later])
+        second = tick(first.cursor)
+        assert [(r.partition_key, r.run_key) for r in second.run_requests] == [
+            ("2013-10-09", f"parity:2013-10-09:1:{later['id']}")]
+        extra = _bad("IBM", decision_time="2013-10-08T19:00:00Z")
+        torghut_db.insert_decisions([extra])
+        third = tick(second.cursor)
+        assert [(r.partition_key, r.run_key) for r in third.run_requests] == [
+            (KEY, f"parity:{KEY}:{seeded + 1}:{extra['id']}")], "a new decision: a new run"
+
+
+def test_nightly_schedule_requests_the_previous_day(postgres_schema_dsn, lean_dir):
+    defs = _defs(postgres_schema_dsn, lean_dir, _closed_port_url(), _closed_port_url())
+    schedule = defs.resolve_schedule_def("parity_nightly")
+    assert schedule.cron_schedule == "0 2 * * 2-6"
+    assert schedule.execution_timezone == "America/New_York"
+    for when, wanted in ((datetime(2013, 10, 9, 2, 0, tzinfo=NEW_YORK), "2013-10-08"),
+                         (datetime(2013, 10, 12, 2, 0, tzinfo=NEW_YORK), "2013-10-11")):
+        with DagsterInstance.ephemeral() as instance:
+            data = schedule.evaluate_tick(build_schedule_context(
+                instance=instance, scheduled_execution_time=when,
+                repository_def=defs.get_repository_def()))
+        assert [r.partition_key for r in data.run_requests] == [wanted]
+        assert defs.resolve_job_def(PARITY_JOB).partitions_def.has_partition_key(wanted)
+    with DagsterInstance.ephemeral() as instance:
+        early = schedule.evaluate_tick(build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2013, 10, 7, 2, tzinfo=NEW_YORK),
+            repository_def=defs.get_repository_def()))
+    assert not early.run_requests and "before the start date" in early.skip_message
+
+
+
+def test_parity_demo_prints_both_venues_and_the_drift(postgres_schema_dsn, lean_dir, capsys):
+    report = run_parity_demo(lean_dir, postgres_schema_dsn, "2013-10-08")
+    out = capsys.readouterr().out
+    assert report.evidence_problems() == [] and report.summary.valid_intents >= 8
+    assert f"parity 2013-10-08: {report.summary.decisions} decisions" in out
+    assert "Dagster run succeeded" in out
+    for line in ("alpaca ok", "lean   ok", "drift: status agreement", "SPY   agree"):
+        assert line in out, line
+    lean = report.tca["lean"]
+    assert f"{lean.filled}/{lean.intents}" in out and f"{lean.fees_total:.2f}" in out
