@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export TZ := UTC
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test ui serve bench install clean
+.PHONY: demo test ui serve bench parity install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ ui: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/intel-assets serve
+
+## make parity: seed a day of Torghut decisions, replay through Alpaca paper + LEAN, print TCA/drift
+parity: $(STAMP)
+	$(BIN)/intel-assets parity
 
 ## make bench: benchmark figures (P1 refresh, P2 serving); prints, never asserts timings
 bench: $(STAMP)

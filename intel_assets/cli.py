@@ -1,4 +1,5 @@
-"""Owns the `intel-assets` console script: seed, materialize, demo, serve, bundle, ui."""
+"""Owns the `intel-assets` console script: seed, materialize, demo, serve, bundle, ui, doctor,
+parity, lean-runner, lean-replay."""
 
 from __future__ import annotations
 
@@ -327,6 +328,39 @@ def _stop_groups(procs: list[subprocess.Popen], grace_seconds: float) -> None:
         p.wait()
 
 
+def parity_cmd(argv: list[str]) -> int:
+    """Seed a day of Torghut decisions, replay them through both venues, print TCA and drift."""
+    from intel_assets.devtools.pg_cluster import PostgresUnavailableError, start_pg_cluster
+    from intel_assets.execution.parity_demo import run_parity_demo
+
+    parser = argparse.ArgumentParser(
+        prog="intel-assets parity",
+        description="Seed Torghut's trade_decisions for a LEAN data day (a rule-based strategy), "
+        "replay them through the Alpaca paper and LEAN adapters, print per-adapter TCA and drift. "
+        "Uses TORGHUT_DB_DSN when set, else a throwaway local PostgreSQL cluster.")
+    parser.add_argument("--day", default="2013-10-08", help="a LEAN data day (default 2013-10-08)")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    lean_dir = settings.resolved_lean_dir
+    if lean_dir is None:
+        raise SettingsError("parity replays LEAN data: set INTEL_LEAN_DATA_DIR to a LEAN Data folder")
+    dsn = os.environ.get("TORGHUT_DB_DSN", "").strip()
+    with ExitStack() as stack:
+        if not dsn:
+            try:
+                cluster = stack.enter_context(start_pg_cluster())
+            except PostgresUnavailableError as exc:
+                raise SettingsError(f"{exc}; or set TORGHUT_DB_DSN to a PostgreSQL database") from None
+            dsn = cluster.create_database("torghut")
+            _say(f"Torghut DB: throwaway PostgreSQL on 127.0.0.1:{cluster.port} (set TORGHUT_DB_DSN "
+                 "to use yours)")
+        report = run_parity_demo(lean_dir, dsn, args.day)
+    problems = report.evidence_problems()
+    for problem in problems:
+        print(f"evidence incomplete: {problem}", file=sys.stderr)
+    return 0 if not problems else 1
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -352,14 +386,28 @@ def main(argv: list[str] | None = None) -> int:
     p_bundle.add_argument("symbol")
     p_ui = sub.add_parser("ui", help="Dagster webserver + daemon and the serving API on 127.0.0.1")
     p_ui.add_argument("--port", type=int, default=3000)
+    # Subcommands with options of their own (each answers --help).
     sub.add_parser("doctor", add_help=False,
-                   help="check every configured dependency and explain failures (--help for options)")
+                   help="check every configured dependency and explain failures")
+    sub.add_parser("parity", add_help=False,
+                   help="seed decisions, replay them through Alpaca and LEAN, print TCA and drift")
+    sub.add_parser("lean-runner", add_help=False, help="serve the reference LEAN runner")
+    sub.add_parser("lean-replay", add_help=False,
+                   help="replay a LEAN regression algorithm (basic-template) and print its statistics")
     args, rest = parser.parse_known_args(argv)
     if args.cmd == "doctor":
         from intel_assets.doctor import main_doctor
 
         return main_doctor(rest)
-    if rest:
+    if args.cmd == "lean-runner":
+        from intel_assets.execution.lean_runner import main as lean_runner_main
+
+        return lean_runner_main(rest)
+    if args.cmd == "lean-replay":
+        from intel_assets.execution.lean_replay import main as lean_replay_main
+
+        return lean_replay_main(rest)
+    if rest and args.cmd != "parity":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     from intel_assets.resources.dsn_contract import DsnContractError
 
@@ -380,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
             return bundle_cmd(load_settings(), args.symbol)
         if args.cmd == "ui":
             return ui_cmd(demo_settings(), args.port)
+        if args.cmd == "parity":
+            return parity_cmd(rest)
     except (SettingsError, DsnContractError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

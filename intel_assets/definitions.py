@@ -27,6 +27,7 @@ from intel_assets.assets.fundamentals import build_fundamentals_assets
 from intel_assets.assets.news import build_news_assets
 from intel_assets.assets.technicals import MARKET_DATA_SOURCES, build_technicals_assets
 from intel_assets.checks.contract import build_bundle_checks
+from intel_assets.parity_definitions import build_parity_definitions, parity_config_from_env
 from intel_assets.resources.alpaca import AlpacaResource, NewsConfigResource
 from intel_assets.resources.clickhouse import ClickHouseResource
 from intel_assets.resources.context import BundleStoreResource, ContextPolicyResource
@@ -63,6 +64,16 @@ def _secret(name: str) -> EnvVar | None:
 
 
 def build_definitions(settings: Settings) -> Definitions:
+    """Market context always; the execution-parity slice too when TORGHUT_DB_DSN is set."""
+    defs = build_market_context_definitions(settings)
+    if os.environ.get("TORGHUT_DB_DSN", "").strip():
+        parity = build_parity_definitions(
+            **parity_config_from_env(default_lean_dir=settings.resolved_lean_dir))
+        defs = Definitions.merge(defs, parity)
+    return defs
+
+
+def build_market_context_definitions(settings: Settings) -> Definitions:
     partitions = StaticPartitionsDefinition(list(settings.symbols))
     fundamentals_assets = build_fundamentals_assets(partitions)
     technicals, regime, news, fundamentals = _with_freshness_policies(

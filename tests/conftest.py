@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import glob
 import os
-import pwd
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -24,28 +17,14 @@ if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers import make_bundle  # noqa: E402
+from intel_assets.devtools.pg_cluster import (  # noqa: E402
+    PgCluster,
+    PostgresStartError,
+    PostgresUnavailableError,
+)
+from intel_assets.devtools.pg_cluster import start_pg_cluster as _start_pg_cluster  # noqa: E402
 
 PG_DSN_ENV = "INTEL_TEST_PG_DSN"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _pg_bindir() -> Path | None:
-    candidates: list[Path] = []
-    if shutil.which("pg_config"):
-        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
-        if out.returncode == 0 and out.stdout.strip():
-            candidates.append(Path(out.stdout.strip()))
-    versions = glob.glob("/usr/lib/postgresql/*/bin")
-    candidates += [Path(p) for p in sorted(versions, key=lambda p: int(Path(p).parent.name)
-                                             if Path(p).parent.name.isdigit() else 0, reverse=True)]
-    if shutil.which("initdb"):
-        candidates.append(Path(shutil.which("initdb")).parent)
-    return next((c for c in candidates if (c / "initdb").exists() and (c / "pg_ctl").exists()), None)
 
 
 def _no_postgres(reason: str) -> None:
@@ -55,83 +34,17 @@ def _no_postgres(reason: str) -> None:
     pytest.skip(f"PostgreSQL tests skipped: {reason} (install postgresql or set {PG_DSN_ENV})")
 
 
-@dataclass
-class PgCluster:
-    """A running throwaway PostgreSQL cluster: TCP on 127.0.0.1:port, socket in `folder`."""
-
-    port: int
-    folder: Path
-    data: Path
-    log: Path
-    bindir: Path
-    prefix: list[str]
-
-    @property
-    def dsn(self) -> str:
-        """Superuser DSN (trust authentication) for the `postgres` database."""
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def stop(self) -> None:
-        """Stop the server (immediate) and delete its folder."""
-        subprocess.run([*self.prefix, str(self.bindir / "pg_ctl"), "stop", "-D", str(self.data),
-                        "-m", "immediate"], cwd=self.folder, capture_output=True)
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
 def start_pg_cluster(tmp: Path | None = None, extra_conf: dict[str, str] | None = None,
                      files: dict[str, bytes | str] | None = None,
                      hba: list[str] | None = None) -> PgCluster:
-    """Start a throwaway cluster (skip/fail like postgres_dsn when impossible); call .stop().
-
-    `tmp`: an empty folder to hold the cluster, or None for a new temporary one.
-    `extra_conf`: postgresql.conf settings ({"ssl": "on"}; values written as given, so quote
-    strings: {"ssl_cert_file": "'server.crt'"}). `files`: written into the data folder, owned by
-    the server's user, mode 0600 (e.g. {"server.key": pem}). `hba`: pg_hba.conf lines placed
-    before initdb's trust lines.
-    """
-    bindir = _pg_bindir()
-    if bindir is None:
-        _no_postgres("no PostgreSQL server binaries (initdb, pg_ctl) were found")
-    prefix: list[str] = []
-    tmp = Path(tempfile.mkdtemp(prefix="intel-pg-")) if tmp is None else Path(tmp)
-    owner: tuple[int, int] | None = None
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as the postgres user
-        try:
-            pg_user = pwd.getpwnam("postgres")
-        except KeyError:
-            shutil.rmtree(tmp, ignore_errors=True)
-            _no_postgres("running as root and there is no 'postgres' OS user to run the server")
-        owner = (pg_user.pw_uid, pg_user.pw_gid)
-        os.chown(tmp, *owner)
-        prefix = ["runuser", "-u", "postgres", "--"]
-    data, log, port = tmp / "data", tmp / "server.log", _free_port()
-
-    def run(*args: str) -> None:
-        proc = subprocess.run([*prefix, *args], cwd=tmp, capture_output=True, text=True)
-        if proc.returncode != 0:
-            server_log = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            shutil.rmtree(tmp, ignore_errors=True)
-            pytest.fail(f"{' '.join(args[:2])} failed ({proc.returncode}): {proc.stdout}"
-                        f"{proc.stderr}\n{server_log}", pytrace=False)
-
-    run(str(bindir / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres", "-E", "UTF8",
-        "--no-sync")
-    for name, content in (files or {}).items():
-        path = data / name
-        path.write_bytes(content.encode() if isinstance(content, str) else content)
-        path.chmod(0o600)
-        if owner is not None:
-            os.chown(path, *owner)
-    if extra_conf:
-        with open(data / "postgresql.conf", "a") as conf:
-            conf.writelines(f"{key} = {value}\n" for key, value in extra_conf.items())
-    if hba:
-        hba_path = data / "pg_hba.conf"
-        hba_path.write_text("\n".join(hba) + "\n" + hba_path.read_text())
-    options = (f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off "
-               "-c synchronous_commit=off -c full_page_writes=off")
-    run(str(bindir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(data), "-l", str(log), "-o", options)
-    return PgCluster(port=port, folder=tmp, data=data, log=log, bindir=bindir, prefix=prefix)
+    """intel_assets.devtools.pg_cluster.start_pg_cluster, skipping (or failing in CI) when
+    PostgreSQL cannot run here and failing the test when it does not start."""
+    try:
+        return _start_pg_cluster(tmp, extra_conf, files, hba)
+    except PostgresUnavailableError as exc:
+        _no_postgres(str(exc))
+    except PostgresStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -142,14 +55,7 @@ def postgres_dsn() -> Iterator[str]:
         return
     cluster = start_pg_cluster()
     try:
-        import psycopg2
-
-        conn = psycopg2.connect(host="127.0.0.1", port=cluster.port, user="postgres", dbname="postgres")
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("CREATE DATABASE intel_test")
-        conn.close()
-        yield f"postgresql://postgres@127.0.0.1:{cluster.port}/intel_test"
+        yield cluster.create_database("intel_test")
     finally:
         cluster.stop()
 

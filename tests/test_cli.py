@@ -95,3 +95,21 @@ def test_doctor_reports_each_dependency_in_plain_words(lean_demo):
                   INTEL_BUNDLE_STORE_DSN="postgresql://intel@127.0.0.1:1/intel")
     assert broken.returncode == 1
     assert "FAIL" in broken.stdout and "refused" in broken.stdout.lower()
+
+
+def test_parity_command_prints_tca_and_drift_for_both_venues(tmp_path, lean_dir):
+    done = _cli(["parity", "--day", "2013-10-08"], tmp_path, INTEL_LEAN_DATA_DIR=str(lean_dir))
+    assert done.returncode == 0, done.stdout + done.stderr
+    venues = {line.split()[0]: line.split() for line in done.stdout.splitlines()
+              if line.split() and line.split()[0] in {"alpaca", "lean"}}
+    assert set(venues) == {"alpaca", "lean"}
+    assert all(cells[1] == "ok" for cells in venues.values())
+    assert "status agreement" in done.stdout and "duplicate submissions 0" in done.stdout
+
+
+def test_lean_replay_command_reproduces_basic_template(tmp_path, lean_dir):
+    done = _cli(["lean-replay", "basic-template", "--lean-dir", str(lean_dir)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Total Orders 1" in done.stdout
+    assert "Total Fees $3.44" in done.stdout
+    assert "End Equity 101691.92" in done.stdout

@@ -53,3 +53,16 @@ def test_workspace_yaml_loads_and_validates(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "All code locations passed validation" in done.stdout + done.stderr
+
+
+def test_parity_slice_joins_when_torghut_db_is_configured(tmp_path, monkeypatch, lean_dir):
+    monkeypatch.setenv("TORGHUT_DB_DSN", "postgresql://torghut@127.0.0.1:5432/torghut")
+    monkeypatch.setenv("INTEL_LEAN_DATA_DIR", str(lean_dir))
+    defs = _defs(tmp_path)
+    graph = defs.resolve_asset_graph()
+    assert {AssetKey("parity_backtest"), AssetKey("tca_report"), AssetKey("technicals")} <= set(
+        graph.get_all_asset_keys())
+    assert defs.resolve_sensor_def("parity_on_new_decisions") is not None
+    assert defs.resolve_schedule_def("parity_nightly") is not None
+    monkeypatch.delenv("TORGHUT_DB_DSN")
+    assert AssetKey("parity_backtest") not in _defs(tmp_path).resolve_asset_graph().get_all_asset_keys()
