@@ -17,6 +17,18 @@ def run_symbols(context: AssetExecutionContext) -> list[str]:
     return list(context.partition_keys)
 
 
+def log_symbol_problems(context: AssetExecutionContext, what: str,
+                        problems: Mapping[str, str], shown: int = 10) -> None:
+    """One log line for many symbols' problems: every log line is a Dagster event (~10 ms
+    each), so 500 per-symbol lines would cost a refresh seconds."""
+    if not problems:
+        return
+    items = sorted(problems.items())
+    listed = "; ".join(f"{symbol}: {problem}" for symbol, problem in items[:shown])
+    more = f"; and {len(items) - shown} more" if len(items) > shown else ""
+    context.log.warning(f"{what} for {len(items)} symbol(s): {listed}{more}")
+
+
 def blocks_for_symbols(
     context: AssetExecutionContext,
     symbols: Iterable[str],
@@ -25,12 +37,14 @@ def blocks_for_symbols(
 ) -> dict[str, DomainBlock]:
     """Build each symbol's block; one symbol's failure becomes its error block, not a crash."""
     blocks: dict[str, DomainBlock] = {}
+    failures: dict[str, str] = {}
     for symbol in symbols:
         try:
             blocks[symbol] = build(symbol)
         except Exception as exc:  # noqa: BLE001 - isolated per symbol, reported as state=error
-            context.log.warning(f"{symbol}: {type(exc).__name__}: {exc}")
+            failures[symbol] = f"{type(exc).__name__}: {exc}"
             blocks[symbol] = on_error(symbol, exc)
+    log_symbol_problems(context, "building the block failed", failures)
     return blocks
 
 

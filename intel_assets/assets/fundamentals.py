@@ -18,6 +18,7 @@ from intel_assets.assets.common import (
     GROUP,
     blocks_for_symbols,
     blocks_metadata,
+    log_symbol_problems,
     run_symbols,
     symbol_table,
 )
@@ -153,15 +154,17 @@ def build_fundamentals_assets(partitions_def: PartitionsDefinition) -> list:
         as_of = now.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
         staged = {kind: bundle_store.store.staged(kind, symbols) for kind in BRIEF_INPUTS}
         briefs: dict[str, dict] = {}
+        failures: dict[str, str] = {}
         for symbol in symbols:
             try:
                 brief = write_brief(symbol, _brief_inputs(staged, symbol, now))
             except Exception as exc:  # noqa: BLE001 - isolated per symbol
-                context.log.warning(f"{symbol}: research brief failed: {type(exc).__name__}: {exc}")
+                failures[symbol] = f"{type(exc).__name__}: {exc}"
                 brief = {"symbol": symbol, "claims": [], "wordCount": 0, "uncertainty": "high",
                          "uncertaintyReasons": [f"brief failed: {type(exc).__name__}: {exc}"],
                          "writer": "none"}
             briefs[symbol] = {"symbol": symbol, "asOf": as_of, "brief": brief}
+        log_symbol_problems(context, "research brief failed", failures)
         bundle_store.store.stage(RESEARCH_KIND, briefs, run_id=context.run.run_id, as_of=now)
         levels = Counter(b["brief"]["uncertainty"] for b in briefs.values())
         rows = {symbol: (b["uncertainty"], b["wordCount"], len(b["claims"]),

@@ -11,7 +11,13 @@ from dagster import (
     asset,
 )
 
-from intel_assets.assets.common import GROUP, blocks_for_symbols, blocks_metadata, run_symbols
+from intel_assets.assets.common import (
+    GROUP,
+    blocks_for_symbols,
+    blocks_metadata,
+    log_symbol_problems,
+    run_symbols,
+)
 from intel_assets.contracts.bundle import DomainBlock
 from intel_assets.domain.news import DOMAIN, block_for_fetch, default_scorers
 from intel_assets.domain.quality import error_block, missing_block
@@ -46,8 +52,8 @@ def build_news_assets(partitions_def: PartitionsDefinition) -> list:
         previous = bundle_store.store.staged(DOMAIN, symbols)  # read before this run stages
         fetched = alpaca.fetch_news(symbols, since, now, limit_per_symbol=news_config.limit_per_symbol)
         failures = {s: r for s, r in fetched.items() if isinstance(r, NewsFetchError)}
-        for symbol, failure in failures.items():
-            context.log.warning(f"news fetch for {symbol} failed ({failure.kind}): {failure}")
+        log_symbol_problems(context, "news fetch failed",
+                            {s: f"({f.kind}) {f}" for s, f in failures.items()})
         scorers = default_scorers()
 
         def build(symbol: str) -> DomainBlock:
