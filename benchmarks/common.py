@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
@@ -31,11 +32,18 @@ DEAD_PROXY = "http://127.0.0.1:9"
 LOOPBACK = "127.0.0.1,localhost,::1"
 
 
+#: Dagster settings read from the environment that change what P1 measures: set by the
+#: benchmark (--dagster-storage, --event-batch-size, --planned-partition-subset), never
+#: inherited from the shell.
+DAGSTER_ENV = ("DAGSTER_HOME", "DAGSTER_EVENT_BATCH_SIZE", "DAGSTER_EMIT_PLANNED_EVENTS_INDIVIDUALLY",
+               "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS")
+
+
 def isolate_environment() -> None:
     """UTC for chdb; no INTEL_*/ALPACA_*/DAGSTER_HOME from the caller's shell leaking into the
     settings (nor any live-API credentials into a run); non-loopback HTTP goes nowhere."""
     for key in [k for k in os.environ
-                if k.startswith(("INTEL_", "ALPACA_", "APCA_")) or k == "DAGSTER_HOME"]:
+                if k.startswith(("INTEL_", "ALPACA_", "APCA_", "DAGSTER_PG_")) or k in DAGSTER_ENV]:
         del os.environ[key]
     for key in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         os.environ[key] = os.environ[key.lower()] = DEAD_PROXY
@@ -55,6 +63,9 @@ class Workspace:
     seeded: bool = False
     refreshed: bool = False  # the whole universe has been materialized and published once
     extra_env: dict[str, str] = field(default_factory=dict)  # also set in os.environ
+    storage: str = "sqlite"  # Dagster storage: "sqlite" (files in DAGSTER_HOME) or "postgres"
+    pg: Any = None  # the throwaway cluster (intel_assets.devtools.pg_cluster.PgCluster) on "postgres"
+    pg_db: str = "dagster"
 
     @property
     def home(self) -> Path:
@@ -95,6 +106,59 @@ class Workspace:
         """Environment for this process and every child (run workers, the server)."""
         self.extra_env.update(values)
         os.environ.update(values)
+
+    def dagster_storage_bytes(self) -> int:
+        """Bytes of Dagster storage: files under DAGSTER_HOME, plus the PostgreSQL database."""
+        size = dir_bytes(self.dagster_home)
+        if self.pg is not None:
+            from benchmarks import pg_cluster
+
+            size += pg_cluster.database_bytes(self.pg, self.pg_db)
+        return size
+
+    def pg_stats(self) -> dict[str, int] | None:
+        """Cumulative pg_stat_database counters of the Dagster database (None on SQLite)."""
+        if self.pg is None:
+            return None
+        import psycopg2
+
+        conn = psycopg2.connect(host="127.0.0.1", port=self.pg.port, user="postgres", dbname="postgres")
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT xact_commit, sessions, tup_inserted, tup_updated "
+                            "FROM pg_stat_database WHERE datname = %s", (self.pg_db,))
+                row = cur.fetchone()
+        finally:
+            conn.close()
+        return dict(zip(("commits", "sessions", "rows_inserted", "rows_updated"), map(int, row)))
+
+
+def use_postgres_storage(ws: Workspace) -> dict[str, Any]:
+    """Dagster storage on a throwaway PostgreSQL cluster, configured like production.
+
+    Starts the cluster (benchmarks/pg_cluster.py: intel_assets.devtools.pg_cluster with
+    durable=True, fsync on), creates the database, copies deploy/dagster.yaml VERBATIM into
+    DAGSTER_HOME (replacing the SQLite one) and sets the DAGSTER_PG_* variables it reads, for
+    this process and every child.
+    Trust authentication without TLS over loopback: each new connection is cheaper than with
+    production's scram + TLS, so per-connection costs are a lower bound.
+    """
+    from benchmarks import pg_cluster
+
+    t0 = time.perf_counter()
+    cluster = pg_cluster.start(parent=ws.root.parent)  # same file system as DAGSTER_HOME
+    ws.pg = cluster
+    ws.storage = "postgres"
+    cluster.create_database(ws.pg_db)
+    shutil.copyfile(ROOT / "deploy" / "dagster.yaml", ws.dagster_home / "dagster.yaml")
+    ws.set_env(DAGSTER_PG_USERNAME="postgres", DAGSTER_PG_PASSWORD="unused-trust-auth",
+               DAGSTER_PG_HOST="127.0.0.1", DAGSTER_PG_PORT=str(cluster.port),
+               DAGSTER_PG_DB=ws.pg_db)
+    info: dict[str, Any] = {"start_s": round(time.perf_counter() - t0, 3),
+                            "folder": str(cluster.folder), "dagster_yaml": "deploy/dagster.yaml",
+                            "settings": pg_cluster.settings(cluster)}
+    info.update(pg_cluster.connect_cost_ms(cluster))
+    return info
 
 
 def make_workspace(n_symbols: int) -> Workspace:
@@ -164,8 +228,15 @@ class NewsServer:
         self._log.close()
 
 
-def remove_workspace(ws: Workspace) -> None:
-    shutil.rmtree(ws.root, ignore_errors=True)
+def remove_workspace(ws: Workspace, keep: bool = False) -> None:
+    """Stop the PostgreSQL cluster if any (its folder kept with `keep`), delete the homes
+    unless `keep`."""
+    if ws.pg is not None:
+        from benchmarks import pg_cluster
+
+        pg_cluster.stop(ws.pg, keep=keep)
+    if not keep:
+        shutil.rmtree(ws.root, ignore_errors=True)
 
 
 def dir_bytes(path: Path) -> int:

@@ -1,7 +1,8 @@
 """P1 - refresh cost: the whole universe in ONE Dagster run vs one run per partition.
 
 (a) single run: execute_in_process of the refresh job with the partition-range tags on a
-    persistent DagsterInstance (SQLite storage in a temp DAGSTER_HOME); wall, process CPU,
+    persistent DagsterInstance (SQLite storage in a temp DAGSTER_HOME, or PostgreSQL storage
+    on a throwaway cluster with --dagster-storage postgres); wall, process CPU,
     per-step durations and the event-log breakdown.
 (b) one run per partition, each in a NEW Python process (benchmarks/p1_partition_worker.py:
     import the code location, open the instance, execute one partition), sequential because
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import resource
 import subprocess
 import sys
 import time
 from typing import Any
 
-from benchmarks.common import BENCH_DIR, ROOT, Workspace, dir_bytes, log, mean, median
+from benchmarks.common import BENCH_DIR, ROOT, Workspace, log, mean, median
 from benchmarks.run_stats import run_event_stats
 
 TARGET_SINGLE_RUN_S = 10.0
@@ -76,7 +78,8 @@ def single_run(ws: Workspace, instance: Any) -> dict[str, Any]:
     t0 = time.perf_counter()
     job = build_definitions(settings).resolve_job_def(REFRESH_JOB)
     build_s = time.perf_counter() - t0
-    size_before = dir_bytes(ws.dagster_home)
+    size_before = ws.dagster_storage_bytes()
+    pg_before = ws.pg_stats()
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     cpu0, wall0, call_start = time.process_time(), time.perf_counter(), time.time()
     result = job.execute_in_process(
@@ -89,6 +92,11 @@ def single_run(ws: Workspace, instance: Any) -> dict[str, Any]:
     cpu = time.process_time() - cpu0
     call_end = time.time()
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    pg_delta = None
+    if pg_before is not None:
+        time.sleep(1.0)  # backends flush their statistics at exit or within 1 s (PostgreSQL 15)
+        pg_after = ws.pg_stats()
+        pg_delta = {k: pg_after[k] - pg_before[k] for k in pg_after}
     ws.refreshed = ws.refreshed or result.success
     figures: dict[str, Any] = {
         "success": bool(result.success),
@@ -99,10 +107,16 @@ def single_run(ws: Workspace, instance: Any) -> dict[str, Any]:
         "cpu_user_s": round(ru1.ru_utime - ru0.ru_utime, 3),
         "cpu_sys_s": round(ru1.ru_stime - ru0.ru_stime, 3),
         "peak_rss_mb": round(ru1.ru_maxrss / 1024.0, 1),  # whole process, Linux KiB
-        "dagster_storage_growth_mb": round((dir_bytes(ws.dagster_home) - size_before) / 1e6, 1),
+        "dagster_storage": ws.storage,
+        "event_batch_size": int(os.environ.get("DAGSTER_EVENT_BATCH_SIZE") or 0),
+        "dagster_storage_growth_mb": round((ws.dagster_storage_bytes() - size_before) / 1e6, 1),
         "per_symbol_ms": round(wall / len(ws.symbols) * 1000.0, 2),
     }
     figures.update(run_event_stats(instance, result.run_id, call_start, call_end))
+    if pg_delta is not None:
+        # PostgreSQL activity in the Dagster database during the call, from pg_stat_database
+        # (the probes connect to the `postgres` database, so they are not counted).
+        figures["pg_activity"] = pg_delta
     figures.update(_store_summary(ws))
     figures["target_wall_s"] = TARGET_SINGLE_RUN_S
     figures["target_met"] = bool(result.success and wall <= TARGET_SINGLE_RUN_S)

@@ -4,6 +4,8 @@
     python benchmarks/run.py --quick          # 50 symbols, 500 requests (< 1 min)
     python benchmarks/run.py --p1 --symbols 200 --partition-runs 10
     python benchmarks/run.py --p2 --requests 5000 --concurrency 4
+    python benchmarks/run.py --p1 --partition-runs 0 --inprocess-runs 0 \
+        --dagster-storage postgres --event-batch-size 100
 
 Everything runs in a temporary INTEL_HOME / DAGSTER_HOME (removed at the end unless --keep);
 network traffic is loopback only. Output: a readable table on stdout, then ONE JSON line
@@ -60,6 +62,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="serve news from the packaged sample Alpaca-compatible server on 127.0.0.1 "
                    "(as `make demo` does); default: no news server and no keys, so the news "
                    "step fails fast per symbol without any HTTP")
+    p.add_argument("--dagster-storage", choices=("sqlite", "postgres"), default="sqlite",
+                   help="Dagster storage: SQLite files in DAGSTER_HOME (default), or PostgreSQL "
+                   "on a throwaway local cluster (fsync on) configured by deploy/dagster.yaml")
+    p.add_argument("--event-batch-size", type=int, default=0,
+                   help="DAGSTER_EVENT_BATCH_SIZE for the runs (default 0 = Dagster's default: "
+                   "no batching); only dagster-postgres writes a batch in one INSERT")
+    p.add_argument("--planned-partition-subset", action="store_true",
+                   help="set DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=true: ONE "
+                   "ASSET_MATERIALIZATION_PLANNED event per asset for a range run instead of one "
+                   "per partition (Dagster then does not mark the partitions failed if the run fails)")
     p.add_argument("--keep", action="store_true", help="keep the temporary homes (path printed)")
     args = p.parse_args(argv)
     base = QUICK if args.quick else FULL
@@ -70,6 +82,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.p1 = args.p2 = True
     if args.symbols < 1 or args.concurrency < 1:
         p.error("--symbols and --concurrency must be >= 1")
+    if args.event_batch_size < 0:
+        p.error("--event-batch-size must be >= 0")
     return args
 
 
@@ -100,6 +114,21 @@ def print_setup(f: dict[str, Any]) -> None:
          f"replay as of {s['replay_as_of']}")
     _row("seed (synthetic market into chdb)", s["seed_s"], "s")
     _row("news source", f["news"])
+    d = f["dagster_storage"]
+    note = f"DAGSTER_EVENT_BATCH_SIZE={d['event_batch_size']}"
+    if d.get("planned_partition_subset"):
+        note += ", DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=true"
+    if d["kind"] == "postgres":
+        pg = d["postgres"]
+        st = pg["settings"]
+        note += (f"; PostgreSQL {st.get('server_version')} on 127.0.0.1, fsync={st.get('fsync')}, "
+                 f"synchronous_commit={st.get('synchronous_commit')}, deploy/dagster.yaml")
+    _row("Dagster storage", d["kind"], note=note)
+    if d["kind"] == "postgres":
+        _row("  new PostgreSQL connection (connect+SELECT 1)", d["postgres"]["new_connection_ms"], "ms",
+             "dagster-postgres opens one per storage call (NullPool)")
+        _row("  one durable INSERT + COMMIT, warm connection", d["postgres"]["durable_insert_commit_ms"],
+             "ms")
 
 
 def print_p1(f: dict[str, Any]) -> None:
@@ -117,14 +146,23 @@ def print_p1(f: dict[str, Any]) -> None:
     _row("  sum of step durations", a.get("steps_total_s"), "s")
     _row("  between steps", a.get("between_steps_s"), "s")
     _row("after RUN_SUCCESS (return to caller)", a.get("after_run_end_s"), "s")
-    print(f"    {'step':<52} {'duration s':>10} {'compute s':>10} {'emit s':>8} {'mat. events':>11}")
+    print(f"    {'step':<52} {'duration s':>10} {'compute s':>10} {'emit s':>8} {'after s':>8} "
+          f"{'mat. events':>11}")
     for st in a["steps"]:
         print(f"    {st['step']:<52} {st['duration_s']:>10.3f} {st['compute_s']:>10.3f} "
-              f"{st['emit_events_s']:>8.3f} {st['materializations']:>11,}")
+              f"{st['emit_events_s']:>8.3f} {st.get('after_last_mat_s', 0.0):>8.3f} "
+              f"{st['materializations']:>11,}")
+    emit = sum(st["emit_events_s"] + st.get("after_last_mat_s", 0.0) for st in a["steps"]
+               if st["materializations"])
+    _row("  emit + after, steps with materializations", round(emit, 3), "s")
     _row("events written by the run", a["events"], note=f"+ {a['log_messages']:,} log messages")
+    if "pg_activity" in a:
+        pa = a["pg_activity"]
+        _row("PostgreSQL: sessions / commits in the call", f"{pa['sessions']:,} / {pa['commits']:,}",
+             note=f"rows inserted {pa['rows_inserted']:,}, updated {pa['rows_updated']:,}")
     _row("materialization events, serialized", round(a["materialization_event_bytes"] / 1e6, 1), "MB",
          digits=1)
-    _row("Dagster storage growth (DAGSTER_HOME)", a["dagster_storage_growth_mb"], "MB", digits=1)
+    _row("Dagster storage growth (files + PG database)", a["dagster_storage_growth_mb"], "MB", digits=1)
     _row("peak RSS of the process", a["peak_rss_mb"], "MB", digits=1)
     _row("published bundles / technicals ok", f"{a['published_symbols']} / {a['technicals_ok']}")
     _row("domain states of the published bundles", "", note="; ".join(
@@ -219,6 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     log(f"workspace {ws.root} (INTEL_HOME={ws.home}, DAGSTER_HOME={ws.dagster_home})")
     import dagster
 
+    batch = str(args.event_batch_size)
+    ws.set_env(DAGSTER_EVENT_BATCH_SIZE=batch)  # "0" = Dagster's default (no batching)
+    if args.planned_partition_subset:
+        ws.set_env(DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS="true")
+    storage: dict[str, Any] = {"kind": args.dagster_storage, "event_batch_size": args.event_batch_size,
+                               "planned_partition_subset": bool(args.planned_partition_subset)}
     figures: dict[str, Any] = {
         "config": {
             "mode": "quick" if args.quick else "full",
@@ -232,10 +276,18 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(), "platform": platform.platform(),
             "loadavg_start": [round(v, 2) for v in os.getloadavg()],
             "news_server": bool(args.news_server),
+            "dagster_storage": args.dagster_storage, "event_batch_size": args.event_batch_size,
+            "planned_partition_subset": bool(args.planned_partition_subset),
         },
     }
     news_server = None
     try:
+        if args.dagster_storage == "postgres":
+            from benchmarks.common import use_postgres_storage
+
+            log("starting a throwaway PostgreSQL cluster for Dagster storage (fsync on)")
+            storage["postgres"] = use_postgres_storage(ws)
+            log(f"PostgreSQL on 127.0.0.1:{ws.pg.port}, data in {ws.pg.folder}")
         from benchmarks import p1_refresh
 
         log(f"seeding {len(ws.symbols)} synthetic symbols x 390 minute bars into chdb")
@@ -247,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
             news_server = NewsServer(ws)
             setup["news"] = f"sample Alpaca-compatible server (subprocess) at {news_server.url}"
         log(f"news: {setup['news']}")
+        setup["dagster_storage"] = storage
         figures["setup"] = setup
         if args.p1:
             figures["p1"] = p1_refresh.run_p1(ws, args.partition_runs, args.inprocess_runs)
@@ -274,9 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         if news_server is not None:
             news_server.stop()
         if args.keep:
-            log(f"kept {ws.root}")
-        else:
-            remove_workspace(ws)
+            log(f"kept {ws.root}" + (f" and the stopped cluster's data in {ws.pg.folder}"
+                                     if ws.pg is not None else ""))
+        remove_workspace(ws, keep=args.keep)
     figures["benchmark_seconds"] = round(time.perf_counter() - started, 1)
     figures["config"]["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     figures["targets"] = {}

@@ -75,11 +75,12 @@ class PgCluster:
             conn.close()
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
-    def stop(self) -> None:
-        """Stop the server (immediate) and delete its folder."""
+    def stop(self, remove: bool = True) -> None:
+        """Stop the server (immediate) and delete its folder unless `remove` is False."""
         subprocess.run([*self.prefix, str(self.bindir / "pg_ctl"), "stop", "-D", str(self.data),
                         "-m", "immediate"], cwd=self.folder, capture_output=True)
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if remove:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> "PgCluster":
         return self
