@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -12,9 +9,9 @@ from typing import Callable, Iterator
 
 import httpx
 import pytest
-import uvicorn
 
 from helpers import make_bundle
+from intel_assets.devtools.asgi import asgi_in_background
 from intel_assets.contracts.bundle import DOMAINS, WIRE_TOP_LEVEL_KEYS, MarketContextBundle
 from intel_assets.contracts.symbols import SYMBOL_RULE
 from intel_assets.resources.bundle_store import BundleStore
@@ -28,25 +25,9 @@ UNREACHABLE = "postgresql://intel:s3cret-pw@127.0.0.1:1/intel"
 @contextmanager
 def running(store_factory: Callable[[], BundleStore]) -> Iterator[httpx.Client]:
     """Serve create_app(store_factory) with uvicorn on a free local port; yield a client."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    host, port = sock.getsockname()
-    config = uvicorn.Config(create_app(store_factory), log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        with httpx.Client(base_url=f"http://{host}:{port}", timeout=20) as client:
+    with asgi_in_background(create_app(store_factory)) as url:
+        with httpx.Client(base_url=url, timeout=20) as client:
             yield client
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
-    assert not thread.is_alive()
 
 
 @pytest.fixture

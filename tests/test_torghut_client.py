@@ -6,15 +6,12 @@ import asyncio
 import json
 import socket
 import sqlite3
-import threading
 import time
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -25,6 +22,7 @@ from intel_assets.contracts.bundle import DOMAINS
 from intel_assets.resources.bundle_store import BundleStore
 from intel_assets.serving.app import create_app
 from intel_assets.torghut.client import CircuitBreaker, MarketContextClient
+from intel_assets.devtools.asgi import asgi_in_background
 from intel_assets.torghut.metrics import REGISTRY
 
 T0 = datetime(2024, 3, 1, 15, 30, tzinfo=timezone.utc)
@@ -50,26 +48,7 @@ class Recorder:
         await self.app(scope, receive, recording_send)
 
 
-@contextmanager
-def serve_asgi(app: Any) -> Iterator[str]:
-    """Serve any ASGI app with uvicorn on a free 127.0.0.1 port; yield its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    host, port = sock.getsockname()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
-    assert not thread.is_alive()
+serve_asgi = asgi_in_background  # any ASGI app on a free 127.0.0.1 port; yields its URL
 
 
 def closed_port_url() -> str:

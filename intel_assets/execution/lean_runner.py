@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import threading
-import time as _time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +33,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from intel_assets.contracts.orders import Fill, OrderIntent, OrderState, ReplaceRequest
+from intel_assets.devtools.asgi import asgi_in_background
 from intel_assets.domain.fills import (
     ExecutionModels,
     MarketSnapshot,
@@ -317,25 +316,9 @@ def serve_lean_runner(lean_dir: Path | str, host: str = "127.0.0.1", port: int =
 def lean_runner_in_background(lean_dir: Path | str, host: str = "127.0.0.1", port: int = 0,
                               normalization: Normalization = "raw") -> Iterator[str]:
     """A runner on a background thread for the ``with`` block; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    config = uvicorn.Config(create_lean_runner_app(lean_dir, normalization),
-                            log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = _time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or _time.monotonic() > deadline:
-            raise RuntimeError("the LEAN runner did not start within 10 s")
-        _time.sleep(0.01)
-    try:
-        yield f"http://{host}:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with asgi_in_background(create_lean_runner_app(lean_dir, normalization), host, port,
+                            lifespan="off", start_timeout=10) as url:
+        yield url
 
 
 def main(argv: list[str] | None = None) -> int:

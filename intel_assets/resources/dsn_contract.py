@@ -334,7 +334,7 @@ def diagnose_connect_error(exc: BaseException, dsn: str, sslrootcert_env: str, *
                     f"{_CA_PATH} (or {sslrootcert_env}) in {name}")
         return (f"the server at {where} has no pg_hba.conf rule admitting user \"{user}\" on "
                 f"database \"{db}\" from {host} ({enc})",
-                f"ask the DBA for a hostssl line in pg_hba.conf for that user, database and address")
+                "ask the DBA for a hostssl line in pg_hba.conf for that user, database and address")
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     return (f"cannot connect to {where}: {first}", f"check {name} and that the server is reachable")
 
