@@ -5,7 +5,8 @@ Environment (``parity_config_from_env``): TORGHUT_DB_DSN (required), INTEL_LEAN_
 (default http://127.0.0.1:8787), INTEL_ALPACA_TRADING_URL (alpaca-py url_override; unset =
 Alpaca's paper API), INTEL_ALPACA_REPLAY_CLOCK=1 when that URL is the devtools paper server,
 INTEL_LEAN_DATA_DIR, INTEL_PARITY_START_DATE (default 2013-10-07), ALPACA_API_KEY_ID /
-ALPACA_API_SECRET_KEY (read by Dagster at run time through EnvVar, never stored here).
+ALPACA_API_SECRET_KEY (read by Dagster at run time through EnvVar, never stored here),
+INTEL_ROLLOUT_APPROVAL_TOKEN (the rollout gate's phase-4 approval token, read through EnvVar).
 """
 
 import os
@@ -17,11 +18,16 @@ from typing import Any
 from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
 
 from intel_assets.assets.parity import build_parity_assets, parity_partitions
+from intel_assets.assets.rollout import build_rollout_assets
 from intel_assets.resources.execution import ExecutionVenueResource, LeanDataResource
+from intel_assets.resources.rollout import APPROVAL_TOKEN_ENV, RolloutPolicyResource
 from intel_assets.resources.torghut_db import TorghutDbResource
 from intel_assets.sensors.parity import build_parity_schedule, build_parity_sensor
+from intel_assets.sensors.rollout import build_rollout_schedules
 
 PARITY_JOB = "parity_job"
+GUARDRAIL_JOB = "guardrail_daily_job"
+ROLLOUT_GATE_JOB = "rollout_gate_job"
 ALPACA_PAPER_API = "https://paper-api.alpaca.markets"
 DEFAULT_LEAN_RUNNER_URL = "http://127.0.0.1:8787"
 
@@ -43,24 +49,39 @@ def build_parity_definitions(
     start_date: str = "2013-10-07",
     default_running: bool = True,
     sensor_settle_seconds: float = 5.0,
+    rollout_policy: RolloutPolicyResource | None = None,
+    rollout_approval_token: Any = None,
 ) -> Definitions:
     """Parity assets + check + ``parity_job`` + sensor + nightly schedule, with their resources.
 
     ``alpaca_kind="lean"`` puts a second LEAN runner in the alpaca slot (tests, or before the
-    Alpaca adapter is deployed); key/secret may be dagster ``EnvVar``s.
+    Alpaca adapter is deployed); key/secret may be dagster ``EnvVar``s. The rollout gate
+    (rollout_baseline, guardrail_daily, rollout_gate) joins with ``rollout_policy`` (default
+    thresholds when None) and ``rollout_approval_token`` (an EnvVar) as its approval token.
     """
     partitions = parity_partitions(start_date)
     source, parity_backtest, tca_report = build_parity_assets(partitions)
     job = define_asset_job(
         PARITY_JOB, selection=AssetSelection.assets(parity_backtest, tca_report),
         description="Replay a day's Torghut decisions through Alpaca and LEAN, then its TCA.")
+    baseline, guardrail_daily, gate = build_rollout_assets(partitions, [tca_report])
+    guardrail_job = define_asset_job(GUARDRAIL_JOB, selection=AssetSelection.assets(
+        guardrail_daily), description="A day's rejection and guardrail metrics.")
+    gate_job = define_asset_job(ROLLOUT_GATE_JOB, selection=AssetSelection.assets(gate),
+                                description="Evaluate the rollout phases' exit criteria.")
+    policy = rollout_policy or RolloutPolicyResource()
+    if rollout_approval_token is not None:
+        policy = policy.with_approval_token(rollout_approval_token)
     return Definitions(
-        assets=[source, parity_backtest, tca_report],
-        jobs=[job],
+        assets=[source, parity_backtest, tca_report, baseline, guardrail_daily, gate],
+        jobs=[job, guardrail_job, gate_job],
         sensors=[build_parity_sensor(job, partitions, settle_seconds=sensor_settle_seconds,
                                      default_running=default_running)],
-        schedules=[build_parity_schedule(job, partitions, default_running=default_running)],
+        schedules=[build_parity_schedule(job, partitions, default_running=default_running),
+                   *build_rollout_schedules(guardrail_job, gate_job, partitions,
+                                            default_running=default_running)],
         resources={
+            "rollout_policy": policy,
             "torghut_db": TorghutDbResource(dsn=torghut_db_dsn),
             "alpaca_execution": ExecutionVenueResource(
                 kind=alpaca_kind, base_url=alpaca_url, replay_clock=alpaca_replay_clock,
@@ -103,8 +124,11 @@ def parity_config_from_env(environ: Mapping[str, str] | None = None,
         "alpaca_api_secret_key": (EnvVar("ALPACA_API_SECRET_KEY")
                                   if env.get("ALPACA_API_SECRET_KEY") else None),
         "start_date": start,
+        "rollout_approval_token": (EnvVar(APPROVAL_TOKEN_ENV)
+                                   if env.get(APPROVAL_TOKEN_ENV) else None),
     }
 
 
-__all__ = ["ALPACA_PAPER_API", "DEFAULT_LEAN_RUNNER_URL", "PARITY_JOB", "ParityConfigError",
+__all__ = ["ALPACA_PAPER_API", "DEFAULT_LEAN_RUNNER_URL", "GUARDRAIL_JOB", "PARITY_JOB",
+           "ROLLOUT_GATE_JOB", "ParityConfigError",
            "build_parity_definitions", "parity_config_from_env"]

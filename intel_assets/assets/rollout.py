@@ -1,0 +1,226 @@
+"""Owns the rollout assets: rollout_baseline (operator-only), guardrail_daily[day] and rollout_gate.
+
+* ``rollout_baseline``: freezes the rejection, execution and guardrail metrics of a window of
+  Torghut's days as a new version in intel_rollout_baselines. Materialized explicitly by an
+  operator (run config start_day/end_day); no job, sensor or schedule ever selects it.
+* ``guardrail_daily[day]``: the day's schema/validation rejections and guardrail outcomes from
+  trade_decisions into intel_guardrail_daily (same daily partitions as parity).
+* ``rollout_gate``: gathers the evidence (baseline, the market_context_bundle contract checks'
+  latest evaluations in this Dagster instance, the stale-data probe, guardrail days, parity
+  reports, canary SLOs, approval), runs domain.gates.evaluate_gates and emits one ERROR check per
+  criterion (checks/rollout.py). Definitions of every metric: domain/rollout_metrics.py.
+"""
+
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Optional
+
+from dagster import (
+    AssetExecutionContext,
+    Config,
+    DagsterInstance,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    PartitionsDefinition,
+    asset,
+)
+from pydantic import Field
+
+from intel_assets.assets.parity import TRADE_DECISIONS
+from intel_assets.checks.rollout import (
+    latest_check_evaluation,
+    rollout_check_results,
+    rollout_check_specs,
+)
+from intel_assets.contracts.gates import PHASES, ApprovalEvidence, GateEvidence, GateVerdict
+from intel_assets.domain.gates import CONTRACT_ASSET, FLAGS_CHECK, WIRE_CHECK, evaluate_gates
+from intel_assets.domain.market_data import NEW_YORK
+from intel_assets.domain.rollout_metrics import (
+    execution_metrics,
+    guardrail_metrics,
+    parity_day,
+    rejection_metrics,
+    trading_days,
+)
+from intel_assets.domain.stale_probe import stale_probe
+from intel_assets.resources.rollout import RolloutPolicyResource
+from intel_assets.resources.rollout_db import RolloutDb
+from intel_assets.resources.torghut_db import TorghutDbResource
+
+ROLLOUT_GROUP = "rollout"
+ESCAPED_PIPE = r"\|"  # a literal | inside a markdown table cell
+
+
+class RolloutBaselineConfig(Config):
+    """Run config of rollout_baseline: the window of Torghut days to freeze."""
+
+    start_day: str = Field(description="first day of the baseline window, YYYY-MM-DD")
+    end_day: str = Field(description="last day of the baseline window, YYYY-MM-DD")
+    note: str = Field(default="", description="why this baseline (shown with its version)")
+
+
+class RolloutGateConfig(Config):
+    """Run config of rollout_gate."""
+
+    as_of_day: Optional[str] = Field(
+        default=None, description="last day of every window, YYYY-MM-DD (default: yesterday in "
+        "New York, the last complete day)")
+
+
+def rollout_db(resource: TorghutDbResource) -> RolloutDb:
+    """A RolloutDb on the torghut_db resource's DSN."""
+    return RolloutDb(resource.dsn, resource.connect_timeout_seconds)
+
+
+def _day(value: str, name: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise Failure(f"{name}={value!r} is not a date: write YYYY-MM-DD") from None
+
+
+def _floats(**values: float | None) -> dict:
+    return {k: MetadataValue.float(v) for k, v in values.items() if v is not None}
+
+
+def gather_evidence(db: RolloutDb, instance: DagsterInstance, resource: RolloutPolicyResource,
+                    as_of: date, now: datetime) -> GateEvidence:
+    """Everything evaluate_gates reads, from Torghut's DB, the Dagster instance and the probe."""
+    policy = resource.policy()
+    digest = resource.approval_token_sha256()
+    approval = ApprovalEvidence(token_configured=digest is not None,
+                                token_ref=digest[:12] if digest else None)
+    found = db.rollout_approval(digest) if digest else None
+    if found is not None:
+        approval = approval.model_copy(update=dict(zip(("approved_by", "approved_at", "phase"),
+                                                       found)))
+    parity = db.parity_reports(trading_days(as_of, policy.parity_window_days))
+    return GateEvidence(
+        as_of_day=as_of, evaluated_at=now, baseline=db.baseline(policy.baseline_version),
+        contract_checks={name: latest_check_evaluation(instance, CONTRACT_ASSET, name)
+                         for name in (WIRE_CHECK, FLAGS_CHECK)},
+        stale_probe=stale_probe(datetime.combine(as_of, time(16), NEW_YORK),
+                                policy.probe_budgets_seconds),
+        guardrail_days=db.guardrail_days(trading_days(as_of, policy.stability_days)),
+        parity_days=[parity_day(report, run_id) for run_id, report in parity],
+        canary_days=db.canary_slo(trading_days(as_of, policy.canary_window_days)),
+        approval=approval)
+
+
+def verdict_table(verdict: GateVerdict) -> MetadataValue:
+    """Every criterion as a markdown table (phase, pass/fail, measured vs threshold, message)."""
+    lines = ["| phase | criterion | result | measured | threshold | detail |",
+             "|---|---|---|---|---|---|"]
+    for c in verdict.criteria:
+        shown = "-" if c.measured is None else f"{c.measured:.4g} {c.unit}".strip()
+        limit = "-" if c.threshold is None else f"{c.comparison} {c.threshold:.4g} {c.unit}".strip()
+        lines.append(f"| {c.phase} | {c.id} | {'pass' if c.passed else 'FAIL'} | {shown} | "
+                     f"{limit} | {c.message.replace('|', ESCAPED_PIPE)} |")
+    return MetadataValue.md("\n".join(lines))
+
+
+def build_rollout_assets(partitions_def: PartitionsDefinition, parity_assets: list) -> list:
+    """[rollout_baseline, guardrail_daily, rollout_gate]; guardrail_daily uses ``partitions_def``
+    and rollout_gate depends on ``parity_assets`` (lineage only)."""
+
+    @asset(
+        deps=[TRADE_DECISIONS.key], group_name=ROLLOUT_GROUP, kinds={"python", "postgres"},
+        description="Phase-0 baseline, materialized explicitly by an operator (never scheduled): "
+        "schema/validation rejection rate, execution fill rate and rejected share by status, "
+        "and degraded-context share of a window of Torghut days, frozen as a new version in "
+        "intel_rollout_baselines. Definitions: intel_assets/domain/rollout_metrics.py.",
+    )
+    def rollout_baseline(context: AssetExecutionContext, config: RolloutBaselineConfig,
+                         torghut_db: TorghutDbResource) -> MaterializeResult:
+        start, end = _day(config.start_day, "start_day"), _day(config.end_day, "end_day")
+        if start > end:
+            raise Failure(f"start_day {start} is after end_day {end}")
+        db = rollout_db(torghut_db)
+        db.ensure_rollout_schema()
+        decisions = db.decisions_between(start, end)
+        if not decisions:
+            raise Failure(f"no trade_decisions between {start} and {end}: nothing to freeze; "
+                          "pick days Torghut traded on")
+        snapshot = db.save_baseline(
+            start_day=start, end_day=end, run_id=context.run.run_id, note=config.note,
+            rejections=rejection_metrics(decisions),
+            executions=execution_metrics(db.executions_between(start, end)),
+            guardrail=guardrail_metrics(decisions))
+        context.log.info(f"froze rollout baseline v{snapshot.version} ({start}..{end})")
+        return MaterializeResult(metadata={
+            "version": snapshot.version, "window": f"{start}..{end}",
+            "decisions": snapshot.rejections.decisions,
+            "executions": snapshot.executions.executions,
+            **_floats(schema_rejection_rate_pct=snapshot.rejections.rate_pct,
+                      fill_rate_pct=snapshot.executions.fill_rate_pct,
+                      degraded_share_pct=snapshot.guardrail.degraded_share_pct),
+            "snapshot": MetadataValue.json(snapshot.model_dump(mode="json")),
+        })
+
+    @asset(
+        partitions_def=partitions_def, deps=[TRADE_DECISIONS.key], group_name=ROLLOUT_GROUP,
+        kinds={"python", "postgres"},
+        description="The day's Torghut decisions: schema/validation rejections (by code and "
+        "status) and market-context guardrail outcomes (decision_json.market_context_guardrail: "
+        "consulted, degraded by reason, degraded share) into intel_guardrail_daily.",
+    )
+    def guardrail_daily(context: AssetExecutionContext, torghut_db: TorghutDbResource
+                        ) -> MaterializeResult:
+        day = date.fromisoformat(context.partition_key)
+        db = rollout_db(torghut_db)
+        db.ensure_rollout_schema()
+        rows = db.decisions_between(day, day)
+        saved = db.save_guardrail_day(day, context.run.run_id, rejection_metrics(rows),
+                                      guardrail_metrics(rows))
+        rej, guard = saved.rejections, saved.guardrail
+        return MaterializeResult(metadata={
+            "decisions": rej.decisions, "schema_rejections": rej.schema_rejections,
+            "consulted": guard.consulted, "degraded": guard.degraded,
+            **_floats(schema_rejection_rate_pct=rej.rate_pct,
+                      degraded_share_pct=guard.degraded_share_pct),
+            "degraded_by_reason": MetadataValue.json(guard.by_reason),
+            "rejections_by_code": MetadataValue.json(rej.by_code),
+        })
+
+    @asset(
+        deps=[rollout_baseline, guardrail_daily, *parity_assets], group_name=ROLLOUT_GROUP,
+        kinds={"python"}, check_specs=rollout_check_specs(),
+        description="The highest rollout phase (0 baseline, 1 context contract, 2 paper "
+        "stability, 3 parity, 4 canary + approval) whose exit criteria and all lower phases' "
+        "pass, with the evidence used; one ERROR check per criterion. Missing evidence never "
+        "passes. Reads market_context_bundle's contract checks from this Dagster instance.",
+    )
+    def rollout_gate(context: AssetExecutionContext, config: RolloutGateConfig,
+                     torghut_db: TorghutDbResource, rollout_policy: RolloutPolicyResource
+                     ) -> MaterializeResult:
+        now = datetime.now(timezone.utc)
+        as_of = (_day(config.as_of_day, "as_of_day") if config.as_of_day
+                 else now.astimezone(NEW_YORK).date() - timedelta(days=1))
+        db = rollout_db(torghut_db)
+        db.ensure_rollout_schema()
+        verdict = evaluate_gates(gather_evidence(db, context.instance, rollout_policy, as_of, now),
+                                 rollout_policy.policy())
+        reached = verdict.phase_reached
+        context.log.info(f"rollout gate as of {as_of}: phase {reached} "
+                         f"({PHASES.get(reached, 'none')}); blockers: "
+                         f"{', '.join(c.id for c in verdict.blockers()) or 'none'}")
+        return MaterializeResult(
+            metadata={
+                "phase_reached": reached, "phase_name": PHASES.get(reached, "none reached"),
+                "as_of_day": str(as_of),
+                "criteria": verdict_table(verdict),
+                "criteria_json": MetadataValue.json([c.model_dump(mode="json", exclude={"evidence"})
+                                                     for c in verdict.criteria]),
+                "evidence": MetadataValue.json({c.id: [e.model_dump(mode="json")
+                                                       for e in c.evidence]
+                                                for c in verdict.criteria}),
+                "blockers": ", ".join(c.id for c in verdict.blockers()) or "none",
+                "policy": MetadataValue.json(verdict.policy.model_dump(mode="json")),
+            },
+            check_results=rollout_check_results(verdict))
+
+    return [rollout_baseline, guardrail_daily, rollout_gate]
+
+
+__all__ = ["ROLLOUT_GROUP", "RolloutBaselineConfig", "RolloutGateConfig", "build_rollout_assets",
+           "gather_evidence", "rollout_db", "verdict_table"]

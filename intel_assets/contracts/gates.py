@@ -1,0 +1,251 @@
+"""Owns the rollout-gate shapes: RolloutPolicy, the evidence it reads, CriterionResult, GateVerdict.
+
+Rates and shares are percentages (0..100); drift and slippage are basis points of the arrival
+mid (as in contracts/parity.py); canary availability and error rate are fractions (0..1), as
+Torghut's canary reports them. Every window is the ``n`` trading days (Monday-Friday, New York)
+ending at the gate's ``as_of_day``, inclusive.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+#: Phase numbers and what reaching each one allows.
+PHASES: dict[int, str] = {
+    0: "baseline frozen",
+    1: "context contract verified",
+    2: "paper: rejections and guardrails stable",
+    3: "parity met: canary may start",
+    4: "canary green and approved: live",
+}
+#: Probe budgets (seconds) = the README's domain budgets.
+DEFAULT_PROBE_BUDGETS = {"technicals": 60, "regime": 60, "news": 300, "fundamentals": 86_400}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RolloutPolicy(_Model):
+    """Exit-criteria thresholds of every phase (defaults documented per field)."""
+
+    baseline_version: int | None = Field(
+        default=None, ge=1, description="pin a baseline version (None = the newest)")
+    contract_check_max_age_hours: float = Field(
+        default=24.0, gt=0, description="the market_context_bundle check evaluations must be "
+        "younger than this")
+    probe_budgets_seconds: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_PROBE_BUDGETS),
+        description="freshness budget per domain used by the stale-data probe")
+    rejection_rate_tolerance_pp: float = Field(
+        default=0.5, ge=0, description="the window's schema/validation rejection rate may exceed "
+        "the baseline's by at most this many percentage points")
+    stability_days: int = Field(default=7, ge=1, description="guardrail stability window "
+                                "(trading days, none missing)")
+    degraded_share_band_pp: float = Field(
+        default=5.0, ge=0, description="each day's degraded-context share must lie within the "
+        "baseline's +/- this many percentage points")
+    min_guardrail_decisions_per_day: int = Field(
+        default=1, ge=0, description="a day with fewer guardrail-consulted decisions is no "
+        "evidence")
+    parity_window_days: int = Field(default=5, ge=1, description="parity window (trading days)")
+    parity_status_agreement_min_pct: float = Field(default=99.0, ge=0, le=100)
+    parity_fill_drift_p95_max_bps: float = Field(default=5.0, ge=0)
+    parity_duplicate_submissions_max: int = Field(default=0, ge=0)
+    parity_slippage_gap_max_bps: float = Field(
+        default=2.0, ge=0, description="|mean slippage lean - mean slippage alpaca| over the "
+        "window (TCA drift budget)")
+    canary_window_days: int = Field(default=5, ge=1, description="canary window (trading days)")
+    canary_availability_min: float = Field(default=0.999, ge=0, le=1)
+    canary_p99_latency_max_ms: float = Field(default=250.0, gt=0)
+    canary_error_rate_max: float = Field(default=0.001, ge=0, le=1)
+    approval_phase: int = Field(default=4, ge=0, le=4, description="the phase an approval row "
+                                "must name")
+
+
+class EvidenceRef(_Model):
+    """Where a number came from: an asset partition, a check evaluation, a table row or a probe."""
+
+    kind: Literal["asset", "asset_check", "table", "probe", "config"]
+    name: str = Field(description="asset key, check key, table name, probe or config name")
+    key: str | None = Field(default=None, description="partition, row key or version")
+    run_id: str | None = None
+    at: AwareDatetime | None = None
+
+
+class RejectionMetrics(_Model):
+    """Schema/validation rejections among trade_decisions (see domain/rollout_metrics.py)."""
+
+    decisions: int = 0
+    schema_rejections: int = 0
+    rate_pct: float | None = None
+    by_code: dict[str, int] = Field(default_factory=dict)
+    by_status: dict[str, int] = Field(default_factory=dict)
+
+
+class ExecutionMetrics(_Model):
+    """Torghut's executions: fill rate and the share of each non-filled status."""
+
+    executions: int = 0
+    filled: int = 0
+    fill_rate_pct: float | None = None
+    qty_fill_rate_pct: float | None = None
+    by_status: dict[str, int] = Field(default_factory=dict)
+    rejected_share_pct_by_status: dict[str, float] = Field(default_factory=dict)
+
+
+class GuardrailMetrics(_Model):
+    """Market-context guardrail outcomes recorded in decision_json.market_context_guardrail."""
+
+    decisions: int = 0
+    observed: int = Field(default=0, description="decisions carrying a guardrail record")
+    consulted: int = Field(default=0, description="observed and past the deterministic check")
+    degraded: int = 0
+    degraded_share_pct: float | None = None
+    by_reason: dict[str, int] = Field(default_factory=dict)
+    guardrail_rejections: int = 0
+
+
+class BaselineSnapshot(_Model):
+    """A frozen baseline (one intel_rollout_baselines row)."""
+
+    version: int
+    created_at: AwareDatetime
+    run_id: str
+    start_day: date
+    end_day: date
+    note: str = ""
+    rejections: RejectionMetrics
+    executions: ExecutionMetrics
+    guardrail: GuardrailMetrics
+
+
+class GuardrailDay(_Model):
+    """One intel_guardrail_daily row: a day's rejection and guardrail metrics."""
+
+    day: date
+    run_id: str
+    computed_at: AwareDatetime
+    rejections: RejectionMetrics
+    guardrail: GuardrailMetrics
+
+
+class CheckEvaluation(_Model):
+    """The latest completed evaluation of one asset check in the Dagster instance."""
+
+    asset_key: str
+    check_name: str
+    passed: bool
+    run_id: str
+    evaluated_at: AwareDatetime
+    partition: str | None = None
+    description: str | None = None
+
+
+class StaleProbe(_Model):
+    """One domain of the stale-data probe: a fresh bundle vs one with this domain aged 2x budget."""
+
+    domain: str
+    budget_seconds: int
+    fresh_age_seconds: int
+    stale_age_seconds: int
+    stale_state: str
+    flag: str
+    flagged_in_block: bool
+    flagged_in_bundle: bool
+    unflagged: list[str] = Field(default_factory=list)
+    fresh_bundle_quality: float
+    stale_bundle_quality: float
+
+
+class ParityDay(_Model):
+    """One day's parity evidence from its newest intel_parity_reports row."""
+
+    day: date
+    run_id: str
+    generated_at: AwareDatetime
+    compared: int
+    status_agreed: int
+    abs_drift_bps: list[float] = Field(default_factory=list)
+    duplicate_submissions: int = 0
+    slippage_count: dict[str, int] = Field(default_factory=dict)
+    slippage_mean_bps: dict[str, float | None] = Field(default_factory=dict)
+    evidence_problems: list[str] = Field(default_factory=list)
+
+
+class CanaryDay(_Model):
+    """One intel_canary_slo row, as Torghut's canary reported it."""
+
+    day: date
+    source: str
+    availability: float
+    p99_latency_ms: float
+    error_rate: float
+    recorded_at: AwareDatetime | None = None
+
+
+class ApprovalEvidence(_Model):
+    """The configured approval token's intel_rollout_approvals row (never the token itself)."""
+
+    token_configured: bool
+    token_ref: str | None = Field(default=None, description="first 12 hex of the token's sha256")
+    approved_by: str | None = None
+    approved_at: AwareDatetime | None = None
+    phase: int | None = None
+
+
+class GateEvidence(_Model):
+    """Everything the gate reads, gathered before any rule runs (None/empty = not found)."""
+
+    as_of_day: date
+    evaluated_at: AwareDatetime
+    baseline: BaselineSnapshot | None = None
+    contract_checks: dict[str, CheckEvaluation | None] = Field(default_factory=dict)
+    stale_probe: list[StaleProbe] = Field(default_factory=list)
+    guardrail_days: list[GuardrailDay] = Field(default_factory=list)
+    parity_days: list[ParityDay] = Field(default_factory=list)
+    canary_days: list[CanaryDay] = Field(default_factory=list)
+    approval: ApprovalEvidence | None = None
+
+
+class CriterionResult(_Model):
+    """One exit criterion: pass/fail, the measured number against its threshold, the evidence."""
+
+    id: str
+    phase: int
+    title: str
+    passed: bool
+    missing_evidence: bool = False
+    measured: float | None = None
+    threshold: float | None = None
+    comparison: Literal[">=", "<=", "==", ">", "present"] = "present"
+    unit: str = ""
+    message: str
+    evidence: list[EvidenceRef] = Field(default_factory=list)
+
+
+class GateVerdict(_Model):
+    """The highest phase whose criteria, and all lower phases' criteria, pass (-1: none)."""
+
+    as_of_day: date
+    evaluated_at: datetime
+    phase_reached: int
+    criteria: list[CriterionResult]
+    policy: RolloutPolicy
+
+    def phase_passed(self, phase: int) -> bool:
+        """True when every criterion of ``phase`` passed."""
+        return all(c.passed for c in self.criteria if c.phase == phase)
+
+    def blockers(self) -> list[CriterionResult]:
+        """The failing criteria of the first phase not reached (what to fix next)."""
+        return [c for c in self.criteria if c.phase == self.phase_reached + 1 and not c.passed]
+
+
+__all__ = ["DEFAULT_PROBE_BUDGETS", "PHASES", "ApprovalEvidence", "BaselineSnapshot", "CanaryDay",
+           "CheckEvaluation", "CriterionResult", "EvidenceRef", "ExecutionMetrics",
+           "GateEvidence", "GateVerdict", "GuardrailDay", "GuardrailMetrics", "ParityDay",
+           "RejectionMetrics", "RolloutPolicy", "StaleProbe"]

@@ -1,0 +1,224 @@
+"""Owns our rollout tables in Torghut's DB: baselines, guardrail days, canary SLOs, approvals.
+
+RolloutDb is a TorghutDb (same DSN, TLS contract and short connections) with these tables:
+
+* ``intel_rollout_baselines(version, created_at, run_id, start_day, end_day, note, snapshot)``:
+  frozen: a new baseline is a new row with the next version; a trigger refuses UPDATE/DELETE.
+* ``intel_guardrail_daily(day, run_id, computed_at, metrics)``: one row per day and run; the
+  newest per day is the day's evidence (like intel_parity_reports).
+* ``intel_canary_slo(day, source, availability, p99_latency_ms, error_rate, recorded_at)``:
+  Torghut's canary reports one row per day and source (availability and error rate are 0..1).
+* ``intel_rollout_approvals(token_sha256, approved_by, approved_at, phase)``: explicit
+  approvals; only the sha256 of a token is ever stored or compared.
+"""
+
+import re
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from intel_assets.contracts.gates import (
+    BaselineSnapshot,
+    CanaryDay,
+    ExecutionMetrics,
+    GuardrailDay,
+    GuardrailMetrics,
+    RejectionMetrics,
+)
+from intel_assets.contracts.parity import ParityReport
+from intel_assets.domain.decisions import DecisionRow, decision_day
+from intel_assets.domain.market_data import NEW_YORK
+from intel_assets.domain.rollout_metrics import ExecutionRow
+from intel_assets.resources.torghut_db import PARITY_DDL, TorghutDb
+
+ROLLOUT_DDL = (
+    "CREATE TABLE IF NOT EXISTS intel_rollout_baselines (version integer PRIMARY KEY, created_at "
+    "timestamptz NOT NULL, run_id text NOT NULL, start_day date NOT NULL, end_day date NOT NULL, "
+    "note text NOT NULL DEFAULT '', snapshot jsonb NOT NULL, CHECK (start_day <= end_day))",
+    "DO $do$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = "
+    "'intel_rollout_baselines_frozen' AND tgrelid = 'intel_rollout_baselines'::regclass) THEN "
+    "CREATE OR REPLACE FUNCTION intel_rollout_baselines_frozen() RETURNS trigger LANGUAGE plpgsql "
+    "AS $f$ BEGIN RAISE EXCEPTION 'intel_rollout_baselines version % is frozen: materialize "
+    "rollout_baseline for a new version', OLD.version; END $f$; CREATE TRIGGER "
+    "intel_rollout_baselines_frozen BEFORE UPDATE OR DELETE ON intel_rollout_baselines FOR EACH "
+    "ROW EXECUTE FUNCTION intel_rollout_baselines_frozen(); END IF; END $do$",
+    "CREATE TABLE IF NOT EXISTS intel_guardrail_daily (day date NOT NULL, run_id text NOT NULL, "
+    "computed_at timestamptz NOT NULL, metrics jsonb NOT NULL, PRIMARY KEY (day, run_id))",
+    "CREATE INDEX IF NOT EXISTS intel_guardrail_daily_day_computed ON intel_guardrail_daily "
+    "(day, computed_at)",
+    "CREATE TABLE IF NOT EXISTS intel_canary_slo (day date NOT NULL, source text NOT NULL, "
+    "availability double precision NOT NULL CHECK (availability BETWEEN 0 AND 1), "
+    "p99_latency_ms double precision NOT NULL CHECK (p99_latency_ms >= 0), error_rate double "
+    "precision NOT NULL CHECK (error_rate BETWEEN 0 AND 1), recorded_at timestamptz NOT NULL "
+    "DEFAULT now(), PRIMARY KEY (day, source))",
+    "CREATE TABLE IF NOT EXISTS intel_rollout_approvals (token_sha256 text PRIMARY KEY CHECK "
+    "(token_sha256 ~ '^[0-9a-f]{64}$'), approved_by text NOT NULL, approved_at timestamptz NOT "
+    "NULL DEFAULT now(), phase integer NOT NULL CHECK (phase BETWEEN 0 AND 4))",
+)
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_DAY_FILTER = ("(CASE WHEN jsonb_typeof(d.decision_json) = 'object' THEN left(d.decision_json->>"
+               "'decision_time', 10) END) BETWEEN %s AND %s OR (d.created_at >= %s AND "
+               "d.created_at < %s)")
+#: DecisionRow's fields, in order, from trade_decisions aliased d.
+_D_COLS = ("d.id::text, d.strategy_id, d.symbol, d.timeframe, d.decision_json, d.status, "
+           "d.created_at, d.executed_at")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class RolloutDb(TorghutDb):
+    """TorghutDb plus the rollout tables (module docstring); one short connection per call."""
+
+    def ensure_rollout_schema(self) -> None:
+        """Create our rollout tables (and intel_parity_reports, which the gate reads)."""
+        with self._cursor() as cur:
+            for statement in (*PARITY_DDL, *ROLLOUT_DDL):
+                cur.execute(statement)
+
+    # ---- Torghut's rows over a range of days ---------------------------------------------
+    def _range_params(self, start: date, end: date) -> tuple:
+        lo = datetime(start.year, start.month, start.day, tzinfo=NEW_YORK)
+        hi = datetime(end.year, end.month, end.day, tzinfo=NEW_YORK) + timedelta(days=1)
+        return ((start - timedelta(days=1)).isoformat(), (end + timedelta(days=1)).isoformat(),
+                lo, hi)
+
+    def decisions_between(self, start: date, end: date) -> list[DecisionRow]:
+        """Decisions reported on days start..end (decision_day, as parity assigns them)."""
+        with self._cursor() as cur:
+            cur.execute(f"SELECT {_D_COLS} FROM trade_decisions d WHERE {_DAY_FILTER} "
+                        "ORDER BY d.created_at, d.id", self._range_params(start, end))
+            rows = [DecisionRow(*r) for r in cur.fetchall()]
+        return [r for r in rows if start <= decision_day(r) <= end]
+
+    def executions_between(self, start: date, end: date) -> list[ExecutionRow]:
+        """Executions whose decision is reported on days start..end."""
+        with self._cursor() as cur:
+            cur.execute(f"SELECT {_D_COLS}, e.status, e.submitted_qty, e.filled_qty FROM "
+                        "executions e JOIN trade_decisions d ON d.id = e.trade_decision_id WHERE "
+                        f"{_DAY_FILTER} ORDER BY e.created_at", self._range_params(start, end))
+            found = cur.fetchall()
+        out = []
+        for values in found:
+            decision = DecisionRow(*values[:8])
+            day = decision_day(decision)
+            if start <= day <= end:
+                out.append(ExecutionRow(decision.id, day, values[8], float(values[9]),
+                                        float(values[10])))
+        return out
+
+    def insert_executions(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert Torghut executions rows (tests and demos; Torghut writes them in production)."""
+        from psycopg2.extras import Json
+
+        with self._cursor() as cur:
+            for row in rows:
+                cur.execute(
+                    "INSERT INTO executions (trade_decision_id, client_order_id, symbol, side, "
+                    "order_type, time_in_force, submitted_qty, filled_qty, avg_fill_price, status,"
+                    " raw_order, created_at) VALUES (%s::uuid, %s, %s, %s, %s, %s, %s, %s, %s, "
+                    "%s, %s, COALESCE(%s, now()))",
+                    (row["trade_decision_id"], row["client_order_id"], row["symbol"], row["side"],
+                     row["order_type"], row.get("time_in_force", "day"), row["submitted_qty"],
+                     row.get("filled_qty", 0), row.get("avg_fill_price"), row["status"],
+                     Json(row.get("raw_order")), row.get("created_at")))
+        return len(rows)
+
+    # ---- baselines ---------------------------------------------------------------------------
+    def save_baseline(self, *, start_day: date, end_day: date, run_id: str, note: str,
+                      rejections: RejectionMetrics, executions: ExecutionMetrics,
+                      guardrail: GuardrailMetrics) -> BaselineSnapshot:
+        """Freeze a new baseline as the next version (never changes an existing one)."""
+        with self._cursor() as cur:
+            cur.execute("LOCK TABLE intel_rollout_baselines IN SHARE ROW EXCLUSIVE MODE")
+            cur.execute("SELECT COALESCE(max(version), 0) + 1 FROM intel_rollout_baselines")
+            snapshot = BaselineSnapshot(
+                version=cur.fetchone()[0], created_at=_now(), run_id=run_id, start_day=start_day,
+                end_day=end_day, note=note, rejections=rejections, executions=executions,
+                guardrail=guardrail)
+            cur.execute("INSERT INTO intel_rollout_baselines (version, created_at, run_id, "
+                        "start_day, end_day, note, snapshot) VALUES (%s, %s, %s, %s, %s, %s, "
+                        "%s::jsonb)", (snapshot.version, snapshot.created_at, run_id, start_day,
+                                       end_day, note, snapshot.model_dump_json()))
+        return snapshot
+
+    def baseline(self, version: int | None = None) -> BaselineSnapshot | None:
+        """Baseline ``version``, or the newest when None; None when there is none."""
+        where, params = ("WHERE version = %s", (version,)) if version else ("", ())
+        with self._cursor() as cur:
+            cur.execute(f"SELECT snapshot FROM intel_rollout_baselines {where} "
+                        "ORDER BY version DESC LIMIT 1", params)
+            found = cur.fetchone()
+        return None if found is None else BaselineSnapshot.model_validate(found[0])
+
+    # ---- guardrail days ------------------------------------------------------------------------
+    def save_guardrail_day(self, day: date, run_id: str, rejections: RejectionMetrics,
+                           guardrail: GuardrailMetrics) -> GuardrailDay:
+        """Store a day's metrics for a run (a rerun of the same run replaces its row)."""
+        row = GuardrailDay(day=day, run_id=run_id, computed_at=_now(), rejections=rejections,
+                           guardrail=guardrail)
+        with self._cursor() as cur:
+            cur.execute("INSERT INTO intel_guardrail_daily (day, run_id, computed_at, metrics) "
+                        "VALUES (%s, %s, %s, %s::jsonb) ON CONFLICT (day, run_id) DO UPDATE SET "
+                        "computed_at = excluded.computed_at, metrics = excluded.metrics",
+                        (day, run_id, row.computed_at, row.model_dump_json()))
+        return row
+
+    def guardrail_days(self, days: Sequence[date]) -> list[GuardrailDay]:
+        """The newest intel_guardrail_daily row of each of ``days`` that has one."""
+        with self._cursor() as cur:
+            cur.execute("SELECT DISTINCT ON (day) metrics FROM intel_guardrail_daily WHERE day = "
+                        "ANY(%s) ORDER BY day, computed_at DESC", (list(days),))
+            return [GuardrailDay.model_validate(r[0]) for r in cur.fetchall()]
+
+    def parity_reports(self, days: Sequence[date]) -> list[tuple[str, ParityReport]]:
+        """(run_id, report) of the newest intel_parity_reports row of each of ``days``."""
+        with self._cursor() as cur:
+            cur.execute("SELECT DISTINCT ON (day) run_id, report FROM intel_parity_reports WHERE "
+                        "day = ANY(%s) ORDER BY day, generated_at DESC", (list(days),))
+            return [(r[0], ParityReport.model_validate(r[1])) for r in cur.fetchall()]
+
+    # ---- canary SLOs and approvals -------------------------------------------------------------
+    def record_canary_slo(self, day: date, *, availability: float, p99_latency_ms: float,
+                          error_rate: float, source: str = "torghut-canary") -> None:
+        """Record (or replace) a day's canary SLO figures from ``source``."""
+        with self._cursor() as cur:
+            cur.execute("INSERT INTO intel_canary_slo (day, source, availability, p99_latency_ms,"
+                        " error_rate) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (day, source) DO "
+                        "UPDATE SET availability = excluded.availability, p99_latency_ms = "
+                        "excluded.p99_latency_ms, error_rate = excluded.error_rate, recorded_at "
+                        "= now()", (day, source, availability, p99_latency_ms, error_rate))
+
+    def canary_slo(self, days: Sequence[date]) -> list[CanaryDay]:
+        """Every intel_canary_slo row of ``days``."""
+        with self._cursor() as cur:
+            cur.execute("SELECT day, source, availability, p99_latency_ms, error_rate, recorded_at"
+                        " FROM intel_canary_slo WHERE day = ANY(%s) ORDER BY day, source",
+                        (list(days),))
+            return [CanaryDay(day=r[0], source=r[1], availability=r[2], p99_latency_ms=r[3],
+                              error_rate=r[4], recorded_at=r[5]) for r in cur.fetchall()]
+
+    def record_rollout_approval(self, token_sha256: str, approved_by: str, phase: int = 4,
+                                approved_at: datetime | None = None) -> None:
+        """Record an approval by the sha256 of its token (domain.rollout_metrics.token_sha256)."""
+        if not _SHA256.fullmatch(token_sha256):
+            raise ValueError("token_sha256 must be 64 lowercase hex digits: pass "
+                             "token_sha256(token), never the token itself")
+        with self._cursor() as cur:
+            cur.execute("INSERT INTO intel_rollout_approvals (token_sha256, approved_by, "
+                        "approved_at, phase) VALUES (%s, %s, COALESCE(%s, now()), %s) ON CONFLICT"
+                        " (token_sha256) DO UPDATE SET approved_by = excluded.approved_by, "
+                        "approved_at = excluded.approved_at, phase = excluded.phase",
+                        (token_sha256, approved_by, approved_at, phase))
+
+    def rollout_approval(self, token_sha256: str) -> tuple[str, datetime, int] | None:
+        """(approved_by, approved_at, phase) of the approval with this token hash, or None."""
+        with self._cursor() as cur:
+            cur.execute("SELECT approved_by, approved_at, phase FROM intel_rollout_approvals "
+                        "WHERE token_sha256 = %s", (token_sha256,))
+            found = cur.fetchone()
+        return None if found is None else (found[0], found[1], found[2])
+
+
+__all__ = ["ROLLOUT_DDL", "RolloutDb"]

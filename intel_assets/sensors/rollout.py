@@ -1,0 +1,54 @@
+"""Owns the rollout schedules: guardrail_daily of the previous day, then rollout_gate as of it.
+
+rollout_baseline is deliberately absent: an operator materializes it; nothing schedules it.
+"""
+
+from datetime import timedelta
+
+from dagster import (
+    DefaultScheduleStatus,
+    PartitionsDefinition,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SkipReason,
+    schedule,
+)
+
+from intel_assets.domain.market_data import NEW_YORK
+
+
+def _status(default_running: bool) -> DefaultScheduleStatus:
+    return DefaultScheduleStatus.RUNNING if default_running else DefaultScheduleStatus.STOPPED
+
+
+def _previous_day(context: ScheduleEvaluationContext) -> str:
+    return (context.scheduled_execution_time.astimezone(NEW_YORK).date()
+            - timedelta(days=1)).isoformat()
+
+
+def build_rollout_schedules(guardrail_job, gate_job, partitions_def: PartitionsDefinition, *,
+                            default_running: bool = True) -> list:
+    """[guardrail_daily_nightly (02:30 NY), rollout_gate_daily (03:00 NY)], Tuesday-Saturday."""
+
+    @schedule(name="guardrail_daily_nightly", job=guardrail_job, cron_schedule="30 2 * * 2-6",
+              execution_timezone="America/New_York", default_status=_status(default_running),
+              description="guardrail_daily of the previous (week)day, 02:30 New York.")
+    def guardrail_daily_nightly(context: ScheduleEvaluationContext):
+        previous = _previous_day(context)
+        if not partitions_def.has_partition_key(previous):
+            return SkipReason(f"{previous} is not a partition (before the start date)")
+        return RunRequest(run_key=f"guardrail-nightly:{previous}", partition_key=previous)
+
+    @schedule(name="rollout_gate_daily", job=gate_job, cron_schedule="0 3 * * 2-6",
+              execution_timezone="America/New_York", default_status=_status(default_running),
+              description="rollout_gate as of the previous (week)day, 03:00 New York (after "
+              "guardrail_daily and the nightly parity run).")
+    def rollout_gate_daily(context: ScheduleEvaluationContext):
+        previous = _previous_day(context)
+        return RunRequest(run_key=f"rollout-gate:{previous}", run_config={
+            "ops": {"rollout_gate": {"config": {"as_of_day": previous}}}})
+
+    return [guardrail_daily_nightly, rollout_gate_daily]
+
+
+__all__ = ["build_rollout_schedules"]

@@ -1,0 +1,347 @@
+"""Pure rollout-gate rules: each phase passes and fails with the measured number and threshold,
+missing evidence never passes, phase_reached is the highest contiguous pass, and the metric
+definitions (schema rejections, guardrail shares, execution fill rate, stale probe) hold."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from intel_assets.contracts.gates import (
+    ApprovalEvidence,
+    BaselineSnapshot,
+    CanaryDay,
+    CheckEvaluation,
+    ExecutionMetrics,
+    GateEvidence,
+    GuardrailDay,
+    GuardrailMetrics,
+    ParityDay,
+    RejectionMetrics,
+    RolloutPolicy,
+)
+from intel_assets.domain.decisions import DecisionRow
+from intel_assets.domain.gates import CRITERIA, FLAGS_CHECK, WIRE_CHECK, evaluate_gates
+from intel_assets.domain.rollout_metrics import (
+    ExecutionRow,
+    execution_metrics,
+    guardrail_metrics,
+    rejection_metrics,
+    schema_rejection_code,
+    token_sha256,
+    trading_days,
+)
+from intel_assets.domain.stale_probe import stale_probe
+from intel_assets.resources.rollout import RolloutPolicyResource
+
+UTC = timezone.utc
+AS_OF = date(2013, 10, 11)  # a Friday
+NOW = datetime(2013, 10, 12, 7, 0, tzinfo=UTC)
+WEEK = trading_days(AS_OF, 7)  # 2013-10-03 .. 2013-10-11, weekdays only
+POLICY = RolloutPolicy()
+
+
+def _baseline(*, rate=5.0, share=12.5, executions=40) -> BaselineSnapshot:
+    return BaselineSnapshot(
+        version=3, created_at=NOW - timedelta(days=20), run_id="run-base", start_day=date(2013, 9, 2),
+        end_day=date(2013, 9, 27), rejections=RejectionMetrics(decisions=200, schema_rejections=10,
+                                                               rate_pct=rate),
+        executions=ExecutionMetrics(executions=executions, filled=30 if executions else 0,
+                                    fill_rate_pct=75.0 if executions else None),
+        guardrail=GuardrailMetrics(decisions=200, observed=200, consulted=160, degraded=20,
+                                   degraded_share_pct=share))
+
+
+def _gday(day: date, *, decisions=20, rejections=1, consulted=16, degraded=2) -> GuardrailDay:
+    return GuardrailDay(
+        day=day, run_id=f"run-g-{day}", computed_at=NOW,
+        rejections=RejectionMetrics(decisions=decisions, schema_rejections=rejections,
+                                    rate_pct=rejections / decisions * 100),
+        guardrail=GuardrailMetrics(decisions=decisions, observed=decisions, consulted=consulted,
+                                   degraded=degraded, degraded_share_pct=degraded / consulted * 100))
+
+
+def _check(name: str, passed=True, age_hours=1.0) -> CheckEvaluation:
+    return CheckEvaluation(asset_key="market_context_bundle", check_name=name, passed=passed,
+                           run_id=f"run-{name[:6]}", evaluated_at=NOW - timedelta(hours=age_hours),
+                           description=None if passed else "2 contract violation(s)")
+
+
+def _parity(day: date, *, compared=16, agreed=16, drift=(0.0,) * 13 + (3.0, 4.0),
+            duplicates=0, alpaca=2.5, lean=3.0, problems=()) -> ParityDay:
+    return ParityDay(day=day, run_id=f"run-p-{day}", generated_at=NOW, compared=compared,
+                     status_agreed=agreed, abs_drift_bps=list(drift),
+                     duplicate_submissions=duplicates, slippage_count={"alpaca": 14, "lean": 15},
+                     slippage_mean_bps={"alpaca": alpaca, "lean": lean},
+                     evidence_problems=list(problems))
+
+
+def _canary(day: date, availability=0.9995, p99=120.0, error_rate=0.0002) -> CanaryDay:
+    return CanaryDay(day=day, source="torghut-canary", availability=availability,
+                     p99_latency_ms=p99, error_rate=error_rate)
+
+
+def _approval(phase=4, approved_by="risk-officer") -> ApprovalEvidence:
+    return ApprovalEvidence(token_configured=True, token_ref=token_sha256("t0ken")[:12],
+                            approved_by=approved_by, approved_at=NOW - timedelta(hours=2),
+                            phase=phase)
+
+
+def _green(**overrides) -> GateEvidence:
+    """Evidence on which every criterion passes."""
+    fields = dict(
+        as_of_day=AS_OF, evaluated_at=NOW, baseline=_baseline(),
+        contract_checks={WIRE_CHECK: _check(WIRE_CHECK), FLAGS_CHECK: _check(FLAGS_CHECK)},
+        stale_probe=stale_probe(NOW), guardrail_days=[_gday(d) for d in WEEK],
+        parity_days=[_parity(d) for d in trading_days(AS_OF, 5)],
+        canary_days=[_canary(d) for d in trading_days(AS_OF, 5)], approval=_approval())
+    fields.update(overrides)
+    return GateEvidence(**fields)
+
+
+def _by_id(verdict):
+    return {c.id: c for c in verdict.criteria}
+
+
+def test_green_evidence_reaches_phase_4_with_every_criterion_evaluated():
+    verdict = evaluate_gates(_green(), POLICY)
+    assert verdict.phase_reached == 4
+    assert [c.id for c in verdict.criteria] == list(CRITERIA), "one result per criterion, in order"
+    assert all(c.passed and not c.missing_evidence for c in verdict.criteria)
+    found = _by_id(verdict)
+    assert found["p3_status_agreement"].measured == 100.0
+    # pooled over 5 days: 65 zeros, five 3.0 and five 4.0 bps -> p95 (index 70.3 of 75) = 4.0
+    assert found["p3_fill_drift_p95"].measured == pytest.approx(4.0)
+    assert found["p2_guardrail_stability"].measured == pytest.approx(0.0)
+    assert {e.run_id for e in found["p3_status_agreement"].evidence} == {
+        f"run-p-{d}" for d in trading_days(AS_OF, 5)}, "each parity day's run is cited"
+    assert verdict.blockers() == []
+
+
+def test_no_evidence_at_all_passes_nothing_and_says_what_would_produce_it():
+    verdict = evaluate_gates(GateEvidence(as_of_day=AS_OF, evaluated_at=NOW), POLICY)
+    assert verdict.phase_reached == -1
+    stale = _by_id(verdict).pop("p1_stale_probe")
+    assert not stale.passed and stale.message.startswith("no evidence:")
+    for criterion in verdict.criteria:
+        assert not criterion.passed and criterion.missing_evidence, criterion.id
+        assert criterion.message.startswith("no evidence: "), criterion.message
+    found = _by_id(verdict)
+    assert "operator materializes rollout_baseline" in found["p0_baseline_snapshot"].message
+    assert "refresh_market_context" in found["p1_wire_contract"].message
+    assert "parity_backtest" in found["p3_status_agreement"].message
+    assert "intel_canary_slo" in found["p4_canary_availability"].message
+    assert "INTEL_ROLLOUT_APPROVAL_TOKEN is not set" in found["p4_approval"].message
+
+
+def test_phase_0_needs_every_metric_group_in_the_baseline():
+    verdict = evaluate_gates(_green(baseline=_baseline(executions=0)), POLICY)
+    assert verdict.phase_reached == -1, "a failing phase 0 blocks every later phase"
+    base = _by_id(verdict)["p0_baseline_snapshot"]
+    assert not base.passed and base.missing_evidence and "no executions" in base.message
+    pinned = evaluate_gates(_green(baseline=None), RolloutPolicy(baseline_version=7))
+    assert "baseline version 7 is not in intel_rollout_baselines" in \
+        _by_id(pinned)["p0_baseline_snapshot"].message
+
+
+def test_phase_1_failed_or_old_contract_check_and_broken_stale_probe():
+    failed = evaluate_gates(_green(contract_checks={
+        WIRE_CHECK: _check(WIRE_CHECK, passed=False), FLAGS_CHECK: _check(FLAGS_CHECK)}), POLICY)
+    assert failed.phase_reached == 0
+    wire = _by_id(failed)["p1_wire_contract"]
+    assert not wire.passed and "failed (run run-bundle)" in wire.message
+    assert "2 contract violation(s)" in wire.message
+
+    old = evaluate_gates(_green(contract_checks={
+        WIRE_CHECK: _check(WIRE_CHECK), FLAGS_CHECK: _check(FLAGS_CHECK, age_hours=30)}), POLICY)
+    flags = _by_id(old)["p1_degraded_flags"]
+    assert old.phase_reached == 0 and flags.missing_evidence
+    assert "is 30.0 h old > 24.0 h" in flags.message and flags.measured == pytest.approx(30.0)
+
+    broken = [p.model_copy(update={"flagged_in_bundle": False}) if p.domain == "news" else p
+              for p in stale_probe(NOW)]
+    probe = _by_id(evaluate_gates(_green(stale_probe=broken), POLICY))["p1_stale_probe"]
+    assert not probe.passed and probe.message.startswith("stale-data behaviour broken: news aged")
+
+
+def test_phase_2_rejection_rate_increase_names_rate_and_threshold():
+    days = [_gday(d, rejections=2 if d == AS_OF else 1) for d in WEEK]  # 8/140 = 5.71 %
+    verdict = evaluate_gates(_green(guardrail_days=days), POLICY)
+    rate = _by_id(verdict)["p2_schema_rejection_rate"]
+    assert verdict.phase_reached == 1 and not rate.passed
+    assert rate.measured == pytest.approx(8 / 140 * 100) and rate.threshold == pytest.approx(5.5)
+    assert rate.message.startswith("schema/validation rejection rate 5.71 % > 5.50 % "
+                                   "(threshold <= 5.50 %)")
+    assert "8/140" in rate.message and "baseline v3 5 % + 0.50 pp" in rate.message
+    assert evaluate_gates(_green(guardrail_days=days),
+                          RolloutPolicy(rejection_rate_tolerance_pp=1.0)).phase_reached == 4, \
+        "the tolerance is configuration"
+
+
+def test_phase_2_unstable_day_fails_with_its_share_and_the_band():
+    days = [_gday(d, degraded=6 if d == date(2013, 10, 9) else 2) for d in WEEK]
+    stability = _by_id(evaluate_gates(_green(guardrail_days=days), POLICY))[
+        "p2_guardrail_stability"]
+    assert not stability.passed and stability.measured == pytest.approx(25.0)
+    assert stability.threshold == 5.0 and stability.unit == "pp"
+    assert "(2013-10-09) 25 pp > 5 pp" in stability.message
+    assert "2013-10-09: 37.50 % (|diff| 25 pp)" in stability.message
+    assert "baseline v3 12.50 %" in stability.message
+
+
+def test_phase_2_seven_days_with_one_missing_day_fails():
+    six = [_gday(d) for d in WEEK if d != date(2013, 10, 7)]
+    verdict = evaluate_gates(_green(guardrail_days=six), POLICY)
+    stability = _by_id(verdict)["p2_guardrail_stability"]
+    assert verdict.phase_reached == 1
+    assert not stability.passed and stability.missing_evidence
+    assert "guardrail_daily missing for 2013-10-07" in stability.message
+    assert "every one of the 7 days 2013-10-03..2013-10-11" in stability.message
+    assert len(WEEK) == 7 and WEEK[0] == date(2013, 10, 3), "weekends are not trading days"
+    thin = [_gday(d, consulted=0, degraded=0) if d == AS_OF else _gday(d) for d in WEEK[:-1]] + [
+        GuardrailDay(day=AS_OF, run_id="r", computed_at=NOW, rejections=RejectionMetrics(
+            decisions=3, rate_pct=0.0), guardrail=GuardrailMetrics(decisions=3))]
+    assert "too few guardrail-consulted decisions on 2013-10-11 (0 < 1)" in _by_id(
+        evaluate_gates(_green(guardrail_days=thin), POLICY))["p2_guardrail_stability"].message
+
+
+def test_phase_3_each_parity_threshold_names_its_number():
+    window = trading_days(AS_OF, 5)
+    days = [_parity(d, agreed=15 if d in window[:3] else 16,
+                    drift=(0.0,) * 10 + (6.0,) * 5 if d == AS_OF else (0.0,) * 15,
+                    duplicates=1 if d == AS_OF else 0, lean=6.0) for d in window]
+    verdict = evaluate_gates(_green(parity_days=days), POLICY)
+    found = _by_id(verdict)
+    assert verdict.phase_reached == 2
+    assert found["p3_status_agreement"].message.startswith(
+        "status agreement 96.25 % < 99 % (threshold >= 99 %) (77/80 intents over "
+        "2013-10-07..2013-10-11)")
+    assert found["p3_fill_drift_p95"].measured == 6.0 and not found["p3_fill_drift_p95"].passed
+    assert "p95 |fill-price drift| 6 bps > 5 bps" in found["p3_fill_drift_p95"].message
+    assert "duplicate submissions 1 > 0" in found["p3_duplicate_submissions"].message
+    gap = found["p3_tca_slippage_gap"]
+    assert gap.measured == pytest.approx(3.5) and "3.50 bps > 2 bps" in gap.message
+    assert "lean 6 bps, alpaca 2.50 bps" in gap.message
+
+
+def test_phase_3_missing_or_incomplete_day_is_no_evidence():
+    window = trading_days(AS_OF, 5)
+    missing = evaluate_gates(_green(parity_days=[_parity(d) for d in window[1:]]), POLICY)
+    assert missing.phase_reached == 2
+    for cid in ("p3_status_agreement", "p3_fill_drift_p95", "p3_duplicate_submissions",
+                "p3_tca_slippage_gap"):
+        result = _by_id(missing)[cid]
+        assert not result.passed and result.missing_evidence
+        assert "no intel_parity_reports row for 2013-10-07" in result.message
+    incomplete = [_parity(d, problems=["lean side unavailable: connection refused"])
+                  if d == AS_OF else _parity(d) for d in window]
+    result = _by_id(evaluate_gates(_green(parity_days=incomplete), POLICY))["p3_status_agreement"]
+    assert result.missing_evidence and "2013-10-11: lean side unavailable" in result.message
+
+
+def test_phase_4_needs_green_canary_every_day_and_the_approval():
+    window = trading_days(AS_OF, 5)
+    red = [_canary(d, p99=410.0) if d == date(2013, 10, 8) else _canary(d) for d in window]
+    verdict = evaluate_gates(_green(canary_days=red), POLICY)
+    latency = _by_id(verdict)["p4_canary_p99_latency"]
+    assert verdict.phase_reached == 3 and not latency.passed
+    assert latency.message.startswith("highest p99 latency (2013-10-08, torghut-canary) 410 ms > "
+                                      "250 ms (threshold <= 250 ms)")
+    low = _by_id(evaluate_gates(_green(canary_days=[_canary(d, availability=0.998)
+                                                    for d in window]), POLICY))
+    assert "lowest availability (2013-10-07, torghut-canary) 0.998 < 0.999" in \
+        low["p4_canary_availability"].message
+    gap = _by_id(evaluate_gates(_green(canary_days=[_canary(d) for d in window[1:]]), POLICY))
+    assert gap["p4_canary_error_rate"].missing_evidence and \
+        "no intel_canary_slo row for 2013-10-07" in gap["p4_canary_error_rate"].message
+
+    no_row = ApprovalEvidence(token_configured=True, token_ref="abc123abc123")
+    approval = _by_id(evaluate_gates(_green(approval=no_row), POLICY))["p4_approval"]
+    assert approval.missing_evidence and "no intel_rollout_approvals row matches" in approval.message
+    wrong = _by_id(evaluate_gates(_green(approval=_approval(phase=3)), POLICY))["p4_approval"]
+    assert not wrong.passed and "is for phase 3, not 4" in wrong.message
+    unset = evaluate_gates(_green(approval=ApprovalEvidence(token_configured=False)), POLICY)
+    assert unset.phase_reached == 3
+
+
+def test_phase_reached_is_the_highest_contiguous_pass():
+    days = [_gday(d, degraded=8) for d in WEEK]  # phase 2 fails, 3 and 4 pass on their own
+    verdict = evaluate_gates(_green(guardrail_days=days), POLICY)
+    assert verdict.phase_passed(3) and verdict.phase_passed(4) and not verdict.phase_passed(2)
+    assert verdict.phase_reached == 1
+    assert [c.id for c in verdict.blockers()] == ["p2_guardrail_stability"]
+
+
+def test_stale_probe_runs_through_the_domain_with_numbers():
+    probes = {p.domain: p for p in stale_probe(NOW, {"news": 120})}
+    assert set(probes) == {"technicals", "regime", "news", "fundamentals"}
+    for probe in probes.values():
+        assert probe.stale_state == "stale" and probe.flagged_in_block and probe.flagged_in_bundle
+        assert probe.unflagged == [] and probe.stale_bundle_quality < probe.fresh_bundle_quality
+        assert probe.stale_age_seconds == 2 * probe.budget_seconds
+    assert probes["news"].budget_seconds == 120 and probes["technicals"].budget_seconds == 60
+    # technicals weighs 0.35: aged 2x its budget its decay is 0.25 instead of 0.99
+    assert probes["technicals"].fresh_bundle_quality - probes["technicals"].stale_bundle_quality \
+        == pytest.approx(0.35 * (0.95 - 0.25), abs=1e-3)
+
+
+def _row(payload, status="planned", symbol="SPY") -> DecisionRow:
+    return DecisionRow(str(uuid.uuid4()), "s", symbol, "1Min", payload, status,
+                       datetime(2013, 10, 8, 15, tzinfo=UTC))
+
+
+def test_schema_rejection_codes_follow_the_intent_schema():
+    good = {"side": "BUY", "qty": 10, "type": "market", "time_in_force": "day",
+            "decision_time": "2013-10-08T15:00:00Z"}
+    cases = {
+        None: good, "malformed_decision": ["not", "an", "object"],
+        "invalid_side": {**good, "side": "hold"}, "invalid_qty": {**good, "qty": 0},
+        "missing_limit_price": {**good, "type": "limit"},
+        "invalid_order_type": {**good, "type": "twap"},
+        "invalid_decision_time": {**good, "decision_time": "2013-10-08 15:00"},
+        "symbol_mismatch": {**good, "symbol": "IBM"},
+        "invalid_time_in_force": {**good, "tif": "week"},
+    }
+    for code, payload in cases.items():
+        assert schema_rejection_code(_row(payload)) == code, code
+    assert schema_rejection_code(_row(good, symbol="bad symbol!")) == "invalid_symbol"
+    refused = _row({**good, "rejection_stage": "validation"}, status="rejected")
+    assert schema_rejection_code(refused) == "torghut_validation"
+    risk = _row({**good, "rejection_stage": "risk"}, status="rejected")
+    assert schema_rejection_code(risk) is None, "a risk veto is not a schema rejection"
+    metrics = rejection_metrics([_row(p) for p in cases.values()] + [refused])
+    assert metrics.decisions == 10 and metrics.schema_rejections == 9
+    assert metrics.rate_pct == pytest.approx(90.0) and metrics.by_status == {
+        "planned": 9, "rejected": 1}
+
+
+def test_guardrail_and_execution_metric_definitions():
+    def record(reason, rejected_by=None):
+        return _row({"market_context_guardrail": {"reason": reason, "rejected_by": rejected_by}})
+
+    rows = [record(None), record(None), record("context_stale"), record("context_unavailable"),
+            record("context_disabled"), record(None, "deterministic"), _row({"side": "buy"})]
+    g = guardrail_metrics(rows)
+    assert (g.decisions, g.observed, g.consulted, g.degraded) == (7, 6, 5, 2)
+    assert g.degraded_share_pct == pytest.approx(40.0), "disabled is a rollback, not a fault"
+    assert g.by_reason == {"context_disabled": 1, "context_stale": 1, "context_unavailable": 1}
+
+    day = date(2013, 10, 8)
+    e = execution_metrics([ExecutionRow("a", day, "filled", 100, 100),
+                           ExecutionRow("b", day, "filled", 100, 100),
+                           ExecutionRow("c", day, "expired", 100, 0),
+                           ExecutionRow("d", day, "rejected", 50, 0)])
+    assert e.fill_rate_pct == 50.0 and e.qty_fill_rate_pct == pytest.approx(200 / 350 * 100)
+    assert e.rejected_share_pct_by_status == {"expired": 25.0, "rejected": 25.0}
+
+
+def test_policy_resource_mirrors_the_policy_defaults_and_hashes_the_token():
+    assert RolloutPolicyResource().policy() == RolloutPolicy()
+    tuned = RolloutPolicyResource(stability_days=10, parity_status_agreement_min_pct=95.0)
+    assert tuned.policy().stability_days == 10
+    assert tuned.policy().parity_status_agreement_min_pct == 95.0
+    assert tuned.approval_token_sha256() is None
+    token = RolloutPolicyResource(approval_token=" s3cret ").approval_token_sha256()
+    assert token == token_sha256("s3cret") and len(token) == 64 and "s3cret" not in token

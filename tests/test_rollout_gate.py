@@ -1,0 +1,366 @@
+"""Rollout gate end to end on a real PostgreSQL and one Dagster instance: parity reports from real
+parity runs (LEAN runner + Alpaca paper server), a week of Torghut decisions carrying guardrail
+outcomes from the real GuardrailPolicy, rollout_baseline, guardrail_daily for 7 days, the market
+context refresh (its contract checks are phase-1 evidence), then rollout_gate and its checks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import psycopg2
+import pytest
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    Definitions,
+    EnvVar,
+    build_schedule_context,
+    materialize,
+    validate_run_config,
+)
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from intel_assets import cli
+from intel_assets.contracts.bundle import DOMAINS
+from intel_assets.definitions import REFRESH_JOB, build_market_context_definitions
+from intel_assets.domain.bundle import merge_bundle
+from intel_assets.domain.market_data import NEW_YORK
+from intel_assets.domain.quality import observed_block
+from intel_assets.domain.rollout_metrics import token_sha256, trading_days
+from intel_assets.domain.strategy import STRATEGY_ID, decision_id, strategy_decisions
+from intel_assets.domain.tca import percentile
+from intel_assets.execution.parity_demo import run_parity_demo
+from intel_assets.parity_definitions import (
+    GUARDRAIL_JOB,
+    ROLLOUT_GATE_JOB,
+    build_parity_definitions,
+)
+from intel_assets.resources.rollout import APPROVAL_TOKEN_ENV, RolloutPolicyResource
+from intel_assets.resources.rollout_db import RolloutDb
+from intel_assets.settings import LEAN_DEMO_AS_OF, load_settings
+from intel_assets.torghut.client import MarketContextResult
+from intel_assets.torghut.decision_record import with_guardrail_record
+from intel_assets.torghut.guardrail import DeterministicDecision, GuardrailPolicy
+
+PARITY_DAYS = [date(2013, 10, d) for d in (7, 8, 9, 10, 11)]  # the LEAN sample's full week
+AS_OF = date(2013, 10, 11)
+WEEK = trading_days(AS_OF, 7)  # 2013-10-03 .. 2013-10-11
+BUDGETS = {"technicals": 60, "regime": 60, "news": 300, "fundamentals": 86_400}
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+TOKEN = "approve-lean-" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def parity_runs(postgres_dsn, lean_dir):
+    """{day: (run_id, ParityReport)} from real parity runs of the LEAN sample week."""
+    schema = f"p_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(postgres_dsn)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE SCHEMA "{schema}"')
+    dsn = f"{postgres_dsn}{'&' if '?' in postgres_dsn else '?'}options=-csearch_path%3D{schema}"
+    try:
+        for day in PARITY_DAYS:
+            run_parity_demo(lean_dir, dsn, day, echo=False)
+        return {report.day: (run_id, report) for run_id, report in RolloutDb(dsn).parity_reports(
+            PARITY_DAYS)}
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.close()
+
+
+def _guarded(payload: dict, symbol: str, stale: bool, risk_ok: bool) -> dict:
+    """decision_json with the outcome the real guardrail gives on a bundle built as of the
+    decision time (technicals aged twice its budget when ``stale``)."""
+    now = datetime.fromisoformat(payload["decision_time"])
+    ages = {d: (2 * BUDGETS[d] if stale and d == "technicals" else BUDGETS[d] // 10)
+            for d in DOMAINS}
+    blocks = {d: observed_block(domain=d, now=now, as_of=now - timedelta(seconds=ages[d]),
+                                budget_seconds=BUDGETS[d], payload={"v": 1}, core_values=[1.0],
+                                sources=1, expected_sources=1) for d in DOMAINS}
+    bundle = merge_bundle(symbol, now, blocks, BUDGETS)
+    outcome = GuardrailPolicy(fail_mode="shadow").decide(
+        MarketContextResult(symbol=symbol, outcome="ok", bundle=bundle),
+        DeterministicDecision(risk_ok, () if risk_ok else ("max_notional",)), now=now)
+    return with_guardrail_record(payload, outcome)
+
+
+def _day_decisions(lean_dir: Path, day: date, degraded: int, rejections: int) -> list[dict]:
+    """Torghut's log for ``day``: the strategy's intents (2013-10-03, absent from the LEAN sample,
+    repeats 10-04's a day earlier) with guardrail records, ``degraded`` of them on a stale
+    bundle, one vetoed by the risk check, plus ``rejections`` refused at validation (qty 0)."""
+    source = day if day != date(2013, 10, 3) else date(2013, 10, 4)
+    rows = []
+    for i, row in enumerate(strategy_decisions(lean_dir, source)):
+        payload = dict(row["decision_json"])
+        if source != day:
+            stamp = datetime.fromisoformat(payload["decision_time"]) - timedelta(days=1)
+            payload["decision_time"] = stamp.isoformat()
+            row = {**row, "id": decision_id(STRATEGY_ID, row["symbol"], stamp.isoformat(),
+                                            payload["side"])}
+        risk_ok = i != 7
+        stale = i in (3, 11, 1, 5, 9, 13)[:degraded]
+        rows.append({**row, "status": "planned" if risk_ok else "rejected",
+                     "decision_json": _guarded(payload, row["symbol"], stale, risk_ok)})
+    for k in range(rejections):
+        rows.append({"id": str(uuid.uuid4()), "strategy_id": STRATEGY_ID, "symbol": "SPY",
+                     "timeframe": "1Min", "status": "rejected", "decision_json": {
+                         "side": "buy", "qty": 0, "type": "market", "rejection_stage": "validation",
+                         "decision_time": f"{day}T15:{10 + k}:00+00:00"}})
+    return rows
+
+
+def _world(db: RolloutDb, lean_dir: Path, parity_runs, *, degraded: dict | None = None,
+           rejections: dict | None = None) -> None:
+    """Seed a week of Torghut decisions, the Alpaca executions of 10-07/10-08 (what the paper
+    venue answered in the parity runs) and the parity reports with their run ids."""
+    db.ensure_schema()
+    db.ensure_rollout_schema()
+    for day in WEEK:
+        db.insert_decisions(_day_decisions(lean_dir, day, (degraded or {}).get(day, 2),
+                                           (rejections or {}).get(day, 1)))
+    vetoed = {r.id for r in db.decisions_between(WEEK[0], AS_OF) if r.status == "rejected"}
+    status = {"filled": "filled", "unfilled": "expired", "canceled": "canceled",
+              "rejected": "rejected"}
+    for day in PARITY_DAYS[:2]:
+        db.insert_executions([{
+            "trade_decision_id": r.decision_id, "client_order_id": r.client_order_id,
+            "symbol": r.symbol, "side": r.side, "order_type": r.order_type,
+            "submitted_qty": r.qty, "filled_qty": r.alpaca.filled_qty,
+            "avg_fill_price": r.alpaca.avg_fill_price, "status": status[r.alpaca.status]}
+            for r in parity_runs[day][1].rows if r.decision_id not in vetoed])
+    for run_id, report in parity_runs.values():
+        db.save_parity_report(report, run_id)
+
+
+def _defs(tmp_path: Path, chdb_dsn: str, lean_dir: Path, dsn: str, **rollout) -> Definitions:
+    """The market-context slice merged with the parity slice (rollout assets inside)."""
+    settings = load_settings(home=tmp_path / "home", clickhouse_url=chdb_dsn,
+                             clickhouse_database=f"t_{uuid.uuid4().hex[:10]}",
+                             lean_data_dir=lean_dir, universe="SPY,IBM,BAC,AIG",
+                             as_of=LEAN_DEMO_AS_OF)
+    cli.seed(settings)
+    parity = build_parity_definitions(
+        torghut_db_dsn=dsn, lean_runner_url="http://127.0.0.1:9", alpaca_url="http://127.0.0.1:9",
+        lean_data_dir=lean_dir, start_date="2013-10-03", default_running=False, **rollout)
+    return Definitions.merge(build_market_context_definitions(settings), parity)
+
+
+def _refresh(defs, instance) -> None:
+    symbols = defs.resolve_job_def(REFRESH_JOB).partitions_def.get_partition_keys()
+    result = defs.resolve_job_def(REFRESH_JOB).execute_in_process(
+        instance=instance, raise_on_error=False, run_config=QUIET, tags={
+            ASSET_PARTITION_RANGE_START_TAG: symbols[0],
+            ASSET_PARTITION_RANGE_END_TAG: symbols[-1]})
+    assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
+
+
+def _baseline(defs, instance, start="2013-10-07", end="2013-10-08"):
+    """Materialize rollout_baseline as an operator does (it is in no job or schedule)."""
+    return materialize([defs.resolve_assets_def("rollout_baseline")], instance=instance,
+                       run_config={**QUIET, "ops": {"rollout_baseline": {
+                           "config": {"start_day": start, "end_day": end}}}})
+
+
+def _guardrail(defs, instance, days) -> None:
+    for day in days:
+        assert defs.resolve_job_def(GUARDRAIL_JOB).execute_in_process(
+            partition_key=str(day), instance=instance, run_config=QUIET).success
+
+
+def _gate(defs, instance):
+    """(phase_reached, {check name: evaluation}, materialization metadata) of one gate run."""
+    result = defs.resolve_job_def(ROLLOUT_GATE_JOB).execute_in_process(
+        instance=instance, raise_on_error=False, run_config={
+            **QUIET, "ops": {"rollout_gate": {"config": {"as_of_day": str(AS_OF)}}}})
+    assert result.success, "a gate below phase 4 is an answer, not a failed run"
+    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    return metadata["phase_reached"].value, checks, metadata
+
+
+def _failing(checks) -> set[str]:
+    return {name for name, c in checks.items() if not c.passed}
+
+
+def test_gate_climbs_to_phase_2_and_real_parity_agreement_fails_phase_3(
+        tmp_path, chdb_dsn, lean_dir, postgres_schema_dsn, parity_runs):
+    db = RolloutDb(postgres_schema_dsn)
+    _world(db, lean_dir, parity_runs)
+    defs = _defs(tmp_path, chdb_dsn, lean_dir, postgres_schema_dsn)
+    with DagsterInstance.ephemeral() as instance:
+        phase, checks, _ = _gate(defs, instance)
+        assert phase == -1 and len(checks) == 14
+        base = checks["p0_baseline_snapshot"]
+        assert not base.passed and base.severity.value == "ERROR"
+        assert base.description.startswith("no evidence: intel_rollout_baselines has no baseline")
+
+        baseline = _baseline(defs, instance).get_asset_materialization_events()[0]
+        assert baseline.materialization.metadata["version"].value == 1
+        frozen = db.baseline()
+        vetoed = {r.id for r in db.decisions_between(PARITY_DAYS[0], PARITY_DAYS[1])
+                  if r.status == "rejected" and "market_context_guardrail" in r.decision_json}
+        sent = [r for d in PARITY_DAYS[:2] for r in parity_runs[d][1].rows
+                if r.decision_id not in vetoed]
+        assert len(vetoed) == 2 and frozen.executions.executions == len(sent)
+        assert frozen.executions.fill_rate_pct == pytest.approx(
+            sum(r.alpaca.status == "filled" for r in sent) / len(sent) * 100)
+        assert frozen.guardrail.consulted == 30 and frozen.guardrail.degraded == 4
+        assert frozen.guardrail.by_reason == {"context_stale": 4}
+        assert frozen.rejections.by_code == {"torghut_validation": 2}
+
+        phase, checks, _ = _gate(defs, instance)
+        assert phase == 0
+        assert checks["p1_wire_contract"].description.startswith(
+            "no evidence: no completed evaluation of market_context_bundle:"
+            "bundle_matches_wire_contract")
+
+        _refresh(defs, instance)
+        _guardrail(defs, instance, WEEK[1:])
+        phase, checks, _ = _gate(defs, instance)
+        assert phase == 1 and checks["p1_stale_probe"].passed
+        assert "guardrail_daily missing for 2013-10-03" in checks[
+            "p2_guardrail_stability"].description
+
+        _guardrail(defs, instance, WEEK[:1])
+        phase, checks, metadata = _gate(defs, instance)
+    assert phase == 2 and metadata["phase_name"].value.startswith("paper")
+    assert checks["p2_guardrail_stability"].passed and checks["p2_schema_rejection_rate"].passed
+    assert checks["p2_guardrail_stability"].metadata["measured"].value == pytest.approx(0.0)
+
+    rows = [r for d in PARITY_DAYS for r in parity_runs[d][1].rows if r.status_agree is not None]
+    agreement = sum(r.status_agree for r in rows) / len(rows) * 100
+    assert agreement < 99.0, "LEAN fills limit orders the Alpaca paper model leaves open"
+    status = checks["p3_status_agreement"]
+    assert not status.passed and status.severity.value == "ERROR"
+    assert status.metadata["measured"].value == pytest.approx(agreement)
+    assert status.metadata["threshold"].value == 99.0
+    shown = f"{agreement:.2f}".rstrip("0").rstrip(".")
+    assert status.description == (
+        f"status agreement {shown} % < 99 % (threshold >= 99 %) ({sum(r.status_agree for r in rows)}"
+        f"/{len(rows)} intents over 2013-10-07..2013-10-11)")
+    cited = {e["run_id"] for e in status.metadata["evidence"].value}
+    assert cited == {run_id for run_id, _ in parity_runs.values()}, "every parity run is cited"
+    drift = [abs(r.fill_price_diff_bps) for d in PARITY_DAYS for r in parity_runs[d][1].rows
+             if r.fill_price_diff_bps is not None]
+    assert checks["p3_fill_drift_p95"].metadata["measured"].value == pytest.approx(
+        percentile(drift, 95))
+    assert checks["p3_duplicate_submissions"].passed
+    assert all(checks[c].description.startswith("no evidence:") for c in (
+        "p4_canary_availability", "p4_approval"))
+    assert metadata["blockers"].value.startswith("p3_status_agreement")
+
+
+def test_unstable_day_and_more_rejections_fail_phase_2_and_baselines_stay_frozen(
+        tmp_path, chdb_dsn, lean_dir, postgres_schema_dsn, parity_runs):
+    db = RolloutDb(postgres_schema_dsn)
+    _world(db, lean_dir, parity_runs, degraded={date(2013, 10, 9): 6},
+           rejections={date(2013, 10, 10): 4})
+    defs = _defs(tmp_path, chdb_dsn, lean_dir, postgres_schema_dsn)
+    with DagsterInstance.ephemeral() as instance:
+        _baseline(defs, instance)
+        _baseline(defs, instance, start="2013-10-04", end="2013-10-08")
+        _guardrail(defs, instance, WEEK)
+        phase, checks, metadata = _gate(defs, instance)
+    assert phase == 0, "phase 1 has no market-context check evaluations in this instance"
+    assert {"p2_guardrail_stability", "p2_schema_rejection_rate"} <= _failing(checks)
+    stability = checks["p2_guardrail_stability"]
+    base = db.baseline()
+    assert base.version == 2 and base.start_day == date(2013, 10, 4)
+    deviation = 6 / 15 * 100 - base.guardrail.degraded_share_pct
+    assert stability.metadata["measured"].value == pytest.approx(deviation)
+    assert f"(2013-10-09) {deviation:.2f} pp > 5 pp (threshold <= 5 pp)" in stability.description
+    assert "2013-10-09: 40 % (|diff| 26.67 pp)" in stability.description
+    rate = checks["p2_schema_rejection_rate"]
+    decisions = sum(len(_day_decisions(lean_dir, d, 2, 1)) for d in WEEK) + 3
+    assert rate.metadata["measured"].value == pytest.approx(10 / decisions * 100)
+    assert rate.metadata["threshold"].value == pytest.approx(base.rejections.rate_pct + 0.5)
+    assert f"(10/{decisions} over 2013-10-03..2013-10-11; baseline v2" in rate.description
+    assert any(e["key"] == "version=2" for e in metadata["evidence"].value["p0_baseline_snapshot"])
+
+    with psycopg2.connect(postgres_schema_dsn) as conn, conn.cursor() as cur:
+        with pytest.raises(psycopg2.Error, match="version 1 is frozen"):
+            cur.execute("UPDATE intel_rollout_baselines SET note = 'edited' WHERE version = 1")
+    conn.close()
+    assert db.baseline(1).start_day == date(2013, 10, 7), "a pinned version stays readable"
+
+
+def test_approval_token_moves_phase_4_only_with_green_canary_rows(
+        tmp_path, chdb_dsn, lean_dir, postgres_schema_dsn, parity_runs, monkeypatch):
+    db = RolloutDb(postgres_schema_dsn)
+    _world(db, lean_dir, parity_runs)
+    # The canary policy accepts the limit-order model difference seen on 10-09..10-11 (95.8 %).
+    policy = RolloutPolicyResource(parity_window_days=3, parity_status_agreement_min_pct=95.0)
+    monkeypatch.setenv(APPROVAL_TOKEN_ENV, TOKEN)
+    defs = _defs(tmp_path, chdb_dsn, lean_dir, postgres_schema_dsn, rollout_policy=policy,
+                 rollout_approval_token=EnvVar(APPROVAL_TOKEN_ENV))
+    canary = trading_days(AS_OF, 5)
+    for day in canary:
+        db.record_canary_slo(day, availability=0.9996, p99_latency_ms=180.0, error_rate=0.0003)
+    db.record_canary_slo(date(2013, 10, 9), availability=0.9991, p99_latency_ms=410.0,
+                         error_rate=0.0004)
+    with DagsterInstance.ephemeral() as instance:
+        _refresh(defs, instance)
+        _baseline(defs, instance)
+        _guardrail(defs, instance, WEEK)
+        phase, checks, _ = _gate(defs, instance)
+        assert phase == 3 and _failing(checks) == {"p4_canary_p99_latency", "p4_approval"}
+        assert "highest p99 latency (2013-10-09, torghut-canary) 410 ms > 250 ms" in checks[
+            "p4_canary_p99_latency"].description
+        assert checks["p4_approval"].description.startswith(
+            "no evidence: no intel_rollout_approvals row matches the configured token")
+
+        db.record_rollout_approval(token_sha256(TOKEN), "risk-officer", phase=4)
+        phase, checks, _ = _gate(defs, instance)
+        assert phase == 3 and _failing(checks) == {"p4_canary_p99_latency"}, \
+            "the approval alone does not open phase 4 while a canary day is red"
+
+        db.record_canary_slo(date(2013, 10, 9), availability=0.9995, p99_latency_ms=190.0,
+                             error_rate=0.0004)
+        phase, checks, metadata = _gate(defs, instance)
+        assert phase == 4 and not _failing(checks)
+        assert "approved by risk-officer" in checks["p4_approval"].description
+        assert checks["p3_status_agreement"].metadata["measured"].value == pytest.approx(
+            46 / 48 * 100)
+        logged = [str(e) for run in instance.get_runs() for e in instance.all_logs(run.run_id)]
+        assert len(logged) > 100
+    assert TOKEN not in str(metadata) and not any(TOKEN in line for line in logged), \
+        "the token is never logged or put in metadata"
+
+    no_token = _defs(tmp_path, chdb_dsn, lean_dir, postgres_schema_dsn, rollout_policy=policy)
+    with DagsterInstance.ephemeral() as instance:
+        _refresh(no_token, instance)
+        phase, checks, _ = _gate(no_token, instance)
+    assert phase == 3 and "INTEL_ROLLOUT_APPROVAL_TOKEN is not set" in checks[
+        "p4_approval"].description
+
+
+def test_schedules_run_guardrail_and_gate_nightly_and_never_the_baseline(lean_dir):
+    defs = build_parity_definitions(
+        torghut_db_dsn="postgresql://torghut@127.0.0.1:9/torghut", lean_runner_url="http://x:9",
+        alpaca_url="http://x:9", lean_data_dir=lean_dir, start_date="2013-10-03",
+        default_running=False)
+    when = datetime(2013, 10, 12, 3, 0, tzinfo=NEW_YORK)  # Saturday 03:00 -> Friday's day
+    with DagsterInstance.ephemeral() as instance:
+        context = build_schedule_context(instance=instance, scheduled_execution_time=when,
+                                         repository_def=defs.get_repository_def())
+        guardrail = defs.resolve_schedule_def("guardrail_daily_nightly").evaluate_tick(context)
+        gate = defs.resolve_schedule_def("rollout_gate_daily").evaluate_tick(context)
+    assert [r.partition_key for r in guardrail.run_requests] == ["2013-10-11"]
+    (request,) = gate.run_requests
+    assert request.run_config["ops"]["rollout_gate"]["config"]["as_of_day"] == "2013-10-11"
+    assert validate_run_config(defs.resolve_job_def(ROLLOUT_GATE_JOB), request.run_config)
+    launched = [defs.resolve_schedule_def(n) for n in ("parity_nightly", "guardrail_daily_nightly",
+                                                       "rollout_gate_daily")]
+    launched.append(defs.resolve_sensor_def("parity_on_new_decisions"))
+    for instigator in launched:
+        assert instigator.default_status.value == "STOPPED", instigator.name
+        selected = defs.resolve_job_def(instigator.job_name).asset_layer.selected_asset_keys
+        assert AssetKey("rollout_baseline") not in selected, \
+            f"{instigator.name} would materialize the baseline"
