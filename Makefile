@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export TZ := UTC
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test ui serve bench parity install clean
+.PHONY: demo test ui serve bench parity gate install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ serve: $(STAMP)
 ## make parity: seed a day of Torghut decisions, replay through Alpaca paper + LEAN, print TCA/drift
 parity: $(STAMP)
 	$(BIN)/intel-assets parity
+
+## make gate: a LEAN week of decisions through the Torghut guardrail, parity per day, baseline,
+## guardrail_daily and the rollout gate; prints the phase reached with its evidence (after make demo)
+gate: $(STAMP)
+	$(BIN)/intel-assets parity --week
 
 ## make bench: benchmark figures (P1 refresh, P2 serving); prints, never asserts timings
 bench: $(STAMP)

@@ -329,7 +329,8 @@ def _stop_groups(procs: list[subprocess.Popen], grace_seconds: float) -> None:
 
 
 def parity_cmd(argv: list[str]) -> int:
-    """Seed a day of Torghut decisions, replay them through both venues, print TCA and drift."""
+    """Seed a day of Torghut decisions, replay them through both venues, print TCA and drift;
+    with --week, run the rollout gate end to end over the LEAN week and print its verdict."""
     from intel_assets.devtools.pg_cluster import PostgresUnavailableError, start_pg_cluster
     from intel_assets.execution.parity_demo import run_parity_demo
 
@@ -338,12 +339,28 @@ def parity_cmd(argv: list[str]) -> int:
         description="Seed Torghut's trade_decisions for a LEAN data day (a rule-based strategy), "
         "replay them through the Alpaca paper and LEAN adapters, print per-adapter TCA and drift. "
         "Uses TORGHUT_DB_DSN when set, else a throwaway local PostgreSQL cluster.")
-    parser.add_argument("--day", default="2013-10-08", help="a LEAN data day (default 2013-10-08)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--day", default="2013-10-08", help="a LEAN data day (default 2013-10-08)")
+    mode.add_argument("--week", action="store_true", help="the LEAN week 2013-10-07..11 with "
+                      "guardrail records from the Torghut consumer on this home's bundle store, "
+                      "parity per day, guardrail_daily, rollout_baseline (first two days) and "
+                      "rollout_gate as of 2013-10-11 on this home's Dagster instance; prints the "
+                      "phase reached, every criterion and its evidence")
     args = parser.parse_args(argv)
     settings = load_settings()
     lean_dir = settings.resolved_lean_dir
     if lean_dir is None:
         raise SettingsError("parity replays LEAN data: set INTEL_LEAN_DATA_DIR to a LEAN Data folder")
+    store_dsn = None
+    if args.week:
+        from intel_assets.resources.dsn_contract import store_connect_dsn
+        from intel_assets.torghut.flags import RolloutFlags
+
+        store_dsn = store_connect_dsn(settings)  # fails fast (DsnContractError) like serve
+        try:
+            RolloutFlags.from_env()
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
     dsn = os.environ.get("TORGHUT_DB_DSN", "").strip()
     with ExitStack() as stack:
         if not dsn:
@@ -354,6 +371,21 @@ def parity_cmd(argv: list[str]) -> int:
             dsn = cluster.create_database("torghut")
             _say(f"Torghut DB: throwaway PostgreSQL on 127.0.0.1:{cluster.port} (set TORGHUT_DB_DSN "
                  "to use yours)")
+        if args.week:  # on this home's persistent Dagster instance (the demo's)
+            from dagster import DagsterInstance
+
+            from intel_assets.execution.parity_demo import run_parity_week
+            from intel_assets.resources.bundle_store import BundleStore
+
+            home = prepare_dagster_home(settings)
+            _say(f"Dagster instance: DAGSTER_HOME={home} (persistent: the gate reads the "
+                 "contract-check evaluations `intel-assets demo` recorded there)")
+            with DagsterInstance.get() as instance:
+                outcome = run_parity_week(lean_dir, dsn, lambda: BundleStore.from_dsn(store_dsn),
+                                          _safe(store_dsn), instance, dagster_home=str(home))
+            for problem in outcome.problems:
+                print(f"evidence incomplete: {problem}", file=sys.stderr)
+            return 0 if not outcome.problems else 1
         report = run_parity_demo(lean_dir, dsn, args.day)
     problems = report.evidence_problems()
     for problem in problems:
