@@ -127,44 +127,76 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def validate_decision(row: DecisionRow, tape: MarketTape) -> ValidIntent | RejectedIntent:
-    """The decision as a replayable intent, or its rejection with a code and a plain reason."""
-    payload = row.decision_json
-    if not isinstance(payload, dict):
-        return _reject(row, "malformed_decision", f"decision_json is a {type(payload).__name__},"
-                       " not an object with the intent fields")
+ORDER_TYPES = ("market", "limit", "stop")
+TIMES_IN_FORCE = ("day", "gtc", "ioc", "fok")
+
+
+def _positive(value: Any) -> float | None:
+    number = _number(value)
+    return number if number is not None and number > 0 else None
+
+
+def intent_fields(payload: dict) -> dict[str, Any]:
+    """decision_json with Torghut's aliases resolved and enum spellings lower-cased."""
     fields = {_ALIASES.get(k, k): v for k, v in payload.items()}
     for key in ("side", "type", "time_in_force"):  # Torghut may spell them in capitals
         if isinstance(fields.get(key), str):
             fields[key] = fields[key].strip().lower()
+    return fields
+
+
+def schema_problem(row: DecisionRow) -> tuple[str, str, str | None] | None:
+    """The first problem of a decision that needs no market data to see, as (code, plain
+    reason, symbol), or None. Parity rejects these; the rollout gate counts them as
+    schema/validation rejections."""
+    payload = row.decision_json
+    if not isinstance(payload, dict):
+        return ("malformed_decision", f"decision_json is a {type(payload).__name__}, not an "
+                "object with the intent fields", None)
+    fields = intent_fields(payload)
     try:
         symbol = normalize_symbol(row.symbol)
     except InvalidSymbolError as exc:
-        return _reject(row, "invalid_symbol", str(exc))
+        return "invalid_symbol", str(exc), None
+    if fields.get("symbol") not in (None, "") and str(fields["symbol"]).upper() != symbol:
+        return ("symbol_mismatch", f"decision_json.symbol {fields['symbol']!r} differs from the "
+                f"row's symbol {symbol}", symbol)
+    if _positive(fields.get("qty")) is None:
+        return "invalid_qty", f"qty must be a number > 0, got {fields.get('qty')!r}", symbol
+    if fields.get("side") not in ("buy", "sell"):
+        return "invalid_side", f"side must be 'buy' or 'sell', got {fields.get('side')!r}", symbol
+    order_type = fields.get("type", "market")
+    if order_type not in ORDER_TYPES:
+        return ("invalid_order_type", f"type must be one of {', '.join(ORDER_TYPES)}, got "
+                f"{order_type!r}", symbol)
+    if order_type == "limit" and _positive(fields.get("limit_price")) is None:
+        return ("missing_limit_price", "a limit order needs a positive numeric limit_price "
+                f"(got {fields.get('limit_price')!r})", symbol)
+    if order_type == "stop" and _positive(fields.get("stop_price")) is None:
+        return ("missing_stop_price", "a stop order needs a positive numeric stop_price "
+                f"(got {fields.get('stop_price')!r})", symbol)
+    if (fields.get("time_in_force") or "day") not in TIMES_IN_FORCE:
+        return ("invalid_time_in_force", f"time_in_force must be one of "
+                f"{', '.join(TIMES_IN_FORCE)}, got {fields.get('time_in_force')!r}", symbol)
+    if parse_decision_time(fields.get("decision_time")) is None:
+        return ("invalid_decision_time", "decision_time must be ISO-8601 with a UTC offset, got "
+                f"{fields.get('decision_time')!r}", symbol)
+    return None
+
+
+def validate_decision(row: DecisionRow, tape: MarketTape) -> ValidIntent | RejectedIntent:
+    """The decision as a replayable intent, or its rejection with a code and a plain reason."""
+    problem = schema_problem(row)
+    if problem is not None:
+        return _reject(row, *problem)
+    fields = intent_fields(row.decision_json)
+    symbol = normalize_symbol(row.symbol)
     if symbol not in tape.symbols:
         return _reject(row, "unknown_symbol", f"unknown symbol {symbol}: no LEAN minute data for "
                        f"it (known: {', '.join(tape.symbols)})", symbol)
-    if fields.get("symbol") not in (None, "") and str(fields["symbol"]).upper() != symbol:
-        return _reject(row, "symbol_mismatch", f"decision_json.symbol {fields['symbol']!r} "
-                       f"differs from the row's symbol {symbol}", symbol)
     qty = _number(fields.get("qty"))
-    if qty is None or qty <= 0:
-        return _reject(row, "invalid_qty", f"qty must be a number > 0, got "
-                       f"{fields.get('qty')!r}", symbol)
-    if fields.get("side") not in ("buy", "sell"):
-        return _reject(row, "invalid_side", f"side must be 'buy' or 'sell', got "
-                       f"{fields.get('side')!r}", symbol)
     order_type = fields.get("type", "market")
-    if order_type == "limit" and _number(fields.get("limit_price")) is None:
-        return _reject(row, "missing_limit_price", "a limit order needs a numeric limit_price "
-                       f"(got {fields.get('limit_price')!r})", symbol)
-    if order_type == "stop" and _number(fields.get("stop_price")) is None:
-        return _reject(row, "missing_stop_price", "a stop order needs a numeric stop_price "
-                       f"(got {fields.get('stop_price')!r})", symbol)
     moment = parse_decision_time(fields.get("decision_time"))
-    if moment is None:
-        return _reject(row, "invalid_decision_time", "decision_time must be ISO-8601 with a UTC "
-                       f"offset, got {fields.get('decision_time')!r}", symbol)
     try:
         in_data = tape.has_bar_on_decision_day(symbol, moment)
         arrival = tape.arrival(symbol, moment) if in_data else None

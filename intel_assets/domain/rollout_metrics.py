@@ -28,7 +28,6 @@ Definitions (what the gate compares):
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,17 +41,13 @@ from intel_assets.contracts.gates import (
     RejectionMetrics,
 )
 from intel_assets.contracts.parity import SIDES, ParityReport
-from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
-from intel_assets.domain.decisions import DecisionRow, parse_decision_time
+from intel_assets.domain.decisions import DecisionRow, schema_problem
 
 GUARDRAIL_FIELD = "market_context_guardrail"
 REJECTION_STAGE_FIELD = "rejection_stage"
 SCHEMA_STAGES = ("schema", "validation")
 CONTEXT_DISABLED = "context_disabled"
 FILLED = "filled"
-ORDER_TYPES = ("market", "limit", "stop")
-TIMES_IN_FORCE = ("day", "gtc", "ioc", "fok")
-_ALIASES = {"order_type": "type", "tif": "time_in_force"}
 
 
 @dataclass(frozen=True)
@@ -87,50 +82,14 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _positive(value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return False
-    try:
-        number = float(value)
-    except ValueError:
-        return False
-    return math.isfinite(number) and number > 0
-
-
 def schema_rejection_code(row: DecisionRow) -> str | None:
     """The code of a schema/validation rejection (module docstring), or None for a valid intent."""
     payload = row.decision_json
     if isinstance(payload, dict) and row.status == "rejected" and \
             payload.get(REJECTION_STAGE_FIELD) in SCHEMA_STAGES:
         return f"torghut_{payload[REJECTION_STAGE_FIELD]}"
-    if not isinstance(payload, dict):
-        return "malformed_decision"
-    fields = {_ALIASES.get(k, k): v for k, v in payload.items()}
-    for key in ("side", "type", "time_in_force"):
-        if isinstance(fields.get(key), str):
-            fields[key] = fields[key].strip().lower()
-    try:
-        symbol = normalize_symbol(row.symbol)
-    except InvalidSymbolError:
-        return "invalid_symbol"
-    if fields.get("symbol") not in (None, "") and str(fields["symbol"]).upper() != symbol:
-        return "symbol_mismatch"
-    if fields.get("side") not in ("buy", "sell"):
-        return "invalid_side"
-    if not _positive(fields.get("qty")):
-        return "invalid_qty"
-    order_type = fields.get("type", "market")
-    if order_type not in ORDER_TYPES:
-        return "invalid_order_type"
-    if order_type == "limit" and not _positive(fields.get("limit_price")):
-        return "missing_limit_price"
-    if order_type == "stop" and not _positive(fields.get("stop_price")):
-        return "missing_stop_price"
-    if fields.get("time_in_force", "day") not in TIMES_IN_FORCE:
-        return "invalid_time_in_force"
-    if parse_decision_time(fields.get("decision_time")) is None:
-        return "invalid_decision_time"
-    return None
+    problem = schema_problem(row)  # the same rules parity applies, without market data
+    return None if problem is None else problem[0]
 
 
 def rejection_metrics(rows: Iterable[DecisionRow]) -> RejectionMetrics:
