@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -15,7 +16,14 @@ import httpx
 import pytest
 
 from intel_assets.contracts.bundle import DomainState
-from intel_assets.devtools.alpaca_server import SAMPLE_NEWS_FILE, Faults, start_alpaca_server
+from intel_assets.devtools.alpaca_server import (
+    NEWS_PATH,
+    SAMPLE_NEWS_FILE,
+    ApiResponse,
+    Faults,
+    news_handler,
+    start_alpaca_server,
+)
 from intel_assets.domain.news import block_for_fetch
 from intel_assets.resources.alpaca import AlpacaResource, NewsFetchError
 
@@ -103,21 +111,126 @@ FAULTS = {
 }
 
 
+CITED = {"IBM": 4, "BAC": 3, "SPY": 4, "AIG": 3}  # AIG has a fourth article from an unlisted source
+
+
+@pytest.mark.parametrize("per_request", [1, 2])
 @pytest.mark.parametrize("name", list(FAULTS))
-def test_each_fault_makes_that_symbols_block_an_error(server, name):
+def test_each_fault_errors_only_the_symbols_of_its_request(server, name, per_request):
     faults, kind = FAULTS[name]
     server.inject_faults(symbols={"IBM"}, **faults)
     started = time.monotonic()
-    fetched = alpaca(server, request_timeout_seconds=0.3).fetch_news(["IBM", "SPY"], SINCE, AS_OF)
+    fetched = alpaca(server, request_timeout_seconds=0.3, symbols_per_request=per_request).fetch_news(
+        ["IBM", "BAC", "SPY", "AIG"], SINCE, AS_OF)
     assert time.monotonic() - started < 2.0  # the timeout bounds the wait, no alpaca-py retries
-    ibm = block_for_fetch(fetched["IBM"], previous=None, now=AS_OF, budget_seconds=300)
-    spy = block_for_fetch(fetched["SPY"], previous=None, now=AS_OF, budget_seconds=300)
-    assert ibm.state is DomainState.ERROR and ibm.risk_flags == ["news_error"] and ibm.quality_score == 0
-    assert spy.state is DomainState.OK and spy.source_count == 4  # the fault is IBM's alone
-    if kind is None:
-        assert "all 4 articles failed validation" in ibm.payload["reason"]
-    else:
-        assert isinstance(fetched["IBM"], NewsFetchError) and fetched["IBM"].kind == kind
+    assert len(server.requests) == 4 // per_request  # batches ["IBM", "BAC"], ["SPY", "AIG"]
+    failed = ["IBM", "BAC"][:per_request]  # IBM's request: IBM alone, or its whole batch
+    blocks = {s: block_for_fetch(fetched[s], previous=None, now=AS_OF, budget_seconds=300) for s in fetched}
+    for symbol in failed:
+        block = blocks[symbol]
+        assert block.state is DomainState.ERROR and block.risk_flags == ["news_error"] and block.quality_score == 0
+        if kind is None:
+            assert f"all {3 if symbol == 'BAC' else 4} articles failed validation" in block.payload["reason"]
+        else:
+            assert isinstance(fetched[symbol], NewsFetchError) and fetched[symbol].kind == kind
+            assert fetched[symbol].symbol == symbol and str(fetched[symbol]) == str(fetched["IBM"])
+    for symbol in {"IBM", "BAC", "SPY", "AIG"} - set(failed):  # other requests are unaffected
+        assert blocks[symbol].state is DomainState.OK and blocks[symbol].source_count == CITED[symbol]
+
+
+def test_a_batch_is_one_request_split_by_each_articles_symbols(server):
+    symbols = ["SPY", "IBM", "BAC", "AIG", "SYN000"]
+    one_each = alpaca(server, symbols_per_request=1).fetch_news(symbols, SINCE, AS_OF)
+    assert len(server.requests) == 5
+    batched = alpaca(server, symbols_per_request=3).fetch_news(symbols, SINCE, AS_OF)
+    calls = server.requests[5:]
+    default = alpaca(server).fetch_news(symbols, SINCE, AS_OF)
+    assert [c.query["symbols"] for c in calls] == ["SPY,IBM,BAC", "AIG,SYN000"]  # 2 requests, not 5
+    assert [c.query["symbols"] for c in server.requests[7:]] == ["SPY,IBM,BAC,AIG,SYN000"]  # default 50
+    assert batched == default == one_each and list(batched) == symbols
+    # 9000012 names BAC and SPY: one copy of it reaches each, in newest-first order
+    assert [a["id"] for a in batched["SPY"]] == [9000001, 9000012, 9000002, 9000003]
+    assert [a["id"] for a in batched["BAC"]] == [9000010, 9000012, 9000011]
+    assert batched["SYN000"] == [] and len(batched["IBM"]) == len(batched["AIG"]) == 4
+    assert all(set(a["symbols"]) & {s} for s in symbols for a in batched[s])
+
+
+def _mixed_news(tmp_path):
+    """160 articles a minute apart cycling A / B / A+B / OTH, one naming OTH and lower-case b,
+    then 5 old C articles: A 80, B 81, C 5 articles; 126 match [A, B, C] (3 pages of 50)."""
+    stamp = lambda m: (AS_OF - timedelta(minutes=m)).isoformat().replace("+00:00", "Z")  # noqa: E731
+    tags = {m: [["A"], ["B"], ["A", "B"], ["OTH"]][m % 4] for m in range(160)}
+    tags.update({170: ["OTH", "b"], **{m: ["C"] for m in range(200, 205)}})
+    lines = [{"id": 1000 + m, "headline": f"Article {m}", "author": "t", "created_at": stamp(m),
+              "updated_at": stamp(m), "summary": "", "content": "", "url": f"https://example.com/{m}",
+              "images": [], "symbols": t, "source": "benzinga"} for m, t in tags.items()]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    return path
+
+
+def test_batch_pagination_caps_each_symbol_like_one_request_per_symbol(tmp_path, caplog):
+    with start_alpaca_server([_mixed_news(tmp_path)], as_of=AS_OF) as running:
+        def fetch(symbols, limit, **overrides):
+            before = len(running.requests)
+            got = alpaca(running, **overrides).fetch_news(symbols, SINCE, AS_OF, limit_per_symbol=limit)
+            return got, running.requests[before:]
+
+        everything, calls = fetch(["A", "B", "C"], 500)
+        single, single_calls = fetch(["A", "B", "C"], 500, symbols_per_request=1)
+        capped, capped_calls = fetch(["A", "B", "C"], 20)
+        capped_single, _ = fetch(["A", "B", "C"], 20, symbols_per_request=1)
+        early, early_calls = fetch(["A", "B"], 20)
+        with caplog.at_level(logging.WARNING):
+            bounded, bounded_calls = fetch(["A", "B", "C"], 50, max_pages_per_batch=1)
+    ids = {s: [a["id"] for a in articles] for s, articles in everything.items()}
+    assert len(ids["A"]) == 80 and len(ids["B"]) == 81 and ids["C"] == list(range(1200, 1205))
+    assert 1002 in ids["A"] and 1002 in ids["B"] and 1170 in ids["B"]  # A+B article; OTH+b article
+    assert not {1003, 1007} & (set(ids["A"]) | set(ids["B"]))  # OTH-only articles go nowhere
+    assert all(i == sorted(i) for i in ids.values())  # newest first, no repeats
+    assert everything == single and len(calls) == 3 and len(single_calls) == 5
+    assert [c.query["limit"] for c in calls] == ["50", "50", "50"]
+    assert "page_token" not in calls[0].query and all(c.query.get("page_token") for c in calls[1:])
+    assert {c.query["symbols"] for c in calls} == {"A,B,C"}
+    # the cap is per symbol: the newest 20 of each, the same as one request per symbol
+    assert capped == capped_single and [len(capped[s]) for s in "ABC"] == [20, 20, 5]
+    assert [a["id"] for a in capped["A"]] == ids["A"][:20]
+    assert len(capped_calls) == 3  # C is short of 20: paging goes on until the pages run out
+    assert len(early_calls) == 1 and early == {s: capped[s] for s in "AB"}  # every cap met on page 1
+    # the page bound stops the batch: each symbol keeps the newest articles seen, C is missed
+    assert len(bounded_calls) == 1 and bounded["C"] == []
+    assert all(bounded[s] == everything[s][:len(bounded[s])] and bounded[s] for s in "AB")
+    assert "max_pages_per_batch=1) left 3 symbol(s) short of 50 articles" in caplog.text
+
+
+def test_a_failure_on_a_later_page_fails_the_whole_batch(tmp_path):
+    def second_pages_fail(server, request):
+        if request.param("page_token"):
+            return ApiResponse(502, {"code": 50200000, "message": "upstream failed"})
+        return news_handler(server, request)
+
+    with start_alpaca_server([_mixed_news(tmp_path), SAMPLE_NEWS_FILE], as_of=AS_OF) as running:
+        running.server.add_route("GET", NEWS_PATH, second_pages_fail)
+        fetched = alpaca(running, symbols_per_request=2).fetch_news(["A", "B", "SPY", "BAC"], SINCE, AS_OF,
+                                                                    limit_per_symbol=500)
+        calls = [(c.query["symbols"], "page_token" in c.query) for c in running.requests]
+    assert calls == [("A,B", False), ("A,B", True), ("SPY,BAC", False)]
+    assert all(isinstance(fetched[s], NewsFetchError) and fetched[s].kind == "http" for s in "AB")
+    assert "HTTP 502" in str(fetched["A"])  # no partial list from page 1
+    assert [a["id"] for a in fetched["SPY"]] == [9000001, 9000012, 9000002, 9000003]
+    assert len(fetched["BAC"]) == 3
+
+
+def test_articles_without_symbols_fail_a_multi_symbol_batch_only(server):
+    server.inject_faults(symbols={"IBM"}, drop_fields=("symbols",))
+    fetched = alpaca(server, symbols_per_request=2).fetch_news(["IBM", "BAC", "SPY", "AIG", "SYN000"],
+                                                               SINCE, AS_OF)
+    assert all(isinstance(fetched[s], NewsFetchError) and fetched[s].kind == "malformed" for s in ("IBM", "BAC"))
+    assert "'symbols'" in str(fetched["IBM"])
+    assert len(fetched["SPY"]) == 4 and len(fetched["AIG"]) == 4 and fetched["SYN000"] == []
+    server.inject_faults(drop_fields=("symbols",))  # a one-symbol request needs no split (as before)
+    alone = alpaca(server, symbols_per_request=1).fetch_news(["IBM"], SINCE, AS_OF)["IBM"]
+    assert isinstance(alone, list) and len(alone) == 4
 
 
 def test_a_failed_fetch_within_budget_reuses_the_last_good_block(server):
@@ -154,13 +267,13 @@ def test_credentials_never_appear_in_messages_or_repr(server):
 
 def test_the_run_time_budget_bounds_the_whole_fetch(server):
     server.inject_faults(delay_seconds=5.0)
-    resource = alpaca(server, request_timeout_seconds=5.0, max_seconds_per_run=0.5)
+    resource = alpaca(server, request_timeout_seconds=5.0, max_seconds_per_run=0.5, symbols_per_request=2)
     started = time.monotonic()
     fetched = resource.fetch_news(["SPY", "IBM", "BAC", "AIG"], SINCE, AS_OF)
     assert time.monotonic() - started < 1.5
     assert all(isinstance(r, NewsFetchError) and r.kind == "budget" for r in fetched.values())
     assert all(str(r).startswith("time budget exhausted") for r in fetched.values())
-    assert len(server.requests) == 1  # later symbols were not even requested
+    assert len(server.requests) == 1  # the second batch was not even requested
     block = block_for_fetch(fetched["AIG"], previous=None, now=AS_OF, budget_seconds=300)
     assert block.payload["reason"].startswith("news fetch failed: time budget exhausted")
 
