@@ -4,8 +4,10 @@ definitions (schema rejections, guardrail shares, execution fill rate, stale pro
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +26,7 @@ from intel_assets.contracts.gates import (
 )
 from intel_assets.domain.decisions import DecisionRow
 from intel_assets.domain.gates import CRITERIA, FLAGS_CHECK, WIRE_CHECK, evaluate_gates
+from intel_assets.domain.lean_data import read_exchange_hours
 from intel_assets.domain.rollout_metrics import (
     ExecutionRow,
     execution_metrics,
@@ -345,3 +348,100 @@ def test_policy_resource_mirrors_the_policy_defaults_and_hashes_the_token():
     assert tuned.approval_token_sha256() is None
     token = RolloutPolicyResource(approval_token=" s3cret ").approval_token_sha256()
     assert token == token_sha256("s3cret") and len(token) == 64 and "s3cret" not in token
+
+
+# ---------------------------------------------------------------------------- trading calendar
+
+THANKSGIVING = date(2013, 11, 28)  # a Thursday; NYSE closed, closes early on Friday 11-29
+HOLIDAY_AS_OF = date(2013, 11, 29)
+# the 7 real trading days up to 2013-11-29 (weekends and Thanksgiving skipped), written out
+HOLIDAY_WEEK = [date(2013, 11, d) for d in (20, 21, 22, 25, 26, 27, 29)]
+
+
+def _market_hours_lean_dir() -> Path:
+    """The shared LEAN Data folder with its market-hours database; skip when absent."""
+    root = Path(__file__).resolve().parents[1]
+    path = Path(os.environ.get("INTEL_LEAN_DATA_DIR") or root.parent / "shared" / "data" / "lean")
+    db = path / "market-hours" / "market-hours-database.json"
+    if not db.is_file():
+        pytest.skip(f"LEAN market-hours database absent at {db}: set INTEL_LEAN_DATA_DIR to a "
+                    "LEAN Data folder (market-hours/market-hours-database.json inside)")
+    return path
+
+
+def _lean_holidays() -> frozenset[date]:
+    holidays = read_exchange_hours(_market_hours_lean_dir()).holidays
+    assert THANKSGIVING in holidays and date(2013, 12, 25) in holidays, \
+        "Equity-usa-[*] lists 11/28/2013 and 12/25/2013 as holidays"
+    return holidays
+
+
+def _holiday_evidence() -> GateEvidence:
+    """Green evidence for exactly the real trading days up to 2013-11-29 (none on 11-28)."""
+    return _green(as_of_day=HOLIDAY_AS_OF, guardrail_days=[_gday(d) for d in HOLIDAY_WEEK],
+                  parity_days=[_parity(d) for d in HOLIDAY_WEEK[-5:]],
+                  canary_days=[_canary(d) for d in HOLIDAY_WEEK[-5:]])
+
+
+def test_trading_days_skip_weekends_and_calendar_holidays():
+    assert trading_days(HOLIDAY_AS_OF, 7, frozenset({THANKSGIVING})) == HOLIDAY_WEEK
+    assert trading_days(HOLIDAY_AS_OF, 7) == [date(2013, 11, d) for d in (21, 22, 25, 26, 27,
+                                                                           28, 29)], \
+        "without a calendar only weekends are skipped"
+    assert trading_days(THANKSGIVING, 1, {THANKSGIVING}) == [date(2013, 11, 27)], \
+        "a window ending on a holiday ends on the trading day before"
+
+
+def test_window_over_a_real_holiday_passes_with_seven_real_trading_days():
+    holidays = _lean_holidays()
+    assert trading_days(date(2013, 12, 27), 4, holidays) == [
+        date(2013, 12, 23), date(2013, 12, 24), date(2013, 12, 26), date(2013, 12, 27)], \
+        "Christmas skipped; the early close of 12-24 is a trading day"
+    verdict = evaluate_gates(_holiday_evidence(), POLICY, holidays)
+    found = _by_id(verdict)
+    stability = found["p2_guardrail_stability"]
+    assert stability.passed and not stability.missing_evidence, stability.message
+    assert [e.key for e in stability.evidence] == [str(d) for d in HOLIDAY_WEEK]
+    assert "over 2013-11-20..2013-11-29 (exchange holiday 2013-11-28 skipped)" in \
+        stability.message
+    assert found["p2_schema_rejection_rate"].passed
+    assert "(7/140 over 2013-11-20..2013-11-29" in found["p2_schema_rejection_rate"].message
+    assert "(80/80 intents over 2013-11-22..2013-11-29 (exchange holiday 2013-11-28 skipped))" \
+        in found["p3_status_agreement"].message
+    assert verdict.phase_reached == 4 and verdict.blockers() == []
+
+
+def _assert_thanksgiving_missing(holidays: frozenset[date]) -> None:
+    """The holiday evidence fails on 2013-11-28 in every window, as without a calendar."""
+    verdict = evaluate_gates(_holiday_evidence(), POLICY, holidays)
+    found = _by_id(verdict)
+    stability = found["p2_guardrail_stability"]
+    assert verdict.phase_reached == 1
+    assert not stability.passed and stability.missing_evidence
+    assert "guardrail_daily missing for 2013-11-28 (every one of the 7 days " \
+        "2013-11-21..2013-11-29 is needed)" in stability.message
+    assert "no intel_parity_reports row for 2013-11-28" in \
+        found["p3_status_agreement"].message
+    assert "no intel_canary_slo row for 2013-11-28" in found["p4_canary_error_rate"].message
+
+
+def test_same_evidence_without_a_calendar_misses_the_holiday():
+    _assert_thanksgiving_missing(frozenset())
+    assert evaluate_gates(_holiday_evidence(), POLICY).phase_reached == 1, \
+        "the default is no calendar: weekends only"
+
+
+def test_same_evidence_with_the_holiday_left_out_of_the_lean_calendar_misses_it():
+    _assert_thanksgiving_missing(_lean_holidays() - {THANKSGIVING})
+
+
+def test_gate_asset_reads_the_holidays_of_the_lean_market_hours_database(tmp_path):
+    from intel_assets.assets.rollout import exchange_holidays
+
+    lean_dir = _market_hours_lean_dir()
+    holidays, calendar = exchange_holidays(lean_dir)
+    assert holidays == read_exchange_hours(lean_dir).holidays and THANKSGIVING in holidays
+    assert "holidays" in calendar and "Equity-usa-[*]" in calendar
+    none, why = exchange_holidays(tmp_path)
+    assert none == frozenset() and why.startswith("weekends only (no exchange calendar: ")
+    assert "market-hours-database.json" in why

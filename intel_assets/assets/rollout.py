@@ -9,9 +9,18 @@
   latest evaluations in this Dagster instance, the stale-data probe, guardrail days, parity
   reports, canary SLOs, approval), runs domain.gates.evaluate_gates and emits one ERROR check per
   criterion (checks/rollout.py). Definitions of every metric: domain/rollout_metrics.py.
+
+The gate's windows are trading days: weekdays minus the US equity holidays of LEAN's
+market-hours database (``<lean_data.lean_dir>/market-hours/market-hours-database.json``, entry
+``Equity-usa-[*]``, ``holidays``; early closes are trading days). Without that calendar (file
+absent or unreadable: logged as a warning and shown in the ``trading_calendar`` metadata) only
+weekends are skipped, so an exchange holiday in a window counts as a missing day and blocks
+phases 2-4 until it leaves the window.
 """
 
+from collections.abc import Collection
 from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
 from typing import Optional
 
 from dagster import (
@@ -34,6 +43,7 @@ from intel_assets.checks.rollout import (
 )
 from intel_assets.contracts.gates import PHASES, ApprovalEvidence, GateEvidence, GateVerdict
 from intel_assets.domain.gates import CONTRACT_ASSET, FLAGS_CHECK, WIRE_CHECK, evaluate_gates
+from intel_assets.domain.lean_data import LeanDataError, read_exchange_hours
 from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.domain.rollout_metrics import (
     execution_metrics,
@@ -43,6 +53,7 @@ from intel_assets.domain.rollout_metrics import (
     trading_days,
 )
 from intel_assets.domain.stale_probe import stale_probe
+from intel_assets.resources.execution import LeanDataResource
 from intel_assets.resources.rollout import RolloutPolicyResource
 from intel_assets.resources.rollout_db import RolloutDb
 from intel_assets.resources.torghut_db import TorghutDbResource
@@ -83,9 +94,23 @@ def _floats(**values: float | None) -> dict:
     return {k: MetadataValue.float(v) for k, v in values.items() if v is not None}
 
 
+def exchange_holidays(lean_dir: str | Path) -> tuple[frozenset[date], str]:
+    """(US equity holidays, what calendar that is) from LEAN's market-hours database under
+    ``lean_dir``; (empty, why) when it cannot be read: the windows then skip weekends only."""
+    try:
+        hours = read_exchange_hours(Path(lean_dir))
+    except LeanDataError as exc:
+        return frozenset(), f"weekends only (no exchange calendar: {exc})"
+    span = (f", {min(hours.holidays)}..{max(hours.holidays)}" if hours.holidays else "")
+    return hours.holidays, (f"weekends and {len(hours.holidays)} holidays{span} of LEAN "
+                            f"market-hours Equity-usa-[*] ({lean_dir})")
+
+
 def gather_evidence(db: RolloutDb, instance: DagsterInstance, resource: RolloutPolicyResource,
-                    as_of: date, now: datetime) -> GateEvidence:
-    """Everything evaluate_gates reads, from Torghut's DB, the Dagster instance and the probe."""
+                    as_of: date, now: datetime,
+                    holidays: Collection[date] = frozenset()) -> GateEvidence:
+    """Everything evaluate_gates reads, from Torghut's DB, the Dagster instance and the probe,
+    over trading-day windows skipping ``holidays`` (empty: weekends only)."""
     policy = resource.policy()
     digest = resource.approval_token_sha256()
     approval = ApprovalEvidence(token_configured=digest is not None,
@@ -94,16 +119,16 @@ def gather_evidence(db: RolloutDb, instance: DagsterInstance, resource: RolloutP
     if found is not None:
         approval = approval.model_copy(update=dict(zip(("approved_by", "approved_at", "phase"),
                                                        found)))
-    parity = db.parity_reports(trading_days(as_of, policy.parity_window_days))
+    parity = db.parity_reports(trading_days(as_of, policy.parity_window_days, holidays))
     return GateEvidence(
         as_of_day=as_of, evaluated_at=now, baseline=db.baseline(policy.baseline_version),
         contract_checks={name: latest_check_evaluation(instance, CONTRACT_ASSET, name)
                          for name in (WIRE_CHECK, FLAGS_CHECK)},
         stale_probe=stale_probe(datetime.combine(as_of, time(16), NEW_YORK),
                                 policy.probe_budgets_seconds),
-        guardrail_days=db.guardrail_days(trading_days(as_of, policy.stability_days)),
+        guardrail_days=db.guardrail_days(trading_days(as_of, policy.stability_days, holidays)),
         parity_days=[parity_day(report, run_id) for run_id, report in parity],
-        canary_days=db.canary_slo(trading_days(as_of, policy.canary_window_days)),
+        canary_days=db.canary_slo(trading_days(as_of, policy.canary_window_days, holidays)),
         approval=approval)
 
 
@@ -188,18 +213,25 @@ def build_rollout_assets(partitions_def: PartitionsDefinition, parity_assets: li
         description="The highest rollout phase (0 baseline, 1 context contract, 2 paper "
         "stability, 3 parity, 4 canary + approval) whose exit criteria and all lower phases' "
         "pass, with the evidence used; one ERROR check per criterion. Missing evidence never "
-        "passes. Reads market_context_bundle's contract checks from this Dagster instance.",
+        "passes. Reads market_context_bundle's contract checks from this Dagster instance. "
+        "Windows are trading days: weekdays minus the holidays of LEAN's market-hours database "
+        "(lean_data); without it weekends only, and a holiday counts as a missing day.",
     )
     def rollout_gate(context: AssetExecutionContext, config: RolloutGateConfig,
-                     torghut_db: TorghutDbResource, rollout_policy: RolloutPolicyResource
-                     ) -> MaterializeResult:
+                     torghut_db: TorghutDbResource, rollout_policy: RolloutPolicyResource,
+                     lean_data: LeanDataResource) -> MaterializeResult:
         now = datetime.now(timezone.utc)
         as_of = (_day(config.as_of_day, "as_of_day") if config.as_of_day
                  else now.astimezone(NEW_YORK).date() - timedelta(days=1))
+        holidays, calendar = exchange_holidays(lean_data.lean_dir)
+        if not holidays:
+            context.log.warning(f"trading calendar: {calendar}; an exchange holiday in a window "
+                                "counts as a missing day")
         db = rollout_db(torghut_db)
         db.ensure_rollout_schema()
-        verdict = evaluate_gates(gather_evidence(db, context.instance, rollout_policy, as_of, now),
-                                 rollout_policy.policy())
+        verdict = evaluate_gates(gather_evidence(db, context.instance, rollout_policy, as_of, now,
+                                                 holidays),
+                                 rollout_policy.policy(), holidays)
         reached = verdict.phase_reached
         context.log.info(f"rollout gate as of {as_of}: phase {reached} "
                          f"({PHASES.get(reached, 'none')}); blockers: "
@@ -208,6 +240,7 @@ def build_rollout_assets(partitions_def: PartitionsDefinition, parity_assets: li
             metadata={
                 "phase_reached": reached, "phase_name": PHASES.get(reached, "none reached"),
                 "as_of_day": str(as_of),
+                "trading_calendar": calendar,
                 "criteria": verdict_table(verdict),
                 "criteria_json": MetadataValue.json([c.model_dump(mode="json", exclude={"evidence"})
                                                      for c in verdict.criteria]),
@@ -223,4 +256,4 @@ def build_rollout_assets(partitions_def: PartitionsDefinition, parity_assets: li
 
 
 __all__ = ["ROLLOUT_GROUP", "RolloutBaselineConfig", "RolloutGateConfig", "build_rollout_assets",
-           "gather_evidence", "rollout_db", "verdict_table"]
+           "exchange_holidays", "gather_evidence", "rollout_db", "verdict_table"]

@@ -1,14 +1,21 @@
-"""Owns the rollout gate rules: evaluate_gates(evidence, policy) -> GateVerdict (no Dagster).
+"""Owns the rollout gate rules: evaluate_gates(evidence, policy, holidays) -> GateVerdict (no
+Dagster).
 
 Every criterion of every phase is evaluated; the verdict's ``phase_reached`` is the highest
 phase whose criteria and all lower phases' criteria pass (-1 when phase 0 fails). Missing
 evidence never passes: such a criterion fails with ``no evidence: <what is missing>; <what would
 produce it>``. A failing criterion names the measured number and its threshold.
+
+The phase 2-4 windows are the last N trading days up to ``as_of_day``
+(rollout_metrics.trading_days): weekdays not in ``holidays``, the exchange calendar the caller
+passes (the rollout_gate asset reads LEAN's market-hours database). Without a calendar only
+weekends are skipped, so an exchange holiday inside a window is a missing day that blocks its
+phase until the holiday leaves the window. A window that skips a holiday says so in its span.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date
 
 from intel_assets.contracts.gates import (
@@ -54,8 +61,13 @@ def _n(value: float | None, digits: int = 2, fraction: bool = False) -> str:
     return f"{value:.6g}" if fraction and abs(value) < 1 else f"{value:.{digits}f}"
 
 
-def _span(days: Sequence[date]) -> str:
-    return f"{days[0]}..{days[-1]}" if len(days) > 1 else str(days[0])
+def _span(days: Sequence[date], holidays: Collection[date] = frozenset()) -> str:
+    """``first..last`` of a window, naming the holidays it skips."""
+    text = f"{days[0]}..{days[-1]}" if len(days) > 1 else str(days[0])
+    skipped = sorted(d for d in holidays if days[0] < d < days[-1] and d.weekday() < 5)
+    if skipped:
+        text += f" (exchange holiday {', '.join(map(str, skipped))} skipped)"
+    return text
 
 
 def _result(cid: str, passed: bool, message: str, *, measured: float | None = None,
@@ -174,8 +186,10 @@ def _phase1(ev: GateEvidence, policy: RolloutPolicy) -> list[CriterionResult]:
 # ---------------------------------------------------------------------------- phase 2
 
 
-def _phase2(ev: GateEvidence, policy: RolloutPolicy) -> list[CriterionResult]:
-    window = trading_days(ev.as_of_day, policy.stability_days)
+def _phase2(ev: GateEvidence, policy: RolloutPolicy,
+            holidays: Collection[date]) -> list[CriterionResult]:
+    window = trading_days(ev.as_of_day, policy.stability_days, holidays)
+    span = _span(window, holidays)
     days = {d.day: d for d in ev.guardrail_days if d.day in window}
     refs = [EvidenceRef(kind="asset", name="guardrail_daily", key=str(d.day), run_id=d.run_id,
                         at=d.computed_at) for d in sorted(days.values(), key=lambda d: d.day)]
@@ -192,16 +206,16 @@ def _phase2(ev: GateEvidence, policy: RolloutPolicy) -> list[CriterionResult]:
         out.append(_missing(cid, "no baseline schema/validation rejection rate", no_base, refs))
     elif lacking:
         out.append(_missing(cid, f"guardrail_daily missing for {', '.join(lacking)} of "
-                            f"{_span(window)}", produce, refs))
+                            f"{span}", produce, refs))
     elif not decisions:
-        out.append(_missing(cid, f"no trade_decisions in {_span(window)}",
+        out.append(_missing(cid, f"no trade_decisions in {span}",
                             "Torghut records decisions; rematerialize guardrail_daily", refs))
     else:
         rate = pct(rejected, decisions) or 0.0
         out.append(_threshold(
             cid, rate, b.rejections.rate_pct + policy.rejection_rate_tolerance_pp, "<=", "%",
             "schema/validation rejection rate",
-            f"({rejected}/{decisions} over {_span(window)}; baseline v{b.version} "
+            f"({rejected}/{decisions} over {span}; baseline v{b.version} "
             f"{_n(b.rejections.rate_pct)} % + {_n(policy.rejection_rate_tolerance_pp)} pp)", refs))
 
     cid = "p2_guardrail_stability"
@@ -213,7 +227,7 @@ def _phase2(ev: GateEvidence, policy: RolloutPolicy) -> list[CriterionResult]:
         out.append(_missing(cid, "no baseline degraded-context share", no_base, refs))
     elif lacking:
         out.append(_missing(cid, f"guardrail_daily missing for {', '.join(lacking)} (every one of "
-                            f"the {policy.stability_days} days {_span(window)} is needed)",
+                            f"the {policy.stability_days} days {span} is needed)",
                             produce, refs))
     elif thin:
         out.append(_missing(cid, f"too few guardrail-consulted decisions on {', '.join(thin)}",
@@ -231,15 +245,16 @@ def _phase2(ev: GateEvidence, policy: RolloutPolicy) -> list[CriterionResult]:
         out.append(_threshold(
             cid, deviation[worst], policy.degraded_share_band_pp, "<=", "pp",
             f"largest daily degraded-share deviation ({worst})",
-            f"from baseline v{b.version} {_n(base)} % over {_span(window)}: {listing}", refs))
+            f"from baseline v{b.version} {_n(base)} % over {span}: {listing}", refs))
     return out
 
 
 # ---------------------------------------------------------------------------- phase 3
 
 
-def _phase3(ev: GateEvidence, policy: RolloutPolicy) -> list[CriterionResult]:
-    window = trading_days(ev.as_of_day, policy.parity_window_days)
+def _phase3(ev: GateEvidence, policy: RolloutPolicy,
+            holidays: Collection[date]) -> list[CriterionResult]:
+    window = trading_days(ev.as_of_day, policy.parity_window_days, holidays)
     days = {d.day: d for d in ev.parity_days if d.day in window}
     refs = [EvidenceRef(kind="table", name="intel_parity_reports", key=f"day={d.day}",
                         run_id=d.run_id, at=d.generated_at)
@@ -257,7 +272,7 @@ def _phase3(ev: GateEvidence, policy: RolloutPolicy) -> list[CriterionResult]:
         return [_missing(cid, "incomplete parity evidence (" + " | ".join(incomplete) + ")",
                          "fix the venue and rerun parity_backtest for those days", refs)
                 for cid in ids]
-    span, rows = _span(window), list(days.values())
+    span, rows = _span(window, holidays), list(days.values())
     compared = sum(d.compared for d in rows)
     agreed = sum(d.status_agreed for d in rows)
     drift = [v for d in rows for v in d.abs_drift_bps]
@@ -293,8 +308,10 @@ def _phase3(ev: GateEvidence, policy: RolloutPolicy) -> list[CriterionResult]:
 # ---------------------------------------------------------------------------- phase 4
 
 
-def _phase4(ev: GateEvidence, policy: RolloutPolicy) -> list[CriterionResult]:
-    window = trading_days(ev.as_of_day, policy.canary_window_days)
+def _phase4(ev: GateEvidence, policy: RolloutPolicy,
+            holidays: Collection[date]) -> list[CriterionResult]:
+    window = trading_days(ev.as_of_day, policy.canary_window_days, holidays)
+    span = _span(window, holidays)
     rows = sorted((r for r in ev.canary_days if r.day in window), key=lambda r: (r.day, r.source))
     refs = [EvidenceRef(kind="table", name="intel_canary_slo", key=f"day={r.day},source={r.source}",
                         at=r.recorded_at) for r in rows]
@@ -311,13 +328,13 @@ def _phase4(ev: GateEvidence, policy: RolloutPolicy) -> list[CriterionResult]:
     for cid, value, op, limit, unit, label in checks:
         if lacking:
             out.append(_missing(cid, f"no intel_canary_slo row for {', '.join(lacking)} of "
-                                f"{_span(window)}", "Torghut's canary records one per day "
+                                f"{span}", "Torghut's canary records one per day "
                                 "(RolloutDb.record_canary_slo)", refs))
             continue
         worst = (min if op == ">=" else max)(rows, key=value)
         out.append(_threshold(cid, value(worst), limit, op, unit,
                               f"{label} ({worst.day}, {worst.source})",
-                              f"over {_span(window)}", refs))
+                              f"over {span}", refs))
     out.append(_approval(ev, policy))
     return out
 
@@ -346,11 +363,15 @@ def _approval(ev: GateEvidence, policy: RolloutPolicy) -> CriterionResult:
                    threshold=float(policy.approval_phase), comparison="==", evidence=[ref])
 
 
-def evaluate_gates(evidence: GateEvidence, policy: RolloutPolicy) -> GateVerdict:
-    """Every criterion of phases 0-4 on ``evidence``; phase_reached = highest contiguous pass."""
+def evaluate_gates(evidence: GateEvidence, policy: RolloutPolicy,
+                   holidays: Collection[date] = frozenset()) -> GateVerdict:
+    """Every criterion of phases 0-4 on ``evidence``; phase_reached = highest contiguous pass.
+
+    ``holidays``: exchange holidays the trading-day windows skip (module docstring); empty = no
+    calendar, weekends only."""
     criteria = [*_phase0(evidence, policy), *_phase1(evidence, policy),
-                *_phase2(evidence, policy), *_phase3(evidence, policy),
-                *_phase4(evidence, policy)]
+                *_phase2(evidence, policy, holidays), *_phase3(evidence, policy, holidays),
+                *_phase4(evidence, policy, holidays)]
     reached = -1
     for phase in range(5):
         if not all(c.passed for c in criteria if c.phase == phase):

@@ -2,6 +2,11 @@
 
 Also the trading-day windows every gate criterion uses and the approval-token hash.
 
+* **trading day**: a Monday-Friday day that is not an exchange holiday (a full-day closure; an
+  early close is a trading day). The holidays come from a calendar the caller passes (the
+  rollout_gate asset reads LEAN's market-hours database, ``Equity-usa-[*]`` ``holidays``);
+  without one only weekends are skipped, so a holiday inside a window is a day without evidence.
+
 Definitions (what the gate compares):
 
 * **schema/validation rejection**: a trade_decisions row whose ``decision_json`` breaks the
@@ -29,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -66,12 +71,13 @@ def pct(part: float, whole: float) -> float | None:
     return None if not whole else part / whole * 100.0
 
 
-def trading_days(end: date, n: int) -> list[date]:
-    """The ``n`` Monday-Friday days ending at ``end`` (inclusive), oldest first."""
+def trading_days(end: date, n: int, holidays: Collection[date] = frozenset()) -> list[date]:
+    """The ``n`` trading days ending at ``end`` (inclusive), oldest first: Monday-Friday days not
+    in ``holidays``. With no holidays (no calendar) only weekends are skipped."""
     days: list[date] = []
     day = end
     while len(days) < n:
-        if day.weekday() < 5:
+        if day.weekday() < 5 and day not in holidays:
             days.append(day)
         day -= timedelta(days=1)
     return days[::-1]
