@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:  # the package is used from the checkout, not inst
 if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
 
-from helpers import make_bundle  # noqa: E402
+from helpers import LEAN_DIR, make_bundle  # noqa: E402
 from intel_assets.devtools.pg_cluster import (  # noqa: E402
     PgCluster,
     PostgresStartError,
@@ -96,13 +96,10 @@ def bundle_factory() -> Callable[..., object]:
 
 # ---- shared data and the embedded ClickHouse engine --------------------------------------
 
-SHARED_DATA = ROOT.parent / "shared" / "data"
-
-
 @pytest.fixture(scope="session")
 def lean_dir() -> Path:
     """The LEAN sample data (INTEL_LEAN_DATA_DIR or ../shared/data/lean); skip when absent."""
-    path = Path(os.environ.get("INTEL_LEAN_DATA_DIR") or SHARED_DATA / "lean")
+    path = LEAN_DIR
     if not (path / "equity" / "usa" / "minute").is_dir():
         pytest.skip(f"shared LEAN data absent at {path}: set INTEL_LEAN_DATA_DIR to a LEAN Data folder")
     return path

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from intel_assets.contracts.bundle import DOMAINS, Citation, DomainBlock, DomainBlocks, MarketContextBundle
+
+#: The shared reference data beside the repo; INTEL_LEAN_DATA_DIR / INTEL_EDGAR_DATA_DIR override.
+#: Tests that need them skip with a reason when they are absent.
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+LEAN_DIR = Path(os.environ.get("INTEL_LEAN_DATA_DIR") or SHARED_DATA / "lean")
+EDGAR_DIR = Path(os.environ.get("INTEL_EDGAR_DATA_DIR") or SHARED_DATA / "edgar")
 
 #: Default states: two observed domains, two missing ones.
 DEFAULT_STATES = {"technicals": "ok", "regime": "ok", "news": "missing", "fundamentals": "missing"}

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timezone
-from pathlib import Path
 
 import pytest
+from helpers import EDGAR_DIR
 
 from intel_assets.assets.fundamentals import fundamentals_for_symbol
 from intel_assets.contracts.bundle import DomainBlock
@@ -22,8 +21,6 @@ from intel_assets.domain.fundamentals import (
 )
 from intel_assets.resources.edgar import EdgarClient, EdgarConfigError, EdgarResource
 
-ROOT = Path(__file__).resolve().parent.parent
-EDGAR_DIR = Path(os.environ.get("INTEL_EDGAR_DATA_DIR", ROOT.parent / "shared" / "data" / "edgar"))
 UA = "intel_assets tests tests@example.com"
 SNOW, LPA, TSLA = 1640147, 1997711, 1318605
 DAY = 86_400.0

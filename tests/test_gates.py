@@ -4,12 +4,12 @@ definitions (schema rejections, guardrail shares, execution fill rate, stale pro
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from helpers import LEAN_DIR
 
 from intel_assets.contracts.gates import (
     ApprovalEvidence,
@@ -360,8 +360,7 @@ HOLIDAY_WEEK = [date(2013, 11, d) for d in (20, 21, 22, 25, 26, 27, 29)]
 
 def _market_hours_lean_dir() -> Path:
     """The shared LEAN Data folder with its market-hours database; skip when absent."""
-    root = Path(__file__).resolve().parents[1]
-    path = Path(os.environ.get("INTEL_LEAN_DATA_DIR") or root.parent / "shared" / "data" / "lean")
+    path = LEAN_DIR
     db = path / "market-hours" / "market-hours-database.json"
     if not db.is_file():
         pytest.skip(f"LEAN market-hours database absent at {db}: set INTEL_LEAN_DATA_DIR to a "

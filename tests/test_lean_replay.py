@@ -9,12 +9,12 @@ grep ^34200000`` (ask close 1674500 = $167.45) and ``grep 2013 factor_files/spy.
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, timezone
 from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
+from helpers import LEAN_DIR
 
 from intel_assets.domain.lean_data import (
     lean_minute_snapshots,
@@ -24,8 +24,6 @@ from intel_assets.domain.lean_data import (
 )
 from intel_assets.execution.lean_replay import BASIC_TEMPLATE_PUBLISHED, basic_template, main
 
-REPO = Path(__file__).resolve().parents[1]
-LEAN_DIR = Path(os.environ.get("INTEL_LEAN_DATA_DIR", REPO.parent / "shared" / "data" / "lean"))
 
 
 @pytest.fixture(scope="module")

@@ -11,16 +11,15 @@ ask close 167.38; 2013-10-08 09:30 bar: trade 167.45/167.52/167.40/167.50.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import uuid
 from datetime import datetime
 from decimal import Decimal as D
-from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
 import pytest
+from helpers import LEAN_DIR
 import yaml
 from pydantic import ValidationError
 
@@ -39,8 +38,6 @@ from intel_assets.execution.lean_runner import (
     lean_runner_in_background,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-LEAN_DIR = Path(os.environ.get("INTEL_LEAN_DATA_DIR", REPO.parent / "shared" / "data" / "lean"))
 SPEC = yaml.safe_load(OPENAPI_PATH.read_text())
 OPEN_0930 = "2013-10-07T09:30:00-04:00"
 

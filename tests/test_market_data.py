@@ -8,7 +8,6 @@ short). Milliseconds are converted to New-York wall time by hand (14400000 ms = 
 
 from __future__ import annotations
 
-import os
 import zipfile
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import LEAN_DIR
 
 from intel_assets.domain.market_data import (
     BARS_COLUMNS,
@@ -26,8 +26,6 @@ from intel_assets.domain.market_data import (
     synthetic_market,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-LEAN_DIR = Path(os.environ.get("INTEL_LEAN_DATA_DIR", REPO.parent / "shared" / "data" / "lean"))
 NY = "America/New_York"
 
 

@@ -12,7 +12,6 @@ from datetime import date, datetime
 import pytest
 from dagster import (
     AssetCheckSeverity,
-    AssetKey,
     DagsterInstance,
     FloatMetadataValue,
     build_schedule_context,
