@@ -91,28 +91,27 @@ def observed_block(
     )
 
 
-def missing_block(domain: str, budget_seconds: float, reason: str) -> DomainBlock:
-    """A domain with no data: never omitted, scored 0 and flagged <domain>_missing."""
+def _unobserved_block(domain: str, state: DomainState, budget_seconds: float,
+                      reason: str) -> DomainBlock:
+    """A block without data: scored 0, flagged <domain>_<state>, the reason in the payload."""
     return DomainBlock(
         domain=domain,
-        state=DomainState.MISSING,
+        state=state,
         max_freshness_seconds=math.ceil(budget_seconds),
         quality_score=0.0,
         payload={"reason": reason},
-        risk_flags=[f"{domain}_missing"],
+        risk_flags=[f"{domain}_{state.value}"],
     )
+
+
+def missing_block(domain: str, budget_seconds: float, reason: str) -> DomainBlock:
+    """A domain with no data: never omitted, scored 0 and flagged <domain>_missing."""
+    return _unobserved_block(domain, DomainState.MISSING, budget_seconds, reason)
 
 
 def error_block(domain: str, budget_seconds: float, reason: str) -> DomainBlock:
     """A domain whose source failed: scored 0 and flagged <domain>_error."""
-    return DomainBlock(
-        domain=domain,
-        state=DomainState.ERROR,
-        max_freshness_seconds=math.ceil(budget_seconds),
-        quality_score=0.0,
-        payload={"reason": reason},
-        risk_flags=[f"{domain}_error"],
-    )
+    return _unobserved_block(domain, DomainState.ERROR, budget_seconds, reason)
 
 
 def with_clock(block: DomainBlock, now: datetime) -> DomainBlock:
