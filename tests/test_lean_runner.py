@@ -246,7 +246,7 @@ def test_ioc_limit_not_filled_on_the_first_bar_is_canceled(adapter: LeanAdapter)
     ({"qty": 1.5}, 422, "invalid_quantity", "lot size"),
     ({"type": "limit"}, 422, "invalid_intent", "limit order needs limit_price"),
     ({"type": "stop"}, 422, "invalid_intent", "stop order needs stop_price"),
-    ({"limit_price": 100}, 422, "invalid_intent", "only allowed on limit orders"),
+    ({"limit_price": 100}, 422, "invalid_intent", "only allowed on limit and stop_limit orders"),
     ({"decision_time": "2013-10-07T09:30:00"}, 422, "invalid_intent", "timezone"),
     ({"decision_time": "2013-10-12T10:00:00-04:00"}, 422, "outside_data", "2013-10-14"),
     ({"decision_time": "2031-01-02T10:00:00-05:00"}, 422, "outside_data", "outside the data"),

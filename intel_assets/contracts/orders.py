@@ -21,7 +21,8 @@ CLIENT_ORDER_ID_RULE = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 _CLIENT_ORDER_ID_RE = re.compile(CLIENT_ORDER_ID_RULE)
 
 Side = Literal["buy", "sell"]
-OrderType = Literal["market", "limit", "stop"]
+#: Torghut's StrategyDecision.order_type spellings (services/torghut/app/trading/models.py).
+OrderType = Literal["market", "limit", "stop", "stop_limit"]
 TimeInForce = Literal["day", "gtc", "ioc", "fok"]
 FillStatus = Literal["filled", "rejected", "unfilled", "canceled"]
 OrderStatus = Literal["open", "filled", "canceled", "rejected"]
@@ -85,15 +86,18 @@ class OrderIntent(_Model):
 
     @model_validator(mode="after")
     def _prices_match_type(self) -> "OrderIntent":
-        if self.type == "limit" and self.limit_price is None:
-            raise ValueError("a limit order needs limit_price (the worst price you accept)")
-        if self.type == "stop" and self.stop_price is None:
-            raise ValueError("a stop order needs stop_price (the trigger price)")
-        if self.type != "limit" and self.limit_price is not None:
-            raise ValueError(f"limit_price is only allowed on limit orders, not {self.type} "
-                             "orders (stop-limit orders are not supported)")
-        if self.type != "stop" and self.stop_price is not None:
-            raise ValueError(f"stop_price is only allowed on stop orders, not {self.type} orders")
+        needs_limit = self.type in ("limit", "stop_limit")
+        needs_stop = self.type in ("stop", "stop_limit")
+        if needs_limit and self.limit_price is None:
+            raise ValueError(f"a {self.type} order needs limit_price (the worst price you accept)")
+        if needs_stop and self.stop_price is None:
+            raise ValueError(f"a {self.type} order needs stop_price (the trigger price)")
+        if not needs_limit and self.limit_price is not None:
+            raise ValueError(f"limit_price is only allowed on limit and stop_limit orders, not "
+                             f"{self.type} orders")
+        if not needs_stop and self.stop_price is not None:
+            raise ValueError(f"stop_price is only allowed on stop and stop_limit orders, not "
+                             f"{self.type} orders")
         if self.client_order_id is None:
             object.__setattr__(self, "client_order_id", default_client_order_id(
                 self.strategy_id, self.intent_id))
