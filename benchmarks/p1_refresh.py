@@ -54,19 +54,22 @@ def seed(ws: Workspace) -> dict[str, Any]:
 
 
 def _store_summary(ws: Workspace) -> dict[str, Any]:
+    from intel_assets.contracts.bundle import MarketContextBundle
+    from intel_assets.domain.context_health import universe_health
     from intel_assets.resources.bundle_store import BundleStore
 
     store = BundleStore.from_dsn(ws.settings().store_dsn)
-    try:
-        health = store.health()
+    try:  # the states as published (not re-aged to the wall clock)
+        health = universe_health([MarketContextBundle.model_validate_json(s.body)
+                                  for s in store.latest_all()])
     finally:
         store.close()
     states = ("ok", "stale", "missing", "error")
     return {
-        "published_symbols": health["symbols"],
-        "technicals_ok": health["domains"]["technicals"]["ok"],
-        "domain_states": {d: {s: c.get(s, 0) for s in states if c.get(s, 0)}
-                          for d, c in health["domains"].items()},
+        "published_symbols": health.symbols,
+        "technicals_ok": health.domains["technicals"].ok,
+        "domain_states": {d: {s: getattr(c, s) for s in states if getattr(c, s)}
+                          for d, c in health.domains.items()},
     }
 
 

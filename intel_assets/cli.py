@@ -180,12 +180,16 @@ def demo() -> int:
 def serve_cmd(settings: Settings, host: str | None, port: int | None) -> int:
     from intel_assets.resources.bundle_store import BundleStore
     from intel_assets.resources.dsn_contract import store_connect_dsn
-    from intel_assets.serving.app import create_app, serve
+    from intel_assets.serving.app import create_app, serve, serving_config
 
     dsn = store_connect_dsn(settings)  # fails fast (DsnContractError) on a broken TLS contract
-    app = create_app(lambda: BundleStore.from_dsn(dsn))
+    config = serving_config(settings)
+    app = create_app(lambda: BundleStore.from_dsn(dsn), config)
     host, port = host or settings.serve_host, port if port is not None else settings.serve_port
-    _say(f"serving http://{host}:{port}/api/torghut/market-context?symbol=... (store {_safe(dsn)})")
+    clock = f"replay clock {settings.as_of.isoformat()}" if settings.as_of else "live clock"
+    _say(f"serving http://{host}:{port}/api/torghut/market-context?symbol=... (store {_safe(dsn)}, "
+         f"{clock}, stale after {config.policy.max_staleness_seconds} s"
+         + ("" if config.enabled else ", DISABLED by INTEL_MARKET_CONTEXT_ENABLED=false") + ")")
     serve(app, host, port)
     return 0
 
@@ -207,7 +211,14 @@ def bundle_cmd(settings: Settings, symbol: str) -> int:
         print(f"error: no bundle published for {symbol}; run `intel-assets demo` or materialize it",
               file=sys.stderr)
         return 1
-    print(json.dumps(json.loads(stored.body), indent=2))
+    from intel_assets.contracts.bundle import MarketContextBundle
+    from intel_assets.domain.bundle import bundle_seen_at
+    from intel_assets.serving.app import serving_config
+
+    config = serving_config(settings)  # what the serving API would answer now
+    bundle = bundle_seen_at(MarketContextBundle.model_validate_json(stored.body),
+                            config.clock.now(), config.policy)
+    print(json.dumps(bundle.to_wire(), indent=2))
     return 0
 
 

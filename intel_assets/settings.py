@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     )
     serve_host: str = "127.0.0.1"
     serve_port: int = Field(default=8080, ge=0, le=65535)
+    max_staleness_seconds: int = Field(
+        default=300, gt=0, description="A bundle whose technicals/regime are older than this is "
+        "flagged market_context_stale when served (Torghut's own default limit is 300 s).")
+    market_context_enabled: bool = Field(
+        default=True, description="Kill switch: false serves bundles whose domains are missing, "
+        "flagged market_context_disabled (Torghut then skips the LLM review).")
 
     @field_validator("universe", mode="before")
     @classmethod

@@ -6,7 +6,8 @@ import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from intel_assets.contracts.bundle import DOMAINS, Citation, DomainBlock, DomainBlocks, MarketContextBundle
+from intel_assets.contracts.bundle import DOMAINS, Citation, DomainBlock, MarketContextBundle
+from intel_assets.domain.bundle import bundle_at
 
 #: The shared reference data beside the repo; INTEL_LEAN_DATA_DIR / INTEL_EDGAR_DATA_DIR override.
 #: Tests that need them skip with a reason when they are absent.
@@ -40,16 +41,8 @@ def make_block(domain: str, state: str, as_of: datetime) -> DomainBlock:
 
 
 def make_bundle(symbol: str, as_of: datetime, states: dict[str, str] | None = None) -> MarketContextBundle:
-    """A valid bundle for `symbol` as of `as_of`; `states` overrides DEFAULT_STATES per domain."""
+    """A valid bundle for `symbol` built as of `as_of` (domain.bundle.bundle_at, the one
+    definition of freshness, flags and quality); `states` overrides DEFAULT_STATES per domain."""
     chosen = {**DEFAULT_STATES, **(states or {})}
     blocks = {domain: make_block(domain, chosen[domain], as_of) for domain in DOMAINS}
-    observed = [b for b in blocks.values() if b.freshness_seconds is not None]
-    return MarketContextBundle(
-        symbol=symbol,
-        as_of_utc=as_of,
-        freshness_seconds=max((b.freshness_seconds or 0 for b in observed), default=0),
-        quality_score=round(sum(b.quality_score for b in blocks.values()) / len(blocks), 4),
-        source_count=sum(b.source_count for b in blocks.values()),
-        risk_flags=sorted(flag for b in blocks.values() for flag in b.risk_flags),
-        domains=DomainBlocks(**blocks),
-    )
+    return bundle_at(symbol, as_of, blocks, as_of)

@@ -116,39 +116,60 @@ def test_latest_unknown_and_before_schema(store_dsn: str) -> None:
         assert fresh.latest("SPY") is None
         assert fresh.history("SPY") == []
         assert fresh.staged("technicals", ["SPY"]) == {}
-        assert fresh.health()["symbols"] == 0
+        assert fresh.latest_all() == [] and fresh.provider_health() == {}
+        assert fresh.as_of("SPY", T0) is None
         fresh.ensure_schema()
         fresh.ensure_schema()  # idempotent
         assert fresh.latest("ZZZZ") is None
         assert fresh.publish([]) == []
 
 
-def test_health_counts_over_latest_bundles(store: BundleStore) -> None:
-    empty = store.health()
-    assert empty["symbols"] == 0 and empty["newestPublishedAt"] is None
-    assert empty["domains"]["news"] == {"ok": 0, "stale": 0, "missing": 0, "error": 0, "oldestAsOf": None}
+def test_point_in_time_read_from_history(store: BundleStore) -> None:
+    """as_of(symbol, T): the newest bundle built as of T or earlier; never a newer one."""
+    instants = [T0 + timedelta(minutes=m) for m in (0, 30, 60)]
+    store.publish([make_bundle("SPY", t) for t in instants])
+    store.publish([make_bundle("IBM", T0 + timedelta(minutes=45))])
+    assert store.as_of("SPY", T0 - timedelta(microseconds=1)) is None
+    for probe, expected in ((T0, 0), (T0 + timedelta(minutes=29, seconds=59), 0),
+                            (T0 + timedelta(minutes=30), 1), (T0 + timedelta(days=1), 2)):
+        found = store.as_of("SPY", probe)
+        assert found is not None and found.as_of_utc == instants[expected], probe
+        assert found.as_of_utc <= probe
+    republished = make_bundle("SPY", instants[1], {"news": "ok"})  # same instant, published again
+    store.publish([republished])
+    again = store.as_of("SPY", instants[1] + timedelta(minutes=1))
+    assert again is not None and MarketContextBundle.model_validate_json(again.body) == republished
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.as_of("SPY", datetime(2024, 3, 1))
 
-    store.publish([make_bundle("SPY", T0)])  # replaced below: must not be counted
-    store.publish([
-        make_bundle("SPY", T0 + timedelta(hours=1), {"news": "stale"}),
-        make_bundle("IBM", T0, {"news": "ok", "fundamentals": "ok"}),
-        make_bundle("BAC", T0, {"technicals": "error", "regime": "missing"}),
-    ])
-    health = store.health()
-    assert health["symbols"] == 3
-    assert set(health["domains"]) == set(DOMAINS)
-    d = health["domains"]
-    assert {k: d["technicals"][k] for k in ("ok", "stale", "missing", "error")} == \
-        {"ok": 2, "stale": 0, "missing": 0, "error": 1}
-    assert (d["regime"]["ok"], d["regime"]["missing"]) == (2, 1)
-    assert (d["news"]["ok"], d["news"]["stale"], d["news"]["missing"]) == (1, 1, 1)
-    assert (d["fundamentals"]["ok"], d["fundamentals"]["missing"]) == (1, 2)
-    # technicals ok blocks are 5 s old; the oldest is IBM's at T0 - 5 s
-    assert d["technicals"]["oldestAsOf"] == "2024-03-01T15:29:55Z"
-    # news: SPY stale (T0+1h - 900 s) vs IBM ok (T0 - 5 s) -> IBM's is older
-    assert d["news"]["oldestAsOf"] == "2024-03-01T15:29:55Z"
-    newest = datetime.fromisoformat(health["newestPublishedAt"])
-    assert abs(newest - datetime.now(timezone.utc)) < timedelta(minutes=5)
+
+def test_latest_never_moves_back_in_time(store: BundleStore) -> None:
+    """A backfill of an earlier instant goes to history but keeps the newer latest."""
+    newer, older = make_bundle("SPY", T0 + timedelta(hours=1)), make_bundle("SPY", T0)
+    store.publish([newer])
+    store.publish([older])
+    latest = store.latest("SPY")
+    assert latest is not None and latest.as_of_utc == newer.as_of_utc
+    assert [h.as_of_utc for h in store.history("SPY")] == [T0, T0 + timedelta(hours=1)]
+    assert [b.symbol for b in store.latest_all()] == ["SPY"]
+
+
+def test_provider_health_counts_consecutive_failures(store: BundleStore) -> None:
+    t = [T0 + timedelta(seconds=k) for k in range(4)]
+    store.record_provider_attempt("news", configured=True, success=True, latency_ms=20, at=t[0])
+    store.record_provider_attempt("news", configured=True, success=False, error="HTTP 503",
+                                  latency_ms=30, at=t[1])
+    store.record_provider_attempt("news", configured=True, success=False, error="timeout", at=t[2])
+    news = store.provider_health()["news"]
+    assert news == {"provider": "news", "configured": True, "lastAttemptAt": "2024-03-01T15:30:02Z",
+                    "lastSuccessAt": "2024-03-01T15:30:00Z", "lastError": "timeout",
+                    "consecutiveFailures": 2, "latencyMs": None}
+    store.record_provider_attempt("news", configured=True, success=True, latency_ms=8, at=t[3])
+    news = store.provider_health()["news"]
+    assert (news["consecutiveFailures"], news["lastError"], news["lastSuccessAt"]) == \
+        (0, None, "2024-03-01T15:30:03Z")
+    with pytest.raises(ValueError, match="provider must be one of"):
+        store.record_provider_attempt("twitter", configured=True, success=True)
 
 
 def test_concurrent_readers_share_per_thread_connections(store: BundleStore) -> None:

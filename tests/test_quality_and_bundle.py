@@ -13,7 +13,13 @@ from intel_assets.contracts.bundle import (
     DomainBlock,
     MarketContextBundle,
 )
-from intel_assets.domain.bundle import merge_bundle, unflagged_domains
+from intel_assets.domain.bundle import (
+    BundlePolicy,
+    bundle_seen_at,
+    disabled_bundle,
+    merge_bundle,
+    unflagged_domains,
+)
 from intel_assets.domain.quality import (
     DOMAIN_WEIGHTS,
     bundle_quality,
@@ -76,8 +82,8 @@ def test_merge_never_omits_a_domain_and_flags_missing_ones():
         assert wire["domains"][name]["state"] == "missing"
         assert f"{name}_missing" in wire["riskFlags"]
     assert bundle.freshness_seconds == 10
-    expected = DOMAIN_WEIGHTS["technicals"] * bundle.domains.technicals.quality_score
-    assert bundle.quality_score == pytest.approx(round(expected, 4))
+    # regime (required) is missing: its 0 caps the weighted mean of 0.35 x q_technicals
+    assert bundle.quality_score == 0.0
     assert unflagged_domains(bundle) == []
 
 
@@ -88,10 +94,79 @@ def test_unflagged_domain_is_detected():
     assert unflagged_domains(tampered) == ["news is missing but not flagged news_missing"]
 
 
-def test_bundle_quality_is_weighted_mean():
+def _block(domain: str, age_s: int, core=(1.0, 2.0)) -> DomainBlock:
+    return observed_block(domain=domain, now=NOW, as_of=NOW - timedelta(seconds=age_s),
+                          budget_seconds=BUDGETS[domain], payload={"x": 1}, core_values=core,
+                          sources=1, expected_sources=1)
+
+
+def test_bundle_quality_is_weighted_mean_capped_by_required_domains():
     blocks = [missing_block(d, BUDGETS[d], "none") for d in DOMAINS]
     assert bundle_quality(blocks) == 0.0
-    assert bundle_quality([_tech(0)] + blocks[1:]) == pytest.approx(0.35)
+    full = {d: _block(d, 0) for d in DOMAINS}
+    assert bundle_quality(full.values()) == 1.0
+    half_news = {**full, "news": _block("news", 0, core=(1.0, None))}  # q_news = 0.5
+    assert bundle_quality(half_news.values()) == pytest.approx(1 - DOMAIN_WEIGHTS["news"] * 0.5)
+    # technicals at half quality: weighted 0.825 capped to 0.5
+    half_tech = {**full, "technicals": _block("technicals", 0, core=(1.0, None))}
+    assert bundle_quality(half_tech.values()) == 0.5
+    # news and fundamentals perfect, price context missing: never passes a quality floor
+    no_price = {**full, "technicals": blocks[0], "regime": blocks[1]}
+    assert bundle_quality(no_price.values()) == 0.0
+
+
+def test_bundle_freshness_is_the_age_of_the_required_domains():
+    """A 20-hour-old fundamentals block (within its 24-h budget) must not make the bundle old:
+    Torghut blocks any bundle older than 300 s (proompteng/lab 255d330fe
+    services/torghut/app/trading/market_context.py, evaluate_market_context)."""
+    blocks = {"technicals": _block("technicals", 12), "regime": _block("regime", 30),
+              "news": _block("news", 200), "fundamentals": _block("fundamentals", 72_000)}
+    bundle = merge_bundle("SPY", NOW, blocks, BUDGETS)
+    assert bundle.freshness_seconds == 30
+    assert bundle.domains.fundamentals.state.value == "ok"
+    assert "market_context_stale" not in bundle.risk_flags
+    nothing = merge_bundle("SPY", NOW, {"news": _block("news", 10)}, BUDGETS)
+    assert nothing.freshness_seconds == 0  # no required data: the age of the bundle's clock
+    later = bundle_seen_at(nothing, NOW + timedelta(seconds=500))
+    assert later.freshness_seconds == 500 and "market_context_stale" in later.risk_flags
+
+
+def test_bundle_seen_later_turns_stale_and_back():
+    """Freshness is measured when the bundle is read, never frozen at publish time."""
+    blocks = {d: _block(d, 5) for d in DOMAINS}
+    published = merge_bundle("IBM", NOW, blocks, BUDGETS)
+    assert published.risk_flags == [] and published.freshness_seconds == 5
+    assert bundle_seen_at(published, NOW) == published
+    policy = BundlePolicy(max_staleness_seconds=300)
+    seen = bundle_seen_at(published, NOW + timedelta(seconds=400), policy)
+    assert seen.as_of_utc == published.as_of_utc  # still the instant it was built as of
+    assert seen.freshness_seconds == 405
+    assert [seen.domains.technicals.state.value, seen.domains.regime.state.value,
+            seen.domains.news.state.value, seen.domains.fundamentals.state.value] == \
+        ["stale", "stale", "stale", "ok"]
+    assert seen.risk_flags == ["technicals_stale", "regime_stale", "news_stale",
+                               "market_context_stale"]
+    # required domains 405 s old against a 60 s budget: 0.5 * 60 / 405
+    assert seen.domains.technicals.quality_score == pytest.approx(round(0.5 * 60 / 405, 4))
+    assert seen.quality_score == seen.domains.technicals.quality_score
+    back = bundle_seen_at(seen, NOW)  # re-aging depends on the clock alone (up to the 4-place
+    assert back.model_copy(update={"quality_score": published.quality_score}) == \
+        published.model_copy(update={"domains": back.domains})  # rounding of the scores)
+    for again, first in zip(back.domains.blocks(), published.domains.blocks()):
+        assert (again.state, again.freshness_seconds, again.risk_flags) == \
+            (first.state, first.freshness_seconds, first.risk_flags)
+        assert again.quality_score == pytest.approx(first.quality_score, abs=1e-3)
+    tight = bundle_seen_at(published, NOW + timedelta(seconds=50), BundlePolicy(30))
+    assert "market_context_stale" in tight.risk_flags and tight.domains.technicals.state.value == "ok"
+
+
+def test_disabled_bundle_is_all_missing_and_flagged():
+    bundle = disabled_bundle("SPY", NOW, BUDGETS)
+    assert [b.state.value for b in bundle.domains.blocks()] == ["missing"] * 4
+    assert bundle.risk_flags[-1] == "market_context_disabled"
+    assert bundle.quality_score == 0.0 and bundle.source_count == 0
+    assert "INTEL_MARKET_CONTEXT_ENABLED=false" in bundle.domains.news.payload["reason"]
+    MarketContextBundle.model_validate(bundle.to_wire(), by_alias=True, by_name=False)
 
 
 def test_wire_contract_is_strict_like_torghut():

@@ -1,4 +1,6 @@
-"""Tests the serving app over real HTTP (uvicorn + httpx) on SQLite and PostgreSQL stores."""
+"""Tests the serving app over real HTTP (uvicorn + httpx) on SQLite and PostgreSQL stores:
+Jangar's envelope and error shape, request-time freshness, point-in-time reads, the kill
+switch, both health views and the scrape-time metrics."""
 
 from __future__ import annotations
 
@@ -11,141 +13,268 @@ import httpx
 import pytest
 
 from helpers import make_bundle
-from intel_assets.devtools.asgi import asgi_in_background
 from intel_assets.contracts.bundle import DOMAINS, WIRE_TOP_LEVEL_KEYS, MarketContextBundle
 from intel_assets.contracts.symbols import SYMBOL_RULE
+from intel_assets.devtools.asgi import asgi_in_background
+from intel_assets.domain.bundle import BundlePolicy, bundle_seen_at
+from intel_assets.domain.clock import Clock
 from intel_assets.resources.bundle_store import BundleStore
-from intel_assets.serving.app import create_app
+from intel_assets.serving.app import ServingConfig, create_app
 
 T0 = datetime(2024, 3, 1, 15, 30, tzinfo=timezone.utc)
 URL = "/api/torghut/market-context"
 UNREACHABLE = "postgresql://intel:s3cret-pw@127.0.0.1:1/intel"
+ALL_OK = {d: "ok" for d in DOMAINS}
+
+
+def at(clock: datetime, **kwargs) -> ServingConfig:
+    return ServingConfig(clock=Clock(clock), **kwargs)
 
 
 @contextmanager
-def running(store_factory: Callable[[], BundleStore]) -> Iterator[httpx.Client]:
-    """Serve create_app(store_factory) with uvicorn on a free local port; yield a client."""
-    with asgi_in_background(create_app(store_factory)) as url:
+def running(store_factory: Callable[[], BundleStore],
+            config: ServingConfig | None = None) -> Iterator[httpx.Client]:
+    """Serve create_app(store_factory, config) with uvicorn on a free local port."""
+    with asgi_in_background(create_app(store_factory, config or at(T0))) as url:
         with httpx.Client(base_url=url, timeout=20) as client:
             yield client
 
 
 @pytest.fixture
-def published(store_dsn: str) -> dict[str, str]:
-    """SPY (default states) and IBM (published twice, all ok); returns symbol -> latest ETag."""
+def published(store_dsn: str) -> dict[str, MarketContextBundle]:
+    """SPY (technicals/regime ok, news/fundamentals missing) and IBM (published an hour
+    earlier, then again at T0 with every domain ok)."""
+    spy, ibm = make_bundle("SPY", T0), make_bundle("IBM", T0, ALL_OK)
     with BundleStore.from_dsn(store_dsn) as store:
         store.ensure_schema()
-        store.publish([make_bundle("SPY", T0), make_bundle("IBM", T0 - timedelta(hours=1))])
-        etags = store.publish([make_bundle("IBM", T0, {d: "ok" for d in DOMAINS})])
-        return {"SPY": store.latest("SPY").etag, "IBM": etags[0]}  # type: ignore[union-attr]
+        store.publish([spy, make_bundle("IBM", T0 - timedelta(hours=1))])
+        store.publish([ibm])
+    return {"SPY": spy, "IBM": ibm}
 
 
 @pytest.fixture
-def client(store_dsn: str, published: dict[str, str]) -> Iterator[httpx.Client]:
+def client(store_dsn: str, published: dict) -> Iterator[httpx.Client]:
     with running(lambda: BundleStore.from_dsn(store_dsn)) as http:
         yield http
 
 
-def test_latest_bundle_verbatim_with_etag(client: httpx.Client, store_dsn: str,
-                                          published: dict[str, str]) -> None:
+def context_of(resp: httpx.Response) -> MarketContextBundle:
+    body = resp.json()
+    assert set(body) == {"ok", "context"} and body["ok"] is True
+    assert set(body["context"]) == WIRE_TOP_LEVEL_KEYS
+    return MarketContextBundle.model_validate(body["context"], by_alias=True, by_name=False)
+
+
+def test_bundle_in_jangar_envelope_with_etag(client: httpx.Client, published: dict) -> None:
+    """200 {"ok": true, "context": <bundle>} (proompteng/lab 255d330fe services/jangar/src/
+    routes/api/torghut/market-context/index.ts); at the instant it was built, the served bundle
+    is the published one."""
     resp = client.get(URL, params={"symbol": "SPY"})
     assert resp.status_code == 200
     assert resp.headers["content-type"] == "application/json"
-    assert resp.headers["etag"] == f'"{published["SPY"]}"'
     assert resp.headers["cache-control"] == "no-cache"
-    bundle = MarketContextBundle.model_validate(resp.json())
-    assert bundle == make_bundle("SPY", T0)
-    assert set(resp.json()) == WIRE_TOP_LEVEL_KEYS
-    with BundleStore.from_dsn(store_dsn) as store:
-        assert resp.text == store.latest("SPY").body  # type: ignore[union-attr]
+    assert context_of(resp) == published["SPY"]
+    assert resp.headers["etag"].startswith('"') and len(resp.headers["etag"]) == 34
+    lower = client.get(URL, params={"symbol": "ibm"})
+    assert lower.status_code == 200 and context_of(lower) == published["IBM"]
 
 
-def test_if_none_match_gives_304(client: httpx.Client, published: dict[str, str]) -> None:
-    etag = f'"{published["IBM"]}"'
+def test_freshness_is_measured_when_asked(store_dsn: str, published: dict) -> None:
+    """The same stored bundle read 400 s later is stale: freshness, states, flags and quality
+    are re-measured at the serving clock, never frozen at publish time."""
+    later = T0 + timedelta(seconds=400)
+    with running(lambda: BundleStore.from_dsn(store_dsn), at(later)) as http:
+        served = context_of(http.get(URL, params={"symbol": "IBM"}))
+    assert served == bundle_seen_at(published["IBM"], later, BundlePolicy(300))
+    assert served.as_of_utc == T0 and served.freshness_seconds == 405
+    assert served.domains.technicals.state.value == "stale"
+    assert "market_context_stale" in served.risk_flags
+    assert served.quality_score < published["IBM"].quality_score
+    with running(lambda: BundleStore.from_dsn(store_dsn),
+                 at(later, policy=BundlePolicy(600))) as http:
+        lenient = context_of(http.get(URL, params={"symbol": "IBM"}))
+    assert "market_context_stale" not in lenient.risk_flags  # INTEL_MAX_STALENESS_SECONDS
+
+
+def test_etag_follows_the_served_body(client: httpx.Client) -> None:
+    first = client.get(URL, params={"symbol": "IBM"})
+    etag = first.headers["etag"]
     for header in (etag, f"W/{etag}", f'"0000", {etag}', "*"):
         resp = client.get(URL, params={"symbol": "IBM"}, headers={"If-None-Match": header})
         assert resp.status_code == 304, header
         assert resp.content == b"" and resp.headers["etag"] == etag
-    stale = client.get(URL, params={"symbol": "IBM"}, headers={"If-None-Match": '"0000"'})
-    assert stale.status_code == 200 and stale.headers["etag"] == etag
+    changed = client.get(URL, params={"symbol": "IBM"}, headers={"If-None-Match": '"0000"'})
+    assert changed.status_code == 200 and changed.headers["etag"] == etag
     other = client.get(URL, params={"symbol": "SPY"}, headers={"If-None-Match": etag})
     assert other.status_code == 200  # another symbol's ETag never matches
 
 
-def test_lower_case_symbol_is_accepted(client: httpx.Client, published: dict[str, str]) -> None:
-    resp = client.get(URL, params={"symbol": "ibm"})
-    assert resp.status_code == 200 and resp.json()["symbol"] == "IBM"
-    assert resp.headers["etag"] == f'"{published["IBM"]}"'
+def test_point_in_time_reads_never_look_ahead(store_dsn: str) -> None:
+    """?asOf=T serves the newest bundle built as of T or earlier, re-aged to T."""
+    instants = [T0 + timedelta(minutes=30 * k) for k in range(4)]
+    bundles = [make_bundle("SPY", t, ALL_OK) for t in instants]
+    with BundleStore.from_dsn(store_dsn) as store:
+        store.ensure_schema()
+        store.publish(bundles[2:])  # out of order: a backfill of the past comes later
+        store.publish(bundles[:2])
+        assert store.latest("SPY").as_of_utc == instants[-1]  # type: ignore[union-attr]
+    with running(lambda: BundleStore.from_dsn(store_dsn), at(instants[-1] + timedelta(hours=1))) as http:
+        for k, instant in enumerate(instants):
+            for probe in (instant, instant + timedelta(minutes=29, seconds=59)):
+                resp = http.get(URL, params={"symbol": "SPY", "asOf": probe.isoformat()})
+                served = context_of(resp)
+                assert served.as_of_utc == instant, (k, probe)
+                assert served == bundle_seen_at(bundles[k], probe)
+        z = http.get(URL, params={"symbol": "SPY", "asOf": "2024-03-01T16:00:00Z"})
+        assert context_of(z).as_of_utc == instants[1]
+        raw_plus = http.get(f"{URL}?symbol=SPY&asOf=2024-03-01T16:10:00+00:00")  # '+' unencoded
+        assert context_of(raw_plus).as_of_utc == instants[1]
+        early = http.get(URL, params={"symbol": "SPY", "asOf": (T0 - timedelta(seconds=1)).isoformat()})
+        assert early.status_code == 404 and early.json()["ok"] is False
+        assert "built as of 2024-03-01T15:29:59+00:00 or earlier" in early.json()["message"]
+        latest = context_of(http.get(URL, params={"symbol": "SPY"}))
+        assert latest.as_of_utc == instants[-1] and "market_context_stale" in latest.risk_flags
 
 
-@pytest.mark.parametrize("params", [{"symbol": ""}, {}, {"symbol": "1ABC"},
-                                    {"symbol": "TOO_LONG_SYMBOL_XXXX"}])
-def test_invalid_symbol_is_400_with_rule(client: httpx.Client, params: dict[str, str]) -> None:
+@pytest.mark.parametrize("params,message", [
+    ({}, "symbol is required"), ({"symbol": ""}, "symbol is required"),
+    ({"symbol": "1ABC"}, SYMBOL_RULE), ({"symbol": "TOO_LONG_SYMBOL_XXXX"}, SYMBOL_RULE),
+    ({"symbol": "SPY", "asOf": "yesterday"}, "asOf must be an ISO-8601 timestamp"),
+    ({"symbol": "SPY", "asOf": "2024-03-01T15:30:00"}, "has no UTC offset"),
+])
+def test_bad_input_is_400_ok_false(client: httpx.Client, params: dict, message: str) -> None:
     resp = client.get(URL, params=params)
     assert resp.status_code == 400
     body = resp.json()
-    assert body["error"] == "invalid_symbol" and SYMBOL_RULE in body["detail"]
+    assert body["ok"] is False and message in body["message"]
+    assert body["error"] in ("invalid_symbol", "invalid_as_of")
 
 
-def test_unknown_symbol_is_404(client: httpx.Client) -> None:
+def test_unknown_symbol_is_404_ok_false(client: httpx.Client) -> None:
     resp = client.get(URL, params={"symbol": "ZZZZ"})
     assert resp.status_code == 404
-    assert resp.json()["error"] == "not_found"
-    assert resp.json()["detail"].startswith("no bundle published for ZZZZ;")
+    assert resp.json() == {"ok": False, "error": "not_found", "message": resp.json()["message"]}
+    assert resp.json()["message"].startswith("no bundle published for ZZZZ;")
 
 
-def test_health_reports_domain_counts(client: httpx.Client) -> None:
-    resp = client.get(f"{URL}/health")
-    assert resp.status_code == 200
-    body = resp.json()
-    assert body["status"] == "degraded" and body["storeReachable"] is True
-    assert body["symbols"] == 2 and set(body["domains"]) == set(DOMAINS)
-    assert body["domains"]["technicals"] == {"ok": 2, "stale": 0, "missing": 0, "error": 0,
-                                             "oldestAsOf": "2024-03-01T15:29:55Z"}
-    assert (body["domains"]["news"]["ok"], body["domains"]["news"]["missing"]) == (1, 1)
-    assert datetime.fromisoformat(body["newestPublishedAt"]).tzinfo is not None
-    assert client.get("/healthz").json() == {"status": "ok"}
+def test_kill_switch_serves_disabled_bundles_without_the_store() -> None:
+    """INTEL_MARKET_CONTEXT_ENABLED=false (the plan's JANGAR_MARKET_CONTEXT_ENABLED): every
+    domain missing, flagged market_context_disabled; works even with the store down."""
+    with running(lambda: BundleStore.from_dsn(UNREACHABLE), at(T0, enabled=False)) as http:
+        served = context_of(http.get(URL, params={"symbol": "SPY"}))
+        assert [b.state.value for b in served.domains.blocks()] == ["missing"] * 4
+        assert "market_context_disabled" in served.risk_flags and served.quality_score == 0
+        assert http.get(URL, params={"symbol": "1X"}).status_code == 400
 
 
-def test_health_ok_when_every_block_is_ok(store_dsn: str) -> None:
+def test_symbol_health_in_jangar_shape(store_dsn: str, published: dict) -> None:
+    """GET .../health?symbol=S -> {"ok": true, "health": {...}} with Jangar's keys
+    (proompteng/lab 255d330fe services/jangar/src/server/torghut-market-context.ts)."""
+    with BundleStore.from_dsn(store_dsn) as store:
+        store.record_provider_attempt("news", configured=True, success=True, latency_ms=12.5)
+        store.record_provider_attempt("clickhouse", configured=True, success=False,
+                                      error="connection refused")
+        store.record_provider_attempt("clickhouse", configured=True, success=False,
+                                      error="connection refused again")
+    with running(lambda: BundleStore.from_dsn(store_dsn)) as http:
+        body = http.get(f"{URL}/health").json()  # default symbol SPY
+        ibm = http.get(f"{URL}/health", params={"symbol": "IBM"}).json()["health"]
+        unknown = http.get(f"{URL}/health", params={"symbol": "ZZZZ"}).json()["health"]
+    assert body["ok"] is True
+    health = body["health"]
+    assert {"enabled", "cacheSeconds", "maxStalenessSeconds", "bundleFreshnessSeconds",
+            "bundleQualityScore", "providerHealth", "ingestionHealth", "domainHealth",
+            "overallState"} <= set(health)
+    assert health["symbol"] == "SPY" and health["enabled"] is True
+    assert health["maxStalenessSeconds"] == 300 and health["bundleFreshnessSeconds"] == 5
+    assert [d["domain"] for d in health["domainHealth"]] == list(DOMAINS)
+    assert set(health["domainHealth"][0]) == {"domain", "state", "freshnessSeconds",
+                                             "maxFreshnessSeconds", "qualityScore", "riskFlags"}
+    assert health["overallState"] == "degraded"  # news and fundamentals missing
+    providers = {p["provider"]: p for p in health["providerHealth"]}
+    assert set(providers) == {"news", "fundamentals"}
+    assert providers["news"]["configured"] and providers["news"]["latencyMs"] == 12.5
+    assert providers["news"]["lastError"] is None and providers["news"]["lastSuccessAt"]
+    assert providers["fundamentals"] == {"provider": "fundamentals", "configured": False,
+                                         "lastAttemptAt": None, "lastSuccessAt": None,
+                                         "lastError": None, "consecutiveFailures": 0,
+                                         "latencyMs": None}
+    ch = health["ingestionHealth"]["clickhouse"]
+    assert ch["consecutiveFailures"] == 2 and ch["lastError"] == "connection refused again"
+    assert ch["lastSuccessAt"] is None
+    assert ibm["overallState"] == "ok" and ibm["bundleQualityScore"] == published["IBM"].quality_score
+    assert unknown["overallState"] == "degraded"
+    assert {d["state"] for d in unknown["domainHealth"]} == {"missing"}
+
+
+def test_health_down_on_error_or_disabled(store_dsn: str) -> None:
     with BundleStore.from_dsn(store_dsn) as store:
         store.ensure_schema()
-        store.publish([make_bundle("SPY", T0, {d: "ok" for d in DOMAINS})])
+        store.publish([make_bundle("BAC", T0, {"news": "error", "fundamentals": "ok"})])
     with running(lambda: BundleStore.from_dsn(store_dsn)) as http:
-        body = http.get(f"{URL}/health").json()
-    assert body["status"] == "ok" and body["symbols"] == 1
+        assert http.get(f"{URL}/health", params={"symbol": "BAC"}).json()["health"][
+            "overallState"] == "down"
+    with running(lambda: BundleStore.from_dsn(store_dsn), at(T0, enabled=False)) as http:
+        off = http.get(f"{URL}/health", params={"symbol": "BAC"}).json()["health"]
+    assert off["enabled"] is False and off["overallState"] == "down"
 
 
-def test_concurrent_requests(client: httpx.Client, published: dict[str, str]) -> None:
+def test_universe_health_names_the_symbols(store_dsn: str) -> None:
+    with BundleStore.from_dsn(store_dsn) as store:
+        store.ensure_schema()
+        store.publish([
+            make_bundle("SPY", T0, {"news": "stale"}),
+            make_bundle("IBM", T0, ALL_OK),
+            make_bundle("BAC", T0, {"technicals": "error", "regime": "missing"}),
+        ])
+    with running(lambda: BundleStore.from_dsn(store_dsn)) as http:
+        body = http.get(f"{URL}/health/universe").json()
+    health = body["health"]
+    assert body["ok"] is True and health["symbols"] == 3 and health["overallState"] == "down"
+    tech = health["domains"]["technicals"]
+    assert (tech["ok"], tech["error"], tech["errorSymbols"]) == (2, 1, ["BAC"])
+    assert tech["oldestAsOf"] == "2024-03-01T15:29:55Z"
+    assert health["domains"]["regime"]["missingSymbols"] == ["BAC"]
+    assert health["domains"]["news"]["staleSymbols"] == ["SPY"]
+    assert health["domains"]["news"]["missingSymbols"] == ["BAC"]
+    assert health["domains"]["fundamentals"]["missingSymbols"] == ["BAC", "SPY"]
+    # read an hour later, every price block is stale and every bundle flagged
+    with running(lambda: BundleStore.from_dsn(store_dsn), at(T0 + timedelta(hours=1))) as http:
+        later = http.get(f"{URL}/health/universe").json()["health"]
+    assert later["domains"]["technicals"]["staleSymbols"] == ["IBM", "SPY"]
+    assert later["staleBundles"] == ["BAC", "IBM", "SPY"]
+
+
+def test_concurrent_requests(client: httpx.Client, published: dict) -> None:
     def fetch(i: int) -> tuple[int, str]:
         resp = client.get(URL, params={"symbol": "SPY" if i % 2 else "IBM"})
-        return resp.status_code, resp.headers["etag"]
+        return resp.status_code, resp.json()["context"]["symbol"]
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         results = list(pool.map(fetch, range(64)))
-    assert results == [(200, f'"{published["SPY" if i % 2 else "IBM"]}"') for i in range(64)]
+    assert results == [(200, "SPY" if i % 2 else "IBM") for i in range(64)]
 
 
 def test_unreachable_store_is_503_without_secrets() -> None:
     with running(lambda: BundleStore.from_dsn(UNREACHABLE)) as http:
-        resp = http.get(URL, params={"symbol": "SPY"})
-        assert resp.status_code == 503
-        assert resp.json()["error"] == "store_unavailable"
-        assert "127.0.0.1:1" in resp.json()["detail"] and "s3cret-pw" not in resp.text
-        health = http.get(f"{URL}/health")
-        assert health.status_code == 503 and health.json()["storeReachable"] is False
-        assert "s3cret-pw" not in health.text
+        for path in (URL, f"{URL}/health", f"{URL}/health/universe"):
+            resp = http.get(path, params={"symbol": "SPY"})
+            assert resp.status_code == 503, path
+            assert resp.json()["ok"] is False and resp.json()["error"] == "store_unavailable"
+            assert "127.0.0.1:1" in resp.json()["message"] and "s3cret-pw" not in resp.text
         assert http.get(URL, params={"symbol": "1ABC"}).status_code == 400  # no store needed
-        assert http.get("/healthz").status_code == 200
+        assert http.get("/healthz").json() == {"status": "ok"}
+        metrics = http.get("/metrics").text
+        assert "market_context_store_up 0.0" in metrics and "s3cret-pw" not in metrics
 
 
-def test_store_is_retried_after_a_failed_open(store_dsn: str, published: dict[str, str]) -> None:
+def test_store_is_retried_after_a_failed_open(store_dsn: str, published: dict) -> None:
     target = [UNREACHABLE]
     with running(lambda: BundleStore.from_dsn(target[0])) as http:
         assert http.get(URL, params={"symbol": "SPY"}).status_code == 503
         target[0] = store_dsn  # the store comes up: the next request opens it
         resp = http.get(URL, params={"symbol": "SPY"})
-        assert resp.status_code == 200 and resp.headers["etag"] == f'"{published["SPY"]}"'
+        assert resp.status_code == 200 and context_of(resp) == published["SPY"]
 
 
 def test_research_brief_is_served_beside_the_bundle(client: httpx.Client, store_dsn: str) -> None:
@@ -155,9 +284,40 @@ def test_research_brief_is_served_beside_the_bundle(client: httpx.Client, store_
     with BundleStore.from_dsn(store_dsn) as store:
         store.stage("research", {"IBM": brief})
     resp = client.get(f"{URL}/research", params={"symbol": "ibm"})
-    assert resp.status_code == 200
-    assert resp.json() == brief
+    assert resp.status_code == 200 and resp.json() == {"ok": True, "research": brief}
     missing = client.get(f"{URL}/research", params={"symbol": "SPY"})
-    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    assert missing.status_code == 404 and missing.json()["ok"] is False
     bad = client.get(f"{URL}/research", params={"symbol": "1X"})
-    assert bad.status_code == 400 and SYMBOL_RULE in bad.json()["detail"]
+    assert bad.status_code == 400 and SYMBOL_RULE in bad.json()["message"]
+
+
+def _samples(text: str) -> dict[tuple[str, frozenset], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_metrics_latency_and_bundle_age_at_the_serving_clock(store_dsn: str, published: dict) -> None:
+    later = T0 + timedelta(seconds=400)
+    with running(lambda: BundleStore.from_dsn(store_dsn), at(later)) as http:
+        for _ in range(3):
+            assert http.get(URL, params={"symbol": "IBM"}).status_code == 200
+        http.get(URL, params={"symbol": "ZZZZ"})
+        samples = _samples(http.get("/metrics").text)
+    path = ("path", URL)
+    assert samples[("market_context_requests_total", frozenset({path, ("status", "200")}))] >= 3
+    assert samples[("market_context_requests_total", frozenset({path, ("status", "404")}))] >= 1
+    assert samples[("market_context_request_duration_seconds_count", frozenset({path}))] >= 4
+    assert samples[("market_context_store_up", frozenset())] == 1.0
+    ibm = ("symbol", "IBM")
+    assert samples[("market_context_bundle_freshness_seconds", frozenset({ibm}))] == 405.0
+    assert samples[("market_context_bundle_stale", frozenset({ibm}))] == 1.0
+    assert samples[("market_context_domain_age_seconds",
+                    frozenset({ibm, ("domain", "fundamentals")}))] == 405.0
+    assert samples[("market_context_domain_symbols",
+                    frozenset({("domain", "technicals"), ("state", "stale")}))] == 2.0
+    assert ("market_context_domain_age_seconds", frozenset({("symbol", "SPY"), ("domain", "news")})) \
+        not in samples  # a missing domain has no age
+    assert samples[("market_context_bundle_quality_score", frozenset({ibm}))] < \
+        published["IBM"].quality_score

@@ -7,8 +7,13 @@ Domain quality  q = freshness_decay(age, budget) x completeness x source_coverag
   source_coverage = min(1, sources used / sources expected).
 A missing or errored domain scores 0.
 
-Bundle quality   Q = sum(w_d * q_d) / sum(w_d) over all four domains, with DOMAIN_WEIGHTS;
-so a bundle whose news and fundamentals are missing can score at most 0.5.
+Bundle quality   Q = min( sum(w_d * q_d) / sum(w_d) over all four domains (DOMAIN_WEIGHTS),
+                          q_technicals, q_regime )
+The weighted mean says how complete the context is (a bundle whose news and fundamentals are
+missing scores at most 0.5); the cap by the required domains (REQUIRED_DOMAINS, the two
+Torghut's current schema requires and whose lower score its policy reads) means a bundle
+without usable price context can never pass a quality floor on the strength of news and
+fundamentals alone.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from typing import Any
 
 from intel_assets.contracts.bundle import DomainBlock, DomainState
 
+#: Domains a trade decision cannot do without (price action and regime).
+REQUIRED_DOMAINS: tuple[str, ...] = ("technicals", "regime")
 DOMAIN_WEIGHTS: Mapping[str, float] = {
     "technicals": 0.35,
     "regime": 0.15,
@@ -139,8 +146,12 @@ def with_clock(block: DomainBlock, now: datetime) -> DomainBlock:
 
 
 def bundle_quality(blocks: Iterable[DomainBlock]) -> float:
+    """The module docstring's Q over these blocks (a required domain absent from them does
+    not cap the score)."""
     blocks = list(blocks)
     total = sum(DOMAIN_WEIGHTS[b.domain] for b in blocks)
     if total == 0:
         return 0.0
-    return round(sum(DOMAIN_WEIGHTS[b.domain] * b.quality_score for b in blocks) / total, 4)
+    weighted = sum(DOMAIN_WEIGHTS[b.domain] * b.quality_score for b in blocks) / total
+    caps = [b.quality_score for b in blocks if b.domain in REQUIRED_DOMAINS]
+    return round(min([weighted, *caps]), 4)

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
-from intel_assets.contracts.bundle import DOMAINS, DomainState, MarketContextBundle
+from intel_assets.contracts.bundle import MarketContextBundle
 from intel_assets.contracts.symbols import normalize_symbol
 
 T = TypeVar("T")
@@ -21,7 +21,6 @@ _DSN_HINT = (
     "write postgresql://user[:password]@host:port/dbname for a PostgreSQL server, or "
     "sqlite:////absolute/path/bundles.sqlite3 for an embedded SQLite file"
 )
-_STATES = tuple(state.value for state in DomainState)
 _IN_CHUNK = 500  # bound parameters per IN (...) list; below every SQLite limit
 _BUNDLE_DDL = ("context_version TEXT NOT NULL, as_of_utc {ts} NOT NULL, quality_score {real} NOT NULL, "
                "etag TEXT NOT NULL, body TEXT NOT NULL, published_at {ts} NOT NULL, run_id TEXT")
@@ -31,7 +30,13 @@ _DDL = (  # {ts}/{real}/{serial} are the backend's fixed type names, never user 
     f"CREATE TABLE IF NOT EXISTS bundle_latest (symbol TEXT PRIMARY KEY, {_BUNDLE_DDL})",
     f"CREATE TABLE IF NOT EXISTS bundle_history (id {{serial}}, symbol TEXT NOT NULL, {_BUNDLE_DDL})",
     "CREATE INDEX IF NOT EXISTS bundle_history_symbol_published ON bundle_history (symbol, published_at)",
+    "CREATE INDEX IF NOT EXISTS bundle_history_symbol_as_of ON bundle_history (symbol, as_of_utc)",
+    "CREATE TABLE IF NOT EXISTS provider_health (provider TEXT PRIMARY KEY, configured INTEGER NOT "
+    "NULL, last_attempt_at {ts}, last_success_at {ts}, last_error TEXT, consecutive_failures "
+    "INTEGER NOT NULL, latency_ms {real})",
 )
+#: The sources whose health the serving API reports: Jangar's two providers and its ingestion.
+HEALTH_SOURCES = ("news", "fundamentals", "clickhouse")
 _STAGE_UPSERT = (
     "INSERT INTO staged_blocks (kind, symbol, body, as_of, run_id, updated_at) "
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, symbol) DO UPDATE SET body = excluded.body, "
@@ -43,7 +48,7 @@ _LATEST_UPSERT = (
     "ON CONFLICT (symbol) DO UPDATE SET context_version = excluded.context_version, "
     "as_of_utc = excluded.as_of_utc, quality_score = excluded.quality_score, "
     "etag = excluded.etag, body = excluded.body, published_at = excluded.published_at, "
-    "run_id = excluded.run_id"
+    "run_id = excluded.run_id WHERE excluded.as_of_utc >= bundle_latest.as_of_utc"
 )
 _HISTORY_INSERT = f"INSERT INTO bundle_history ({_BUNDLE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _STORED_COLS = "symbol, body, etag, as_of_utc, published_at, quality_score"
@@ -393,8 +398,10 @@ class BundleStore:
         return self._read(query, {}) if wanted else {}
 
     def publish(self, bundles: Sequence[MarketContextBundle], run_id: str | None = None) -> list[str]:
-        """Make these bundles the latest and append them to history, all or nothing; return
-        their ETags (sha256 of the exact body, first 32 hex digits, unquoted)."""
+        """Append these bundles to history and make each the latest of its symbol unless that
+        symbol's latest is as of a later instant (a backfill of the past never replaces newer
+        context), all or nothing; return their ETags (sha256 of the exact body, first 32 hex
+        digits, unquoted)."""
         bundles = list(bundles)
         if not bundles:
             return []
@@ -424,35 +431,75 @@ class BundleStore:
 
         return self._read(query, None)
 
+    def as_of(self, symbol: str, as_of: datetime) -> StoredBundle | None:
+        """The newest published bundle of the symbol built as of ``as_of`` or earlier (history;
+        nothing newer than ``as_of`` is ever returned), or None."""
+        if as_of.tzinfo is None:
+            raise ValueError("as_of must be timezone-aware")
+        key, bound = normalize_symbol(symbol), self._backend.ts(as_of)
+        sql = (f"SELECT {_STORED_COLS} FROM bundle_history WHERE symbol = ? AND as_of_utc <= ? "
+               "ORDER BY as_of_utc DESC, id DESC LIMIT 1")
+
+        def query(cursor: _Cursor) -> StoredBundle | None:
+            row = cursor.execute(sql, (key, bound)).fetchone()
+            return None if row is None else self._stored(row)
+
+        return self._read(query, None)
+
+    def latest_all(self) -> list[StoredBundle]:
+        """The latest bundle of every published symbol, by symbol."""
+        sql = f"SELECT {_STORED_COLS} FROM bundle_latest ORDER BY symbol"
+        return self._read(lambda c: [self._stored(r) for r in c.execute(sql).fetchall()], [])
+
+    def record_provider_attempt(self, provider: str, *, configured: bool, success: bool,
+                                latency_ms: float | None = None, error: str | None = None,
+                                at: datetime | None = None) -> None:
+        """Record one poll of a provider (news, fundamentals) or of ClickHouse: attempt time,
+        success time, last error (None on success) and the consecutive-failure count."""
+        if provider not in HEALTH_SOURCES:
+            raise ValueError(f"provider must be one of {', '.join(HEALTH_SOURCES)}, got {provider!r}")
+        when = self._backend.ts(at or datetime.now(timezone.utc))
+        with self._tx(write=True) as cursor:
+            row = cursor.execute("SELECT last_success_at, consecutive_failures FROM "
+                                 "provider_health WHERE provider = ?", (provider,)).fetchone()
+            last_success, failures = (row[0], int(row[1])) if row else (None, 0)
+            cursor.execute(
+                "INSERT INTO provider_health (provider, configured, last_attempt_at, "
+                "last_success_at, last_error, consecutive_failures, latency_ms) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider) DO UPDATE SET configured = "
+                "excluded.configured, last_attempt_at = excluded.last_attempt_at, last_success_at "
+                "= excluded.last_success_at, last_error = excluded.last_error, "
+                "consecutive_failures = excluded.consecutive_failures, latency_ms = "
+                "excluded.latency_ms",
+                (provider, int(configured), when, when if success else last_success,
+                 None if success else (error or "unknown error")[:500],
+                 0 if success else failures + 1,
+                 None if latency_ms is None else float(latency_ms)))
+
+    def provider_health(self) -> dict[str, dict[str, Any]]:
+        """Per provider the last recorded poll, in Jangar's providerHealth shape (camelCase);
+        a provider never recorded is absent."""
+        def query(cursor: _Cursor) -> dict[str, dict[str, Any]]:
+            rows = cursor.execute("SELECT provider, configured, last_attempt_at, last_success_at, "
+                                  "last_error, consecutive_failures, latency_ms FROM "
+                                  "provider_health").fetchall()
+            return {
+                name: {"provider": name, "configured": bool(configured),
+                       "lastAttemptAt": _iso(_to_dt(attempt)) if attempt else None,
+                       "lastSuccessAt": _iso(_to_dt(success)) if success else None,
+                       "lastError": error, "consecutiveFailures": int(failures),
+                       "latencyMs": None if latency is None else round(float(latency), 1)}
+                for name, configured, attempt, success, error, failures, latency in rows
+            }
+
+        return self._read(query, {})
+
     def history(self, symbol: str, limit: int = 50) -> list[StoredBundle]:
         """Published bundles for the symbol, newest first."""
         key, limit = normalize_symbol(symbol), max(0, int(limit))
         sql = (f"SELECT {_STORED_COLS} FROM bundle_history WHERE symbol = ? "
                "ORDER BY published_at DESC, id DESC LIMIT ?")
         return self._read(lambda c: [self._stored(r) for r in c.execute(sql, (key, limit)).fetchall()], [])
-
-    def health(self) -> dict[str, Any]:
-        """Per-domain state counts and oldest block asOf over the latest bundles, plus the
-        symbol count and newest publishedAt (camelCase keys, ISO-8601 UTC strings)."""
-        rows = self._read(lambda c: c.execute("SELECT body, published_at FROM bundle_latest").fetchall(), [])
-        counts = {d: dict.fromkeys(_STATES, 0) for d in DOMAINS}
-        oldest: dict[str, datetime] = {}
-        newest: datetime | None = None
-        for body, published_at in rows:
-            published = _to_dt(published_at)
-            newest = published if newest is None or published > newest else newest
-            blocks = json.loads(body)["domains"]  # written by publish() from a validated bundle
-            for domain in DOMAINS:
-                block = blocks[domain]
-                counts[domain][block["state"]] += 1
-                as_of = _to_dt(block["asOf"]) if block.get("asOf") else None
-                if as_of is not None and (domain not in oldest or as_of < oldest[domain]):
-                    oldest[domain] = as_of
-        return {
-            "symbols": len(rows),
-            "newestPublishedAt": _iso(newest),
-            "domains": {d: {**counts[d], "oldestAsOf": _iso(oldest.get(d))} for d in DOMAINS},
-        }
 
     def close(self) -> None:
         """Close every connection; later calls raise StoreUnavailableError."""

@@ -1,31 +1,86 @@
-"""Owns the Torghut-facing HTTP API: latest bundle by symbol (ETag/304), research brief,
-store health, liveness."""
+"""Owns the Torghut-facing HTTP API: the bundle per symbol in Jangar's envelope, re-aged on every
+request (optionally as of an instant), its health in Jangar's shape, the universe view, the
+research brief, liveness and /metrics.
+
+Contract (restated from proompteng/lab 255d330fe services/jangar/src/routes/api/torghut/
+market-context/index.ts and health.ts, and services/torghut/app/trading/market_context.py):
+answers are ``{"ok": true, "context": <bundle>}`` / ``{"ok": true, "health": {...}}``; errors
+are ``{"ok": false, "message": "<plain words>", "error": "<code>"}`` (Torghut raises on ``ok``
+not true and shows the message). The bundle's freshness, states, flags and quality are measured
+at the serving clock (live now, or the replay clock), never frozen at publish time: if Dagster
+stops, the served bundle turns stale by itself.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
+from intel_assets.contracts.bundle import MarketContextBundle
 from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
-from intel_assets.resources.bundle_store import BundleStore, StoreConfigError, StoreUnavailableError
-from intel_assets.torghut.metrics import count_requests, metrics_response
+from intel_assets.domain.bundle import BundlePolicy, bundle_seen_at, disabled_bundle, merge_bundle
+from intel_assets.domain.clock import Clock
+from intel_assets.domain.context_health import symbol_health, universe_health
+from intel_assets.resources.bundle_store import (
+    BundleStore,
+    StoreConfigError,
+    StoreUnavailableError,
+    StoredBundle,
+)
+from intel_assets.serving.metrics import ServingMetrics
+
+if TYPE_CHECKING:
+    from intel_assets.settings import Settings
 
 log = logging.getLogger(__name__)
 MARKET_CONTEXT_PATH = "/api/torghut/market-context"
 HEALTH_PATH = "/api/torghut/market-context/health"
+UNIVERSE_HEALTH_PATH = "/api/torghut/market-context/health/universe"
 #: The research brief is not a bundle domain: Torghut's strict schema admits exactly four.
 RESEARCH_PATH = "/api/torghut/market-context/research"
 RESEARCH_KIND = "research"
+DEFAULT_HEALTH_SYMBOL = "SPY"  # Jangar's default
 _NO_CACHE = {"Cache-Control": "no-cache"}
+_PARSED_CACHE_SIZE = 4096
+_AS_OF_EXAMPLE = "2013-10-11T19:59:00Z"
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """What the API judges bundles by: its clock, the staleness policy, the kill switch and
+    the domain budgets (for bundles it has to make up: disabled or never published)."""
+
+    clock: Clock = field(default_factory=Clock)
+    policy: BundlePolicy = field(default_factory=BundlePolicy)
+    enabled: bool = True
+    budgets: Mapping[str, float] = field(default_factory=lambda: {
+        "technicals": 60.0, "regime": 60.0, "news": 300.0, "fundamentals": 86_400.0})
+
+
+def serving_config(settings: "Settings") -> ServingConfig:
+    """The serving configuration from INTEL_* settings (INTEL_AS_OF, INTEL_MAX_STALENESS_SECONDS,
+    INTEL_MARKET_CONTEXT_ENABLED, the domain budgets)."""
+    return ServingConfig(
+        clock=Clock(settings.as_of), policy=BundlePolicy(settings.max_staleness_seconds),
+        enabled=settings.market_context_enabled,
+        budgets={d: settings.budget_seconds(d) for d in ("technicals", "regime", "news",
+                                                        "fundamentals")})
 
 
 class _LazyStore:
@@ -71,8 +126,72 @@ class _LazyStore:
                 self._store = None
 
 
-def _error(status: int, error: str, detail: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": error, "detail": detail, **extra}, status_code=status, headers=_NO_CACHE)
+class _ParsedBundles:
+    """Validated bundles by stored ETag (a stored body never changes under its ETag), bounded."""
+
+    def __init__(self, size: int = _PARSED_CACHE_SIZE) -> None:
+        self._items: OrderedDict[str, MarketContextBundle] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, stored: StoredBundle) -> MarketContextBundle:
+        with self._lock:
+            found = self._items.get(stored.etag)
+            if found is not None:
+                self._items.move_to_end(stored.etag)
+                return found
+        bundle = MarketContextBundle.model_validate_json(stored.body)
+        with self._lock:
+            self._items[stored.etag] = bundle
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return bundle
+
+
+class BadRequest(Exception):
+    """A request we refuse with 400 and a plain-words message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _failure(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"ok": False, "message": message, "error": code}, status_code=status,
+                        headers=_NO_CACHE)
+
+
+def _symbol(request: Request, default: str | None = None) -> str:
+    raw = request.query_params.get("symbol")
+    if (raw is None or not raw.strip()) and default is not None:
+        return default
+    if raw is None or not raw.strip():
+        raise BadRequest("invalid_symbol", "symbol is required, e.g. ?symbol=SPY")
+    try:
+        return normalize_symbol(raw)
+    except InvalidSymbolError as exc:
+        raise BadRequest("invalid_symbol", str(exc)) from None
+
+
+def parse_as_of(raw: str | None) -> datetime | None:
+    """The ``asOf`` query value as an aware datetime (None when absent); BadRequest otherwise.
+    A space where the offset's '+' was (an unencoded '+' in a URL) is read as '+'."""
+    if raw is None or not raw.strip():
+        return None
+    text = raw.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    candidates = [text] + ([text.replace(" ", "+")] if " " in text else [])
+    for candidate in candidates:
+        try:
+            value = datetime.fromisoformat(candidate)
+        except ValueError:
+            continue
+        if value.tzinfo is None:
+            raise BadRequest("invalid_as_of", (
+                f"asOf {raw!r} has no UTC offset; send an ISO-8601 timestamp with one, e.g. "
+                f"{_AS_OF_EXAMPLE} (a '+' must be URL-encoded as %2B)"))
+        return value
+    raise BadRequest("invalid_as_of", (
+        f"asOf must be an ISO-8601 timestamp with a UTC offset, e.g. {_AS_OF_EXAMPLE}; got {raw!r}"))
 
 
 def _etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -90,70 +209,104 @@ def _etag_matches(if_none_match: str | None, etag: str) -> bool:
     return False
 
 
-def create_app(store_factory: Callable[[], BundleStore]) -> Starlette:
-    """The serving app; `store_factory` opens the bundle store (lazily, retried until it works)."""
+def _ok_body(key: str, payload: dict[str, Any]) -> bytes:
+    return json.dumps({"ok": True, key: payload}, separators=(",", ":")).encode("utf-8")
+
+
+def create_app(store_factory: Callable[[], BundleStore],
+               config: ServingConfig | None = None) -> Starlette:
+    """The serving app; ``store_factory`` opens the bundle store (lazily, retried until it
+    works); ``config`` (default: live clock, 300 s staleness, enabled) judges the bundles."""
+    config = config or ServingConfig()
     stores = _LazyStore(store_factory)
+    parsed = _ParsedBundles()
+    metrics = ServingMetrics(lambda: stores.get(), config, lambda stored: parsed.get(stored))
+
+    def seen(stored: StoredBundle, now: datetime) -> MarketContextBundle:
+        return bundle_seen_at(parsed.get(stored), now, config.policy)
 
     def market_context(request: Request) -> Response:
-        try:
-            symbol = normalize_symbol(request.query_params.get("symbol"))
-        except InvalidSymbolError as exc:
-            return _error(400, "invalid_symbol", str(exc))
-        try:
-            stored = stores.get().latest(symbol)
-        except StoreUnavailableError as exc:
-            return _error(503, "store_unavailable", str(exc))
-        if stored is None:
-            return _error(
-                404, "not_found",
-                f"no bundle published for {symbol}; it is not in the published universe yet "
-                "(check INTEL_UNIVERSE and that the bundle asset has materialized for it)",
-            )
-        headers = {"ETag": f'"{stored.etag}"', **_NO_CACHE}
-        if _etag_matches(request.headers.get("if-none-match"), stored.etag):
+        symbol = _symbol(request)
+        as_of = parse_as_of(request.query_params.get("asOf"))
+        now = as_of or config.clock.now()
+        if not config.enabled:
+            bundle = disabled_bundle(symbol, now, config.budgets)
+        else:
+            store = stores.get()
+            stored = store.latest(symbol) if as_of is None else store.as_of(symbol, as_of)
+            if stored is None:
+                when = "" if as_of is None else f" built as of {as_of.isoformat()} or earlier"
+                return _failure(404, "not_found", (
+                    f"no bundle published for {symbol}{when}; check that {symbol} is in "
+                    "INTEL_UNIVERSE and that published_bundle has materialized for it"))
+            bundle = seen(stored, now)
+        body = _ok_body("context", bundle.to_wire())
+        etag = hashlib.sha256(body).hexdigest()[:32]
+        headers = {"ETag": f'"{etag}"', **_NO_CACHE}
+        if _etag_matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)
-        return Response(stored.body, media_type="application/json", headers=headers)
-
-    def research(request: Request) -> Response:
-        try:
-            symbol = normalize_symbol(request.query_params.get("symbol"))
-        except InvalidSymbolError as exc:
-            return _error(400, "invalid_symbol", str(exc))
-        try:
-            brief = stores.get().staged(RESEARCH_KIND, [symbol]).get(symbol)
-        except StoreUnavailableError as exc:
-            return _error(503, "store_unavailable", str(exc))
-        if brief is None:
-            return _error(404, "not_found", f"no research brief for {symbol}; materialize "
-                          "research_brief for it")
-        return JSONResponse(brief, headers=_NO_CACHE)
+        return Response(body, media_type="application/json", headers=headers)
 
     def health(request: Request) -> Response:
-        try:
-            summary = stores.get().health()
-        except StoreUnavailableError as exc:
-            return JSONResponse(
-                {"status": "unavailable", "storeReachable": False, "error": "store_unavailable",
-                 "detail": str(exc)},
-                status_code=503, headers=_NO_CACHE,
-            )
-        healthy = summary["symbols"] > 0 and all(
-            counts["stale"] == counts["missing"] == counts["error"] == 0
-            for counts in summary["domains"].values()
-        )
-        body = {"status": "ok" if healthy else "degraded", "storeReachable": True, **summary}
-        return JSONResponse(body, headers=_NO_CACHE)
+        symbol = _symbol(request, default=DEFAULT_HEALTH_SYMBOL)
+        as_of = parse_as_of(request.query_params.get("asOf"))
+        now = as_of or config.clock.now()
+        store = stores.get()
+        if not config.enabled:
+            bundle = disabled_bundle(symbol, now, config.budgets)
+        else:
+            stored = store.latest(symbol) if as_of is None else store.as_of(symbol, as_of)
+            bundle = seen(stored, now) if stored is not None else merge_bundle(
+                symbol, now, {}, config.budgets, config.policy)
+        report = symbol_health(bundle, enabled=config.enabled,
+                               max_staleness_seconds=config.policy.max_staleness_seconds,
+                               sources=store.provider_health())
+        return Response(_ok_body("health", report.to_wire()), media_type="application/json",
+                        headers=_NO_CACHE)
 
-    def on_loop_when_local(endpoint: Callable[[Request], Response]):
-        """Run a read on the event loop when the store is local SQLite (a ~20 µs primary-key
-        read costs less than the hop to a worker thread, and avoids the thread pool's queueing
-        under load); a networked store (PostgreSQL) is read in the thread pool."""
+    def universe(request: Request) -> Response:
+        now = config.clock.now()
+        latest = stores.get().latest_all()
+        newest = max((s.published_at for s in latest), default=None)
+        report = universe_health([seen(s, now) for s in latest], newest)
+        return Response(_ok_body("health", report.to_wire()), media_type="application/json",
+                        headers=_NO_CACHE)
+
+    def research(request: Request) -> Response:
+        symbol = _symbol(request)
+        brief = stores.get().staged(RESEARCH_KIND, [symbol]).get(symbol)
+        if brief is None:
+            return _failure(404, "not_found", f"no research brief for {symbol}; materialize "
+                            "research_brief for it")
+        return Response(_ok_body("research", brief), media_type="application/json",
+                        headers=_NO_CACHE)
+
+    def answering(endpoint: Callable[[Request], Response], path: str):
+        """Refusals and store outages as {ok: false, message}; each answer timed and counted.
+        A read runs on the event loop when the store is local SQLite (a ~20 µs primary-key
+        read costs less than the hop to a worker thread and avoids the pool's queueing under
+        load); a networked store (PostgreSQL) is read in the thread pool."""
+
+        def guarded(request: Request) -> Response:
+            started = time.perf_counter()
+            try:
+                response = endpoint(request)
+            except BadRequest as exc:
+                response = _failure(400, exc.code, exc.message)
+            except StoreUnavailableError as exc:
+                response = _failure(503, "store_unavailable", str(exc))
+            except Exception:
+                log.exception("unhandled error serving %s", request.url.path)
+                response = _failure(500, "internal_error",
+                                    "unexpected server error; see the server log")
+            metrics.observe(path, response.status_code, time.perf_counter() - started)
+            return response
 
         async def run(request: Request) -> Response:
             store = stores.opened
             if store is not None and store.is_local:
-                return endpoint(request)
-            return await run_in_threadpool(endpoint, request)
+                return guarded(request)
+            return await run_in_threadpool(guarded, request)
 
         return run
 
@@ -162,7 +315,7 @@ def create_app(store_factory: Callable[[], BundleStore]) -> Starlette:
 
     async def internal_error(request: Request, exc: Exception) -> Response:
         log.error("unhandled error serving %s", request.url.path, exc_info=exc)
-        return _error(500, "internal_error", "unexpected server error; see the server log")
+        return _failure(500, "internal_error", "unexpected server error; see the server log")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -171,18 +324,22 @@ def create_app(store_factory: Callable[[], BundleStore]) -> Starlette:
         finally:
             stores.close()
 
-    return Starlette(
+    app = Starlette(
         routes=[
-            Route(MARKET_CONTEXT_PATH, on_loop_when_local(count_requests(market_context)),
+            Route(MARKET_CONTEXT_PATH, answering(market_context, MARKET_CONTEXT_PATH),
                   methods=["GET"]),
-            Route(HEALTH_PATH, health, methods=["GET"]),
-            Route(RESEARCH_PATH, research, methods=["GET"]),
+            Route(HEALTH_PATH, answering(health, HEALTH_PATH), methods=["GET"]),
+            Route(UNIVERSE_HEALTH_PATH, answering(universe, UNIVERSE_HEALTH_PATH),
+                  methods=["GET"]),
+            Route(RESEARCH_PATH, answering(research, RESEARCH_PATH), methods=["GET"]),
             Route("/healthz", liveness, methods=["GET"]),
-            Route("/metrics", metrics_response, methods=["GET"]),  # Prometheus text format
+            Route("/metrics", metrics.response, methods=["GET"]),  # Prometheus text format
         ],
         exception_handlers={Exception: internal_error},
         lifespan=lifespan,
     )
+    app.state.config = config
+    return app
 
 
 def serve(app: Starlette, host: str, port: int) -> None:

@@ -1,16 +1,12 @@
-"""Owns the Prometheus registry and counters of the market-context path (guardrail, client, serving)."""
+"""Owns the Prometheus registry and counters of the Torghut consumer (guardrail and client); the
+serving API exposes them beside its own (intel_assets.serving.metrics)."""
 
 from __future__ import annotations
 
-import functools
-from typing import Callable
-
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
-from starlette.requests import Request
-from starlette.responses import Response
+from prometheus_client import CollectorRegistry, Counter
 
 #: One dedicated registry (not prometheus_client's global one): tests read it with
-#: REGISTRY.get_sample_value(...) and the serving app exposes exactly it at /metrics.
+#: REGISTRY.get_sample_value(...) and the serving app appends it to its /metrics.
 REGISTRY = CollectorRegistry()
 
 DEGRADED_REASONS = ("context_unavailable", "context_stale", "context_low_quality",
@@ -34,12 +30,6 @@ CONTEXT_FETCHES = Counter(
     "Market-context fetches by the Torghut client, by outcome (ok includes 304 reuse)",
     ["outcome"], registry=REGISTRY,
 )
-SERVED_REQUESTS = Counter(
-    "market_context_requests_total",
-    "Market-context bundle requests answered by the serving API, by HTTP status",
-    ["status"], registry=REGISTRY,
-)
-
 # Every label combination exists from the start (at 0), so rate() and absent-series alerts work
 # before the first degradation.
 for _reason in DEGRADED_REASONS:
@@ -49,24 +39,3 @@ for _mode in REVIEW_MODES:
     LLM_REVIEWS.labels(mode=_mode)
 for _outcome in FETCH_OUTCOMES:
     CONTEXT_FETCHES.labels(outcome=_outcome)
-
-
-def count_requests(endpoint: Callable[[Request], Response]) -> Callable[[Request], Response]:
-    """Wrap a sync Starlette endpoint so each answer counts in SERVED_REQUESTS by status."""
-
-    @functools.wraps(endpoint)
-    def counted(request: Request) -> Response:
-        try:
-            response = endpoint(request)
-        except Exception:
-            SERVED_REQUESTS.labels(status="500").inc()  # the app's exception handler answers 500
-            raise
-        SERVED_REQUESTS.labels(status=str(response.status_code)).inc()
-        return response
-
-    return counted
-
-
-def metrics_response(request: Request) -> Response:
-    """GET /metrics: every counter of REGISTRY in the Prometheus text format."""
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
