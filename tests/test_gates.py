@@ -324,12 +324,14 @@ def test_guardrail_and_execution_metric_definitions():
     def record(reason, rejected_by=None):
         return _row({"market_context_guardrail": {"reason": reason, "rejected_by": rejected_by}})
 
-    rows = [record(None), record(None), record("context_stale"), record("context_unavailable"),
-            record("context_disabled"), record(None, "deterministic"), _row({"side": "buy"})]
+    rows = [record(None), record(None), record("market_context_stale"),
+            record("market_context_fetch_error"), record("market_context_disabled"),
+            record(None, "deterministic"), _row({"side": "buy"})]
     g = guardrail_metrics(rows)
     assert (g.decisions, g.observed, g.consulted, g.degraded) == (7, 6, 5, 2)
-    assert g.degraded_share_pct == pytest.approx(40.0), "disabled is a rollback, not a fault"
-    assert g.by_reason == {"context_disabled": 1, "context_stale": 1, "context_unavailable": 1}
+    assert g.degraded_share_pct == pytest.approx(40.0), "disabled is a kill switch, not a fault"
+    assert g.by_reason == {"market_context_disabled": 1, "market_context_fetch_error": 1,
+                           "market_context_stale": 1}
 
     day = date(2013, 10, 8)
     e = execution_metrics([ExecutionRow("a", day, "filled", 100, 100),

@@ -233,3 +233,47 @@ def test_postgres_everywhere_dagster_storage_and_bundle_store(tmp_path, chdb_dsn
         assert instance.get_run_by_id(result.run_id).is_success
     wire = _latest(settings, "SYNB")
     assert MarketContextBundle.model_validate(wire).domains.technicals.state.value == "ok"
+
+
+def test_torghut_reads_the_replayed_bundle_unchanged(lean_run):
+    """A client behaving as Torghut's (proompteng/lab 255d330fe services/torghut/app/trading/
+    market_context.py: envelope, strict parse, default policy TRADING_MARKET_CONTEXT_MAX_
+    STALENESS_SECONDS=300 / MIN_QUALITY=0.4) reads the materialized LEAN replay from our serving
+    API: allowed at the replay clock, stale and blocked when the same store is served with a
+    live clock; bad input is {ok: false, message}; health has overallState and four domains."""
+    import httpx
+
+    from intel_assets.devtools.asgi import asgi_in_background
+    from intel_assets.domain.clock import Clock
+    from intel_assets.serving.app import ServingConfig, create_app, serving_config
+    from intel_assets.torghut.client import MarketContextClient
+    from intel_assets.torghut.guardrail import evaluate_market_context
+    from intel_assets.torghut.settings import MarketContextSettings
+    from torghut_schemas import Bundle255d, BundleHead
+
+    settings, result, _ = lean_run
+    assert result.success
+    policy = MarketContextSettings()  # Torghut's defaults
+    stores = lambda: BundleStore.from_dsn(settings.store_dsn)  # noqa: E731
+    replay = create_app(stores, serving_config(settings))  # INTEL_AS_OF = the replay clock
+    with asgi_in_background(replay) as url, MarketContextClient(f"{url}/api/torghut/market-context") as c:
+        fetched = c.fetch("SPY")
+        raw = httpx.get(f"{url}/api/torghut/market-context", params={"symbol": "SPY"}).json()
+        bad = httpx.get(f"{url}/api/torghut/market-context", params={"symbol": "1X"})
+        health = httpx.get(f"{url}/api/torghut/market-context/health").json()
+    assert fetched.ok and raw["ok"] is True
+    Bundle255d.model_validate(raw["context"])  # both Torghut versions parse it unchanged
+    BundleHead.model_validate(raw["context"])
+    status = evaluate_market_context(fetched.bundle, policy)
+    assert status.allow_llm and status.reason is None, status
+    assert bad.status_code == 400 and bad.json()["ok"] is False and bad.json()["message"]
+    assert health["ok"] is True and health["health"]["overallState"] == "degraded"
+    assert len(health["health"]["domainHealth"]) == 4  # news/fundamentals unconfigured: missing
+
+    live = create_app(stores, ServingConfig(clock=Clock()))  # the same store, a live clock
+    with asgi_in_background(live) as url, MarketContextClient(url) as c:
+        aged = c.fetch("SPY")
+    assert aged.ok and aged.bundle.freshness_seconds > 300 * 24 * 3600  # 2013 data in 2026
+    assert "market_context_stale" in aged.bundle.risk_flags
+    blocked = evaluate_market_context(aged.bundle, policy)
+    assert not blocked.allow_llm and blocked.reason == "market_context_stale"

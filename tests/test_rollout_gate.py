@@ -45,6 +45,7 @@ from intel_assets.resources.rollout_db import RolloutDb
 from intel_assets.settings import LEAN_DEMO_AS_OF, load_settings
 from intel_assets.torghut.client import MarketContextResult
 from intel_assets.torghut.decision_record import with_guardrail_record
+from intel_assets.torghut.schema import TorghutMarketContextBundle
 from intel_assets.torghut.guardrail import DeterministicDecision, GuardrailPolicy
 
 PARITY_DAYS = [date(2013, 10, d) for d in (7, 8, 9, 10, 11)]  # the LEAN sample's full week
@@ -85,9 +86,10 @@ def _guarded(payload: dict, symbol: str, stale: bool, risk_ok: bool) -> dict:
                                 budget_seconds=BUDGETS[d], payload={"v": 1}, core_values=[1.0],
                                 sources=1, expected_sources=1) for d in DOMAINS}
     bundle = merge_bundle(symbol, now, blocks, BUDGETS)
-    outcome = GuardrailPolicy(fail_mode="shadow").decide(
-        MarketContextResult(symbol=symbol, outcome="ok", bundle=bundle),
-        DeterministicDecision(risk_ok, () if risk_ok else ("max_notional",)), now=now)
+    outcome = GuardrailPolicy().decide(  # Torghut's defaults: shadow_only, quality >= 0.4
+        MarketContextResult(symbol=symbol, outcome="ok", bundle=TorghutMarketContextBundle
+                            .model_validate(bundle.to_wire())),
+        DeterministicDecision(risk_ok, () if risk_ok else ("max_notional",)))
     return with_guardrail_record(payload, outcome)
 
 
@@ -212,7 +214,8 @@ def test_gate_climbs_to_phase_2_and_real_parity_agreement_fails_phase_3(
         assert frozen.executions.fill_rate_pct == pytest.approx(
             sum(r.alpaca.status == "filled" for r in sent) / len(sent) * 100)
         assert frozen.guardrail.consulted == 30 and frozen.guardrail.degraded == 4
-        assert frozen.guardrail.by_reason == {"context_stale": 4}
+        # technicals at twice its budget: quality 0.25 < 0.4 (the bundle is 120 s old, < 300)
+        assert frozen.guardrail.by_reason == {"market_context_quality_low": 4}
         assert frozen.rejections.by_code == {"torghut_validation": 2}
 
         phase, checks, _ = _gate(defs, instance)

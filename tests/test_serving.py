@@ -4,6 +4,7 @@ switch, both health views and the scrape-time metrics."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -321,3 +322,22 @@ def test_metrics_latency_and_bundle_age_at_the_serving_clock(store_dsn: str, pub
         not in samples  # a missing domain has no age
     assert samples[("market_context_bundle_quality_score", frozenset({ibm}))] < \
         published["IBM"].quality_score
+
+
+def test_corrupt_stored_bundle_is_a_plain_500(tmp_path) -> None:
+    """A body edited in the store behind our back is refused, never served half-valid."""
+    import sqlite3
+
+    dsn = f"sqlite:///{tmp_path / 'bundles.sqlite3'}"
+    with BundleStore.from_dsn(dsn) as store:
+        store.ensure_schema()
+        store.publish([make_bundle("SPY", T0)])
+    wire = make_bundle("SPY", T0).to_wire()
+    wire["domains"]["research"] = dict(wire["domains"]["news"])
+    with sqlite3.connect(tmp_path / "bundles.sqlite3") as conn:
+        conn.execute("UPDATE bundle_latest SET body = ?, etag = 'x' WHERE symbol = 'SPY'",
+                     (json.dumps(wire),))
+    with running(lambda: BundleStore.from_dsn(dsn)) as http:
+        resp = http.get(URL, params={"symbol": "SPY"})
+    assert resp.status_code == 500 and resp.json()["error"] == "corrupt_bundle"
+    assert "rematerialize" in resp.json()["message"] and resp.json()["ok"] is False

@@ -1,11 +1,12 @@
-"""Tests Torghut's market-context client over real HTTP against the real serving app (and tiny ASGI apps)."""
+"""Tests Torghut's market-context client over real HTTP against the real serving app (and tiny
+ASGI apps that answer crafted envelopes). The client restates proompteng/lab 255d330fe
+services/torghut/app/trading/market_context.py (MarketContextClient.fetch): full endpoint URL,
+?symbol=&asOf=, non-2xx / ok-not-true / context-not-an-object are failures, strict parse."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
-import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -19,11 +20,13 @@ from starlette.routing import Route
 
 from helpers import make_bundle
 from intel_assets.contracts.bundle import DOMAINS
-from intel_assets.resources.bundle_store import BundleStore
-from intel_assets.serving.app import create_app
-from intel_assets.torghut.client import CircuitBreaker, MarketContextClient
 from intel_assets.devtools.asgi import asgi_in_background
+from intel_assets.domain.clock import Clock
+from intel_assets.resources.bundle_store import BundleStore
+from intel_assets.serving.app import ServingConfig, create_app
+from intel_assets.torghut.client import CircuitBreaker, MarketContextClient, endpoint_url
 from intel_assets.torghut.metrics import REGISTRY
+from intel_assets.torghut.schema import TorghutMarketContextBundle
 
 T0 = datetime(2024, 3, 1, 15, 30, tzinfo=timezone.utc)
 ALL_OK = {d: "ok" for d in DOMAINS}
@@ -69,11 +72,26 @@ def publish(dsn: str, *bundles: Any) -> list[str]:
         return store.publish(list(bundles))
 
 
-def tamper(dsn: str, symbol: str, body: str) -> None:
-    """Overwrite the published body of `symbol` in the SQLite store (a contract-breaking publisher)."""
-    with sqlite3.connect(dsn[len("sqlite:///"):]) as conn:
-        assert conn.execute("UPDATE bundle_latest SET body = ?, etag = ? WHERE symbol = ?",
-                            (body, f"tampered{abs(hash(body))}", symbol)).rowcount == 1
+def serving(store_factory: Callable[[], BundleStore]) -> Any:
+    """The real serving app on a replay clock at T0 (bundles are served as published)."""
+    return create_app(store_factory, ServingConfig(clock=Clock(T0)))
+
+
+def answering(body: Any, status: int = 200, seen: list | None = None) -> Starlette:
+    """A market-context endpoint that answers ``body`` (a contract-breaking server)."""
+    async def endpoint(request: Request) -> Any:
+        if seen is not None:
+            seen.append(dict(request.query_params))
+        if isinstance(body, str):
+            from starlette.responses import Response
+            return Response(body, status_code=status, media_type="application/json")
+        return JSONResponse(body, status_code=status)
+
+    return Starlette(routes=[Route("/api/torghut/market-context", endpoint)])
+
+
+def torghut_view(bundle: Any) -> TorghutMarketContextBundle:
+    return TorghutMarketContextBundle.model_validate(bundle.to_wire())
 
 
 class FakeClock:
@@ -93,7 +111,7 @@ def store(tmp_path: Path) -> str:
 
 @pytest.fixture
 def served(store: str) -> Iterator[tuple[str, Recorder]]:
-    recorder = Recorder(create_app(lambda: BundleStore.from_dsn(store)))
+    recorder = Recorder(serving(lambda: BundleStore.from_dsn(store)))
     with serve_asgi(recorder) as url:
         yield url, recorder
 
@@ -102,17 +120,60 @@ def fetches(outcome: str) -> float:
     return REGISTRY.get_sample_value("torghut_market_context_fetches_total", {"outcome": outcome}) or 0.0
 
 
-def test_ok_fetch_validates_the_wire_bundle(served: tuple[str, Recorder], store: str) -> None:
+def test_ok_fetch_unwraps_the_envelope_and_validates(served: tuple[str, Recorder]) -> None:
     url, recorder = served
     before = fetches("ok")
     with MarketContextClient(url) as client:
         result = client.fetch("spy")
     assert result.outcome == "ok" and result.ok and result.symbol == "SPY"
-    assert result.bundle == make_bundle("SPY", T0, ALL_OK)
-    with BundleStore.from_dsn(store) as st:
-        assert result.etag == f'"{st.latest("SPY").etag}"'  # type: ignore[union-attr]
+    assert result.bundle == torghut_view(make_bundle("SPY", T0, ALL_OK))
+    assert result.etag and result.etag.startswith('"')
     assert (result.status_code, result.attempts, result.from_cache) == (200, 1, False)
     assert recorder.statuses == [200] and fetches("ok") == before + 1
+
+
+def test_endpoint_url_and_as_of_are_sent_as_torghut_sends_them() -> None:
+    """TRADING_MARKET_CONTEXT_URL is the full endpoint (a query string of its own is kept);
+    asOf is the UTC ISO-8601 of the decision time."""
+    assert endpoint_url("http://h:8080") == "http://h:8080/api/torghut/market-context"
+    assert endpoint_url("http://h/api/torghut/market-context/?x=1") == \
+        "http://h/api/torghut/market-context/?x=1"
+    with pytest.raises(ValueError, match="must start with http"):
+        endpoint_url("h:8080")
+    seen: list[dict] = []
+    app = answering({"ok": True, "context": make_bundle("SPY", T0, ALL_OK).to_wire()}, seen=seen)
+    with serve_asgi(app) as url, MarketContextClient(
+            f"{url}/api/torghut/market-context?tenant=paper") as client:
+        at = datetime(2024, 3, 1, 10, 30, tzinfo=timezone(timedelta(hours=-5)))
+        assert client.fetch("SPY", as_of=at).ok
+        assert client.fetch("SPY").ok
+    assert seen == [{"tenant": "paper", "symbol": "SPY", "asOf": "2024-03-01T15:30:00+00:00"},
+                    {"tenant": "paper", "symbol": "SPY"}]
+
+
+def test_two_domain_bundles_of_torghuts_current_schema_parse() -> None:
+    """Torghut's head requires only technicals and regime (proompteng/lab HEAD 2026-08-22
+    services/torghut/app/trading/llm/schema.py); both shapes parse here."""
+    wire = make_bundle("SPY", T0, ALL_OK).to_wire()
+    two = {**wire, "domains": {k: wire["domains"][k] for k in ("technicals", "regime")}}
+    with serve_asgi(answering({"ok": True, "context": two})) as url, MarketContextClient(url) as c:
+        result = c.fetch("SPY")
+    assert result.ok and result.bundle is not None and result.bundle.domains.news is None
+    assert set(result.bundle.domains.present()) == {"technicals", "regime"}
+
+
+@pytest.mark.parametrize("body, status, outcome, reason", [
+    ({"ok": False, "message": "market context query failed"}, 200, "unavailable", "not_ok"),
+    ({"ok": True}, 200, "schema_invalid", "missing_context"),
+    ({"ok": True, "context": "SPY"}, 200, "schema_invalid", "missing_context"),
+    (["not", "an", "object"], 200, "schema_invalid", "invalid_payload"),
+    ({"ok": False, "message": "symbol is required"}, 400, "unavailable", "http_4xx"),
+])
+def test_envelope_failures(body: Any, status: int, outcome: str, reason: str) -> None:
+    with serve_asgi(answering(body, status)) as url, MarketContextClient(url) as client:
+        result = client.fetch("SPY")
+    assert (result.outcome, result.reason) == (outcome, reason)
+    assert result.bundle is None
 
 
 def test_etag_304_reuses_the_cached_bundle(served: tuple[str, Recorder], store: str) -> None:
@@ -127,7 +188,7 @@ def test_etag_304_reuses_the_cached_bundle(served: tuple[str, Recorder], store: 
         third = client.fetch("IBM")
     assert recorder.statuses == [200, 304, 200]
     assert third.ok and not third.from_cache and third.etag != first.etag
-    assert third.bundle == make_bundle("IBM", T0 + timedelta(minutes=1), ALL_OK)
+    assert third.bundle is not None and third.bundle.as_of_utc == T0 + timedelta(minutes=1)
 
 
 def _wire(symbol: str) -> dict:
@@ -143,12 +204,10 @@ def _wire(symbol: str) -> dict:
     (lambda w: {**w, "domains": {**w["domains"], "regime": dict(w["domains"]["regime"], state="fresh")}},
      "domains.regime.state:"),
 ])
-def test_contract_violations_are_schema_invalid(served: tuple[str, Recorder], store: str,
-                                                mutate: Callable[[dict], dict], where: str) -> None:
-    url, _ = served
-    tamper(store, "SPY", json.dumps(mutate(_wire("SPY"))))
+def test_contract_violations_are_schema_invalid(mutate: Callable[[dict], dict], where: str) -> None:
     before = fetches("schema_invalid")
-    with MarketContextClient(url, breaker_failures=1) as client:
+    with serve_asgi(answering({"ok": True, "context": mutate(_wire("SPY"))})) as url, \
+            MarketContextClient(url, breaker_failures=1) as client:
         result = client.fetch("SPY")
         assert result.outcome == "schema_invalid" and result.bundle is None
         assert result.reason == "validation_error" and result.detail.startswith(where), result.detail
@@ -156,12 +215,12 @@ def test_contract_violations_are_schema_invalid(served: tuple[str, Recorder], st
     assert fetches("schema_invalid") == before + 1
 
 
-def test_non_json_and_foreign_symbol_bodies_are_schema_invalid(served: tuple[str, Recorder], store: str) -> None:
-    url, _ = served
-    tamper(store, "SPY", "<html>not json</html>")
-    tamper(store, "IBM", json.dumps(_wire("AIG")))
-    with MarketContextClient(url) as client:
-        bad_json, foreign = client.fetch("SPY"), client.fetch("IBM")
+def test_non_json_and_foreign_symbol_bodies_are_schema_invalid() -> None:
+    with serve_asgi(answering("<html>not json</html>")) as url, MarketContextClient(url) as client:
+        bad_json = client.fetch("SPY")
+    with serve_asgi(answering({"ok": True, "context": _wire("AIG")})) as url, \
+            MarketContextClient(url) as client:
+        foreign = client.fetch("IBM")
     assert (bad_json.outcome, bad_json.reason) == ("schema_invalid", "invalid_json")
     assert (foreign.outcome, foreign.reason) == ("schema_invalid", "symbol_mismatch")
     assert "AIG" in foreign.detail
@@ -191,7 +250,7 @@ def test_closed_port_is_unavailable_after_retries() -> None:
 
 
 def test_5xx_is_retried_then_unavailable() -> None:
-    recorder = Recorder(create_app(lambda: BundleStore.from_dsn(UNREACHABLE)))
+    recorder = Recorder(serving(lambda: BundleStore.from_dsn(UNREACHABLE)))
     with serve_asgi(recorder) as url, MarketContextClient(url, max_retries=2, backoff_seconds=0.01) as client:
         result = client.fetch("SPY")
     assert (result.outcome, result.reason, result.status_code) == ("unavailable", "http_5xx", 503)
@@ -202,7 +261,7 @@ def test_breaker_opens_then_half_opens_with_one_trial(tmp_path: Path) -> None:
     dsn = sqlite_dsn(tmp_path)
     publish(dsn, make_bundle("SPY", T0, ALL_OK))
     target = [UNREACHABLE]  # the store is down (503) until the test brings it up
-    recorder = Recorder(create_app(lambda: BundleStore.from_dsn(target[0])))
+    recorder = Recorder(serving(lambda: BundleStore.from_dsn(target[0])))
     clock = FakeClock()
     with serve_asgi(recorder) as url, MarketContextClient(
             url, max_retries=1, backoff_seconds=0, breaker_failures=3, breaker_reset_seconds=30,
@@ -249,7 +308,7 @@ def test_slow_server_times_out() -> None:
     async def slow(request: Request) -> JSONResponse:
         hits.append(time.monotonic())
         await asyncio.sleep(0.5)
-        return JSONResponse(_wire("SPY"))
+        return JSONResponse({"ok": True, "context": _wire("SPY")})
 
     app = Starlette(routes=[Route("/api/torghut/market-context", slow)])
     with serve_asgi(app) as url, MarketContextClient(url, timeout_seconds=0.1, max_retries=1,

@@ -23,8 +23,9 @@ Definitions (what the gate compares):
   ``{reason, fail_mode, llm_review, action, rejected_by}`` as GuardrailOutcome has them
   (torghut/decision_record.py writes it). *Consulted* = a record whose ``rejected_by`` is not
   ``deterministic`` (the guardrail only looks at context after the risk check approved);
-  *degraded* = consulted with a ``reason`` other than ``context_disabled`` (a deliberate
-  rollback, counted in ``by_reason`` only). Degraded share = degraded / consulted.
+  *degraded* = consulted with a ``reason`` (Torghut's ``market_context_*`` reasons) other than
+  ``market_context_disabled`` (a deliberate kill switch, counted in ``by_reason`` only).
+  Degraded share = degraded / consulted.
 * **executions** (Torghut's executions joined to their decision's day): fill rate = rows with
   status ``filled`` / rows; qty fill rate = sum(filled_qty) / sum(submitted_qty); rejected share
   by status = % of rows in each status other than ``filled``.
@@ -51,7 +52,7 @@ from intel_assets.domain.decisions import DecisionRow, schema_problem
 GUARDRAIL_FIELD = "market_context_guardrail"
 REJECTION_STAGE_FIELD = "rejection_stage"
 SCHEMA_STAGES = ("schema", "validation")
-CONTEXT_DISABLED = "context_disabled"
+CONTEXT_DISABLED = "market_context_disabled"
 FILLED = "filled"
 
 

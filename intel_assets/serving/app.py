@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 import uvicorn
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -295,6 +296,12 @@ def create_app(store_factory: Callable[[], BundleStore],
                 response = _failure(400, exc.code, exc.message)
             except StoreUnavailableError as exc:
                 response = _failure(503, "store_unavailable", str(exc))
+            except ValidationError as exc:  # a stored body that no longer validates
+                log.error("a stored bundle does not validate: %s", exc)
+                response = _failure(500, "corrupt_bundle", (
+                    "the stored bundle does not validate against the wire contract "
+                    f"({exc.error_count()} errors, e.g. {exc.errors()[0]['loc']}); rematerialize "
+                    "and publish it (intel-assets materialize SYMBOL)"))
             except Exception:
                 log.exception("unhandled error serving %s", request.url.path)
                 response = _failure(500, "internal_error",

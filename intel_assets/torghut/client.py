@@ -1,13 +1,22 @@
-"""Owns Torghut's market-context client: strict parsing, bounded retries, circuit breaker, ETag cache.
+"""Owns Torghut's market-context client: the envelope, strict parsing, a circuit breaker, ETag reuse.
+
+It calls ``TRADING_MARKET_CONTEXT_URL`` (the full endpoint) as Torghut does (proompteng/lab
+255d330fe services/torghut/app/trading/market_context.py, MarketContextClient.fetch):
+``GET <url>?symbol=S[&asOf=<UTC ISO-8601>]``; a non-2xx status, a body that is not a JSON
+object, ``ok`` not true or ``context`` not an object is a failed fetch; ``context`` is parsed by
+Torghut's own strict schema (intel_assets.torghut.schema). Like Torghut it sends one attempt per
+fetch by default (``max_retries=0``).
 
 `MarketContextClient.fetch(symbol)` never raises for a network or contract problem; it answers
 a `MarketContextResult` whose outcome is
 
 * ``ok``: a bundle that validates against the strict wire model (fresh 200 or 304 reuse);
 * ``unavailable``: timeout, connection refused, 5xx (after retries), 404 or another 4xx,
-  the breaker open, or an invalid symbol (no request sent);
-* ``schema_invalid``: a 200 whose body is not JSON or does not validate (``detail`` holds the
-  first validation error) or is the bundle of another symbol.
+  ``ok: false``, the breaker open, or an invalid symbol (no request sent);
+* ``schema_invalid``: a 200 whose body is not JSON, not the envelope, or whose context does not
+  validate (``detail`` holds the first validation error) or is the bundle of another symbol.
+Torghut's policy treats both failures alike (``market_context_fetch_error``); the outcome and
+``reason`` say which it was.
 
 Circuit breaker: it counts *fetches*, not attempts. A fetch fails when every attempt ended in a
 timeout, a transport error or a 5xx; after `breaker_failures` consecutive failed fetches the
@@ -25,14 +34,16 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from typing import Any, Callable, Literal
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import ValidationError
 
-from intel_assets.contracts.bundle import MarketContextBundle
 from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
 from intel_assets.torghut.metrics import CONTEXT_FETCHES
+from intel_assets.torghut.schema import TorghutMarketContextBundle
 
 log = logging.getLogger(__name__)
 MARKET_CONTEXT_PATH = "/api/torghut/market-context"
@@ -46,7 +57,7 @@ class MarketContextResult:
 
     symbol: str
     outcome: Outcome
-    bundle: MarketContextBundle | None = None
+    bundle: TorghutMarketContextBundle | None = None
     reason: str | None = None  # timeout, connect_error, http_5xx, not_found, breaker_open, ...
     detail: str | None = None  # human-readable; for schema_invalid the first validation error
     status_code: int | None = None  # the last HTTP status seen, if any
@@ -144,21 +155,35 @@ def first_validation_error(exc: ValidationError) -> str:
     return f"{where}: {first['msg']}{more}"
 
 
-class MarketContextClient:
-    """GETs /api/torghut/market-context?symbol=X from the intel_assets serving API."""
+def endpoint_url(base_or_endpoint: str) -> str:
+    """The market-context endpoint: a URL ending in /api/torghut/market-context is used as is
+    (TRADING_MARKET_CONTEXT_URL); a bare server URL gets that path appended."""
+    url = base_or_endpoint.strip()
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"market-context URL {url!r} must start with http:// or https://, e.g. "
+                         f"http://127.0.0.1:8080{MARKET_CONTEXT_PATH}")
+    head, sep, query = url.partition("?")
+    if not head.rstrip("/").endswith(MARKET_CONTEXT_PATH):
+        head = head.rstrip("/") + MARKET_CONTEXT_PATH
+    return head + sep + query
 
-    def __init__(self, base_url: str, timeout_seconds: float = 0.5, max_retries: int = 2,
+
+class MarketContextClient:
+    """GETs <TRADING_MARKET_CONTEXT_URL>?symbol=X[&asOf=T] from the intel_assets serving API."""
+
+    def __init__(self, url: str, timeout_seconds: float = 3.0, max_retries: int = 0,
                  backoff_seconds: float = 0.05, breaker_failures: int = 5,
                  breaker_reset_seconds: float = 30, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if timeout_seconds <= 0 or max_retries < 0 or backoff_seconds < 0:
             raise ValueError("timeout_seconds must be > 0, max_retries and backoff_seconds >= 0")
+        self.url = endpoint_url(url)
         self.max_retries, self.backoff_seconds, self._sleep = max_retries, backoff_seconds, sleep
         self.breaker = CircuitBreaker(breaker_failures, breaker_reset_seconds, clock)
         self.stats = ClientStats()
-        self._cache: dict[str, tuple[str, MarketContextBundle]] = {}
+        self._cache: dict[str, tuple[str, TorghutMarketContextBundle]] = {}
         self._lock = threading.Lock()
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=httpx.Timeout(timeout_seconds),
+        self._http = httpx.Client(timeout=httpx.Timeout(timeout_seconds),
                                   headers={"Accept": "application/json"})
 
     def close(self) -> None:
@@ -175,10 +200,11 @@ class MarketContextClient:
             for name, delta in deltas.items():
                 setattr(self.stats, name, getattr(self.stats, name) + delta)
 
-    def fetch(self, symbol: str) -> MarketContextResult:
-        """The latest bundle for `symbol`, or why there is none (never raises for either)."""
+    def fetch(self, symbol: str, as_of: datetime | None = None) -> MarketContextResult:
+        """The latest bundle for `symbol` (or the one as of `as_of`, e.g. the decision's event
+        time), or why there is none (never raises for either)."""
         self._count(fetches=1)
-        result = self._fetch(symbol)
+        result = self._fetch(symbol, as_of)
         CONTEXT_FETCHES.labels(outcome=result.outcome).inc()
         if result.outcome == "schema_invalid":
             log.warning("market context for %s violates the wire contract: %s", result.symbol, result.detail)
@@ -186,7 +212,7 @@ class MarketContextClient:
             log.info("market context for %s unavailable (%s): %s", result.symbol, result.reason, result.detail)
         return result
 
-    def _fetch(self, raw_symbol: str) -> MarketContextResult:
+    def _fetch(self, raw_symbol: str, as_of: datetime | None) -> MarketContextResult:
         try:
             symbol = normalize_symbol(raw_symbol)
         except InvalidSymbolError as exc:
@@ -204,7 +230,7 @@ class MarketContextClient:
             if attempt:
                 self._count(retries=1)
                 self._sleep(self.backoff_seconds * 2 ** (attempt - 1))
-            answer = self._attempt(symbol)
+            answer = self._attempt(symbol, as_of)
             if isinstance(answer, MarketContextResult):
                 self.breaker.record_success()  # the server answered: it is up
                 return replace(answer, attempts=attempt + 1)
@@ -214,12 +240,19 @@ class MarketContextClient:
         return MarketContextResult(symbol, "unavailable", reason=failure.reason, detail=failure.detail,
                                    status_code=failure.status_code, attempts=attempts)
 
-    def _attempt(self, symbol: str) -> MarketContextResult | _Transient:
-        cached = self._cache.get(symbol)
+    def _attempt(self, symbol: str, as_of: datetime | None) -> MarketContextResult | _Transient:
+        key = symbol if as_of is None else f"{symbol}@{as_of.isoformat()}"
+        cached = self._cache.get(key)
         headers = {"If-None-Match": cached[0]} if cached else {}
+        params = {"symbol": symbol}
+        if as_of is not None:
+            if as_of.tzinfo is None:
+                raise ValueError("as_of must be timezone-aware")
+            params["asOf"] = as_of.astimezone(timezone.utc).isoformat()
         self._count(requests=1)
         try:
-            resp = self._http.get(MARKET_CONTEXT_PATH, params={"symbol": symbol}, headers=headers)
+            joiner = "&" if "?" in self.url else "?"
+            resp = self._http.get(f"{self.url}{joiner}{urlencode(params)}", headers=headers)
         except httpx.TimeoutException as exc:
             return _Transient("timeout", f"{type(exc).__name__}: no answer within the timeout")
         except httpx.ConnectError as exc:
@@ -243,17 +276,27 @@ class MarketContextClient:
             reason = "http_4xx" if 400 <= status < 500 else "unexpected_status"
             return MarketContextResult(symbol, "unavailable", reason=reason, status_code=status,
                                        detail=f"HTTP {status}: {_error_text(resp)}")
-        return self._parse(symbol, resp)
+        return self._parse(symbol, key, resp)
 
-    def _parse(self, symbol: str, resp: httpx.Response) -> MarketContextResult:
-        self._cache.pop(symbol, None)
+    def _parse(self, symbol: str, key: str, resp: httpx.Response) -> MarketContextResult:
+        self._cache.pop(key, None)
         try:
             data: Any = resp.json()
         except ValueError as exc:
             return MarketContextResult(symbol, "schema_invalid", reason="invalid_json", status_code=200,
                                        detail=f"body is not JSON: {exc}")
+        if not isinstance(data, dict):
+            return MarketContextResult(symbol, "schema_invalid", reason="invalid_payload",
+                                       status_code=200, detail="body is not a JSON object")
+        if data.get("ok") is not True:
+            return MarketContextResult(symbol, "unavailable", reason="not_ok", status_code=200,
+                                       detail=str(data.get("message") or "market_context_request_failed"))
+        context = data.get("context")
+        if not isinstance(context, dict):
+            return MarketContextResult(symbol, "schema_invalid", reason="missing_context",
+                                       status_code=200, detail="ok is true but context is not an object")
         try:
-            bundle = MarketContextBundle.model_validate(data, by_alias=True, by_name=False)
+            bundle = TorghutMarketContextBundle.model_validate(context)
         except ValidationError as exc:
             return MarketContextResult(symbol, "schema_invalid", reason="validation_error", status_code=200,
                                        detail=first_validation_error(exc))
@@ -262,7 +305,7 @@ class MarketContextClient:
                                        detail=f"asked for {symbol}, got the bundle of {bundle.symbol}")
         etag = resp.headers.get("etag")
         if etag:
-            self._cache[symbol] = (etag, bundle)
+            self._cache[key] = (etag, bundle)
         return MarketContextResult(symbol, "ok", bundle=bundle, status_code=200, etag=etag)
 
 
@@ -270,8 +313,8 @@ def _error_text(resp: httpx.Response) -> str:
     """The serving API's JSON error detail when there is one, else the start of the body."""
     try:
         body = resp.json()
-        if isinstance(body, dict) and ("error" in body or "detail" in body):
-            return f"{body.get('error', '')}: {body.get('detail', '')}".strip(": ")
+        if isinstance(body, dict) and ("message" in body or "error" in body):
+            return f"{body.get('error', '')}: {body.get('message', '')}".strip(": ")
     except ValueError:
         pass
     return resp.text[:200]

@@ -1,9 +1,10 @@
 """Owns the LLM review request Torghut builds for one trade decision, market context included.
 
 The shapes mirror Torghut's own strict schema (every model forbids unknown keys): the
-deterministic decision, a minimal portfolio snapshot, the market-context bundle (wire format,
-or None when disabled or unusable), the policy bounds any LLM adjustment must respect, the
-trading mode and the prompt version. Nothing here calls an LLM.
+deterministic decision, a minimal portfolio snapshot, the market-context bundle (Torghut's
+model; ``model_dump(mode="json")`` gives its snake_case names, as Torghut dumps the request),
+the policy bounds any LLM adjustment must respect, the trading mode and the prompt version.
+Nothing here calls an LLM.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from intel_assets.contracts.bundle import MarketContextBundle
+from intel_assets.torghut.schema import TorghutMarketContextBundle
 
 OrderType = Literal["market", "limit", "stop", "stop_limit"]
 TimeInForce = Literal["day", "gtc", "ioc", "fok"]
@@ -73,7 +74,7 @@ class LLMReviewRequest(_Strict):
 
     decision: LLMDecisionContext
     portfolio: LLMPortfolioSnapshot
-    market_context: MarketContextBundle | None = None
+    market_context: TorghutMarketContextBundle | None = None
     policy: LLMPolicyContext
     trading_mode: Literal["paper", "live"]
     prompt_version: str = Field(min_length=1)
@@ -86,5 +87,6 @@ class LLMReviewRequest(_Strict):
         return self
 
     def to_payload(self) -> dict[str, Any]:
-        """JSON-ready dict: snake_case request fields, market_context in its camelCase wire format."""
-        return self.model_dump(mode="json", by_alias=True)
+        """JSON-ready dict with field names (snake_case, market_context included), as Torghut
+        dumps its request (``model_dump(mode="json")``)."""
+        return self.model_dump(mode="json")
