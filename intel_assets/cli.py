@@ -54,10 +54,12 @@ def demo_settings() -> Settings:
 # ---- seed -------------------------------------------------------------------------------------
 
 def seed(settings: Settings, synthetic: bool = False) -> datetime:
-    """Load market data into ClickHouse; return the newest bar end loaded."""
+    """Load market data into Torghut's ClickHouse tables (ta_microbars as 1-minute bars,
+    window_size PT1M; bid/ask in ta_signals); return the newest bar end loaded."""
     import pandas as pd
 
     from intel_assets.domain.market_data import load_lean_minute, synthetic_market
+    from intel_assets.domain.ta_tables import microbar_rows, signal_rows
     from intel_assets.resources.clickhouse import open_warehouse
 
     lean_dir = None if synthetic else settings.resolved_lean_dir
@@ -73,8 +75,8 @@ def seed(settings: Settings, synthetic: bool = False) -> datetime:
                     on_day=(lambda s, d: print(f"  {s} {d.isoformat()}", end="\r", flush=True))
                     if sys.stdout.isatty() else None,
                 )
-                wh.replace_bars(bars)
-                wh.replace_quotes(quotes)
+                wh.write_microbars(microbar_rows(bars, source="lean"))  # 1-minute bars, PT1M
+                wh.write_signals(signal_rows(quotes, source="lean"))
                 newest = max(filter(None, [newest, bars["window_end"].max()]))
                 _say(f"  [{i}/{len(settings.symbols)}] {symbol}: {len(bars):,} bars, {len(quotes):,} quotes")
         else:
@@ -83,8 +85,8 @@ def seed(settings: Settings, synthetic: bool = False) -> datetime:
                  f"{settings.synthetic_days} sessions ending by {end.isoformat()}")
             bars, quotes = synthetic_market(settings.symbols, settings.synthetic_days, end,
                                             seed=settings.synthetic_seed)
-            wh.replace_bars(bars)
-            wh.replace_quotes(quotes)
+            wh.write_microbars(microbar_rows(bars, source="synthetic"))
+            wh.write_signals(signal_rows(quotes, source="synthetic"))
             newest = bars["window_end"].max()
             _say(f"  {len(bars):,} bars, {len(quotes):,} quotes")
     _say(f"seeded in {time.perf_counter() - started:.1f} s")

@@ -101,7 +101,7 @@ def check_clickhouse(settings: Settings, timeout: float) -> CheckResult:
     try:
         with open_warehouse(dsn, database, lock_timeout_seconds=max(timeout, 0.5)) as warehouse:
             answer = warehouse.client.command("SELECT 1")
-            tables = [t for t in ("ta_microbars", "ta_quotes") if int(warehouse.client.command(
+            tables = [t for t in ("ta_microbars", "ta_signals") if int(warehouse.client.command(
                 "EXISTS TABLE {db:Identifier}.{t:Identifier}", parameters={"db": database, "t": t}))]
     except WarehouseError as exc:
         return _fail("clickhouse", str(exc),
@@ -116,7 +116,7 @@ def check_clickhouse(settings: Settings, timeout: float) -> CheckResult:
     if str(answer).strip() != "1":
         return _fail("clickhouse", f"ClickHouse at {shown} answered {answer!r} to SELECT 1",
                      "check that INTEL_CLICKHOUSE_URL points at ClickHouse's HTTP interface")
-    missing = [t for t in ("ta_microbars", "ta_quotes") if t not in tables]
+    missing = [t for t in ("ta_microbars", "ta_signals") if t not in tables]
     kind = "embedded ClickHouse" if dsn.startswith("chdb://") else "ClickHouse server"
     if missing:
         return _fail("clickhouse", f"{kind} at {shown} answers, but database {database} lacks "
@@ -127,7 +127,7 @@ def check_clickhouse(settings: Settings, timeout: float) -> CheckResult:
     if dsn.startswith("http://") and host != "localhost" and not host.startswith(("127.", "::1")):
         note = " (plain http: credentials and data travel unencrypted; prefer https://)"
     return _ok("clickhouse", f"{kind} at {shown} answers SELECT 1; {database}.ta_microbars and "
-               f"ta_quotes exist{note}")
+               f"ta_signals exist{note}")
 
 
 def _contract(dsn: str, name: str, env: str, production: bool,

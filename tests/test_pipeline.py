@@ -277,3 +277,59 @@ def test_torghut_reads_the_replayed_bundle_unchanged(lean_run):
     assert "market_context_stale" in aged.bundle.risk_flags
     blocked = evaluate_market_context(aged.bundle, policy)
     assert not blocked.allow_llm and blocked.reason == "market_context_stale"
+
+
+def test_materialize_on_torghuts_exact_tables(tmp_path, chdb_dsn, monkeypatch):
+    """`intel-assets materialize` on a warehouse in Torghut's table shapes (proompteng/lab
+    255d330fe services/dorvud/technical-analysis-flink/src/main/resources/ta-schema.sql):
+    1-second microbars with stale versions still unmerged, bid/ask only in ta_signals with
+    Torghut's own rsi14. The published technicals equal TA-Lib on the aggregated minute closes."""
+    import numpy as np
+    import pandas as pd
+    import talib
+
+    from helpers import reference_minute_bars, second_microbars, stale_versions
+    from intel_assets.domain.ta_tables import signal_rows
+    from intel_assets.resources.clickhouse import open_warehouse
+
+    start = datetime(2024, 3, 8, 14, 30, tzinfo=timezone.utc)
+    clock = start + timedelta(minutes=89, seconds=59)
+    settings = _settings(tmp_path, chdb_dsn, universe="AAA,BBB", as_of=clock.isoformat(),
+                         market_source="synthetic")
+    monkeypatch.setenv("DAGSTER_HOME", str(settings.dagster_home))
+    clean = {s: second_microbars(s, start, minutes=90, seed=i) for i, s in enumerate(("AAA", "BBB"))}
+    with open_warehouse(settings.clickhouse_dsn, settings.clickhouse_database) as wh:
+        wh.ensure_schema()
+        for table in ("ta_microbars", "ta_signals"):
+            wh.client.command(f"SYSTEM STOP MERGES {settings.clickhouse_database}.{table}")
+        for rows in clean.values():
+            wh.insert("ta_microbars", stale_versions(rows))
+            wh.insert("ta_microbars", rows)
+        quotes = pd.DataFrame({"symbol": "AAA", "ts": clean["AAA"]["event_ts"].iloc[::30],
+                               "bid": 100.0, "bid_size": 5.0, "ask": 100.02, "ask_size": 6.0})
+        signals = signal_rows(quotes, source="ta", window_size="PT1S")
+        signals["rsi14"] = 48.25
+        wh.insert("ta_signals", signals)
+    result = cli.materialize(settings)
+    assert result.success
+    observed = {e.asset_observation_data.asset_observation.asset_key.path[-1]:
+                e.asset_observation_data.asset_observation.metadata
+                for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"}
+    assert set(observed) == {"ta_microbars", "ta_signals"}  # source freshness in Dagster's UI
+    newest = max(rows["event_ts"].max() for rows in clean.values())
+    assert observed["ta_microbars"]["newest_event_ts"].value == newest.timestamp()
+    assert observed["ta_microbars"]["symbols"].value == 2
+    for symbol, rows in clean.items():
+        tech = _latest(settings, symbol)["domains"]["technicals"]
+        assert tech["state"] == "ok", tech
+        minutes = reference_minute_bars(rows[rows["event_ts"] <= pd.Timestamp(clock)])
+        expected = talib.RSI(minutes["close"].to_numpy(dtype=np.float64), timeperiod=14)[-1]
+        payload = tech["payload"]
+        assert payload["rsi14"] == pytest.approx(expected, abs=1e-9)
+        assert payload["barCount"] == len(minutes) == 90
+        assert (payload["barSize"], payload["sourceBarSize"]) == ("1m", "PT1S")
+    aaa = _latest(settings, "AAA")["domains"]["technicals"]["payload"]
+    assert aaa["spreadBps"] == pytest.approx(0.02 / 100.01 * 1e4)
+    assert aaa["torghutSignals"]["rsi14"] == 48.25
+    bbb = _latest(settings, "BBB")["domains"]["technicals"]
+    assert bbb["payload"]["spreadBps"] is None and "technicals_no_quotes" in bbb["riskFlags"]

@@ -1,15 +1,22 @@
-"""Owns the technicals[symbol] and regime[symbol] assets: ClickHouse bars/quotes -> domain blocks."""
+"""Owns the technicals[symbol] and regime[symbol] assets (Torghut's ClickHouse tables -> domain
+blocks) and the observable sources for those tables (their newest event_ts in Dagster's UI)."""
 
+
+from datetime import datetime
 
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    AssetSpec,
+    AssetObservation,
     BackfillPolicy,
+    DataVersion,
     MaterializeResult,
+    MetadataValue,
+    ObserveResult,
     PartitionsDefinition,
     asset,
+    observable_source_asset,
 )
 
 from intel_assets.assets.common import GROUP, blocks_for_symbols, blocks_metadata, run_symbols
@@ -17,22 +24,46 @@ from intel_assets.contracts.bundle import DomainBlock
 from intel_assets.domain.indicators import technicals_payload
 from intel_assets.domain.quality import error_block, missing_block, observed_block
 from intel_assets.domain.regime import regime_payload
-from intel_assets.resources.clickhouse import ClickHouseResource
+from intel_assets.domain.ta_tables import MICROBARS, SIGNALS
+from intel_assets.resources.clickhouse import ClickHouseResource, SourceFreshness, Warehouse
 from intel_assets.resources.context import BundleStoreResource, ContextPolicyResource
 
-#: Torghut's market-data tables, written by its ingestion; we read them.
-MARKET_DATA_SOURCES = [
-    AssetSpec(
-        key=AssetKey(["clickhouse", name]),
-        description=desc,
-        group_name="market_data",
-        kinds={"clickhouse"},
-    )
-    for name, desc in (
-        ("ta_microbars", "Torghut minute bars (symbol, window_start/end, OHLCV, vwap, trade_count)."),
-        ("ta_quotes", "Torghut top-of-book quotes (symbol, ts, bid/ask and sizes)."),
-    )
-]
+SOURCE_GROUP = "market_data"
+_SOURCE_DESCRIPTIONS = {
+    MICROBARS: "Torghut's microbars (torghut.ta_microbars: 1-second bars from its Flink job, "
+               "ReplacingMergeTree by ingest_ts; event_ts = window end). Read as 1-minute bars.",
+    SIGNALS: "Torghut's signals (torghut.ta_signals): bid/ask in imbalance_bid_px/ask_px and its "
+             "own indicators (rsi14, macd, ema, bollinger, vwap).",
+}
+SOURCE_KEYS = {table: AssetKey(["clickhouse", table]) for table in (MICROBARS, SIGNALS)}
+
+
+def source_metadata(found: SourceFreshness, now: datetime) -> dict:
+    """What an observation of one of Torghut's tables records (and its data version)."""
+    metadata: dict = {"symbols": found.symbols, "rows_all_versions": found.rows}
+    if found.newest_event_ts is not None:
+        metadata["newest_event_ts"] = MetadataValue.timestamp(found.newest_event_ts)
+        metadata["lag_seconds"] = MetadataValue.float(
+            round((now - found.newest_event_ts).total_seconds(), 3))
+    return metadata
+
+
+def _observable(table: str):
+    @observable_source_asset(key=SOURCE_KEYS[table], group_name=SOURCE_GROUP,
+                             description=_SOURCE_DESCRIPTIONS[table],
+                             tags={"dagster/kind/clickhouse": ""})
+    def observe(clickhouse: ClickHouseResource, context_policy: ContextPolicyResource) -> ObserveResult:
+        with clickhouse.warehouse() as wh:
+            found = wh.freshness(table)
+        newest = found.newest_event_ts.isoformat() if found.newest_event_ts else "empty"
+        return ObserveResult(data_version=DataVersion(newest),
+                             metadata=source_metadata(found, context_policy.clock().now()))
+
+    return observe
+
+
+#: Torghut's market-data tables, written by its ingestion; we read (and observe) them.
+MARKET_DATA_SOURCES = [_observable(MICROBARS), _observable(SIGNALS)]
 
 
 def _technicals_core(payload: dict) -> list:
@@ -46,7 +77,7 @@ def _technicals_core(payload: dict) -> list:
 
 
 class MarketFrames:
-    """Bars and quotes of a run's symbols, read once in one query each, split by symbol."""
+    """Minute bars and latest quotes of a run's symbols, read once in one query each."""
 
     def __init__(self, bars: pd.DataFrame, quotes: pd.DataFrame) -> None:
         self._bars = dict(tuple(bars.groupby("symbol", sort=False)))
@@ -60,12 +91,17 @@ class MarketFrames:
         return self._quotes.get(symbol, self._no_quotes)
 
 
+def read_frames(wh: Warehouse, symbols: list[str], now: datetime,
+                policy: ContextPolicyResource) -> MarketFrames:
+    """The look-back window of minute bars and the latest quotes up to the clock (never after)."""
+    since = now - policy.lookback
+    return MarketFrames(wh.minute_bars(symbols, since, now), wh.latest_signals(symbols, since, now))
+
+
 def market_frames(clickhouse: ClickHouseResource, symbols: list[str], now,
                   policy: ContextPolicyResource) -> MarketFrames:
-    """The look-back window of bars and quotes up to the clock (never after it)."""
     with clickhouse.warehouse() as wh:
-        since = now - policy.lookback
-        return MarketFrames(wh.bars(symbols, since, now), wh.quotes(symbols, since, now))
+        return read_frames(wh, symbols, now, policy)
 
 
 def build_technicals_assets(partitions_def: PartitionsDefinition) -> list:
@@ -75,9 +111,10 @@ def build_technicals_assets(partitions_def: PartitionsDefinition) -> list:
         deps=[spec.key for spec in MARKET_DATA_SOURCES],
         group_name=GROUP,
         kinds={"python", "clickhouse"},
-        description="Per-symbol technicals from minute bars and quotes as of the clock: returns, "
-        "RSI(14), EMA(20/50), MACD, ATR(14), Bollinger(20,2), realized volatility, VWAP "
-        "distance, spread and volume z-score (TA-Lib). Freshness budget 60 s.",
+        description="Per-symbol technicals as of the clock from Torghut's ta_microbars (1-second "
+        "bars aggregated to 1-minute) and ta_signals (bid/ask): returns, RSI(14), EMA(20/50), "
+        "MACD, ATR(14), Bollinger(20,2), realized volatility, VWAP distance, spread and volume "
+        "z-score (TA-Lib), beside Torghut's own signal values. Freshness budget 60 s.",
     )
     def technicals(
         context: AssetExecutionContext,
@@ -88,7 +125,11 @@ def build_technicals_assets(partitions_def: PartitionsDefinition) -> list:
         symbols = run_symbols(context)
         now = context_policy.clock().now()
         budget = context_policy.technicals_budget_seconds
-        frames = market_frames(clickhouse, symbols, now, context_policy)
+        with clickhouse.warehouse() as wh:
+            frames = read_frames(wh, symbols, now, context_policy)
+            for table, key in SOURCE_KEYS.items():  # source freshness, seen by this refresh
+                context.log_event(AssetObservation(
+                    asset_key=key, metadata=source_metadata(wh.freshness(table), now)))
 
         def build(symbol: str) -> DomainBlock:
             sym_bars = frames.bars(symbol)

@@ -35,7 +35,9 @@ RETURN_HORIZONS = {"r1m": 1, "r5m": 5, "r30m": 30}
 
 INDICATOR_SETTINGS: dict[str, Any] = {
     "source": "TA-Lib",
-    "series": "1-minute close (high/low for ATR), every bar in the frame incl. extended hours",
+    "series": "1-minute close (high/low for ATR) aggregated from Torghut's ta_microbars; every "
+              "bar in the look-back incl. extended hours; a minute in progress ends at its newest "
+              "second",
     "rsi": {"period": RSI_PERIOD, "smoothing": "Wilder"},
     "ema": {"periods": [EMA_FAST, EMA_SLOW], "seed": "SMA of the first period closes (TA-Lib default)"},
     "macd": {"fast": MACD_FAST, "slow": MACD_SLOW, "signal": MACD_SIGNAL},
@@ -120,6 +122,31 @@ def latest_quote(quotes: pd.DataFrame | None) -> dict[str, Any] | None:
         spread = clean((ask - bid) / ((ask + bid) / 2.0) * 1e4)
     crossed = bid is not None and ask is not None and ask < bid
     return {"ts": row["ts"], "bid": bid, "ask": ask, "spreadBps": spread, "crossed": crossed}
+
+
+#: Torghut's ta_signals columns carried beside ours, under payload names (domain/ta_tables.py).
+_TORGHUT_SIGNALS = {"rsi14": "rsi14", "ema12": "ema12", "ema26": "ema26",
+                    "vwap_session": "vwapSession", "vwap_w5m": "vwapW5m",
+                    "vol_realized_w60s": "volRealizedW60s"}
+
+
+def torghut_signals(quotes: pd.DataFrame | None) -> dict[str, Any] | None:
+    """Torghut's own indicator values from its newest ta_signals row (the quotes frame's
+    ``signal_ts`` and signal columns), or None when the frame carries none."""
+    if quotes is None or len(quotes) == 0 or "signal_ts" not in quotes:
+        return None
+    row = quotes.iloc[-1]
+    values = {name: clean(row.get(column)) for column, name in _TORGHUT_SIGNALS.items()}
+    values["macd"] = {"macd": clean(row.get("macd")), "signal": clean(row.get("macd_signal")),
+                      "histogram": clean(row.get("macd_hist"))}
+    values["bollinger"] = {"upper": clean(row.get("boll_upper")),
+                           "middle": clean(row.get("boll_mid")),
+                           "lower": clean(row.get("boll_lower"))}
+    present = [v for v in values.values() if v is not None and not isinstance(v, dict)] + [
+        x for v in values.values() if isinstance(v, dict) for x in v.values() if x is not None]
+    if not present:
+        return None
+    return {"asOf": iso_utc(row["signal_ts"]), "source": "torghut.ta_signals", **values}
 
 
 def _last(arr: np.ndarray) -> float | None:
@@ -209,10 +236,14 @@ def technicals_payload(bars: pd.DataFrame, quotes: pd.DataFrame) -> tuple[dict, 
     if close.size < EMA_SLOW:
         flags.append("technicals_insufficient_history")
 
+    last_start, last_end = (pd.Timestamp(bars[k].iloc[-1]) for k in ("window_start", "window_end"))
     payload = {
         "lastPrice": last_price,
-        "lastBarEnd": iso_utc(bars["window_end"].iloc[-1]),
+        "lastBarEnd": iso_utc(last_end),
         "barCount": int(close.size),
+        "barSize": "1m",
+        "sourceBarSize": str(bars["source_window"].iloc[-1]) if "source_window" in bars else None,
+        "lastBarComplete": bool(last_end - last_start >= pd.Timedelta(minutes=1)),
         "returns": returns,
         "rsi14": _last(series["rsi14"]),
         "ema20": _last(series["ema20"]),
@@ -231,6 +262,7 @@ def technicals_payload(bars: pd.DataFrame, quotes: pd.DataFrame) -> tuple[dict, 
         "spreadBps": quote["spreadBps"] if quote else None,
         "quoteAsOf": iso_utc(quote["ts"]) if quote else None,
         "volumeZScore": _volume_zscore(volume),
+        "torghutSignals": torghut_signals(quotes),
         "indicatorSettings": copy.deepcopy(INDICATOR_SETTINGS),
     }
     return payload, flags
