@@ -1,4 +1,5 @@
-"""Fill, fee, slippage and sizing models on hand-built bars (values worked out by hand below).
+"""Fee, sizing and Alpaca paper fill models and their compositions on hand-built bars (values
+worked out by hand below; LEAN's fill rules are in test_lean_fill_model.py).
 
 The sizing regression uses LEAN's BasicTemplateAlgorithm inputs, read by hand from the shared
 files: SPY 2013-10-07 09:30 trade close 1674400 deci-cents (``unzip -p
@@ -30,6 +31,7 @@ from intel_assets.domain.fills import (
     alpaca_paper_models,
     execute_order,
     lean_models,
+    order_value_price,
 )
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=timezone.utc)
@@ -57,77 +59,15 @@ def order(side: str, order_type: str = "market", qty: str = "10", limit: str | N
                       None if limit is None else D(limit), None if stop is None else D(stop), at)
 
 
-# --------------------------------------------------------------------------- LEAN fill model
-
-
-def test_market_orders_fill_at_quote_close_ask_for_buys_bid_for_sells() -> None:
-    market = snapshot()
-    buy = LEAN.fill(order("buy"), market, ZERO_SLIP)
-    sell = LEAN.fill(order("sell"), market, ZERO_SLIP)
-    assert (buy.filled, buy.price) == (True, D("100.05"))  # ask close, not ask open/high
-    assert (sell.filled, sell.price) == (True, D("99.95"))  # bid close
-
-
-def test_market_order_without_quotes_falls_back_to_trade_close_and_applies_slippage() -> None:
-    no_quote = snapshot(bid=None, ask=None)
-    assert LEAN.fill(order("buy"), no_quote, ZERO_SLIP).price == D("100.50")
-    bid_only = snapshot(ask=None)  # LEAN: Ask?.Close ?? QuoteBar.Close (= the bid close)
-    assert LEAN.fill(order("buy"), bid_only, ZERO_SLIP).price == D("99.95")
-    slip = ConstantSlippageModel(D("0.02"))
-    assert LEAN.fill(order("buy"), snapshot(), slip).price == D("100.07")
-    assert LEAN.fill(order("sell"), snapshot(), slip).price == D("99.93")
-    assert not LEAN.fill(order("buy"), snapshot(trade=None, bid=None, ask=None), ZERO_SLIP).filled
-
-
-@pytest.mark.parametrize("limit, filled, price", [
-    ("102.00", True, "101.00"),   # limit above the high: fills at the high (worst case)
-    ("100.20", True, "100.20"),   # inside the range: fills at the limit
-    ("99.00", False, None),       # equal to the low: LEAN needs low < limit
-    ("98.00", False, None),
-])
-def test_buy_limit_fills_when_low_below_limit_at_min_high_limit(limit, filled, price) -> None:
-    decision = LEAN.fill(order("buy", "limit", limit=limit, at=T0 - timedelta(seconds=1)),
-                         snapshot(), ZERO_SLIP)
-    assert decision.filled is filled
-    assert decision.price == (None if price is None else D(price))
-
-
-@pytest.mark.parametrize("limit, filled, price", [
-    ("98.00", True, "99.00"),     # limit below the low: fills at the low
-    ("100.70", True, "100.70"),
-    ("101.00", False, None),      # equal to the high: LEAN needs high > limit
-])
-def test_sell_limit_mirrors_buy(limit, filled, price) -> None:
-    decision = LEAN.fill(order("sell", "limit", limit=limit), snapshot(start=T0), ZERO_SLIP)
-    assert decision.filled is filled
-    assert decision.price == (None if price is None else D(price))
-
-
-def test_limit_and_stop_orders_do_not_fill_on_a_bar_that_ended_by_the_order_time() -> None:
-    market = snapshot()
-    at_end = market.end
-    limit = LEAN.fill(order("buy", "limit", limit="102", at=at_end), market, ZERO_SLIP)
-    stop = LEAN.fill(order("buy", "stop", stop="100", at=at_end), market, ZERO_SLIP)
-    assert not limit.filled and "stale" in limit.reason
-    assert not stop.filled and "stale" in stop.reason
-
-
-def test_stop_market_triggers_on_trade_bar_high_low_and_fills_at_worse_of_stop_and_quote() -> None:
-    market = snapshot()
-    buy_low_stop = LEAN.fill(order("buy", "stop", stop="100.00"), market, ZERO_SLIP)
-    assert (buy_low_stop.filled, buy_low_stop.price) == (True, D("100.05"))  # max(stop, ask)
-    buy_high_stop = LEAN.fill(order("buy", "stop", stop="100.80"), market, ZERO_SLIP)
-    assert (buy_high_stop.filled, buy_high_stop.price) == (True, D("100.80"))  # high 101 > stop
-    assert not LEAN.fill(order("buy", "stop", stop="101.00"), market, ZERO_SLIP).filled
-    sell = LEAN.fill(order("sell", "stop", stop="99.50"), market, ZERO_SLIP)
-    assert (sell.filled, sell.price) == (True, D("99.50"))  # min(stop, bid 99.95)
-    assert not LEAN.fill(order("sell", "stop", stop="99.00"), market, ZERO_SLIP).filled
+# --------------------------------------------------------------------------- compositions
 
 
 def test_no_partial_fills_the_whole_quantity_or_nothing() -> None:
     models = lean_models()
-    for terms in (order("buy", qty="12345"), order("sell", "limit", qty="777", limit="100"),
-                  order("buy", "stop", qty="3", stop="100.8")):
+    early = T0 - timedelta(seconds=1)
+    for terms in (order("buy", qty="12345"),
+                  order("sell", "limit", qty="777", limit="100", at=early),
+                  order("buy", "stop", qty="3", stop="100.8", at=early)):
         result = execute_order(terms, snapshot(), models)
         assert result.filled and result.quantity == terms.quantity
     missed = execute_order(order("buy", "limit", qty="50", limit="90"), snapshot(), models)
@@ -139,9 +79,10 @@ def test_no_partial_fills_the_whole_quantity_or_nothing() -> None:
 
 def test_alpaca_paper_limit_needs_a_marketable_quote_where_lean_uses_the_trade_range() -> None:
     market = snapshot()
-    terms = order("buy", "limit", limit="100.02")  # trade low 99 < limit, but ask close 100.05
-    assert LEAN.fill(terms, market, ZERO_SLIP).price == D("100.02")
-    assert not ALPACA.fill(terms, market, ZERO_SLIP).filled
+    terms = order("buy", "limit", limit="100.02", at=T0 - timedelta(seconds=1))
+    # LEAN: trade low 99 < limit and the bar opened at 100.00 below it: favourable gap, the open
+    assert LEAN.fill(terms, market, ZERO_SLIP).price == D("100.00")
+    assert not ALPACA.fill(terms, market, ZERO_SLIP).filled  # ask close 100.05 > limit
     marketable = ALPACA.fill(order("buy", "limit", limit="100.10"), market, ZERO_SLIP)
     assert (marketable.filled, marketable.price) == (True, D("100.05"))  # at the ask, not limit
     sell = ALPACA.fill(order("sell", "limit", limit="99.90"), market, ZERO_SLIP)
@@ -156,6 +97,20 @@ def test_alpaca_paper_stop_becomes_market_once_last_trade_reaches_stop() -> None
     assert ALPACA.fill(order("sell", "stop", stop="100.60"), market, ZERO_SLIP).price == D("99.95")
 
 
+def test_alpaca_paper_stop_limit_triggers_like_a_stop_then_needs_a_marketable_quote() -> None:
+    market = snapshot()  # last trade 100.50, ask close 100.05
+    untriggered = ALPACA.fill(order("buy", "stop_limit", stop="100.80", limit="100.10"), market,
+                              ZERO_SLIP)
+    assert not untriggered.filled and untriggered.update == {}
+    fills = ALPACA.fill(order("buy", "stop_limit", stop="100.40", limit="100.10"), market,
+                        ZERO_SLIP)
+    assert (fills.filled, fills.price, fills.update) == (True, D("100.05"),
+                                                         {"stop_triggered": True})
+    rests = ALPACA.fill(order("buy", "stop_limit", stop="100.40", limit="100.00"), market,
+                        ZERO_SLIP)
+    assert not rests.filled and rests.update == {"stop_triggered": True}
+
+
 # --------------------------------------------------------------------------- fees
 
 
@@ -164,11 +119,27 @@ def test_alpaca_paper_stop_becomes_market_once_last_trade_reaches_stop() -> None
     ("688", "144.78", "3.44"),     # LEAN BasicTemplate: 688 x 0.005
     ("10000", "0.5", "25.000"),    # 50 per-share > cap 0.5% x 5,000 -> 25
     ("1", "10", "1"),              # minimum wins even above the 0.05 cap (LEAN's check order)
+    ("20000", "0.5", "50.000"),    # cap 0.5 % (LEAN master maximumFeeRate 0.005m), not 1 %
     ("-200", "20", "1"),           # sells pay the same
     ("0", "20", "0"),
 ])
 def test_interactive_brokers_fee_per_share_with_minimum_and_cap(shares, price, fee) -> None:
     assert InteractiveBrokersFeeModel().order_fee(D(shares), D(price)) == D(fee)
+
+
+def test_fee_cap_is_measured_on_leans_order_value() -> None:
+    """QuantConnect/Lean 24863901 Common/Orders/LimitOrder.cs and StopMarketOrder.cs
+    ``GetValueImpl``: a buy limit is valued at min(limit, price), a sell stop at max(stop,
+    price); market orders at the price."""
+    price = D("0.50")
+    assert order_value_price(order("buy", "limit", limit="0.40"), price) == D("0.40")
+    assert order_value_price(order("sell", "limit", limit="0.40"), price) == D("0.50")
+    assert order_value_price(order("sell", "stop", stop="0.45"), price) == D("0.50")
+    assert order_value_price(order("buy"), price) == D("0.50")
+    terms = order("buy", "limit", qty="10000", limit="0.40", at=T0 - timedelta(seconds=1))
+    cheap = snapshot(trade=("0.30", "0.55", "0.29", "0.50"), bid=None, ask=None)
+    result = execute_order(terms, cheap, lean_models())
+    assert (result.price, result.fee) == (D("0.30"), D("20.000"))  # 0.5 % of 10,000 x 0.40
 
 
 def test_cap_rate_is_a_parameter_and_alpaca_charges_nothing() -> None:

@@ -1,53 +1,148 @@
-"""Owns the event-driven backtest engine: replays MarketSnapshots through an algorithm and one
-ExecutionModels composition, keeps cash/holdings in Decimal, and computes LEAN-style statistics.
+"""Owns the event-driven backtest engine: replays MarketSnapshots through an algorithm, sends its
+orders to a Broker (the shared ``OrderBook`` in process, or a LEAN runner over HTTP), keeps
+cash and holdings in Decimal from the broker's fill events, and records the equity curve.
 
-Time steps follow LEAN's backtest loop: at each bar end ``T`` the engine (1) updates each
-symbol's latest snapshot and price (trade close), (2) re-evaluates open orders on the new bars,
-(3) calls ``algorithm.on_data`` whose orders are evaluated at once on the current snapshot
-(market orders fill now, at the bar that just closed; limit/stop orders are "stale" on it and
-wait for the next bar), (4) marks the portfolio at the trade closes. Buying-power checks,
-margin calls, dividends and splits are not modelled.
+Time steps follow LEAN's ``AlgorithmManager`` loop (QuantConnect/Lean master 24863901
+``Engine/AlgorithmManager.cs``): for each time step ``T`` (a bar end) the engine (1) fires the
+scheduled events timed before ``T`` (at their own time, on the previous bars), (2) hands the
+step's bars to the broker, which scans open orders on them, (3) fires the events timed at ``T``,
+(4) calls ``algorithm.on_data``, (5) lets the broker scan once more (LEAN's post-OnData scan,
+where updates made in on_data take effect) and (6) marks the portfolio at the trade closes.
+Fill events reach the portfolio first, then ``algorithm.on_order_event``. Buying-power checks,
+margin calls, dividends and splits are not modelled. Statistics: ``backtest_stats``.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
 from itertools import groupby
-from typing import Iterable, Literal, Protocol
-from zoneinfo import ZoneInfo
+from typing import Callable, Iterable, Mapping, Protocol
 
-from intel_assets.domain.fills import (
-    ZERO,
-    ExecutionModels,
-    MarketSnapshot,
-    OrderTerms,
-    OrderType,
-    execute_order,
-    to_decimal,
+from intel_assets.domain.backtest_stats import (  # noqa: F401 - re-exported for callers
+    BacktestStatistics,
+    backtest_statistics,
+    compounding_annual_return,
+    daily_turnover,
+    max_drawdown,
+    money,
 )
+from intel_assets.domain.execution_models.compositions import ExecutionModels
+from intel_assets.domain.execution_models.market import ZERO, MarketSnapshot, SessionHours, to_decimal
+from intel_assets.domain.execution_models.orders import OrderTerms, OrderType, TimeInForce
+from intel_assets.domain.order_book import BookEvent, OrderBook, OrderRejected
 
-OrderRecordStatus = Literal["submitted", "filled", "canceled"]
-_NEW_YORK = ZoneInfo("America/New_York")  # trading days are New-York dates
+RecordStatus = str  # "submitted" | "filled" | "canceled" | "invalid"
 
 
 @dataclass
 class OrderRecord:
-    order_id: int
+    """The algorithm's ticket for one order, kept current from the broker's events."""
+
+    order_id: str
     symbol: str
     terms: OrderTerms
-    status: OrderRecordStatus = "submitted"
+    status: RecordStatus = "submitted"
     fill_price: Decimal | None = None
     fee: Decimal = ZERO
     filled_at: datetime | None = None
     reason: str = ""
+    tag: str = ""
+    update_count: int = 0
 
     @property
     def signed_quantity(self) -> Decimal:
-        return self.terms.quantity if self.terms.side == "buy" else -self.terms.quantity
+        return self.terms.signed_quantity
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "submitted"
+
+
+@dataclass(frozen=True)
+class BrokerEvent:
+    """A broker's report about one order: a fill, a cancel (or expiry), or new terms."""
+
+    order_id: str
+    kind: str  # "filled" | "canceled" | "updated"
+    time: datetime
+    fill_quantity: Decimal = ZERO
+    fill_price: Decimal | None = None
+    fee: Decimal = ZERO
+    reason: str = ""
+    terms: OrderTerms | None = None
+
+
+class Broker(Protocol):
+    """Where an algorithm's orders go; every method answers the events it caused."""
+
+    def step(self, when: datetime, data: Mapping[str, MarketSnapshot]) -> list[BrokerEvent]:
+        """A time step: the broker sees the bars that closed at ``when`` and scans."""
+
+    def set_time(self, when: datetime) -> list[BrokerEvent]:
+        """The clock moves to ``when`` without new bars (a scheduled event)."""
+
+    def submit(self, symbol: str, terms: OrderTerms,
+               tag: str) -> tuple[str, OrderTerms, list[BrokerEvent]]:
+        """Place an order: (order id, accepted terms, events); raises OrderRejected."""
+
+    def update(self, order_id: str, quantity: Decimal | None, limit_price: Decimal | None,
+               stop_price: Decimal | None,
+               trailing_amount: Decimal | None) -> tuple[OrderTerms, list[BrokerEvent]]:
+        """Change an open order: (its new terms, events); raises OrderRejected."""
+
+    def cancel(self, order_id: str) -> list[BrokerEvent]:
+        """Cancel an open order; raises OrderRejected when it cannot be."""
+
+    def end_step(self) -> list[BrokerEvent]:
+        """LEAN's scan after on_data (updates made in on_data are evaluated here)."""
+
+
+def _event(e: BookEvent, terms: OrderTerms) -> BrokerEvent:
+    return BrokerEvent(str(e.order_id), e.kind, e.time, e.fill_quantity, e.fill_price, e.fee,
+                       e.reason, terms)
+
+
+class LocalBroker:
+    """The in-process broker: the shared OrderBook fed with the engine's bars."""
+
+    def __init__(self, models: ExecutionModels, hours: Mapping[str, SessionHours] | None = None,
+                 **book_options) -> None:
+        self.book = OrderBook(models, **book_options)
+        self._hours = dict(hours or {})
+
+    def _events(self, events: list[BookEvent]) -> list[BrokerEvent]:
+        return [_event(e, self.book.get(e.order_id).terms) for e in events]
+
+    def step(self, when, data):
+        for symbol in data:
+            if not self.book.has_security(symbol):
+                self.book.add_security(symbol, self._hours.get(symbol))
+        self.book.update_market(when, list(data.values()))
+        return self._events(self.book.scan())
+
+    def set_time(self, when):
+        self.book.set_time(when)
+        return []
+
+    def submit(self, symbol, terms, tag):
+        if not self.book.has_security(symbol):
+            raise OrderRejected(f"there is no data for {symbol} yet")
+        order, events = self.book.submit(symbol, terms, tag)
+        return str(order.id), order.terms, self._events(events)
+
+    def update(self, order_id, quantity, limit_price, stop_price, trailing_amount):
+        order, events = self.book.update(int(order_id), quantity, limit_price, stop_price,
+                                         trailing_amount)
+        return order.terms, self._events(events)
+
+    def cancel(self, order_id):
+        return self._events(self.book.cancel(int(order_id), "canceled by the algorithm")[1])
+
+    def end_step(self):
+        return self._events(self.book.scan())
 
 
 @dataclass
@@ -58,6 +153,7 @@ class BacktestResult:
     equity_curve: list[tuple[datetime, Decimal]]
     cash: Decimal
     holdings: dict[str, Decimal]
+    rejected: list[OrderRecord] = field(default_factory=list)
 
     @property
     def end_equity(self) -> Decimal:
@@ -73,16 +169,21 @@ class BacktestResult:
 
 
 class BacktestContext:
-    """What an algorithm sees and calls: time, cash, holdings, prices and order methods."""
+    """What an algorithm sees and calls: time, cash, holdings, prices, orders and schedules."""
 
-    def __init__(self, models: ExecutionModels, cash: Decimal) -> None:
-        self.models = models
-        self.cash = cash
+    def __init__(self, models: ExecutionModels, cash: Decimal, broker: Broker) -> None:
+        self.models, self.cash, self.broker = models, cash, broker
         self.time: datetime | None = None
         self.holdings: dict[str, Decimal] = defaultdict(lambda: ZERO)
         self.latest: dict[str, MarketSnapshot] = {}
         self.prices: dict[str, Decimal] = {}
         self.orders: list[OrderRecord] = []
+        self.rejected: list[OrderRecord] = []
+        self.default_time_in_force: TimeInForce = "gtc"  # LEAN DefaultOrderProperties
+        self.default_expire_date: date | None = None
+        self.algorithm: object | None = None
+        self._by_id: dict[str, OrderRecord] = {}
+        self._schedule: list[tuple[datetime, int, Callable[["BacktestContext"], None]]] = []
         # LEAN sets Settings.FreePortfolioValue once, after Initialize, from the starting value.
         pct = getattr(models.sizing, "free_portfolio_value_percentage", None)
         self.free_portfolio_value = None if pct is None else cash * pct
@@ -97,6 +198,19 @@ class BacktestContext:
     def invested(self) -> bool:
         return any(q != 0 for q in self.holdings.values())
 
+    def close(self, symbol: str) -> Decimal:
+        """``Securities[symbol].Close``: the latest trade close."""
+        price = self.prices.get(symbol)
+        if price is None:
+            raise ValueError(f"no price yet for {symbol}")
+        return price
+
+    # ---- schedules ------------------------------------------------------------------------
+    def schedule(self, when: datetime, callback: Callable[["BacktestContext"], None]) -> None:
+        """Run ``callback(ctx)`` at ``when`` (LEAN Schedule.On), on the bars known by then."""
+        self._schedule.append((when, len(self._schedule), callback))
+        self._schedule.sort(key=lambda item: (item[0], item[1]))
+
     # ---- orders ---------------------------------------------------------------------------
     def set_holdings(self, symbol: str, target_percent: float | Decimal) -> OrderRecord | None:
         """LEAN ``SetHoldings``: a market order sized by the composition's sizing model."""
@@ -108,155 +222,162 @@ class BacktestContext:
             price, self.models.fee, self.free_portfolio_value)
         return self.market_order(symbol, qty) if qty != 0 else None
 
-    def market_order(self, symbol: str, quantity: float | Decimal) -> OrderRecord:
-        return self._submit(symbol, to_decimal(quantity), "market")
+    def market_order(self, symbol: str, quantity, asynchronous: bool = False,
+                     tag: str = "") -> OrderRecord:
+        """A market order; as in a LEAN backtest, ``asynchronous`` ones fill at once too (the
+        request is processed, and the book scanned, before the call returns)."""
+        return self.order(symbol, quantity, "market", tag=tag)
 
-    def limit_order(self, symbol: str, quantity: float | Decimal,
-                    limit_price: float | Decimal) -> OrderRecord:
-        return self._submit(symbol, to_decimal(quantity), "limit", limit=to_decimal(limit_price))
+    def limit_order(self, symbol: str, quantity, limit_price, tag: str = "") -> OrderRecord:
+        return self.order(symbol, quantity, "limit", limit_price=limit_price, tag=tag)
 
-    def stop_order(self, symbol: str, quantity: float | Decimal,
-                   stop_price: float | Decimal) -> OrderRecord:
-        return self._submit(symbol, to_decimal(quantity), "stop", stop=to_decimal(stop_price))
+    def stop_order(self, symbol: str, quantity, stop_price, tag: str = "") -> OrderRecord:
+        return self.order(symbol, quantity, "stop", stop_price=stop_price, tag=tag)
 
-    def cancel(self, order: OrderRecord) -> None:
-        if order.status == "submitted":
-            order.status, order.reason = "canceled", "canceled by the algorithm"
+    def stop_limit_order(self, symbol: str, quantity, stop_price, limit_price,
+                         tag: str = "") -> OrderRecord:
+        return self.order(symbol, quantity, "stop_limit", limit_price=limit_price,
+                          stop_price=stop_price, tag=tag)
 
-    def _submit(self, symbol: str, quantity: Decimal, order_type: OrderType,
-                limit: Decimal | None = None, stop: Decimal | None = None) -> OrderRecord:
-        if quantity == 0:
-            raise ValueError(f"order for {symbol}: quantity must not be 0")
-        terms = OrderTerms("buy" if quantity > 0 else "sell", abs(quantity), order_type,
-                           limit, stop, self.time)
-        record = OrderRecord(len(self.orders) + 1, symbol, terms)
+    def trailing_stop_order(self, symbol: str, quantity, stop_price, trailing_amount,
+                            trailing_percent: bool, tag: str = "") -> OrderRecord:
+        return self.order(symbol, quantity, "trailing_stop", stop_price=stop_price,
+                          trailing_amount=trailing_amount, trailing_percent=trailing_percent,
+                          tag=tag)
+
+    def market_on_open_order(self, symbol: str, quantity, tag: str = "") -> OrderRecord:
+        return self.order(symbol, quantity, "market_on_open", tag=tag)
+
+    def market_on_close_order(self, symbol: str, quantity, tag: str = "") -> OrderRecord:
+        return self.order(symbol, quantity, "market_on_close", tag=tag)
+
+    def order(self, symbol: str, quantity, order_type: OrderType, *, limit_price=None,
+              stop_price=None, trailing_amount=None, trailing_percent: bool = False,
+              time_in_force: TimeInForce | None = None, tag: str = "") -> OrderRecord:
+        """Submit one order (signed ``quantity``); a refused order comes back ``invalid``."""
+        qty = to_decimal(quantity)
+        tif = time_in_force or self.default_time_in_force
+        dec = (lambda v: None if v is None else to_decimal(v))
+        try:
+            terms = OrderTerms("buy" if qty > 0 else "sell", abs(qty), order_type,
+                               dec(limit_price), dec(stop_price), self.time, tif,
+                               self.default_expire_date if tif == "gtd" else None,
+                               dec(trailing_amount), trailing_percent)
+            order_id, terms, events = self.broker.submit(symbol, terms, tag)
+        except (OrderRejected, ValueError) as exc:
+            rejected = OrderRecord(f"invalid-{len(self.rejected) + 1}", symbol, OrderTerms(
+                "buy" if qty >= 0 else "sell", abs(qty) or Decimal(1)), "invalid",
+                reason=str(exc), tag=tag)
+            self.rejected.append(rejected)
+            return rejected
+        record = OrderRecord(order_id, symbol, terms, tag=tag)
         self.orders.append(record)
-        self._try_fill(record)
+        self._by_id[order_id] = record
+        self.apply(events)
         return record
 
-    def _try_fill(self, record: OrderRecord) -> None:
-        market = self.latest.get(record.symbol)
-        if market is None:
-            record.reason = "no data yet for the symbol"
-            return
-        result = execute_order(record.terms, market, self.models)
-        record.reason = result.reason
-        if not result.filled or result.price is None:
-            return
-        signed = record.signed_quantity
-        self.cash -= signed * result.price + result.fee
-        self.holdings[record.symbol] += signed
-        record.status, record.fill_price, record.fee = "filled", result.price, result.fee
-        record.filled_at = self.time
+    def update_order(self, record: OrderRecord, quantity=None, limit_price=None,
+                     stop_price=None, trailing_amount=None) -> bool:
+        """LEAN ``OrderTicket.Update``: False (and the reason on the record) when refused."""
+        dec = (lambda v: None if v is None else to_decimal(v))
+        qty = dec(quantity)
+        try:
+            record.terms, events = self.broker.update(
+                record.order_id, None if qty is None else abs(qty), dec(limit_price),
+                dec(stop_price), dec(trailing_amount))
+        except OrderRejected as exc:
+            record.reason = f"update refused: {exc}"
+            return False
+        record.update_count += 1
+        self.apply(events)
+        return True
+
+    def cancel(self, record: OrderRecord) -> bool:
+        """LEAN ``OrderTicket.Cancel``: False when the order can no longer be canceled."""
+        if record.status != "submitted":
+            return False
+        try:
+            self.apply(self.broker.cancel(record.order_id))
+        except OrderRejected as exc:
+            record.reason = f"cancel refused: {exc}"
+            return False
+        return True
+
+    def apply(self, events: Iterable[BrokerEvent]) -> None:
+        """Fold broker events into orders and the portfolio, then tell the algorithm."""
+        for event in events:
+            record = self._by_id.get(event.order_id)
+            if record is None:
+                continue
+            if event.terms is not None:
+                record.terms = event.terms
+            record.reason = event.reason or record.reason
+            if event.kind == "filled" and event.fill_price is not None:
+                self.cash -= event.fill_quantity * event.fill_price + event.fee
+                self.holdings[record.symbol] += event.fill_quantity
+                record.status, record.fill_price, record.fee = "filled", event.fill_price, event.fee
+                record.filled_at = event.time
+            elif event.kind == "canceled":
+                record.status = "canceled"
+            handler = getattr(self.algorithm, "on_order_event", None)
+            if callable(handler) and event.kind in ("filled", "canceled"):
+                handler(self, record, event)
+
+    # ---- the loop -------------------------------------------------------------------------
+    def _fire(self, until: datetime, inclusive: bool) -> None:
+        while self._schedule and (self._schedule[0][0] <= until if inclusive
+                                  else self._schedule[0][0] < until):
+            when, _, callback = self._schedule.pop(0)
+            if self.time is None or when > self.time:
+                self.time = when
+                self.apply(self.broker.set_time(when))
+            callback(self)
 
     def _step(self, when: datetime, data: dict[str, MarketSnapshot]) -> None:
+        self._fire(when, inclusive=False)
         self.time = when
         for symbol, snapshot in data.items():
             self.latest[symbol] = snapshot
             if snapshot.price is not None:
                 self.prices[symbol] = snapshot.price
-        for record in self.orders:
-            if record.status == "submitted" and record.symbol in data:
-                self._try_fill(record)
+        self.apply(self.broker.step(when, data))
+        self._fire(when, inclusive=True)
 
 
 class Algorithm(Protocol):
     def on_data(self, ctx: BacktestContext, data: dict[str, MarketSnapshot]) -> None:
-        """Called once per time step with the snapshots that closed at ``ctx.time``."""
+        """Called once per time step with the snapshots that closed at ``ctx.time``.
+
+        Optional: ``initialize(ctx)`` (before the first step), ``on_order_event(ctx, record,
+        event)`` (each fill or cancel), ``on_end(ctx)`` (after the last step)."""
 
 
 def run_backtest(algorithm: Algorithm, snapshots: Iterable[MarketSnapshot],
-                 models: ExecutionModels, cash: float | Decimal,
-                 start: datetime) -> BacktestResult:
-    """Replay ``snapshots`` (any symbols, ordered by end time) through ``algorithm``."""
-    ctx = BacktestContext(models, to_decimal(cash))
+                 models: ExecutionModels, cash: float | Decimal, start: datetime, *,
+                 hours: Mapping[str, SessionHours] | None = None,
+                 broker: Broker | None = None) -> BacktestResult:
+    """Replay ``snapshots`` (any symbols) through ``algorithm``; orders go to ``broker``
+    (default: a LocalBroker over the shared OrderBook with ``hours`` per symbol)."""
+    broker = broker or LocalBroker(models, hours)
+    ctx = BacktestContext(models, to_decimal(cash), broker)
+    ctx.algorithm = algorithm
+    init = getattr(algorithm, "initialize", None)
+    if callable(init):
+        init(ctx)
     curve: list[tuple[datetime, Decimal]] = []
-    ordered = sorted(snapshots, key=lambda s: s.end)
-    for when, group in groupby(ordered, key=lambda s: s.end):
+    for when, group in groupby(sorted(snapshots, key=lambda s: s.end), key=lambda s: s.end):
         data = {s.symbol: s for s in group}
         ctx._step(when, data)
         algorithm.on_data(ctx, data)
+        ctx.apply(broker.end_step())
         curve.append((when, ctx.total_portfolio_value))
+    end = getattr(algorithm, "on_end", None)
+    if callable(end):
+        end(ctx)
     return BacktestResult(start, to_decimal(cash), ctx.orders, curve, ctx.cash,
-                          {s: q for s, q in ctx.holdings.items() if q != 0})
+                          {s: q for s, q in ctx.holdings.items() if q != 0}, ctx.rejected)
 
 
-# --------------------------------------------------------------------------- statistics
-
-
-def _pct(value: float, places: int = 3) -> str:
-    return f"{value * 100:.{places}f}%"
-
-
-def max_drawdown(curve: list[tuple[datetime, Decimal]]) -> Decimal:
-    """Largest peak-to-trough fall of the equity curve as a fraction of the peak."""
-    peak, worst = None, ZERO
-    for _, equity in curve:
-        peak = equity if peak is None or equity > peak else peak
-        if peak > 0:
-            worst = max(worst, (peak - equity) / peak)
-    return worst
-
-
-def compounding_annual_return(start_equity: Decimal, end_equity: Decimal,
-                              start: datetime, end: datetime) -> float:
-    """LEAN's ``CompoundingAnnualPerformance``: (end/start)^(1/years) - 1, years = days / 365."""
-    years = (end - start) / timedelta(days=365)
-    if years <= 0 or start_equity <= 0:
-        return 0.0
-    return math.pow(float(end_equity / start_equity), 1.0 / years) - 1.0
-
-
-def daily_turnover(result: BacktestResult) -> float:
-    """Mean over trading days of (value traded that day / portfolio value at that day's close)."""
-    traded: dict = defaultdict(lambda: ZERO)
-    for o in result.filled_orders:
-        assert o.filled_at is not None and o.fill_price is not None
-        traded[o.filled_at.astimezone(_NEW_YORK).date()] += o.terms.quantity * o.fill_price
-    closes = {day: list(points)[-1][1] for day, points in
-              groupby(result.equity_curve, key=lambda p: p[0].astimezone(_NEW_YORK).date())}
-    if not closes:
-        return 0.0
-    return float(sum((traded[d] / v for d, v in closes.items() if v > 0), ZERO) / len(closes))
-
-
-def money(value: Decimal) -> Decimal:
-    """``value`` rounded to cents (banker's rounding, as C# Math.Round)."""
-    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
-
-
-@dataclass(frozen=True)
-class BacktestStatistics:
-    total_orders: int
-    total_fees: Decimal
-    start_equity: Decimal
-    end_equity: Decimal
-    net_profit: float
-    compounding_annual_return: float
-    drawdown: float
-    portfolio_turnover: float
-
-    def lean_lines(self) -> list[str]:
-        """The statistics in LEAN's report spelling, one ``Name value`` line each."""
-        return [f"Total Orders {self.total_orders}",
-                f"Total Fees ${money(self.total_fees)}",
-                f"Start Equity {self.start_equity.normalize():f}",
-                f"End Equity {money(self.end_equity)}",
-                f"Net Profit {_pct(self.net_profit)}",
-                f"Compounding Annual Return {_pct(self.compounding_annual_return)}",
-                f"Drawdown {_pct(round(self.drawdown, 3))}",
-                f"Portfolio Turnover {_pct(self.portfolio_turnover, 2)}"]
-
-
-def backtest_statistics(result: BacktestResult) -> BacktestStatistics:
-    """LEAN-style summary statistics of a finished backtest."""
-    end = result.equity_curve[-1][0] if result.equity_curve else result.start
-    start_equity, end_equity = result.starting_cash, result.end_equity
-    return BacktestStatistics(
-        total_orders=len(result.orders), total_fees=result.total_fees,
-        start_equity=start_equity, end_equity=end_equity,
-        net_profit=float((end_equity - start_equity) / start_equity),
-        compounding_annual_return=compounding_annual_return(start_equity, end_equity,
-                                                            result.start, end),
-        drawdown=float(max_drawdown(result.equity_curve)),
-        portfolio_turnover=daily_turnover(result))
+__all__ = ["Algorithm", "BacktestContext", "BacktestResult", "BacktestStatistics", "Broker",
+           "BrokerEvent", "LocalBroker", "OrderRecord", "backtest_statistics", "money",
+           "run_backtest"]

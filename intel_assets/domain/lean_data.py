@@ -115,6 +115,30 @@ class ExchangeHours:
             day += timedelta(days=1)
         raise LeanDataError(f"no regular session within 30 days after {moment.isoformat()}")
 
+    def is_open(self, moment: datetime) -> bool:
+        """Whether ``moment`` is inside a regular session (open <= t < close, New York time)."""
+        local = moment.astimezone(NEW_YORK)
+        hours = self.session(local.date())
+        return hours is not None and hours[0] <= local.time() < hours[1]
+
+    def next_close(self, moment: datetime) -> datetime:
+        """The first regular-session close strictly after ``moment`` (UTC; LEAN's
+        ``GetNextMarketClose``, also ``GetLastDailyMarketClose`` for one-segment days)."""
+        local = moment.astimezone(NEW_YORK)
+        day = local.date()
+        for _ in range(30):
+            hours = self.session(day)
+            if hours is not None:
+                close = datetime.combine(day, hours[1], tzinfo=NEW_YORK)
+                if close > local:
+                    return close.astimezone(timezone.utc)
+            day += timedelta(days=1)
+        raise LeanDataError(f"no regular session close within 30 days after {moment.isoformat()}")
+
+    def local_date(self, moment: datetime) -> date:
+        """The exchange-local (New York) date of ``moment``."""
+        return moment.astimezone(NEW_YORK).date()
+
 
 def _mdy(text: str) -> date:
     return datetime.strptime(text, "%m/%d/%Y").date()
@@ -182,12 +206,15 @@ def _bar(values: np.ndarray, scale: Decimal) -> PriceBar | None:
 
 def lean_minute_snapshots(lean_dir: Path, symbol: str, days: Iterable[date] | None = None,
                           normalization: Normalization = "adjusted",
-                          extended_hours: bool = False) -> list[MarketSnapshot]:
+                          extended_hours: bool = False,
+                          fill_forward: bool = False) -> list[MarketSnapshot]:
     """LEAN minute trade + quote bars of ``symbol`` as time-ordered MarketSnapshots.
 
     Each snapshot covers ``[start, start + 1 min)`` (UTC-aware); ``trade``/``quote`` is None
     when that minute has no such row; a quote side LEAN left empty is None. Prices are
-    ``normalization``-scaled Decimals. Raises LeanDataError for missing days or bad files.
+    ``normalization``-scaled Decimals. With ``fill_forward`` (regular hours only) every session
+    minute has both bars, as LEAN's fill-forward feeds them (``fill_forward_minutes``). Raises
+    LeanDataError for missing days or bad files.
     """
     if normalization not in ("raw", "adjusted"):
         raise ValueError(f"normalization must be 'raw' or 'adjusted', not {normalization!r}")
@@ -224,6 +251,46 @@ def lean_minute_snapshots(lean_dir: Path, symbol: str, days: Iterable[date] | No
             quote = None if q is None else QuoteBar(_bar(q[1:5], scale), _bar(q[6:10], scale))
             start = start_local.astimezone(timezone.utc)
             out.append(MarketSnapshot(ticker, start, start + timedelta(minutes=1), trade, quote))
+    if fill_forward and not extended_hours:
+        return fill_forward_minutes(out, hours)
+    return out
+
+
+def fill_forward_minutes(snapshots: list[MarketSnapshot],
+                         hours: ExchangeHours) -> list[MarketSnapshot]:
+    """LEAN's fill-forward over regular-session minutes: a minute of a data day without a trade
+    (or quote) bar gets a copy of the last one, re-stamped to that minute (trade volume 0;
+    ``fill_forward`` set). Minutes before the symbol's first bar stay empty."""
+    if not snapshots:
+        return []
+    by_start = {s.start: s for s in snapshots}
+    days = sorted({s.start.astimezone(NEW_YORK).date() for s in snapshots})
+    out: list[MarketSnapshot] = []
+    last_trade: TradeBar | None = None
+    last_quote: QuoteBar | None = None
+    minute = timedelta(minutes=1)
+    for day in days:
+        session = hours.session(day)
+        if session is None:
+            continue
+        start = datetime.combine(day, session[0], tzinfo=NEW_YORK).astimezone(timezone.utc)
+        close = datetime.combine(day, session[1], tzinfo=NEW_YORK).astimezone(timezone.utc)
+        while start < close:
+            real = by_start.get(start)
+            trade = real.trade if real is not None else None
+            quote = real.quote if real is not None else None
+            filled = False
+            if trade is None and last_trade is not None:
+                trade, filled = TradeBar(last_trade.open, last_trade.high, last_trade.low,
+                                         last_trade.close, Decimal(0)), True
+            if quote is None and last_quote is not None:
+                quote, filled = last_quote, True
+            if trade is not None or quote is not None:
+                out.append(MarketSnapshot(snapshots[0].symbol, start, start + minute, trade,
+                                          quote, fill_forward=filled))
+            last_trade = real.trade if real is not None and real.trade else last_trade
+            last_quote = real.quote if real is not None and real.quote else last_quote
+            start += minute
     return out
 
 
@@ -232,6 +299,7 @@ def first_snapshot_at_or_after(snapshots: list[MarketSnapshot], moment: datetime
     return bisect_left([s.start for s in snapshots], moment)
 
 
-__all__ = ["ExchangeHours", "FactorRow", "Normalization", "first_snapshot_at_or_after",
+__all__ = ["ExchangeHours", "FactorRow", "Normalization", "fill_forward_minutes",
+           "first_snapshot_at_or_after",
            "lean_minute_snapshots", "price_scale_factor", "read_exchange_hours",
            "read_factor_rows", "read_lot_size"]
