@@ -168,6 +168,10 @@ def test_provider_health_counts_consecutive_failures(store: BundleStore) -> None
     news = store.provider_health()["news"]
     assert (news["consecutiveFailures"], news["lastError"], news["lastSuccessAt"]) == \
         (0, None, "2024-03-01T15:30:03Z")
+    store.record_provider_attempt("fundamentals", configured=False, success=True, latency_ms=3)
+    assert store.provider_health()["fundamentals"] == {
+        "provider": "fundamentals", "configured": False, "lastAttemptAt": None,
+        "lastSuccessAt": None, "lastError": None, "consecutiveFailures": 0, "latencyMs": None}
     with pytest.raises(ValueError, match="provider must be one of"):
         store.record_provider_attempt("twitter", configured=True, success=True)
 

@@ -95,6 +95,10 @@ def test_faults_never_fail_the_run_and_the_bundle_still_publishes(server, tmp_pa
     metadata = [e.materialization.metadata for e in second.get_asset_materialization_events()
                 if e.asset_key.path == ["news"]][0]
     assert metadata["fetch_failures"].value == 2 and metadata["fetch_failure_kinds"].value == "http=2"
+    health = res["bundle_store"].store.provider_health()["news"]  # served as providerHealth
+    assert health["configured"] and health["consecutiveFailures"] == 1
+    assert health["lastError"].startswith("2 of 4 symbols failed (http)") and SECRET not in health["lastError"]
+    assert health["lastSuccessAt"] is not None and health["latencyMs"] > 0
     latest = res["bundle_store"].store.latest("IBM")
     assert latest is not None
     assert "news_fetch_failed" in MarketContextBundle.model_validate(json.loads(latest.body)).risk_flags

@@ -269,6 +269,11 @@ def test_torghut_reads_the_replayed_bundle_unchanged(lean_run):
     assert bad.status_code == 400 and bad.json()["ok"] is False and bad.json()["message"]
     assert health["ok"] is True and health["health"]["overallState"] == "degraded"
     assert len(health["health"]["domainHealth"]) == 4  # news/fundamentals unconfigured: missing
+    providers = {p["provider"]: p for p in health["health"]["providerHealth"]}
+    assert not providers["news"]["configured"] and not providers["fundamentals"]["configured"]
+    clickhouse = health["health"]["ingestionHealth"]["clickhouse"]
+    assert clickhouse["configured"] and clickhouse["consecutiveFailures"] == 0
+    assert clickhouse["lastSuccessAt"] and clickhouse["latencyMs"] > 0
 
     live = create_app(stores, ServingConfig(clock=Clock()))  # the same store, a live clock
     with asgi_in_background(live) as url, MarketContextClient(url) as c:

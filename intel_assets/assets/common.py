@@ -1,9 +1,12 @@
 """Owns what every per-symbol asset shares: group names, the partition set a run covers,
-per-symbol failure isolation and the run metadata table."""
+per-symbol failure isolation, the run metadata table and the record of each provider poll
+(what the serving API's health reports as providerHealth / ingestionHealth)."""
 
 
+import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 from dagster import AssetExecutionContext, MetadataValue
 
@@ -85,3 +88,34 @@ def blocks_metadata(blocks: Mapping[str, DomainBlock]) -> dict[str, object]:
         "by_symbol": symbol_table(("state", "age s", "quality", "flags"), rows,
                                   lambda s: blocks[s].state.value != "ok"),
     }
+
+
+class Poll:
+    """One poll of a provider: its outcome, filled in while it runs (see ``provider_poll``)."""
+
+    def __init__(self, configured: bool = True) -> None:
+        self.configured, self.error = configured, None  # type: bool, str | None
+
+    def failed(self, error: str) -> None:
+        self.error = self.error or error
+
+
+@contextmanager
+def provider_poll(store, provider: str, configured: bool = True) -> Iterator[Poll]:
+    """Time the block and record it in the bundle store as one poll of ``provider``: failed
+    when the block raised or called ``poll.failed(...)``, else succeeded. Recording never fails
+    the run (the store being down is reported by the publish step)."""
+    poll, started = Poll(configured), time.perf_counter()
+    try:
+        yield poll
+    except Exception as exc:
+        poll.failed(f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        try:
+            store.record_provider_attempt(provider, configured=poll.configured,
+                                          success=poll.error is None,
+                                          latency_ms=(time.perf_counter() - started) * 1000,
+                                          error=poll.error)
+        except Exception:  # noqa: BLE001 - health bookkeeping must not fail a refresh
+            pass

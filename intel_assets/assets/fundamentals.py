@@ -19,6 +19,7 @@ from intel_assets.assets.common import (
     blocks_for_symbols,
     blocks_metadata,
     log_symbol_problems,
+    provider_poll,
     run_symbols,
     symbol_table,
 )
@@ -118,10 +119,17 @@ def build_fundamentals_assets(partitions_def: PartitionsDefinition) -> list:
                 return error_block(DOMAIN, budget, config_error)
             return fundamentals_for_symbol(client, symbol, now, budget)
 
-        blocks = blocks_for_symbols(
-            context, symbols, build,
-            lambda s, exc: error_block(DOMAIN, budget, f"{type(exc).__name__}: {exc}"),
-        )
+        configured = client is not None or bool(edgar.user_agent.strip())
+        with provider_poll(bundle_store.store, "fundamentals", configured) as poll:
+            blocks = blocks_for_symbols(
+                context, symbols, build,
+                lambda s, exc: error_block(DOMAIN, budget, f"{type(exc).__name__}: {exc}"),
+            )
+            errors = {s: b for s, b in blocks.items() if b.state.value == "error"}
+            if errors:
+                first = next(iter(errors.values()))
+                poll.failed(f"{len(errors)} of {len(symbols)} symbols failed: "
+                            f"{first.payload.get('reason', 'error')}")
         bundle_store.store.stage(DOMAIN, {s: b.to_wire() for s, b in blocks.items()},
                                  run_id=context.run.run_id, as_of=now)
         stats = dict(client.stats) if client is not None else {}

@@ -16,6 +16,7 @@ from intel_assets.assets.common import (
     blocks_for_symbols,
     blocks_metadata,
     log_symbol_problems,
+    provider_poll,
     run_symbols,
 )
 from intel_assets.contracts.bundle import DomainBlock
@@ -50,8 +51,15 @@ def build_news_assets(partitions_def: PartitionsDefinition) -> list:
         budget = context_policy.news_budget_seconds
         settings = news_config.settings()
         previous = bundle_store.store.staged(DOMAIN, symbols)  # read before this run stages
-        fetched = alpaca.fetch_news(symbols, since, now, limit_per_symbol=news_config.limit_per_symbol)
-        failures = {s: r for s, r in fetched.items() if isinstance(r, NewsFetchError)}
+        with provider_poll(bundle_store.store, "news") as poll:
+            fetched = alpaca.fetch_news(symbols, since, now,
+                                        limit_per_symbol=news_config.limit_per_symbol)
+            failures = {s: r for s, r in fetched.items() if isinstance(r, NewsFetchError)}
+            poll.configured = not failures or any(f.kind != "config" for f in failures.values())
+            faults = [f for f in failures.values() if f.kind != "config"]
+            if faults:
+                poll.failed(f"{len(faults)} of {len(symbols)} symbols failed ({faults[0].kind}): "
+                            f"{faults[0]}")
         log_symbol_problems(context, "news fetch failed",
                             {s: f"({f.kind}) {f}" for s, f in failures.items()})
         scorers = default_scorers()

@@ -19,7 +19,13 @@ from dagster import (
     observable_source_asset,
 )
 
-from intel_assets.assets.common import GROUP, blocks_for_symbols, blocks_metadata, run_symbols
+from intel_assets.assets.common import (
+    GROUP,
+    blocks_for_symbols,
+    blocks_metadata,
+    provider_poll,
+    run_symbols,
+)
 from intel_assets.contracts.bundle import DomainBlock
 from intel_assets.domain.indicators import technicals_payload
 from intel_assets.domain.quality import error_block, missing_block, observed_block
@@ -125,7 +131,7 @@ def build_technicals_assets(partitions_def: PartitionsDefinition) -> list:
         symbols = run_symbols(context)
         now = context_policy.clock().now()
         budget = context_policy.technicals_budget_seconds
-        with clickhouse.warehouse() as wh:
+        with provider_poll(bundle_store.store, "clickhouse"), clickhouse.warehouse() as wh:
             frames = read_frames(wh, symbols, now, context_policy)
             for table, key in SOURCE_KEYS.items():  # source freshness, seen by this refresh
                 context.log_event(AssetObservation(

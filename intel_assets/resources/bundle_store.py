@@ -455,7 +455,8 @@ class BundleStore:
                                 latency_ms: float | None = None, error: str | None = None,
                                 at: datetime | None = None) -> None:
         """Record one poll of a provider (news, fundamentals) or of ClickHouse: attempt time,
-        success time, last error (None on success) and the consecutive-failure count."""
+        success time, last error (None on success) and the consecutive-failure count. An
+        unconfigured source is recorded as such, with no times, error or latency."""
         if provider not in HEALTH_SOURCES:
             raise ValueError(f"provider must be one of {', '.join(HEALTH_SOURCES)}, got {provider!r}")
         when = self._backend.ts(at or datetime.now(timezone.utc))
@@ -463,6 +464,8 @@ class BundleStore:
             row = cursor.execute("SELECT last_success_at, consecutive_failures FROM "
                                  "provider_health WHERE provider = ?", (provider,)).fetchone()
             last_success, failures = (row[0], int(row[1])) if row else (None, 0)
+            if not configured:  # Jangar's shape for a source nobody configured: all empty
+                when, success, last_success, failures, latency_ms = None, True, None, 0, None
             cursor.execute(
                 "INSERT INTO provider_health (provider, configured, last_attempt_at, "
                 "last_success_at, last_error, consecutive_failures, latency_ms) VALUES "
