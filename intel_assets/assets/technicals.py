@@ -2,11 +2,13 @@
 blocks) and the observable sources for those tables (their newest event_ts in Dagster's UI)."""
 
 
+import warnings
 from datetime import datetime
 
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
+    BetaWarning,
     AssetKey,
     AssetObservation,
     BackfillPolicy,
@@ -55,9 +57,6 @@ def source_metadata(found: SourceFreshness, now: datetime) -> dict:
 
 
 def _observable(table: str):
-    @observable_source_asset(key=SOURCE_KEYS[table], group_name=SOURCE_GROUP,
-                             description=_SOURCE_DESCRIPTIONS[table],
-                             tags={"dagster/kind/clickhouse": ""})
     def observe(clickhouse: ClickHouseResource, context_policy: ContextPolicyResource) -> ObserveResult:
         with clickhouse.warehouse() as wh:
             found = wh.freshness(table)
@@ -65,7 +64,11 @@ def _observable(table: str):
         return ObserveResult(data_version=DataVersion(newest),
                              metadata=source_metadata(found, context_policy.clock().now()))
 
-    return observe
+    with warnings.catch_warnings():  # observable_source_asset is beta in Dagster 1.13; known
+        warnings.simplefilter("ignore", BetaWarning)
+        return observable_source_asset(
+            key=SOURCE_KEYS[table], group_name=SOURCE_GROUP,
+            description=_SOURCE_DESCRIPTIONS[table], tags={"dagster/kind/clickhouse": ""})(observe)
 
 
 #: Torghut's market-data tables, written by its ingestion; we read (and observe) them.
