@@ -1,0 +1,61 @@
+"""The alert rules and the Grafana dashboard in deploy/monitoring use only series the serving API
+really exports (scraped from a running app), so they cannot silently drift from the code."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from helpers import make_bundle
+from intel_assets.devtools.asgi import asgi_in_background
+from intel_assets.domain.clock import Clock
+from intel_assets.resources.bundle_store import BundleStore
+from intel_assets.serving.app import ServingConfig, create_app
+
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "monitoring"
+SERIES = re.compile(r"\b((?:market_context|torghut)_[a-z0-9_]+)")
+T0 = datetime(2024, 3, 1, 15, 30, tzinfo=timezone.utc)
+
+
+def exported_series(tmp_path: Path) -> set[str]:
+    dsn = f"sqlite:///{tmp_path / 'bundles.sqlite3'}"
+    with BundleStore.from_dsn(dsn) as store:
+        store.ensure_schema()
+        store.publish([make_bundle("SPY", T0)])
+    app = create_app(lambda: BundleStore.from_dsn(dsn), ServingConfig(clock=Clock(T0)))
+    with asgi_in_background(app) as url:
+        httpx.get(f"{url}/api/torghut/market-context", params={"symbol": "SPY"})
+        text = httpx.get(f"{url}/metrics").text
+    return {sample.name for family in text_string_to_metric_families(text)
+            for sample in family.samples}
+
+
+def test_alert_rules_use_exported_series_and_explain_themselves(tmp_path: Path) -> None:
+    rules = yaml.safe_load((DEPLOY / "market-context-alerts.yaml").read_text())
+    exported = exported_series(tmp_path)
+    alerts = [rule for group in rules["groups"] for rule in group["rules"]]
+    assert {a["alert"] for a in alerts} >= {"MarketContextBundleStale", "MarketContextStoreDown",
+                                            "MarketContextLatencyHigh"}
+    for alert in alerts:
+        used = set(SERIES.findall(alert["expr"]))
+        assert used, alert["alert"]
+        assert used <= exported, (alert["alert"], used - exported)
+        assert alert["labels"]["severity"] in ("warning", "critical")
+        assert alert["annotations"]["summary"] and alert["annotations"]["description"]
+        assert re.fullmatch(r"\d+m", alert["for"])
+
+
+def test_dashboard_panels_query_exported_series(tmp_path: Path) -> None:
+    dashboard = json.loads((DEPLOY / "market-context-dashboard.json").read_text())
+    exported = exported_series(tmp_path)
+    assert dashboard["uid"] == "intel-assets-market-context" and dashboard["panels"]
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            used = set(SERIES.findall(target["expr"]))
+            assert used and used <= exported, (panel["title"], used - exported)
