@@ -338,3 +338,30 @@ def test_materialize_on_torghuts_exact_tables(tmp_path, chdb_dsn, monkeypatch):
     assert aaa["torghutSignals"]["rsi14"] == 48.25
     bbb = _latest(settings, "BBB")["domains"]["technicals"]
     assert bbb["payload"]["spreadBps"] is None and "technicals_no_quotes" in bbb["riskFlags"]
+
+
+def test_clickhouse_down_publishes_source_errors_not_a_failed_run(tmp_path, monkeypatch):
+    """A warehouse that cannot be read makes every technicals/regime block an error flagged
+    technicals_source_error / regime_source_error, as Jangar marks a failed ClickHouse query
+    (proompteng/lab 255d330fe services/jangar/src/server/torghut-market-context.ts); the run
+    still publishes, Torghut blocks at once (market_context_domain_error), and health says
+    why, with no password."""
+    settings = load_settings(home=tmp_path / "home", universe="AAA",
+                             clickhouse_url="http://reader:s3cret@127.0.0.1:1",
+                             as_of="2024-03-08T21:00:00+00:00", market_source="synthetic")
+    monkeypatch.setenv("DAGSTER_HOME", str(settings.dagster_home))
+    result = cli.materialize(settings)
+    assert result.success
+    bundle = _latest(settings, "AAA")
+    for domain in ("technicals", "regime"):
+        block = bundle["domains"][domain]
+        assert block["state"] == "error" and f"{domain}_source_error" in block["riskFlags"]
+        assert "ClickHouse read failed" in block["payload"]["reason"]
+        assert "s3cret" not in json.dumps(block)
+    store = BundleStore.from_dsn(settings.store_dsn)
+    try:
+        clickhouse = store.provider_health()["clickhouse"]
+    finally:
+        store.close()
+    assert clickhouse["consecutiveFailures"] == 2  # technicals and regime each polled once
+    assert clickhouse["lastSuccessAt"] is None and "s3cret" not in clickhouse["lastError"]

@@ -2,6 +2,7 @@
 blocks) and the observable sources for those tables (their newest event_ts in Dagster's UI)."""
 
 
+import re
 import warnings
 from datetime import datetime
 
@@ -107,10 +108,28 @@ def read_frames(wh: Warehouse, symbols: list[str], now: datetime,
     return MarketFrames(wh.minute_bars(symbols, since, now), wh.latest_signals(symbols, since, now))
 
 
-def market_frames(clickhouse: ClickHouseResource, symbols: list[str], now,
-                  policy: ContextPolicyResource) -> MarketFrames:
-    with clickhouse.warehouse() as wh:
-        return read_frames(wh, symbols, now, policy)
+_CREDENTIALS = re.compile(r"//([^:/@\s]+):[^@\s]*@")
+
+
+def read_or_source_error(context: AssetExecutionContext, clickhouse: ClickHouseResource,
+                         store, symbols: list[str], now: datetime, policy: ContextPolicyResource,
+                         observe: bool) -> MarketFrames | str:
+    """The run's frames, or why ClickHouse could not be read (recorded as a failed poll): as
+    Jangar does, a source failure becomes <domain>_source_error blocks, not a failed run."""
+    with provider_poll(store, "clickhouse") as poll:
+        try:
+            with clickhouse.warehouse() as wh:
+                frames = read_frames(wh, symbols, now, policy)
+                if observe:  # source freshness, seen by this refresh
+                    for table, key in SOURCE_KEYS.items():
+                        context.log_event(AssetObservation(
+                            asset_key=key, metadata=source_metadata(wh.freshness(table), now)))
+                return frames
+        except Exception as exc:  # noqa: BLE001 - any failure to read the source is reported
+            reason = _CREDENTIALS.sub(r"//\1:***@", f"ClickHouse read failed: {exc}")
+            poll.failed(reason)
+            context.log.error(f"{reason}; every symbol's block is an error this run")
+            return reason
 
 
 def build_technicals_assets(partitions_def: PartitionsDefinition) -> list:
@@ -134,13 +153,12 @@ def build_technicals_assets(partitions_def: PartitionsDefinition) -> list:
         symbols = run_symbols(context)
         now = context_policy.clock().now()
         budget = context_policy.technicals_budget_seconds
-        with provider_poll(bundle_store.store, "clickhouse"), clickhouse.warehouse() as wh:
-            frames = read_frames(wh, symbols, now, context_policy)
-            for table, key in SOURCE_KEYS.items():  # source freshness, seen by this refresh
-                context.log_event(AssetObservation(
-                    asset_key=key, metadata=source_metadata(wh.freshness(table), now)))
+        frames = read_or_source_error(context, clickhouse, bundle_store.store, symbols, now,
+                                      context_policy, observe=True)
 
         def build(symbol: str) -> DomainBlock:
+            if isinstance(frames, str):
+                return error_block("technicals", budget, frames, ["technicals_source_error"])
             sym_bars = frames.bars(symbol)
             if sym_bars.empty:
                 return missing_block(
@@ -183,9 +201,12 @@ def build_technicals_assets(partitions_def: PartitionsDefinition) -> list:
         now = context_policy.clock().now()
         budget = context_policy.regime_budget_seconds
         staged = bundle_store.store.staged("technicals", symbols)
-        frames = market_frames(clickhouse, symbols, now, context_policy)
+        frames = read_or_source_error(context, clickhouse, bundle_store.store, symbols, now,
+                                      context_policy, observe=False)
 
         def build(symbol: str) -> DomainBlock:
+            if isinstance(frames, str):
+                return error_block("regime", budget, frames, ["regime_source_error"])
             tech = staged.get(symbol)
             sym_bars = frames.bars(symbol)
             if tech is None or sym_bars.empty:

@@ -99,7 +99,7 @@ def observed_block(
 
 
 def _unobserved_block(domain: str, state: DomainState, budget_seconds: float,
-                      reason: str) -> DomainBlock:
+                      reason: str, extra_flags: Iterable[str] = ()) -> DomainBlock:
     """A block without data: scored 0, flagged <domain>_<state>, the reason in the payload."""
     return DomainBlock(
         domain=domain,
@@ -107,7 +107,7 @@ def _unobserved_block(domain: str, state: DomainState, budget_seconds: float,
         max_freshness_seconds=math.ceil(budget_seconds),
         quality_score=0.0,
         payload={"reason": reason},
-        risk_flags=[f"{domain}_{state.value}"],
+        risk_flags=list(dict.fromkeys([f"{domain}_{state.value}", *extra_flags])),
     )
 
 
@@ -116,9 +116,11 @@ def missing_block(domain: str, budget_seconds: float, reason: str) -> DomainBloc
     return _unobserved_block(domain, DomainState.MISSING, budget_seconds, reason)
 
 
-def error_block(domain: str, budget_seconds: float, reason: str) -> DomainBlock:
-    """A domain whose source failed: scored 0 and flagged <domain>_error."""
-    return _unobserved_block(domain, DomainState.ERROR, budget_seconds, reason)
+def error_block(domain: str, budget_seconds: float, reason: str,
+                extra_flags: Iterable[str] = ()) -> DomainBlock:
+    """A domain whose source failed: scored 0 and flagged <domain>_error (plus e.g.
+    <domain>_source_error when the data source itself could not be read)."""
+    return _unobserved_block(domain, DomainState.ERROR, budget_seconds, reason, extra_flags)
 
 
 def with_clock(block: DomainBlock, now: datetime) -> DomainBlock:
