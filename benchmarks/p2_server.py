@@ -1,10 +1,13 @@
 """The serving API in its own process for P2, exactly as `intel-assets serve` builds it
-(create_app over BundleStore.from_dsn, intel_assets.serving.app.serve: uvicorn, one worker,
-warnings only, no access log), wrapped in a pure-ASGI timer that adds the header
+(create_app over BundleStore.from_dsn with serving_config from the INTEL_* environment, so
+every answer is re-aged at the serving clock; intel_assets.serving.app.serve: uvicorn, one
+worker, warnings only, no access log), wrapped in a pure-ASGI timer that adds the header
 `x-bench-app-us`: microseconds from the request entering the app to its response start.
-The wrapper costs a few microseconds; pass --no-timing to serve the bare app.
+The wrapper costs a few microseconds; pass --no-timing to serve the bare app. With --as-of
+the server judges bundles at that replay clock (bodies, hence ETags, stay stable: the 304
+phase needs that); without it, at the live clock.
 
-Usage: python benchmarks/p2_server.py --port PORT --dsn sqlite:///abs/bundles.sqlite3
+Usage: python benchmarks/p2_server.py --port PORT --dsn sqlite:///abs/bundles.sqlite3 [--as-of T]
 """
 
 from __future__ import annotations
@@ -38,13 +41,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--no-timing", action="store_true")
+    parser.add_argument("--as-of", default=None, help="replay clock (ISO-8601 with offset)")
     args = parser.parse_args()
 
     from intel_assets.resources.bundle_store import BundleStore
-    from intel_assets.serving.app import create_app, serve
+    from intel_assets.serving.app import create_app, serve, serving_config
+    from intel_assets.settings import load_settings
 
     dsn = args.dsn
-    app = create_app(lambda: BundleStore.from_dsn(dsn))
+    settings = load_settings(**({"as_of": args.as_of} if args.as_of else {}))
+    app = create_app(lambda: BundleStore.from_dsn(dsn), serving_config(settings))
     serve(app if args.no_timing else timing_middleware(app), args.host, args.port)
 
 

@@ -229,7 +229,7 @@ def run_p2(ws: Workspace, requests: int, concurrency: int, max_seconds: float,
     try:
         figures["server_start_s"] = round(server.started_s, 3)
         status, headers, body = _get(server.port, ws.symbols[0])
-        wire = json.loads(body) if status == 200 else {}
+        wire = json.loads(body).get("context", {}) if status == 200 else {}
         figures["sanity"] = {"status": status, "symbol": wire.get("symbol"),
                              "body_bytes": len(body), "etag": headers.get("etag")}
         log("P2: warm-up (200 requests)")
