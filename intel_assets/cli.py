@@ -265,16 +265,27 @@ def ui_cmd(settings: Settings, port: int) -> int:
 
 
 def parity_cmd(argv: list[str]) -> int:
-    """Seed a day of Torghut decisions, replay them through both venues, print TCA and drift;
-    with --week, run the rollout gate end to end over the LEAN week and print its verdict."""
+    """Replay a day of Torghut decisions through both venues, print TCA and drift; with --week,
+    run the rollout gate end to end over the LEAN week and print its verdict. A Torghut database
+    that cannot be used is one plain error line (exit 2), never a traceback."""
+    from intel_assets.resources.torghut_db import TorghutDbError
+
+    try:
+        return _parity(argv)
+    except TorghutDbError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _parity(argv: list[str]) -> int:
     from intel_assets.devtools.pg_cluster import PostgresUnavailableError, start_pg_cluster
     from intel_assets.execution.parity_demo import run_parity_demo
 
     parser = argparse.ArgumentParser(
         prog="intel-assets parity",
-        description="Seed Torghut's trade_decisions for a LEAN data day (a rule-based strategy), "
-        "replay them through the Alpaca paper and LEAN adapters, print per-adapter TCA and drift. "
-        "Uses TORGHUT_DB_DSN when set, else a throwaway local PostgreSQL cluster.")
+        description="Replay a LEAN data day of Torghut's trade_decisions through the Alpaca paper "
+        "and LEAN adapters, print per-adapter TCA and drift. With TORGHUT_DB_DSN: the decisions "
+        "Torghut wrote, read only (results go to intel_* tables). Without it: a throwaway local "
+        "PostgreSQL with Torghut's tables, seeded by a rule-based strategy.")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--day", default="2013-10-08", help="a LEAN data day (default 2013-10-08)")
     mode.add_argument("--week", action="store_true", help="the LEAN week 2013-10-07..11 with "
@@ -298,6 +309,7 @@ def parity_cmd(argv: list[str]) -> int:
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
     dsn = os.environ.get("TORGHUT_DB_DSN", "").strip()
+    seed = not dsn  # only a throwaway database is ever seeded
     with ExitStack() as stack:
         if not dsn:
             try:
@@ -310,7 +322,7 @@ def parity_cmd(argv: list[str]) -> int:
         if args.week:  # on this home's persistent Dagster instance (the demo's)
             from dagster import DagsterInstance
 
-            from intel_assets.execution.parity_demo import run_parity_week
+            from intel_assets.execution.parity_week import run_parity_week
             from intel_assets.resources.bundle_store import BundleStore
 
             home = prepare_dagster_home(settings)
@@ -318,11 +330,12 @@ def parity_cmd(argv: list[str]) -> int:
                  "contract-check evaluations `intel-assets demo` recorded there)")
             with DagsterInstance.get() as instance:
                 outcome = run_parity_week(lean_dir, dsn, lambda: BundleStore.from_dsn(store_dsn),
-                                          _safe(store_dsn), instance, dagster_home=str(home))
+                                          _safe(store_dsn), instance, seed=seed,
+                                          dagster_home=str(home))
             for problem in outcome.problems:
                 print(f"evidence incomplete: {problem}", file=sys.stderr)
             return 0 if not outcome.problems else 1
-        report = run_parity_demo(lean_dir, dsn, args.day)
+        report = run_parity_demo(lean_dir, dsn, args.day, seed=seed)
     problems = report.evidence_problems()
     for problem in problems:
         print(f"evidence incomplete: {problem}", file=sys.stderr)

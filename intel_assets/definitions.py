@@ -68,7 +68,8 @@ def build_definitions(settings: Settings) -> Definitions:
     defs = build_market_context_definitions(settings)
     if os.environ.get("TORGHUT_DB_DSN", "").strip():
         parity = build_parity_definitions(
-            **parity_config_from_env(default_lean_dir=settings.resolved_lean_dir))
+            **parity_config_from_env(default_lean_dir=settings.resolved_lean_dir,
+                                     as_of=settings.as_of))
         defs = Definitions.merge(defs, parity)
     return defs
 

@@ -1,5 +1,7 @@
 """Owns the local stack that `demo` and `ui` run on one machine: packaged-sample provider
-servers for unconfigured providers, and the ui's Dagster + serving processes."""
+servers for unconfigured providers, the ui's Dagster + serving processes, and (with
+TORGHUT_DB_DSN) the two parity venues the parity runs need: a LEAN runner and the Alpaca paper
+server, unless configured; what was or was not started is said in plain words."""
 
 import os
 import signal
@@ -62,6 +64,53 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def parity_venues(settings: Settings, env: dict[str, str]
+                  ) -> tuple[list[list[str]], dict[str, str], list[str]]:
+    """What `ui` starts for parity with TORGHUT_DB_DSN set: (commands, environment for the Dagster
+    processes, messages). A venue configured in ``env`` is used as is; without LEAN data neither
+    local venue can replay, and the messages say that parity runs will find them unavailable."""
+    if not env.get("TORGHUT_DB_DSN", "").strip():
+        return [], {}, []
+    commands: list[list[str]] = []
+    updates: dict[str, str] = {}
+    says: list[str] = []
+    lean = settings.resolved_lean_dir
+    missing = ("no LEAN data (set INTEL_LEAN_DATA_DIR); parity runs will record that side as "
+               "unavailable, beside (never replacing) a day's earlier evidence")
+    if env.get("INTEL_LEAN_RUNNER_URL", "").strip():
+        says.append(f"parity: LEAN side = INTEL_LEAN_RUNNER_URL {env['INTEL_LEAN_RUNNER_URL']} "
+                    "(not started here)")
+    elif lean is None:
+        says.append(f"parity: NOT starting a LEAN runner: {missing}")
+    else:
+        runner_port = _free_port()
+        commands.append([sys.executable, "-m", "intel_assets.cli", "lean-runner", "--port",
+                         str(runner_port), "--lean-dir", str(lean)])
+        updates["INTEL_LEAN_RUNNER_URL"] = f"http://127.0.0.1:{runner_port}"
+        says.append(f"parity: LEAN runner on http://127.0.0.1:{runner_port} (LEAN data {lean})")
+    if env.get("INTEL_ALPACA_TRADING_URL", "").strip():
+        says.append(f"parity: Alpaca side = INTEL_ALPACA_TRADING_URL "
+                    f"{env['INTEL_ALPACA_TRADING_URL']} (not started here)")
+    elif os.environ.get("ALPACA_API_KEY_ID"):
+        says.append("parity: Alpaca side = Alpaca's paper API with your ALPACA_API_KEY_ID (set "
+                    "INTEL_ALPACA_TRADING_URL for another)")
+    elif lean is None:
+        says.append(f"parity: NOT starting the Alpaca paper server: {missing}")
+    else:
+        paper_port = _free_port()
+        commands.append([sys.executable, "-m", "intel_assets.devtools.alpaca_server", "--port",
+                         str(paper_port), "--lean-dir", str(lean)])
+        updates.update(INTEL_ALPACA_TRADING_URL=f"http://127.0.0.1:{paper_port}",
+                       INTEL_ALPACA_REPLAY_CLOCK="1")
+        says.append(f"parity: local Alpaca paper server (fills on LEAN quotes, replay clock) on "
+                    f"http://127.0.0.1:{paper_port}")
+    if settings.as_of is not None:
+        says.append(f"parity: automation (parity_on_new_decisions, parity_nightly) starts STOPPED "
+                    f"under the replay clock INTEL_AS_OF={settings.as_of.isoformat()}; start it "
+                    "in the UI's Automation tab or materialize parity_backtest partitions")
+    return commands, updates, says
+
+
 def run_ui(settings: Settings, port: int, dagster_home: Path) -> int:
     """Dagster webserver + daemon (workspace.yaml) and the serving API, on 127.0.0.1."""
     env = dict(os.environ)
@@ -85,6 +134,11 @@ def run_ui(settings: Settings, port: int, dagster_home: Path) -> int:
         extra.append([sys.executable, "-m", "intel_assets.devtools.edgar_server",
                       "--port", str(edgar_port)])
         _say(f"fundamentals: SAMPLE EDGAR server on http://127.0.0.1:{edgar_port}")
+    venue_commands, venue_env, venue_notes = parity_venues(settings, env)
+    env.update(venue_env)
+    extra += venue_commands
+    for note in venue_notes:
+        _say(note)
     # Each child leads its own process group, so stopping reaches its grandchildren too
     # (dagster dev runs the webserver, the daemon and code servers as further processes).
     procs = [

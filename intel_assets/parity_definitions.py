@@ -4,24 +4,33 @@ built from explicit values or from environment variables (merged into definition
 Environment (``parity_config_from_env``): TORGHUT_DB_DSN (required), INTEL_LEAN_RUNNER_URL
 (default http://127.0.0.1:8787), INTEL_ALPACA_TRADING_URL (alpaca-py url_override; unset =
 Alpaca's paper API), INTEL_ALPACA_REPLAY_CLOCK=1 when that URL is the devtools paper server,
-INTEL_LEAN_DATA_DIR, INTEL_PARITY_START_DATE (default 2013-10-07), ALPACA_API_KEY_ID /
-ALPACA_API_SECRET_KEY (read by Dagster at run time through EnvVar, never stored here),
-INTEL_ROLLOUT_APPROVAL_TOKEN (the rollout gate's phase-4 approval token, read through EnvVar).
+INTEL_LEAN_DATA_DIR, INTEL_PARITY_START_DATE (default: the day of Torghut's first decision, read
+when the definitions load), ALPACA_API_KEY_ID / ALPACA_API_SECRET_KEY (read by Dagster at run
+time through EnvVar, never stored here), INTEL_ROLLOUT_APPROVAL_TOKEN (the rollout gate's
+phase-4 approval token, read through EnvVar); the replay clock (INTEL_AS_OF, passed in as
+``as_of``) ends the partitions at its day and stops parity automation by default.
+
+Partitions are trading days: weekdays minus the exchange holidays of LEAN's market-hours
+database, from the first decision through today (or the replay clock's day). The parity sensor
+and nightly schedule run by default on a live clock only; the rollout schedules
+(guardrail_daily_nightly, rollout_gate_daily) always start stopped.
 """
 
+import logging
 import os
-from collections.abc import Mapping
-from datetime import date
+from collections.abc import Collection, Mapping
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
 
 from intel_assets.assets.parity import build_parity_assets, parity_partitions
-from intel_assets.assets.rollout import build_rollout_assets
+from intel_assets.assets.rollout import build_rollout_assets, exchange_holidays
+from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.resources.execution import ExecutionVenueResource, LeanDataResource
 from intel_assets.resources.rollout import APPROVAL_TOKEN_ENV, RolloutPolicyResource
-from intel_assets.resources.torghut_db import TorghutDbResource
+from intel_assets.resources.torghut_db import TorghutDb, TorghutDbError, TorghutDbResource
 from intel_assets.sensors.parity import build_parity_schedule, build_parity_sensor
 from intel_assets.sensors.rollout import build_rollout_schedules
 
@@ -47,6 +56,8 @@ def build_parity_definitions(
     alpaca_api_key_id: Any = None,
     alpaca_api_secret_key: Any = None,
     start_date: str = "2013-10-07",
+    end_date: str | None = None,
+    holidays: Collection[date] | None = None,
     default_running: bool = True,
     sensor_settle_seconds: float = 5.0,
     rollout_policy: RolloutPolicyResource | None = None,
@@ -58,8 +69,13 @@ def build_parity_definitions(
     Alpaca adapter is deployed); key/secret may be dagster ``EnvVar``s. The rollout gate
     (rollout_baseline, guardrail_daily, rollout_gate) joins with ``rollout_policy`` (default
     thresholds when None) and ``rollout_approval_token`` (an EnvVar) as its approval token.
+    Partitions: trading days ``start_date``..``end_date`` (None: today) without ``holidays``
+    (None: those of LEAN's market-hours database under ``lean_data_dir``). ``default_running``
+    starts the parity sensor and nightly schedule; the rollout schedules always start stopped.
     """
-    partitions = parity_partitions(start_date)
+    if holidays is None:
+        holidays, _ = exchange_holidays(lean_data_dir)
+    partitions = parity_partitions(start_date, end_date, holidays)
     source, parity_backtest, tca_report = build_parity_assets(partitions)
     job = define_asset_job(
         PARITY_JOB, selection=AssetSelection.assets(parity_backtest, tca_report),
@@ -79,7 +95,7 @@ def build_parity_definitions(
                                      default_running=default_running)],
         schedules=[build_parity_schedule(job, partitions, default_running=default_running),
                    *build_rollout_schedules(guardrail_job, gate_job, partitions,
-                                            default_running=default_running)],
+                                            default_running=False)],
         resources={
             "rollout_policy": policy,
             "torghut_db": TorghutDbResource(dsn=torghut_db_dsn),
@@ -92,9 +108,23 @@ def build_parity_definitions(
     )
 
 
+def first_decision_day(dsn: str, fallback: date) -> tuple[date, str]:
+    """(start day, why) for the partitions: the day of Torghut's first decision, read now with a
+    short timeout, or ``fallback`` when the table is empty or the database cannot be read."""
+    try:
+        first = TorghutDb(dsn, connect_timeout=3).first_decision_day()
+    except TorghutDbError as exc:
+        return fallback, f"{fallback} (Torghut's database could not be read: {exc})"
+    if first is None:
+        return fallback, f"{fallback} (trade_decisions is empty)"
+    return first, f"{first} (Torghut's first decision)"
+
+
 def parity_config_from_env(environ: Mapping[str, str] | None = None,
-                           default_lean_dir: Path | None = None) -> dict[str, Any]:
-    """Keyword arguments for build_parity_definitions from the environment (see module doc)."""
+                           default_lean_dir: Path | None = None,
+                           as_of: datetime | None = None) -> dict[str, Any]:
+    """Keyword arguments for build_parity_definitions from the environment (see module doc);
+    ``as_of`` is the replay clock (settings.as_of), None for a live clock."""
     env = os.environ if environ is None else environ
     dsn = env.get("TORGHUT_DB_DSN", "").strip()
     if not dsn:
@@ -104,12 +134,18 @@ def parity_config_from_env(environ: Mapping[str, str] | None = None,
     if not lean_dir or not (Path(lean_dir) / "equity" / "usa" / "minute").is_dir():
         raise ParityConfigError(f"INTEL_LEAN_DATA_DIR={lean_dir or '(unset)'} is not a LEAN Data "
                                 "folder (equity/usa/minute inside): parity needs its quotes")
-    start = env.get("INTEL_PARITY_START_DATE", "").strip() or "2013-10-07"
-    try:
-        date.fromisoformat(start)
-    except ValueError:
-        raise ParityConfigError(f"INTEL_PARITY_START_DATE={start!r} is not a date: write "
-                                "YYYY-MM-DD (the first day with decisions)") from None
+    today = (as_of or datetime.now(timezone.utc)).astimezone(NEW_YORK).date()
+    start = env.get("INTEL_PARITY_START_DATE", "").strip()
+    if start:
+        try:
+            date.fromisoformat(start)
+        except ValueError:
+            raise ParityConfigError(f"INTEL_PARITY_START_DATE={start!r} is not a date: write "
+                                    "YYYY-MM-DD (the first day with decisions)") from None
+    else:
+        first, why = first_decision_day(dsn, today)
+        start = min(first, today).isoformat()  # decisions after a replay clock wait for it
+        logging.getLogger(__name__).info("parity partitions start %s", why)
     clock = env.get("INTEL_ALPACA_REPLAY_CLOCK", "").strip().lower()
     if clock not in ("", "0", "1", "true", "false"):
         raise ParityConfigError(f"INTEL_ALPACA_REPLAY_CLOCK={clock!r}: write 1 (devtools paper "
@@ -124,6 +160,8 @@ def parity_config_from_env(environ: Mapping[str, str] | None = None,
         "alpaca_api_secret_key": (EnvVar("ALPACA_API_SECRET_KEY")
                                   if env.get("ALPACA_API_SECRET_KEY") else None),
         "start_date": start,
+        "end_date": today.isoformat() if as_of is not None else None,
+        "default_running": as_of is None,
         "rollout_approval_token": (EnvVar(APPROVAL_TOKEN_ENV)
                                    if env.get(APPROVAL_TOKEN_ENV) else None),
     }
@@ -131,4 +169,4 @@ def parity_config_from_env(environ: Mapping[str, str] | None = None,
 
 __all__ = ["ALPACA_PAPER_API", "DEFAULT_LEAN_RUNNER_URL", "GUARDRAIL_JOB", "PARITY_JOB",
            "ROLLOUT_GATE_JOB", "ParityConfigError",
-           "build_parity_definitions", "parity_config_from_env"]
+           "build_parity_definitions", "first_decision_day", "parity_config_from_env"]

@@ -121,9 +121,13 @@ def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture
 def torghut_db(postgres_schema_dsn: str):
-    """A TorghutDb on a fresh schema with Torghut's tables and intel_parity_reports created."""
-    from intel_assets.resources.torghut_db import TorghutDb
+    """A throwaway Torghut database on a fresh schema: Torghut's tables (restated DDL) and
+    intel_parity_reports created, and the demo strategy's strategies row in place (every
+    trade_decisions row needs its strategy: a uuid foreign key)."""
+    from intel_assets.devtools.torghut_tables import ThrowawayTorghutDb
+    from intel_assets.domain.strategy import strategy_row
 
-    db = TorghutDb(postgres_schema_dsn)
+    db = ThrowawayTorghutDb(postgres_schema_dsn)
     db.ensure_schema()
+    db.insert_strategy(strategy_row())
     return db

@@ -298,28 +298,32 @@ def _row(payload, status="planned", symbol="SPY") -> DecisionRow:
 
 
 def test_schema_rejection_codes_follow_the_intent_schema():
-    good = {"side": "BUY", "qty": 10, "type": "market", "time_in_force": "day",
-            "decision_time": "2013-10-08T15:00:00Z"}
+    """Reproduces proompteng/lab 255d330fe services/torghut/app/trading/models.py (StrategyDecision:
+    action, qty, order_type, time_in_force, limit/stop prices, event_ts)."""
+    good = {"symbol": "SPY", "action": "buy", "qty": "10", "order_type": "market",
+            "time_in_force": "day", "limit_price": None, "stop_price": None,
+            "event_ts": "2013-10-08T15:00:00Z", "params": {}}
     cases = {
         None: good, "malformed_decision": ["not", "an", "object"],
-        "invalid_side": {**good, "side": "hold"}, "invalid_qty": {**good, "qty": 0},
-        "missing_limit_price": {**good, "type": "limit"},
-        "invalid_order_type": {**good, "type": "twap"},
-        "invalid_decision_time": {**good, "decision_time": "2013-10-08 15:00"},
+        "invalid_action": {**good, "action": "hold"}, "invalid_qty": {**good, "qty": "0"},
+        "missing_limit_price": {**good, "order_type": "limit"},
+        "missing_stop_price": {**good, "order_type": "stop"},
+        "invalid_order_type": {**good, "order_type": "twap"},
+        "invalid_event_ts": {**good, "event_ts": "yesterday"},
         "symbol_mismatch": {**good, "symbol": "IBM"},
-        "invalid_time_in_force": {**good, "tif": "week"},
+        "invalid_time_in_force": {**good, "time_in_force": "week"},
     }
     for code, payload in cases.items():
         assert schema_rejection_code(_row(payload)) == code, code
     assert schema_rejection_code(_row(good, symbol="bad symbol!")) == "invalid_symbol"
     refused = _row({**good, "rejection_stage": "validation"}, status="rejected")
     assert schema_rejection_code(refused) == "torghut_validation"
-    risk = _row({**good, "rejection_stage": "risk"}, status="rejected")
+    risk = _row({**good, "risk_reasons": ["max_notional_exceeded"]}, status="rejected")
     assert schema_rejection_code(risk) is None, "a risk veto is not a schema rejection"
     metrics = rejection_metrics([_row(p) for p in cases.values()] + [refused])
-    assert metrics.decisions == 10 and metrics.schema_rejections == 9
-    assert metrics.rate_pct == pytest.approx(90.0) and metrics.by_status == {
-        "planned": 9, "rejected": 1}
+    assert metrics.decisions == 11 and metrics.schema_rejections == 10
+    assert metrics.rate_pct == pytest.approx(100 * 10 / 11) and metrics.by_status == {
+        "planned": 10, "rejected": 1}
 
 
 def test_guardrail_and_execution_metric_definitions():
@@ -328,7 +332,7 @@ def test_guardrail_and_execution_metric_definitions():
 
     rows = [record(None), record(None), record("market_context_stale"),
             record("market_context_fetch_error"), record("market_context_disabled"),
-            record(None, "deterministic"), _row({"side": "buy"})]
+            record(None, "deterministic"), _row({"action": "buy"})]
     g = guardrail_metrics(rows)
     assert (g.decisions, g.observed, g.consulted, g.degraded) == (7, 6, 5, 2)
     assert g.degraded_share_pct == pytest.approx(40.0), "disabled is a kill switch, not a fault"

@@ -1,11 +1,11 @@
-"""Parity end to end: a seeded Torghut DB (real PostgreSQL), the LEAN runner and the Alpaca paper
-server over HTTP, parity_backtest + tca_report materialized for 2013-10-08; the runner down
-fails the evidence check; the sensor and the nightly schedule ask for the right runs."""
+"""Parity end to end: a seeded Torghut DB (real PostgreSQL, Torghut's tables and shapes), the LEAN
+runner and the Alpaca paper server over HTTP, parity_backtest + tca_report materialized for
+2013-10-08 with TCA in Torghut's terms; the runner down fails the evidence check and never
+replaces the day's good evidence; the sensor and the nightly schedule ask for the right runs."""
 
 from __future__ import annotations
 
 import socket
-import uuid
 from contextlib import ExitStack
 from datetime import date, datetime
 
@@ -19,25 +19,25 @@ from dagster import (
 )
 
 from intel_assets.devtools.alpaca_server import start_alpaca_server
-from intel_assets.contracts.orders import default_client_order_id
 from intel_assets.domain.lean_data import lean_minute_snapshots
 from intel_assets.domain.market_data import NEW_YORK
-from intel_assets.domain.strategy import STRATEGY_ID, seed_trade_decisions, strategy_decisions
+from intel_assets.domain.strategy import SPREAD_SIMULATOR, seed_trade_decisions, strategy_decisions
 from intel_assets.execution.lean_runner import lean_runner_in_background
 from intel_assets.execution.parity_demo import format_parity_report, run_parity_demo
 from intel_assets.parity_definitions import PARITY_JOB, build_parity_definitions
+from intel_assets.resources.rollout_db import RolloutDb
 from intel_assets.sensors.parity import read_cursor
+from torghut_rows import decision_json, decision_row
 
 DAY = date(2013, 10, 8)
 KEY = DAY.isoformat()
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def _bad(symbol: str, **fields) -> dict:
-    payload = {"side": "buy", "qty": 100, "type": "market", "time_in_force": "day",
-               "decision_time": "2013-10-08T15:00:00+00:00", **fields}
-    return {"id": str(uuid.uuid4()), "strategy_id": "test", "symbol": symbol, "timeframe": "1Min",
-            "decision_json": payload, "status": "planned"}
+def _bad(symbol: str, row: dict | None = None, **fields) -> dict:
+    """A trade_decisions row in Torghut's shape (event_ts 15:00 UTC unless given)."""
+    fields.setdefault("event_ts", "2013-10-08T15:00:00Z")
+    return decision_row(symbol, decision_json(symbol, qty="100", **fields), **(row or {}))
 
 
 def _closed_port_url() -> str:
@@ -74,10 +74,13 @@ def _materialized(result) -> dict[str, object]:
 def test_parity_backtest_and_tca_report_for_a_seeded_day(torghut_db, postgres_schema_dsn,
                                                          lean_dir, venues):
     seeded = seed_trade_decisions(torghut_db, lean_dir, DAY)
-    bad = {"unknown_symbol": _bad("ZZZT"), "missing_limit_price": _bad("SPY", type="limit"),
-           "outside_data": _bad("IBM", decision_time="2013-10-08T21:00:00+00:00"),
-           "duplicate_client_order_id": _bad("BAC", client_order_id=default_client_order_id(
-               STRATEGY_ID, strategy_decisions(lean_dir, DAY)[0]["id"]))}
+    first = strategy_decisions(lean_dir, DAY)[0]
+    bad = {"unknown_symbol": _bad("ZZZT"), "missing_limit_price": _bad("SPY", order_type="limit"),
+           "outside_data": _bad("IBM", event_ts="2013-10-08T21:00:00Z"),
+           "duplicate_client_order_id": _bad("BAC", {"alpaca_account_label": "live",
+                                                     "decision_hash": first["decision_hash"]}),
+           "torghut_rejected": _bad("AIG", {"status": "rejected"},
+                                    risk_reasons=["max_position_pct_equity"])}
     torghut_db.insert_decisions(list(bad.values()))
     defs = _defs(postgres_schema_dsn, lean_dir, *venues)
     with DagsterInstance.ephemeral() as instance:
@@ -95,6 +98,8 @@ def test_parity_backtest_and_tca_report_for_a_seeded_day(torghut_db, postgres_sc
     assert {r.decision_id for r in report.rows} == valid_ids, "a row for every valid intent"
     assert {r.code: r.decision_id for r in report.rejected} == {c: b["id"] for c, b in bad.items()}
     assert all(r.reason for r in report.rejected)
+    assert "max_position_pct_equity" in next(r.reason for r in report.rejected
+                                             if r.code == "torghut_rejected")
     assert report.summary.duplicate_submissions == 1
     assert all(r.alpaca.answered and r.lean.answered for r in report.rows)
     assert report.tca["alpaca"].fees_total == 0.0, "Alpaca: zero commission"
@@ -108,23 +113,55 @@ def test_parity_backtest_and_tca_report_for_a_seeded_day(torghut_db, postgres_sc
                and r.symbol == "SPY")
     snaps = lean_minute_snapshots(lean_dir, "SPY", days=[DAY], normalization="raw")
     seen = next(s for s in snaps if s.end == row.decision_time)    # last bar the decision saw
-    filled_on = next(s for s in snaps if s.start == row.decision_time)  # first bar after it
+    filled_on = seen  # LEAN master EquityFillModel: the latest bar at or before the order time
     mid = float(seen.quote.bid.close + seen.quote.ask.close) / 2
     ask = float(filled_on.quote.ask.close)
     assert row.arrival_mid == pytest.approx(mid)
     assert row.lean.avg_fill_price == pytest.approx(ask)
     assert row.lean.slippage_bps == pytest.approx((ask - mid) / mid * 1e4)
-    assert row.lean.time_to_fill_seconds == 60.0
+    assert row.lean.time_to_fill_seconds == 0.0
+
+    # the same fill in Torghut's terms: arrival price from params.arrival_price (what the
+    # strategy saw: the mid), expected shortfall from the spread simulator's execution_advice
+    t = row.lean.torghut
+    payload = next(d for d in strategy_decisions(lean_dir, DAY)
+                   if d["id"] == row.decision_id)["decision_json"]
+    arrival = float(payload["params"]["arrival_price"])
+    assert (t.arrival_price, t.arrival_source) == (arrival, "params.arrival_price")
+    assert t.slippage_bps == pytest.approx((ask - arrival) / arrival * 1e4)
+    assert t.shortfall_notional == pytest.approx((ask - arrival) * row.qty)
+    advice = payload["params"]["execution_advice"]
+    assert t.expected_shortfall_bps_p50 == float(advice["expected_shortfall_bps_p50"])
+    assert t.divergence_bps == pytest.approx(t.slippage_bps - t.expected_shortfall_bps_p50)
+    assert t.simulator_version == SPREAD_SIMULATOR and row.lean.submit_latency_ms > 0
+    position, churned = {}, 0  # a filled sell against a filled buy churns its 100 shares
+    for r in report.rows:
+        if r.lean.status != "filled":
+            continue
+        held = position.get(r.symbol, 0)
+        expected = 100 if r.side == "sell" and held > 0 else 0
+        assert (r.lean.torghut.churn_qty, r.lean.torghut.churn_ratio) == (expected,
+                                                                          expected / 100), r
+        churned += expected
+        position[r.symbol] = held + (100 if r.side == "buy" else -100)
+    assert churned > 0 and report.tca["lean"].torghut.churn_qty_total == churned
 
     tca = materialized["tca_report"].metadata
     for name in ("lean_slippage_bps_mean", "alpaca_slippage_bps_p95", "lean_shortfall_bps_max",
                  "fill_price_drift_bps_p95", "status_agreement_pct", "duplicate_submissions",
-                 "SPY_fill_price_drift_bps_mean"):
+                 "SPY_fill_price_drift_bps_mean", "lean_torghut_slippage_bps_mean",
+                 "lean_shortfall_notional_total", "lean_divergence_bps_mean",
+                 "lean_expected_shortfall_bps_p50_mean", "lean_churn_qty_total",
+                 "lean_churn_ratio_mean", "lean_submit_latency_ms_p95", "torghut_rejected",
+                 "torghut_decision_to_submit_seconds_mean"):
         assert isinstance(tca[name], FloatMetadataValue), name
-    assert tca["duplicate_submissions"].value == 1.0
+    assert tca["duplicate_submissions"].value == 1.0 and tca["torghut_rejected"].value == 1.0
     assert 0.0 <= tca["status_agreement_pct"].value <= 100.0
-    assert tca["lean_slippage_bps_mean"].value == pytest.approx(
-        report.tca["lean"].slippage_bps.mean)
+    assert tca["lean_slippage_bps_mean"].value == round(report.tca["lean"].slippage_bps.mean, 2)
+    assert tca["lean_divergence_bps_mean"].value == round(
+        report.tca["lean"].torghut.divergence_bps.mean, 2), "rounded for people"
+    assert tca["simulator_versions"].value == SPREAD_SIMULATOR
+    assert "params.arrival_price" in tca["torghut_tca"].value
     assert materialized["parity_backtest"].metadata["rejected_intents"].value == len(bad)
     assert "lean" in format_parity_report(report)
 
@@ -160,6 +197,57 @@ def test_runner_down_marks_lean_unavailable_and_fails_the_evidence_check(
         r.alpaca.avg_fill_price for r in report.rows]
 
 
+def test_a_failed_replay_never_replaces_the_days_good_evidence(
+        torghut_db, postgres_schema_dsn, lean_dir, venues):
+    """The measured scenario of issue 10 §4: good evidence for a day, then `ui` starts parity
+    runs with no LEAN runner at the configured URL; the day keeps its evidence and the gate's
+    phase-3 criteria keep measuring it (not "no evidence")."""
+    from dagster import AssetKey
+
+    from intel_assets.assets.rollout import gather_evidence
+    from intel_assets.domain.gates import evaluate_gates
+    from intel_assets.resources.rollout import RolloutPolicyResource
+
+    seed_trade_decisions(torghut_db, lean_dir, DAY)
+    torghut_db.ensure_rollout_schema()
+    policy = RolloutPolicyResource(parity_window_days=1)
+    with DagsterInstance.ephemeral() as instance:
+        good = _run(_defs(postgres_schema_dsn, lean_dir, *venues), instance)
+        assert good.success
+        evidence = torghut_db.parity_evidence(DAY)
+        assert evidence.complete and evidence.run_id == good.run_id
+
+        def phase3():
+            verdict = evaluate_gates(gather_evidence(
+                RolloutDb(postgres_schema_dsn), instance, policy, DAY,
+                datetime.now(NEW_YORK)), policy.policy())
+            return {c.id: c for c in verdict.criteria if c.phase == 3}
+
+        before = phase3()
+        assert not any(c.missing_evidence for c in before.values())
+        down = _closed_port_url()
+        failed = _run(_defs(postgres_schema_dsn, lean_dir, down, venues[1]), instance)
+        assert not failed.success, "the incomplete replay still fails loudly"
+        check = failed.get_asset_check_evaluations()[0]
+        assert not check.passed and down in check.description
+        assert f"evidence stays run {good.run_id}'s complete report" in check.description
+        assert set(_materialized(failed)) == {"parity_backtest"}, "tca_report is not rebuilt"
+        tca_runs = instance.fetch_materializations(AssetKey("tca_report"), limit=10).records
+        assert [r.run_id for r in tca_runs] == [good.run_id]
+        after = phase3()
+    kept = torghut_db.parity_evidence(DAY)
+    assert (kept.run_id, kept.complete) == (good.run_id, True), "the good evidence is kept"
+    assert kept.report == evidence.report
+    attempts = torghut_db.parity_attempts(DAY)
+    assert [(a[0], a[2]) for a in attempts] == [(failed.run_id, False), (good.run_id, True)]
+    assert "lean side unavailable" in attempts[0][3][0], "the failure is recorded beside it"
+    assert RolloutDb(postgres_schema_dsn).parity_reports([DAY])[0][0] == good.run_id
+    for cid, criterion in after.items():
+        assert not criterion.missing_evidence, cid
+        assert (criterion.passed, criterion.measured) == (before[cid].passed,
+                                                          before[cid].measured), cid
+
+
 def test_sensor_launches_once_per_decision_set_and_again_for_new_ones(
         torghut_db, postgres_schema_dsn, lean_dir):
     defs = _defs(postgres_schema_dsn, lean_dir, _closed_port_url(), _closed_port_url())
@@ -181,12 +269,12 @@ def test_sensor_launches_once_per_decision_set_and_again_for_new_ones(
         assert not again.run_requests and again.skip_message, "same decisions: no second run"
         assert tick().run_requests[0].run_key == key, "re-reading the rows asks for the same run"
 
-        later = _bad("SPY", decision_time="2013-10-09T15:00:00Z")
+        later = _bad("SPY", event_ts="2013-10-09T15:00:00Z")
         torghut_db.insert_decisions([later])
         second = tick(first.cursor)
         assert [(r.partition_key, r.run_key) for r in second.run_requests] == [
             ("2013-10-09", f"parity:2013-10-09:1:{later['id']}")]
-        extra = _bad("IBM", decision_time="2013-10-08T19:00:00Z")
+        extra = _bad("IBM", event_ts="2013-10-08T19:00:00Z")
         torghut_db.insert_decisions([extra])
         third = tick(second.cursor)
         assert [(r.partition_key, r.run_key) for r in third.run_requests] == [
@@ -211,11 +299,16 @@ def test_nightly_schedule_requests_the_previous_day(postgres_schema_dsn, lean_di
             instance=instance, scheduled_execution_time=datetime(2013, 10, 7, 2, tzinfo=NEW_YORK),
             repository_def=defs.get_repository_def()))
     assert not early.run_requests and "before the start date" in early.skip_message
+    with DagsterInstance.ephemeral() as instance:
+        sunday = schedule.evaluate_tick(build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2013, 10, 13, 2, tzinfo=NEW_YORK),
+            repository_def=defs.get_repository_def()))
+    assert not sunday.run_requests and "not a trading day" in sunday.skip_message
 
 
 
 def test_parity_demo_prints_both_venues_and_the_drift(postgres_schema_dsn, lean_dir, capsys):
-    report = run_parity_demo(lean_dir, postgres_schema_dsn, "2013-10-08")
+    report = run_parity_demo(lean_dir, postgres_schema_dsn, "2013-10-08", seed=True)
     out = capsys.readouterr().out
     assert report.evidence_problems() == [] and report.summary.valid_intents >= 8
     assert f"parity 2013-10-08: {report.summary.decisions} decisions" in out

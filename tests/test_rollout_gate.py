@@ -27,14 +27,18 @@ from dagster._core.storage.tags import (
 
 from intel_assets import cli
 from intel_assets.contracts.bundle import DOMAINS
+from intel_assets.contracts.decisions import StrategyDecision, decision_hash
 from intel_assets.definitions import REFRESH_JOB, build_market_context_definitions
+from intel_assets.devtools.torghut_tables import ThrowawayTorghutDb
 from intel_assets.domain.bundle import merge_bundle
+from intel_assets.domain.decisions import parse_event_ts
 from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.domain.quality import observed_block
 from intel_assets.domain.rollout_metrics import token_sha256, trading_days
-from intel_assets.domain.strategy import STRATEGY_ID, decision_id, strategy_decisions
+from intel_assets.domain.strategy import STRATEGY_ID, decision_id, strategy_decisions, strategy_row
 from intel_assets.domain.tca import percentile
 from intel_assets.execution.parity_demo import run_parity_demo
+from intel_assets.execution.parity_week import replay_executions
 from intel_assets.parity_definitions import (
     GUARDRAIL_JOB,
     ROLLOUT_GATE_JOB,
@@ -47,6 +51,7 @@ from intel_assets.torghut.client import MarketContextResult
 from intel_assets.torghut.decision_record import with_guardrail_record
 from intel_assets.torghut.schema import TorghutMarketContextBundle
 from intel_assets.torghut.guardrail import DeterministicDecision, GuardrailPolicy
+from torghut_rows import decision_json, decision_row
 
 PARITY_DAYS = [date(2013, 10, d) for d in (7, 8, 9, 10, 11)]  # the LEAN sample's full week
 AS_OF = date(2013, 10, 11)
@@ -67,7 +72,7 @@ def parity_runs(postgres_dsn, lean_dir):
     dsn = f"{postgres_dsn}{'&' if '?' in postgres_dsn else '?'}options=-csearch_path%3D{schema}"
     try:
         for day in PARITY_DAYS:
-            run_parity_demo(lean_dir, dsn, day, echo=False)
+            run_parity_demo(lean_dir, dsn, day, seed=True, echo=False)
         return {report.day: (run_id, report) for run_id, report in RolloutDb(dsn).parity_reports(
             PARITY_DAYS)}
     finally:
@@ -79,7 +84,7 @@ def parity_runs(postgres_dsn, lean_dir):
 def _guarded(payload: dict, symbol: str, stale: bool, risk_ok: bool) -> dict:
     """decision_json with the outcome the real guardrail gives on a bundle built as of the
     decision time (technicals aged twice its budget when ``stale``)."""
-    now = datetime.fromisoformat(payload["decision_time"])
+    now = parse_event_ts(payload["event_ts"])
     ages = {d: (2 * BUDGETS[d] if stale and d == "technicals" else BUDGETS[d] // 10)
             for d in DOMAINS}
     blocks = {d: observed_block(domain=d, now=now, as_of=now - timedelta(seconds=ages[d]),
@@ -102,41 +107,38 @@ def _day_decisions(lean_dir: Path, day: date, degraded: int, rejections: int) ->
     for i, row in enumerate(strategy_decisions(lean_dir, source)):
         payload = dict(row["decision_json"])
         if source != day:
-            stamp = datetime.fromisoformat(payload["decision_time"]) - timedelta(days=1)
-            payload["decision_time"] = stamp.isoformat()
-            row = {**row, "id": decision_id(STRATEGY_ID, row["symbol"], stamp.isoformat(),
-                                            payload["side"])}
+            decision = StrategyDecision.model_validate(payload)
+            decision = decision.model_copy(update={"event_ts": decision.event_ts
+                                                   - timedelta(days=1)})
+            payload = decision.decision_json()
+            row = {**row, "id": decision_id(STRATEGY_ID, row["symbol"], payload["event_ts"],
+                                            payload["action"]),
+                   "decision_hash": decision_hash(decision)}
         risk_ok = i != 7
         stale = i in (3, 11, 1, 5, 9, 13)[:degraded]
         rows.append({**row, "status": "planned" if risk_ok else "rejected",
                      "decision_json": _guarded(payload, row["symbol"], stale, risk_ok)})
     for k in range(rejections):
-        rows.append({"id": str(uuid.uuid4()), "strategy_id": STRATEGY_ID, "symbol": "SPY",
-                     "timeframe": "1Min", "status": "rejected", "decision_json": {
-                         "side": "buy", "qty": 0, "type": "market", "rejection_stage": "validation",
-                         "decision_time": f"{day}T15:{10 + k}:00+00:00"}})
+        rows.append(decision_row("SPY", decision_json(
+            qty="0", event_ts=f"{day}T15:{10 + k}:00Z", rejection_stage="validation",
+            risk_reasons=["qty must be positive"]), status="rejected", decision_hash=None))
     return rows
 
 
-def _world(db: RolloutDb, lean_dir: Path, parity_runs, *, degraded: dict | None = None,
+def _world(db: ThrowawayTorghutDb, lean_dir: Path, parity_runs, *, degraded: dict | None = None,
            rejections: dict | None = None) -> None:
     """Seed a week of Torghut decisions, the Alpaca executions of 10-07/10-08 (what the paper
     venue answered in the parity runs) and the parity reports with their run ids."""
     db.ensure_schema()
     db.ensure_rollout_schema()
+    db.insert_strategy(strategy_row())
     for day in WEEK:
         db.insert_decisions(_day_decisions(lean_dir, day, (degraded or {}).get(day, 2),
                                            (rejections or {}).get(day, 1)))
     vetoed = {r.id for r in db.decisions_between(WEEK[0], AS_OF) if r.status == "rejected"}
-    status = {"filled": "filled", "unfilled": "expired", "canceled": "canceled",
-              "rejected": "rejected"}
     for day in PARITY_DAYS[:2]:
-        db.insert_executions([{
-            "trade_decision_id": r.decision_id, "client_order_id": r.client_order_id,
-            "symbol": r.symbol, "side": r.side, "order_type": r.order_type,
-            "submitted_qty": r.qty, "filled_qty": r.alpaca.filled_qty,
-            "avg_fill_price": r.alpaca.avg_fill_price, "status": status[r.alpaca.status]}
-            for r in parity_runs[day][1].rows if r.decision_id not in vetoed])
+        run_id, report = parity_runs[day]
+        db.insert_executions(replay_executions(report, run_id, vetoed, set()))
     for run_id, report in parity_runs.values():
         db.save_parity_report(report, run_id)
 
@@ -193,7 +195,7 @@ def _failing(checks) -> set[str]:
 
 def test_gate_climbs_to_phase_2_and_real_parity_agreement_fails_phase_3(
         tmp_path, chdb_dsn, lean_dir, postgres_schema_dsn, parity_runs):
-    db = RolloutDb(postgres_schema_dsn)
+    db = ThrowawayTorghutDb(postgres_schema_dsn)
     _world(db, lean_dir, parity_runs)
     defs = _defs(tmp_path, chdb_dsn, lean_dir, postgres_schema_dsn)
     with DagsterInstance.ephemeral() as instance:
@@ -262,7 +264,7 @@ def test_gate_climbs_to_phase_2_and_real_parity_agreement_fails_phase_3(
 
 def test_unstable_day_and_more_rejections_fail_phase_2_and_baselines_stay_frozen(
         tmp_path, chdb_dsn, lean_dir, postgres_schema_dsn, parity_runs):
-    db = RolloutDb(postgres_schema_dsn)
+    db = ThrowawayTorghutDb(postgres_schema_dsn)
     _world(db, lean_dir, parity_runs, degraded={date(2013, 10, 9): 6},
            rejections={date(2013, 10, 10): 4})
     defs = _defs(tmp_path, chdb_dsn, lean_dir, postgres_schema_dsn)
@@ -296,7 +298,7 @@ def test_unstable_day_and_more_rejections_fail_phase_2_and_baselines_stay_frozen
 
 def test_approval_token_moves_phase_4_only_with_green_canary_rows(
         tmp_path, chdb_dsn, lean_dir, postgres_schema_dsn, parity_runs, monkeypatch):
-    db = RolloutDb(postgres_schema_dsn)
+    db = ThrowawayTorghutDb(postgres_schema_dsn)
     _world(db, lean_dir, parity_runs)
     # The canary policy accepts the limit-order model difference seen on 10-09..10-11 (95.8 %).
     policy = RolloutPolicyResource(parity_window_days=3, parity_status_agreement_min_pct=95.0)

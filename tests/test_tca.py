@@ -1,4 +1,5 @@
-"""TCA and parity arithmetic against hand computation: signs, shortfall with fees, p95, drift."""
+"""TCA and parity arithmetic against hand computation: signs, shortfall with fees, p95, drift,
+and TCA in Torghut's terms (arrival price, shortfall notional, divergence, churn, rounding)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ from intel_assets.domain.tca import (
     slippage_bps,
     tca_figures,
     time_to_fill_seconds,
+)
+from intel_assets.domain.torghut_tca import (
+    QUOTE_MID,
+    arrival_price,
+    churn,
+    simulator_expectations,
+    venue_fill_tca,
 )
 
 T0 = datetime(2013, 10, 8, 14, 0, tzinfo=timezone.utc)  # 10:00 New York
@@ -178,3 +186,78 @@ def test_sma_seeded_ema_by_hand():
     # EMA(3): seed = mean(1,2,3) = 2; alpha = 0.5: 0.5*4 + 0.5*2 = 3; 0.5*8 + 0.5*3 = 5.5
     assert sma_seeded_ema([1, 2, 3, 4, 8], 3) == [None, None, 2.0, 3.0, 5.5]
     assert sma_seeded_ema([1, 2], 3) == [None, None]
+
+
+# ---- TCA in Torghut's terms -------------------------------------------------------------------
+
+def _advice_json(arrival=None, p50=None, **params) -> dict:
+    advice = {} if p50 is None else {"execution_advice": {
+        "expected_shortfall_bps_p50": p50, "expected_shortfall_bps_p95": "9.5",
+        "simulator_version": "sim-7"}}
+    if arrival is not None:
+        params["arrival_price"] = arrival
+    return {"action": "buy", "params": {**params, **advice}}
+
+
+def test_arrival_price_is_resolved_in_torghuts_order():
+    """Reproduces proompteng/lab 255d330fe services/torghut/app/trading/tca.py
+    (_resolve_arrival_price: params first, then the decision, then the order's limit price)."""
+    assert arrival_price(_advice_json(arrival="101", reference_price="102", price="103"),
+                         None, 100.0) == (101.0, "params.arrival_price")
+    assert arrival_price(_advice_json(reference_price="102", price="103"), None, 100.0) == (
+        102.0, "params.reference_price")
+    assert arrival_price(_advice_json(price="0", arrival_price_note="x"), None, 100.0) == (
+        100.0, QUOTE_MID), "a non-positive price is skipped"
+    assert arrival_price({"reference_price": "99.5", "params": {}}, None, 100.0) == (
+        99.5, "decision.reference_price")
+    assert arrival_price({"params": {}}, 98.0, 100.0) == (98.0, "limit_price")
+    assert arrival_price(None, None, None) == (None, None)
+
+
+def test_torghut_fill_tca_by_hand_with_churn():
+    """Reproduces proompteng/lab 255d330fe services/torghut/app/trading/tca.py
+    (upsert_execution_tca_metric: slippage_bps, shortfall_notional, divergence, _derive_churn)."""
+    buy = _intent("buy", 100, intent_id="b")
+    sell = _intent("sell", 100, intent_id="s")
+    bought = outcome_from_state(buy, _state(buy, 100.10), 100.0)
+    sold = outcome_from_state(sell, _state(sell, 99.95), 100.0)
+    out = venue_fill_tca([(buy, _advice_json(arrival="100.00", p50="3"), "paper", 100.0, bought),
+                          (sell, {"params": {}}, "paper", 100.0, sold)])
+    b, s = out["b"].torghut, out["s"].torghut
+    # buy 100 @ 100.10 vs arrival 100: +(0.10)/100*1e4 = 10 bps; 0.10*100 = 10 USD; 10 - 3 = 7
+    assert b.slippage_bps == pytest.approx(10.0) and b.shortfall_notional == pytest.approx(10.0)
+    assert b.realized_shortfall_bps == b.slippage_bps and b.divergence_bps == pytest.approx(7.0)
+    assert (b.expected_shortfall_bps_p95, b.simulator_version) == (9.5, "sim-7")
+    assert (b.signed_qty, b.churn_qty, b.churn_ratio) == (100.0, 0.0, 0.0), "flat before: none"
+    # sell 100 @ 99.95 vs mid 100 (no price in params): -(99.95-100)/100*1e4 = 5 bps, 5 USD
+    assert s.arrival_source == QUOTE_MID and s.slippage_bps == pytest.approx(5.0)
+    assert s.shortfall_notional == pytest.approx(5.0) and s.divergence_bps is None
+    assert (s.signed_qty, s.churn_qty, s.churn_ratio) == (-100.0, 100.0, 1.0), "closes the buy"
+    assert churn(150, -100, 100) == (100, 1.0) and churn(50, -100, 100) == (50, 0.5)
+    assert churn(100, 100, 100) == (0.0, 0.0) and churn(0, 0, 0) == (0.0, None)
+    unfilled = outcome_from_state(buy, _state(buy, None), 100.0)
+    assert venue_fill_tca([(buy, {}, "paper", 100.0, unfilled)])["b"].torghut is None
+    assert simulator_expectations({"params": {"execution_advice": {
+        "expected_shortfall_bps_p50": "n/a", "simulator_version": " "}}}) == (None, None, None)
+
+
+def test_tca_figures_are_rounded_for_people_under_stable_names():
+    arrival = ArrivalQuote(100.0, 99.9, 100.1, T0)
+    it = _intent("buy", 100, intent_id="a")
+    alpaca = outcome_from_state(it, _state(it, 100.123456), 100.0)
+    lean = outcome_from_state(it, _state(it, 100.05, fee=1.0), 100.0)
+    tca = venue_fill_tca([(it, _advice_json(p50="1.23456"), "paper", 100.0, alpaca)])["a"]
+    row = parity_row("a", it, arrival, tca.model_copy(update={"submit_latency_ms": 3.14159}), lean)
+    report = build_parity_report(T0.date(), T0, {"alpaca": "A", "lean": "L"}, [row], [])
+    figures = tca_figures(report)
+    assert figures["alpaca_slippage_bps_mean"] == 12.35          # 12.3456 bps
+    assert figures["alpaca_divergence_bps_mean"] == 11.11        # 12.3456 - 1.23456
+    assert figures["alpaca_submit_latency_ms_mean"] == 3.1
+    assert figures["alpaca_shortfall_notional_total"] == 12.35   # USD, to the cent
+    empty = tca_figures(build_parity_report(T0.date(), T0, {"alpaca": "A", "lean": "L"}, [], []))
+    assert set(figures) - set(empty) == {"SPY_status_agreement_pct",
+                                         "SPY_fill_price_drift_bps_mean",
+                                         "SPY_alpaca_slippage_bps_mean",
+                                         "SPY_lean_slippage_bps_mean"}, \
+        "every other name is there every day, None when nothing was measured"
+    assert empty["lean_divergence_bps_p95"] is None and empty["decisions"] == 0.0

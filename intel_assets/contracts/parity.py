@@ -4,6 +4,9 @@ One report per trading day (New York): every valid Torghut intent replayed throu
 slots (``alpaca`` = incumbent, ``lean`` = candidate) with per-venue TCA, per-intent parity and
 the rejected decisions with their reasons. Sign conventions: slippage and shortfall are in basis
 points of the arrival mid, positive = a cost to the trader; every ``*_diff`` is alpaca - lean.
+Each filled outcome also carries its TCA in Torghut's terms (``TorghutTca``: the fields of
+Torghut's execution_tca_metrics, proompteng/lab 255d330fe services/torghut/app/trading/tca.py).
+Fields added after the first release have defaults, so stored reports stay readable.
 """
 
 from __future__ import annotations
@@ -26,6 +29,39 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class TorghutTca(_Model):
+    """One fill's TCA as Torghut's execution_tca_metrics has it (arrival price resolved as Torghut
+    does: params.arrival_price, params.reference_price, params.price, decision arrival_price /
+    reference_price, the order's limit price; ours adds the arrival quote mid last)."""
+
+    arrival_price: float | None = None
+    arrival_source: str | None = Field(default=None, description="where arrival_price came from")
+    signed_qty: float = 0.0
+    slippage_bps: float | None = Field(default=None, description="direction x (fill - arrival) / "
+                                       "arrival x 1e4; + = cost")
+    shortfall_notional: float | None = Field(default=None, description="direction x (fill - "
+                                             "arrival) x filled qty, in USD")
+    realized_shortfall_bps: float | None = None
+    expected_shortfall_bps_p50: float | None = None
+    expected_shortfall_bps_p95: float | None = None
+    divergence_bps: float | None = Field(default=None, description="realized - expected p50")
+    simulator_version: str | None = None
+    churn_qty: float = 0.0
+    churn_ratio: float | None = None
+
+
+class TorghutExecutionRef(_Model):
+    """What Torghut's own executions row says about the decision (when Torghut submitted it)."""
+
+    alpaca_order_id: str
+    status: str
+    filled_qty: float = 0.0
+    avg_fill_price: float | None = None
+    actual_adapter: str | None = None
+    submitted_at: AwareDatetime
+    decision_to_submit_seconds: float = Field(description="submitted_at - event_ts")
+
+
 class VenueOutcome(_Model):
     """What one venue did with one intent, or why it could not be asked (unavailable/error)."""
 
@@ -44,6 +80,12 @@ class VenueOutcome(_Model):
                                      "whose order the venue returned for this one")
     reused: bool = Field(default=False, description="kept from the day's previous report "
                                                     "(the venue had already answered)")
+    submit_latency_ms: float | None = Field(
+        default=None, description="wall time from handing the intent to the venue to its answer "
+        "(the replay submits at the decision time on the venue's clock, so this is the "
+        "decision-to-submit latency the venue adds)")
+    torghut: TorghutTca | None = Field(default=None, description="this fill's TCA in Torghut's "
+                                       "terms (filled outcomes only)")
 
     @property
     def answered(self) -> bool:
@@ -75,6 +117,8 @@ class ParityRow(_Model):
         default=None, description="alpaca slippage - lean slippage (both filled); + = alpaca "
                                   "filled worse for the trader")
     fee_diff: float | None = None
+    torghut_execution: TorghutExecutionRef | None = Field(
+        default=None, description="Torghut's own execution of this decision, when it submitted it")
 
     def outcome(self, side: str) -> VenueOutcome:
         """The outcome in venue slot ``side`` ("alpaca" or "lean")."""
@@ -108,6 +152,21 @@ class SymbolTca(_Model):
     shortfall_bps: Aggregate
 
 
+class TorghutTcaSummary(_Model):
+    """One venue's fills summarized in Torghut's TCA terms (aggregates over filled outcomes)."""
+
+    fills: int = 0
+    slippage_bps: Aggregate = Aggregate()
+    shortfall_notional_total: float = 0.0
+    realized_shortfall_bps: Aggregate = Aggregate()
+    expected_shortfall_bps_p50: Aggregate = Aggregate()
+    divergence_bps: Aggregate = Aggregate()
+    simulator_versions: list[str] = Field(default_factory=list)
+    churn_qty_total: float = 0.0
+    churn_ratio: Aggregate = Aggregate()
+    submit_latency_ms: Aggregate = Aggregate()
+
+
 class AdapterTca(_Model):
     """One venue's transaction-cost analysis over a day's intents."""
 
@@ -125,6 +184,7 @@ class AdapterTca(_Model):
     duplicate_submissions: int = 0
     reused_outcomes: int = 0
     per_symbol: dict[str, SymbolTca] = Field(default_factory=dict)
+    torghut: TorghutTcaSummary = TorghutTcaSummary()
 
 
 class SymbolDrift(_Model):
@@ -149,6 +209,9 @@ class ParitySummary(_Model):
     duplicate_submissions: int = 0
     unavailable_sides: list[str] = Field(default_factory=list)
     per_symbol: dict[str, SymbolDrift] = Field(default_factory=dict)
+    rejected_by_code: dict[str, int] = Field(default_factory=dict)
+    torghut_executions: int = Field(default=0, description="valid intents Torghut submitted")
+    torghut_decision_to_submit_seconds: Aggregate = Aggregate()
 
 
 class ParityReport(_Model):
@@ -176,4 +239,5 @@ class ParityReport(_Model):
 
 __all__ = ["ANSWERED", "SIDES", "AdapterTca", "Aggregate", "ParityReport", "ParityRow",
            "ParitySummary", "RejectedIntent", "SideState", "SymbolDrift", "SymbolTca",
-           "VenueOutcome", "VenueStatus"]
+           "TorghutExecutionRef", "TorghutTca", "TorghutTcaSummary", "VenueOutcome",
+           "VenueStatus"]

@@ -1,24 +1,38 @@
-"""Owns turning Torghut trade_decisions rows into OrderIntents (or rejections with reasons)
+"""Owns turning Torghut's trade_decisions rows into OrderIntents (or rejections with reasons)
 against the LEAN market tape, and the trading day a decision belongs to.
 
-``decision_json`` carries the intent: ``side``, ``qty``, ``type`` (alias ``order_type``),
-``limit_price``, ``stop_price``, ``time_in_force`` (alias ``tif``), ``decision_time``
-(ISO-8601 with offset) and optionally ``client_order_id``; other keys (rationale, scores...)
-are ignored. A decision's day is the New York date of its decision time, or of ``created_at``
-when the decision time is unreadable (so a broken row is still reported on some day).
+A row is read as Torghut writes it (proompteng/lab 255d330fe services/torghut/app/models/
+entities.py, app/trading/models.py, app/trading/execution.py): ``decision_json`` is a
+StrategyDecision dumped with ``model_dump(mode="json")`` (``action``, ``qty`` as a string,
+``order_type``, ``time_in_force``, ``limit_price``/``stop_price`` strings or null, ``event_ts``,
+``params``), and the order Torghut sends carries ``client_order_id = decision_hash``. The
+replayed intent is that order: side = action, decision time = ``event_ts`` (a naive timestamp
+is UTC, as Torghut's ingest reads it), client_order_id = the row's decision_hash.
+
+Decisions Torghut itself refused (status ``rejected``, reasons in ``decision_json.risk_reasons``)
+never reached a venue: they are reported as rejected with Torghut's reasons
+(``torghut_rejected``), not replayed. A decision's day is the New York date of its event_ts, or
+of ``created_at`` when that is unreadable (so a broken row is still reported on some day).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from intel_assets.contracts.decisions import (
+    ACTIONS,
+    ORDER_TYPES,
+    REJECTED_STATUS,
+    RISK_REASONS_FIELD,
+    TIMES_IN_FORCE,
+)
 from intel_assets.contracts.orders import OrderIntent
 from intel_assets.contracts.parity import RejectedIntent
 from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
@@ -27,12 +41,10 @@ from intel_assets.domain.lean_data import first_snapshot_at_or_after, lean_minut
 from intel_assets.domain.market_data import NEW_YORK, LeanDataError
 from intel_assets.domain.tca import ArrivalQuote, arrival_quote
 
-_ALIASES = {"order_type": "type", "tif": "time_in_force"}
-
 
 @dataclass(frozen=True)
 class DecisionRow:
-    """One row of Torghut's trade_decisions table."""
+    """One row of Torghut's trade_decisions table (uuids as text)."""
 
     id: str
     strategy_id: str
@@ -42,32 +54,65 @@ class DecisionRow:
     status: str
     created_at: datetime
     executed_at: datetime | None = None
+    alpaca_account_label: str = "paper"
+    rationale: str | None = None
+    decision_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class TorghutExecution:
+    """What Torghut's executions table says happened to a decision's order."""
+
+    alpaca_order_id: str
+    client_order_id: str | None
+    status: str
+    submitted_qty: float
+    filled_qty: float
+    avg_fill_price: float | None
+    actual_adapter: str | None
+    raw_order: Any
+    created_at: datetime
+
+    @property
+    def submitted_at(self) -> datetime:
+        """When the broker took the order: raw_order.submitted_at, else the row's created_at."""
+        raw = self.raw_order if isinstance(self.raw_order, dict) else {}
+        return parse_event_ts(raw.get("submitted_at")) or self.created_at
 
 
 @dataclass(frozen=True)
 class ValidIntent:
-    """A decision that can be replayed: its OrderIntent and the quote it was decided on."""
+    """A decision that can be replayed: its OrderIntent, the quote it was decided on, the row."""
 
     decision_id: str
     intent: OrderIntent
     arrival: ArrivalQuote
+    row: DecisionRow | None = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """decision_json.params (Torghut's free-form decision parameters), {} when absent."""
+        payload = self.row.decision_json if self.row is not None else None
+        params = payload.get("params") if isinstance(payload, dict) else None
+        return params if isinstance(params, dict) else {}
 
 
-def parse_decision_time(value: Any) -> datetime | None:
-    """An aware datetime from an ISO-8601 string with offset (Z allowed), else None."""
+def parse_event_ts(value: Any) -> datetime | None:
+    """An aware datetime from Torghut's event_ts (ISO-8601; ``Z`` allowed; naive = UTC, as
+    Torghut's ingest reads timestamps), else None."""
     if not isinstance(value, str):
         return None
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
 
 
 def decision_day(row: DecisionRow) -> date:
     """The New York trading day a decision is reported on."""
     payload = row.decision_json if isinstance(row.decision_json, dict) else {}
-    moment = parse_decision_time(payload.get("decision_time")) or row.created_at
+    moment = parse_event_ts(payload.get("event_ts")) or row.created_at
     return moment.astimezone(NEW_YORK).date()
 
 
@@ -113,90 +158,106 @@ class MarketTape:
         return arrival_quote(snaps, moment, ends)
 
 
+
 def _reject(row: DecisionRow, code: str, reason: str, symbol: str | None = None) -> RejectedIntent:
     return RejectedIntent(decision_id=str(row.id), symbol=symbol, code=code, reason=reason)
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+def decimal_value(value: Any) -> Decimal | None:
+    """A finite Decimal from Torghut's dumped number (a string, or a JSON number), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         return None
     try:
-        number = float(value)
-    except ValueError:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
         return None
-    return number if math.isfinite(number) else None
+    return number if number.is_finite() else None
 
 
-ORDER_TYPES = ("market", "limit", "stop")
-TIMES_IN_FORCE = ("day", "gtc", "ioc", "fok")
-
-
-def _positive(value: Any) -> float | None:
-    number = _number(value)
+def _positive(value: Any) -> Decimal | None:
+    number = decimal_value(value)
     return number if number is not None and number > 0 else None
 
 
-def intent_fields(payload: dict) -> dict[str, Any]:
-    """decision_json with Torghut's aliases resolved and enum spellings lower-cased."""
-    fields = {_ALIASES.get(k, k): v for k, v in payload.items()}
-    for key in ("side", "type", "time_in_force"):  # Torghut may spell them in capitals
-        if isinstance(fields.get(key), str):
-            fields[key] = fields[key].strip().lower()
-    return fields
+def _word(value: Any, default: str | None = None) -> Any:
+    if value is None:
+        return default
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def torghut_rejection(row: DecisionRow) -> list[str] | None:
+    """Torghut's own reasons when it refused the decision (status rejected or risk_reasons
+    recorded), else None. An empty list: marked rejected without a reason."""
+    payload = row.decision_json if isinstance(row.decision_json, dict) else {}
+    raw = payload.get(RISK_REASONS_FIELD)
+    reasons = [str(r) for r in raw] if isinstance(raw, list) else []
+    if row.status == REJECTED_STATUS or reasons:
+        return reasons
+    return None
 
 
 def schema_problem(row: DecisionRow) -> tuple[str, str, str | None] | None:
     """The first problem of a decision that needs no market data to see, as (code, plain
     reason, symbol), or None. Parity rejects these; the rollout gate counts them as
-    schema/validation rejections."""
+    schema/validation rejections. The rules are StrategyDecision's."""
     payload = row.decision_json
     if not isinstance(payload, dict):
-        return ("malformed_decision", f"decision_json is a {type(payload).__name__}, not an "
-                "object with the intent fields", None)
-    fields = intent_fields(payload)
+        return ("malformed_decision", f"decision_json is a {type(payload).__name__}, not a "
+                "StrategyDecision object", None)
     try:
         symbol = normalize_symbol(row.symbol)
     except InvalidSymbolError as exc:
         return "invalid_symbol", str(exc), None
-    if fields.get("symbol") not in (None, "") and str(fields["symbol"]).upper() != symbol:
-        return ("symbol_mismatch", f"decision_json.symbol {fields['symbol']!r} differs from the "
+    if payload.get("symbol") not in (None, "") and str(payload["symbol"]).upper() != symbol:
+        return ("symbol_mismatch", f"decision_json.symbol {payload['symbol']!r} differs from the "
                 f"row's symbol {symbol}", symbol)
-    if _positive(fields.get("qty")) is None:
-        return "invalid_qty", f"qty must be a number > 0, got {fields.get('qty')!r}", symbol
-    if fields.get("side") not in ("buy", "sell"):
-        return "invalid_side", f"side must be 'buy' or 'sell', got {fields.get('side')!r}", symbol
-    order_type = fields.get("type", "market")
+    if _word(payload.get("action")) not in ACTIONS:
+        return ("invalid_action", f"action must be 'buy' or 'sell', got "
+                f"{payload.get('action')!r}", symbol)
+    if _positive(payload.get("qty")) is None:
+        return "invalid_qty", f"qty must be a number > 0, got {payload.get('qty')!r}", symbol
+    order_type = _word(payload.get("order_type"), "market")
     if order_type not in ORDER_TYPES:
-        return ("invalid_order_type", f"type must be one of {', '.join(ORDER_TYPES)}, got "
-                f"{order_type!r}", symbol)
-    if order_type == "limit" and _positive(fields.get("limit_price")) is None:
-        return ("missing_limit_price", "a limit order needs a positive numeric limit_price "
-                f"(got {fields.get('limit_price')!r})", symbol)
-    if order_type == "stop" and _positive(fields.get("stop_price")) is None:
-        return ("missing_stop_price", "a stop order needs a positive numeric stop_price "
-                f"(got {fields.get('stop_price')!r})", symbol)
-    if (fields.get("time_in_force") or "day") not in TIMES_IN_FORCE:
+        return ("invalid_order_type", f"order_type must be one of {', '.join(ORDER_TYPES)}, got "
+                f"{payload.get('order_type')!r}", symbol)
+    if order_type in ("limit", "stop_limit") and _positive(payload.get("limit_price")) is None:
+        return ("missing_limit_price", f"a {order_type} order needs a positive limit_price "
+                f"(got {payload.get('limit_price')!r})", symbol)
+    if order_type in ("stop", "stop_limit") and _positive(payload.get("stop_price")) is None:
+        return ("missing_stop_price", f"a {order_type} order needs a positive stop_price "
+                f"(got {payload.get('stop_price')!r})", symbol)
+    if _word(payload.get("time_in_force"), "day") not in TIMES_IN_FORCE:
         return ("invalid_time_in_force", f"time_in_force must be one of "
-                f"{', '.join(TIMES_IN_FORCE)}, got {fields.get('time_in_force')!r}", symbol)
-    if parse_decision_time(fields.get("decision_time")) is None:
-        return ("invalid_decision_time", "decision_time must be ISO-8601 with a UTC offset, got "
-                f"{fields.get('decision_time')!r}", symbol)
+                f"{', '.join(TIMES_IN_FORCE)}, got {payload.get('time_in_force')!r}", symbol)
+    if parse_event_ts(payload.get("event_ts")) is None:
+        return ("invalid_event_ts", "event_ts must be an ISO-8601 timestamp, got "
+                f"{payload.get('event_ts')!r}", symbol)
     return None
+
+
+def _price(payload: dict, key: str) -> float | None:
+    """decision_json's ``key`` price as a float (null: no price)."""
+    value = decimal_value(payload.get(key))
+    return None if value is None else float(value)
 
 
 def validate_decision(row: DecisionRow, tape: MarketTape) -> ValidIntent | RejectedIntent:
     """The decision as a replayable intent, or its rejection with a code and a plain reason."""
+    refused = torghut_rejection(row)
+    if refused is not None:
+        why = "; ".join(refused) if refused else "no risk_reasons recorded"
+        return _reject(row, "torghut_rejected", f"Torghut rejected this decision (status "
+                       f"{row.status}): {why}; it never reached a venue, so it is reported, not "
+                       "replayed", row.symbol)
     problem = schema_problem(row)
     if problem is not None:
         return _reject(row, *problem)
-    fields = intent_fields(row.decision_json)
+    payload = row.decision_json
     symbol = normalize_symbol(row.symbol)
     if symbol not in tape.symbols:
         return _reject(row, "unknown_symbol", f"unknown symbol {symbol}: no LEAN minute data for "
                        f"it (known: {', '.join(tape.symbols)})", symbol)
-    qty = _number(fields.get("qty"))
-    order_type = fields.get("type", "market")
-    moment = parse_decision_time(fields.get("decision_time"))
+    moment = parse_event_ts(payload.get("event_ts"))
     try:
         in_data = tape.has_bar_on_decision_day(symbol, moment)
         arrival = tape.arrival(symbol, moment) if in_data else None
@@ -204,7 +265,7 @@ def validate_decision(row: DecisionRow, tape: MarketTape) -> ValidIntent | Rejec
         return _reject(row, "bad_data", f"LEAN data for {symbol}: {exc}", symbol)
     if not in_data:
         days = ", ".join(d.isoformat() for d in tape.days(symbol))
-        return _reject(row, "outside_data", f"decision time {moment.isoformat()} is outside the "
+        return _reject(row, "outside_data", f"event_ts {moment.isoformat()} is outside the "
                        f"data: no {symbol} session bar at or after it that day (data: {days})",
                        symbol)
     if arrival is None:
@@ -213,17 +274,18 @@ def validate_decision(row: DecisionRow, tape: MarketTape) -> ValidIntent | Rejec
     try:
         intent = OrderIntent(
             intent_id=str(row.id), strategy_id=row.strategy_id, symbol=symbol,
-            side=fields["side"], qty=qty, type=order_type,
-            limit_price=_number(fields.get("limit_price")),
-            stop_price=_number(fields.get("stop_price")),
-            time_in_force=fields.get("time_in_force") or "day", decision_time=moment,
-            client_order_id=fields.get("client_order_id") or None)
+            side=_word(payload["action"]), qty=float(decimal_value(payload["qty"])),
+            type=_word(payload.get("order_type"), "market"),
+            limit_price=_price(payload, "limit_price"),
+            stop_price=_price(payload, "stop_price"),
+            time_in_force=_word(payload.get("time_in_force"), "day"), decision_time=moment,
+            client_order_id=row.decision_hash or None)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
         message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
         return _reject(row, "invalid_intent", f"{where + ': ' if where else ''}{message}", symbol)
-    return ValidIntent(str(row.id), intent, arrival)
+    return ValidIntent(str(row.id), intent, arrival, row)
 
 
 def validate_decisions(rows: list[DecisionRow], tape: MarketTape
@@ -249,5 +311,6 @@ def validate_decisions(rows: list[DecisionRow], tape: MarketTape
     return valid, rejected
 
 
-__all__ = ["DecisionRow", "MarketTape", "ValidIntent", "decision_day", "parse_decision_time",
+__all__ = ["DecisionRow", "MarketTape", "TorghutExecution", "ValidIntent", "decimal_value",
+           "decision_day", "parse_event_ts", "schema_problem", "torghut_rejection",
            "validate_decision", "validate_decisions"]

@@ -14,10 +14,9 @@ or before the decision time):
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_right
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -32,9 +31,12 @@ from intel_assets.contracts.parity import (
     RejectedIntent,
     SymbolDrift,
     SymbolTca,
+    TorghutExecutionRef,
     VenueOutcome,
 )
 from intel_assets.domain.fills import MarketSnapshot
+from intel_assets.domain.stats import aggregate, percentile
+from intel_assets.domain.torghut_tca import torghut_summary
 
 BPS = 1e4
 
@@ -69,29 +71,6 @@ def implementation_shortfall_bps(side: str, qty: float, fill_price: float, arriv
 def time_to_fill_seconds(decision_time: datetime, filled_at: datetime) -> float:
     """Seconds from the decision to the fill."""
     return (filled_at - decision_time).total_seconds()
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-th percentile (0..100) by linear interpolation between order statistics."""
-    if not 0 <= q <= 100:
-        raise ValueError(f"q must be within 0..100, got {q}")
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    rank = (len(ordered) - 1) * q / 100
-    low, frac = int(math.floor(rank)), rank - math.floor(rank)
-    if low + 1 >= len(ordered):
-        return float(ordered[-1])
-    return float(ordered[low] + (ordered[low + 1] - ordered[low]) * frac)
-
-
-def aggregate(values: Iterable[float | None]) -> Aggregate:
-    """count, mean, p95 and max of the non-None values."""
-    kept = [float(v) for v in values if v is not None]
-    if not kept:
-        return Aggregate()
-    return Aggregate(count=len(kept), mean=sum(kept) / len(kept), p95=percentile(kept, 95),
-                     max=max(kept))
 
 
 # --------------------------------------------------------------------------- arrival mid
@@ -145,7 +124,8 @@ def outcome_from_state(intent: OrderIntent, state: OrderState, arrival_mid: floa
 
 
 def parity_row(decision_id: str, intent: OrderIntent, arrival: ArrivalQuote,
-               alpaca: VenueOutcome, lean: VenueOutcome) -> ParityRow:
+               alpaca: VenueOutcome, lean: VenueOutcome,
+               torghut_execution: TorghutExecutionRef | None = None) -> ParityRow:
     """One intent's outcomes at both venues and their differences (alpaca - lean)."""
     both = alpaca.answered and lean.answered
     both_filled = alpaca.status == "filled" and lean.status == "filled"
@@ -162,7 +142,8 @@ def parity_row(decision_id: str, intent: OrderIntent, arrival: ArrivalQuote,
         status_agree=(alpaca.status == lean.status) if both else None,
         filled_qty_diff=(alpaca.filled_qty - lean.filled_qty) if both else None,
         fill_price_diff_bps=price_diff,
-        fee_diff=(alpaca.fee - lean.fee) if both else None)
+        fee_diff=(alpaca.fee - lean.fee) if both else None,
+        torghut_execution=torghut_execution)
 
 
 # --------------------------------------------------------------------------- aggregates
@@ -198,7 +179,8 @@ def adapter_tca(side: str, rows: Sequence[ParityRow]) -> AdapterTca:
         time_to_fill_seconds=aggregate(o.time_to_fill_seconds for o in filled),
         duplicate_submissions=sum(o.duplicate_of is not None for _, o in outcomes),
         reused_outcomes=sum(o.reused for _, o in outcomes),
-        per_symbol=per_symbol)
+        per_symbol=per_symbol,
+        torghut=torghut_summary(o for _, o in outcomes))
 
 
 def _drift(rows: Sequence[ParityRow]) -> tuple[int, float | None, Aggregate]:
@@ -222,6 +204,7 @@ def parity_summary(rows: Sequence[ParityRow], rejected: Sequence[RejectedIntent]
                                          fill_price_drift_bps=agg)
     duplicates = (sum(t.duplicate_submissions for t in tca.values())
                   + sum(r.code == "duplicate_client_order_id" for r in rejected))
+    submitted = [r.torghut_execution for r in rows if r.torghut_execution is not None]
     return ParitySummary(
         decisions=len(rows) + len(rejected), valid_intents=len(rows),
         rejected_intents=len(rejected), compared_intents=compared,
@@ -230,7 +213,11 @@ def parity_summary(rows: Sequence[ParityRow], rejected: Sequence[RejectedIntent]
         fee_diff_total=sum(r.fee_diff or 0.0 for r in rows),
         duplicate_submissions=duplicates,
         unavailable_sides=[side for side in SIDES if tca[side].state == "unavailable"],
-        per_symbol=per_symbol)
+        per_symbol=per_symbol,
+        rejected_by_code=dict(sorted(Counter(r.code for r in rejected).items())),
+        torghut_executions=len(submitted),
+        torghut_decision_to_submit_seconds=aggregate(e.decision_to_submit_seconds
+                                                     for e in submitted))
 
 
 def build_parity_report(day: date, generated_at: datetime, venues: Mapping[str, str],
@@ -247,8 +234,32 @@ def build_parity_report(day: date, generated_at: datetime, venues: Mapping[str, 
 # --------------------------------------------------------------------------- flat figures
 
 
+#: Decimal places per figure kind, by name suffix (values are rounded for people; the stored
+#: report keeps full precision).
+_DIGITS = (("_bps", 2), ("_pct", 2), ("_seconds", 1), ("_ms", 1), ("_ratio", 4),
+           ("_fill_rate", 4), ("_total", 2))
+
+
+def rounded(name: str, value: float | None) -> float | None:
+    """``value`` rounded for the figure ``name`` (bps and % to 0.01, seconds and ms to 0.1,
+    ratios to 4 places, totals to cents; counts stay whole); None stays None."""
+    if value is None:
+        return None
+    for suffix, digits in _DIGITS:
+        if name.endswith(suffix) or f"{suffix}_" in name:
+            return round(float(value), digits) + 0.0  # + 0.0: no -0.0
+    return round(float(value), 4) + 0.0
+
+
+def _stats(figures: dict, prefix: str, agg: Aggregate, stats=("mean", "p95", "max")) -> None:
+    for stat in stats:
+        figures[f"{prefix}_{stat}"] = getattr(agg, stat)
+
+
 def tca_figures(report: ParityReport) -> dict[str, float | None]:
-    """The report's numbers as flat names (what Dagster plots day over day and the demo prints)."""
+    """The report's numbers under stable flat names, rounded for people (what Dagster plots per
+    trading day and the demo prints). Every name is present every day (None when not
+    measurable), except the per-symbol names, which exist for the symbols traded that day."""
     figures: dict[str, float | None] = {}
     for side in SIDES:
         tca = report.tca[side]
@@ -256,31 +267,42 @@ def tca_figures(report: ParityReport) -> dict[str, float | None]:
         figures[f"{side}_fill_rate"] = tca.fill_rate
         figures[f"{side}_fees_total"] = tca.fees_total
         for metric in ("slippage_bps", "shortfall_bps", "time_to_fill_seconds"):
-            agg: Aggregate = getattr(tca, metric)
-            for stat in ("mean", "p95", "max"):
-                figures[f"{side}_{metric}_{stat}"] = getattr(agg, stat)
+            _stats(figures, f"{side}_{metric}", getattr(tca, metric))
+        t = tca.torghut
+        figures[f"{side}_torghut_fills"] = float(t.fills)
+        _stats(figures, f"{side}_torghut_slippage_bps", t.slippage_bps)
+        figures[f"{side}_shortfall_notional_total"] = t.shortfall_notional_total
+        _stats(figures, f"{side}_realized_shortfall_bps", t.realized_shortfall_bps, ("mean",))
+        _stats(figures, f"{side}_expected_shortfall_bps_p50", t.expected_shortfall_bps_p50,
+               ("mean",))
+        _stats(figures, f"{side}_divergence_bps", t.divergence_bps)
+        figures[f"{side}_churn_qty_total"] = t.churn_qty_total
+        _stats(figures, f"{side}_churn_ratio", t.churn_ratio, ("mean",))
+        _stats(figures, f"{side}_submit_latency_ms", t.submit_latency_ms)
     summary = report.summary
     figures.update({
         "decisions": float(summary.decisions), "valid_intents": float(summary.valid_intents),
         "rejected_intents": float(summary.rejected_intents),
+        "torghut_rejected": float(summary.rejected_by_code.get("torghut_rejected", 0)),
         "compared_intents": float(summary.compared_intents),
         "status_agreement_pct": summary.status_agreement_pct,
-        "fill_price_drift_bps_mean": summary.fill_price_drift_bps.mean,
-        "fill_price_drift_bps_p95": summary.fill_price_drift_bps.p95,
-        "fill_price_drift_bps_max": summary.fill_price_drift_bps.max,
         "filled_qty_diff_abs_total": summary.filled_qty_diff_abs_total,
         "fee_diff_total": summary.fee_diff_total,
         "duplicate_submissions": float(summary.duplicate_submissions),
+        "torghut_executions": float(summary.torghut_executions),
     })
+    _stats(figures, "fill_price_drift_bps", summary.fill_price_drift_bps)
+    _stats(figures, "torghut_decision_to_submit_seconds",
+           summary.torghut_decision_to_submit_seconds)
     for symbol, drift in summary.per_symbol.items():
         figures[f"{symbol}_status_agreement_pct"] = drift.status_agreement_pct
         figures[f"{symbol}_fill_price_drift_bps_mean"] = drift.fill_price_drift_bps.mean
         for side in SIDES:
             per = report.tca[side].per_symbol.get(symbol)
             figures[f"{symbol}_{side}_slippage_bps_mean"] = per.slippage_bps.mean if per else None
-    return figures
+    return {name: rounded(name, value) for name, value in figures.items()}
 
 
 __all__ = ["ArrivalQuote", "adapter_tca", "aggregate", "arrival_quote", "build_parity_report",
            "implementation_shortfall_bps", "outcome_from_state", "parity_row", "parity_summary",
-           "percentile", "slippage_bps", "tca_figures", "time_to_fill_seconds"]
+           "percentile", "rounded", "slippage_bps", "tca_figures", "time_to_fill_seconds"]

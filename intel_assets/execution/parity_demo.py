@@ -1,42 +1,33 @@
-"""Owns the parity demo: seed a day of strategy decisions into a Torghut DB, start the LEAN runner
-and the Alpaca paper server on 127.0.0.1, materialize parity_backtest + tca_report for the day
-in an ephemeral Dagster instance, and print per-venue TCA and the drift between venues.
+"""Owns the parity demo: replay a day of Torghut decisions through both venues (the LEAN runner
+and the Alpaca paper server, started on 127.0.0.1), materialize parity_backtest + tca_report
+for the day in an ephemeral Dagster instance, and print per-venue TCA and the drift.
 
-The week demo (``run_parity_week``, ``intel-assets parity --week``) runs the rollout gate end to
-end on a given (persistent) Dagster instance: a week of strategy decisions, each carrying the
-guardrail record the real Torghut consumer produced (bundle store served by the serving app,
-fetched by MarketContextClient, decided by GuardrailPolicy in shadow mode), parity for every
-day, the Alpaca side's answers recorded as Torghut executions, guardrail_daily per day,
-rollout_baseline over the first two days and rollout_gate with its 14 checks; it prints the
-verdict (phase reached, every criterion, the evidence refs).
+``seed=True`` (a throwaway database only) first writes the demo strategy and its decisions in
+Torghut's shapes; ``seed=False`` (TORGHUT_DB_DSN, Torghut's database) checks Torghut's tables and
+replays what Torghut wrote, writing nothing but our intel_* tables. The week demo is
+parity_week.py.
 
-    python -m intel_assets.execution.parity_demo --db postgresql://... [--day 2013-10-08]
+    python -m intel_assets.execution.parity_demo --db postgresql://... [--day 2013-10-08] [--seed]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import textwrap
-from collections import Counter
-from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 from intel_assets.contracts.parity import SIDES, Aggregate, ParityReport
-from intel_assets.domain.rollout_metrics import guardrail_record
-from intel_assets.domain.strategy import strategy_decisions
 
 
-def _n(value: float | None, digits: int = 2) -> str:
+def number_text(value: float | None, digits: int = 2) -> str:
+    """``value`` for people: ``digits`` decimals, "-" for None, never "-0.00"."""
     return "-" if value is None else f"{round(value, digits) + 0.0:.{digits}f}"  # no "-0.00"
 
 
 def _agg(agg: Aggregate) -> str:
-    return f"{_n(agg.mean)} / {_n(agg.p95)} / {_n(agg.max)}"
+    return f"{number_text(agg.mean)} / {number_text(agg.p95)} / {number_text(agg.max)}"
 
 
 def format_parity_report(report: ParityReport) -> str:
@@ -51,18 +42,32 @@ def format_parity_report(report: ParityReport) -> str:
         t = report.tca[side]
         lines.append(f"{side:<7}{t.state:<12}{f'{t.filled}/{t.intents}':>8}{t.fees_total:>9.2f}  "
                      f"{_agg(t.slippage_bps):<28}{_agg(t.shortfall_bps):<28}"
-                     f"{_n(t.time_to_fill_seconds.mean, 1):>11}")
+                     f"{number_text(t.time_to_fill_seconds.mean, 1):>11}")
+    lines.append("")
+    for side in SIDES:
+        t = report.tca[side].torghut
+        lines.append(f"Torghut TCA {side}: {t.fills} fills, slippage vs arrival mean "
+                     f"{number_text(t.slippage_bps.mean)} bps, shortfall {t.shortfall_notional_total:.2f} "
+                     f"USD, expected p50 mean {number_text(t.expected_shortfall_bps_p50.mean)} bps, "
+                     f"divergence mean {number_text(t.divergence_bps.mean)} bps, churn "
+                     f"{t.churn_qty_total:g} shares, submit latency p95 "
+                     f"{number_text(t.submit_latency_ms.p95, 1)} ms")
+    versions = sorted({v for side in SIDES for v in report.tca[side].torghut.simulator_versions})
+    latency = s.torghut_decision_to_submit_seconds
+    lines.append(f"  expected shortfall from {', '.join(versions) or 'no simulator'}; Torghut "
+                 f"itself submitted {s.torghut_executions} of these (decision-to-submit s "
+                 f"mean/p95/max {_agg(latency)})")
     drift = s.fill_price_drift_bps
-    lines += ["", f"drift: status agreement {_n(s.status_agreement_pct, 1)} % of "
+    lines += ["", f"drift: status agreement {number_text(s.status_agreement_pct, 1)} % of "
               f"{s.compared_intents}; fill-price drift bps mean/p95/max {_agg(drift)} "
               f"({drift.count} filled on both); filled-qty diff {s.filled_qty_diff_abs_total:g}; "
               f"fee diff (alpaca - lean) {s.fee_diff_total:.2f}; duplicate submissions "
               f"{s.duplicate_submissions}"]
     for symbol, d in s.per_symbol.items():
         slip = {side: report.tca[side].per_symbol[symbol].slippage_bps.mean for side in SIDES}
-        lines.append(f"  {symbol:<5} agree {_n(d.status_agreement_pct, 1):>5} %  drift mean "
-                     f"{_n(d.fill_price_drift_bps.mean):>6} bps  slippage mean alpaca "
-                     f"{_n(slip['alpaca']):>6} / lean {_n(slip['lean']):>6} bps")
+        lines.append(f"  {symbol:<5} agree {number_text(d.status_agreement_pct, 1):>5} %  drift mean "
+                     f"{number_text(d.fill_price_drift_bps.mean):>6} bps  slippage mean alpaca "
+                     f"{number_text(slip['alpaca']):>6} / lean {number_text(slip['lean']):>6} bps")
     for side in s.unavailable_sides:
         lines.append(f"UNAVAILABLE {side}: {report.tca[side].unavailable_reason}")
     if report.rejected:
@@ -71,28 +76,45 @@ def format_parity_report(report: ParityReport) -> str:
     return "\n".join(lines)
 
 
+def open_torghut(db_dsn: str, seed: bool):
+    """The Torghut database to replay from: a throwaway one (Torghut's tables created, ready to
+    seed) or Torghut's own (its tables checked; TorghutSchemaError names what is missing)."""
+    if seed:
+        from intel_assets.devtools.torghut_tables import ThrowawayTorghutDb
+
+        db = ThrowawayTorghutDb(db_dsn)
+        db.ensure_schema()
+        return db
+    from intel_assets.resources.torghut_db import TorghutDb
+
+    db = TorghutDb(db_dsn)
+    db.check_torghut_schema()
+    return db
+
+
 def run_parity_demo(lean_dir: Path | str, db_dsn: str, day: date | str = date(2013, 10, 8),
-                    *, echo: bool = True) -> ParityReport:
-    """Seed, start both venues in-process, materialize the day's parity assets, print, return."""
+                    *, seed: bool = False, echo: bool = True) -> ParityReport:
+    """Replay the day's decisions (seeded first when ``seed``: throwaway databases only) through
+    both venues started in-process, materialize the day's parity assets, print, return."""
     from dagster import DagsterInstance
 
     from intel_assets.devtools.alpaca_server import start_alpaca_server
     from intel_assets.domain.strategy import seed_trade_decisions
     from intel_assets.execution.lean_runner import lean_runner_in_background
     from intel_assets.parity_definitions import PARITY_JOB, build_parity_definitions
-    from intel_assets.resources.torghut_db import TorghutDb
 
     day = date.fromisoformat(day) if isinstance(day, str) else day
     lean_dir = Path(lean_dir)
-    db = TorghutDb(db_dsn)
-    db.ensure_schema()
-    inserted = seed_trade_decisions(db, lean_dir, day)
+    db = open_torghut(db_dsn, seed)
+    inserted = seed_trade_decisions(db, lean_dir, day) if seed else None
+    found = len(db.decisions_for_day(day))
     with ExitStack() as stack:
         runner_url = stack.enter_context(lean_runner_in_background(lean_dir))
         alpaca = stack.enter_context(start_alpaca_server(lean_dir=lean_dir))
         defs = build_parity_definitions(
             torghut_db_dsn=db_dsn, lean_runner_url=runner_url, alpaca_url=alpaca.url,
-            lean_data_dir=lean_dir, alpaca_replay_clock=True, default_running=False)
+            lean_data_dir=lean_dir, alpaca_replay_clock=True, start_date=day.isoformat(),
+            end_date=day.isoformat(), default_running=False)
         instance = stack.enter_context(DagsterInstance.ephemeral())
         result = defs.resolve_job_def(PARITY_JOB).execute_in_process(
             partition_key=day.isoformat(), instance=instance, raise_on_error=False,
@@ -102,369 +124,13 @@ def run_parity_demo(lean_dir: Path | str, db_dsn: str, day: date | str = date(20
         raise RuntimeError(f"the parity run for {day} stored no report (run success: "
                            f"{result.success}); see the Dagster events above")
     if echo:
-        print(f"seeded {inserted} new decisions for {day} into {db.where}; Dagster run "
+        source = (f"seeded {inserted} new decisions for {day} into {db.where} (throwaway)"
+                  if seed else f"read {found} decisions Torghut wrote for {day} from {db.where} "
+                  "(read only; results in intel_parity_reports)")
+        print(f"{source}; Dagster run "
               f"{'succeeded' if result.success else 'FAILED (evidence incomplete)'}")
         print(format_parity_report(report))
     return report
-
-
-# ---- the week: guardrail records, parity, rollout gate ----------------------------------------
-
-#: The LEAN sample's full week (BasicTemplateAlgorithm's period).
-LEAN_WEEK = tuple(date(2013, 10, d) for d in range(7, 12))
-QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-#: Alpaca paper answer (parity VenueOutcome.status) -> Torghut executions.status.
-EXECUTION_STATUS = {"filled": "filled", "unfilled": "expired", "canceled": "canceled",
-                    "rejected": "rejected"}
-#: The demo strategy has no risk limits of its own: every intent passes the deterministic check.
-STRATEGY_RISK_CHECK = "approved: the demo strategy trades a fixed 100 shares and has no risk limits"
-
-
-@dataclass
-class GuardedDay:
-    """The guardrail outcomes recorded on one day's seeded decisions."""
-
-    day: date
-    decisions: int
-    inserted: int
-    outcomes: Counter = field(default_factory=Counter)  # reason (or "ok") -> decisions
-    details: dict[str, str] = field(default_factory=dict)  # reason -> first detail seen
-    future_bundles: int = 0  # decisions judged on a bundle built after their decision time
-    bundle_as_of: set = field(default_factory=set)
-
-
-@dataclass
-class DayRuns:
-    """One day's Dagster runs and what they left in Torghut's DB."""
-
-    day: date
-    parity_run_id: str | None = None
-    parity_success: bool = False
-    report: ParityReport | None = None
-    report_run_id: str | None = None
-    executions_recorded: int = 0
-    executions_present: int = 0
-    guardrail_run_id: str | None = None
-    guardrail_success: bool = False
-
-
-@dataclass
-class GateOutcome:
-    """The rollout_gate run: its materialization metadata and its 14 check evaluations."""
-
-    run_id: str
-    success: bool
-    as_of_day: str
-    phase_reached: int | None = None
-    phase_name: str = ""
-    criteria: list[dict] = field(default_factory=list)
-    evidence: dict[str, list[dict]] = field(default_factory=dict)
-    checks: dict[str, bool] = field(default_factory=dict)
-    blockers: str = ""
-
-
-@dataclass
-class WeekOutcome:
-    """Everything ``run_parity_week`` did; ``problems`` lists what makes the command fail."""
-
-    days: list[date]
-    store: str
-    guarded: list[GuardedDay] = field(default_factory=list)
-    fetch_stats: dict[str, int] = field(default_factory=dict)
-    runs: dict[date, DayRuns] = field(default_factory=dict)
-    baseline_run_id: str | None = None
-    baseline_success: bool = False
-    baseline_version: int | None = None
-    baseline_window: str = ""
-    gate: GateOutcome | None = None
-    dagster_home: str = ""
-    problems: list[str] = field(default_factory=list)
-
-
-def guarded_strategy_decisions(lean_dir: Path, day: date, client, policy, flags,
-                               record: GuardedDay | None = None) -> list[dict]:
-    """The strategy's decisions for ``day``, each with the guardrail record of the real Torghut
-    consumer path (guard_trade: deterministic check, rollout flag, fetch, GuardrailPolicy).
-
-    ``now`` is the decision's own time: guardrail's docstring defines ``now`` as the decision's
-    event time (it ages the bundle by ``now - asOfUtc``); for replayed decisions that is the
-    replayed time, never the wall clock (which would age a 2013 bundle by years and mark every
-    decision stale). The serving API answers the latest bundle only; when that bundle is newer
-    than the decision, guardrail clamps the age to 0 (it never counts a negative age), so the
-    bundle is judged on its own freshness; ``record.future_bundles`` counts those decisions.
-    """
-    from intel_assets.torghut.decision_record import with_guardrail_record
-    from intel_assets.torghut.guardrail import DeterministicDecision, guard_trade
-
-    approved = DeterministicDecision(True, (STRATEGY_RISK_CHECK,))
-    rows = []
-    for row in strategy_decisions(lean_dir, day):
-        payload = row["decision_json"]
-        now = datetime.fromisoformat(payload["decision_time"])
-        outcome = guard_trade(row["symbol"], approved, client=client, policy=policy, flags=flags,
-                              now=now)
-        if record is not None:
-            reason = outcome.reason or "ok"
-            record.outcomes[reason] += 1
-            if outcome.reason:
-                record.details.setdefault(reason, outcome.detail)
-            bundle = outcome.market_context
-            if bundle is not None:
-                record.bundle_as_of.add(bundle.as_of_utc)
-                record.future_bundles += bundle.as_of_utc > now
-        rows.append({**row, "decision_json": with_guardrail_record(payload, outcome)})
-    return rows
-
-
-def _seed_guarded_week(db, lean_dir: Path, days: list[date], store_factory: Callable,
-                       out: WeekOutcome) -> None:
-    """Serve the bundle store, fetch and decide every decision of ``days``, insert them."""
-    from intel_assets.devtools.asgi import asgi_in_background
-    from intel_assets.serving.app import create_app
-    from intel_assets.torghut.client import MarketContextClient
-    from intel_assets.torghut.flags import RolloutFlags
-    from intel_assets.torghut.guardrail import GuardrailPolicy
-
-    flags = RolloutFlags.from_env()  # read once, as Torghut does at start-up
-    policy = GuardrailPolicy(fail_mode="shadow")
-    with asgi_in_background(create_app(store_factory)) as url, MarketContextClient(url) as client:
-        for day in days:
-            record = GuardedDay(day=day, decisions=0, inserted=0)
-            rows = guarded_strategy_decisions(lean_dir, day, client, policy, flags, record)
-            record.decisions, record.inserted = len(rows), db.insert_decisions(rows)
-            out.guarded.append(record)
-        stats = client.stats
-        out.fetch_stats = {"fetches": stats.fetches, "requests": stats.requests,
-                           "not_modified": stats.not_modified, "retries": stats.retries,
-                           "short_circuited": stats.short_circuited}
-        out.store = f"{out.store} served at {url}"
-
-
-def _record_alpaca_executions(db, runs: DayRuns, rejected: set[str]) -> None:
-    """Torghut's executions rows for what the Alpaca paper venue answered in the parity run
-    (decisions the guardrail rejected were never sent; rows already recorded are kept)."""
-    report = runs.report
-    present = {e.decision_id for e in db.executions_between(runs.day, runs.day)}
-    rows = []
-    for r in report.rows:
-        status = EXECUTION_STATUS.get(r.alpaca.status)
-        if status is None or r.decision_id in rejected or r.decision_id in present:
-            continue  # unavailable/error: the venue never answered; or already recorded
-        rows.append({"trade_decision_id": r.decision_id, "client_order_id": r.client_order_id,
-                     "symbol": r.symbol, "side": r.side, "order_type": r.order_type,
-                     "time_in_force": r.time_in_force, "submitted_qty": r.qty,
-                     "filled_qty": r.alpaca.filled_qty, "avg_fill_price": r.alpaca.avg_fill_price,
-                     "status": status, "created_at": r.decision_time,
-                     "raw_order": {"venue": "alpaca", "order_status": r.alpaca.order_status,
-                                   "source": f"parity replay run {runs.report_run_id}"}})
-    runs.executions_recorded = db.insert_executions(rows)
-    runs.executions_present = len(present) + runs.executions_recorded
-
-
-def _gate_outcome(result, as_of: date) -> GateOutcome:
-    gate = GateOutcome(run_id=result.run_id, success=result.success, as_of_day=str(as_of))
-    materialized = result.get_asset_materialization_events()
-    if materialized:
-        meta = materialized[0].materialization.metadata
-        gate.phase_reached = meta["phase_reached"].value
-        gate.phase_name = meta["phase_name"].value
-        gate.criteria = meta["criteria_json"].value
-        gate.evidence = meta["evidence"].value
-        gate.blockers = meta["blockers"].value
-    gate.checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    return gate
-
-
-def run_parity_week(lean_dir: Path | str, db_dsn: str, store_factory: Callable, store_label: str,
-                    instance, days: list[date] | tuple[date, ...] = LEAN_WEEK,
-                    baseline_days: int = 2, *, dagster_home: str = "",
-                    echo: bool = True) -> WeekOutcome:
-    """The rollout gate end to end on ``instance`` (module docstring); prints when ``echo``.
-
-    ``store_factory`` opens the bundle store the serving app reads (``store_label`` names it).
-    The gate's phase-1 contract-check evidence is whatever ``instance`` holds: nothing is
-    recorded here for it. Problems that make the evidence incomplete (a parity run without a
-    stored report or with an unavailable venue, a failed run) are listed in ``problems``.
-    """
-    from dagster import EnvVar, materialize
-
-    from intel_assets.devtools.alpaca_server import start_alpaca_server
-    from intel_assets.execution.lean_runner import lean_runner_in_background
-    from intel_assets.parity_definitions import (
-        GUARDRAIL_JOB,
-        PARITY_JOB,
-        ROLLOUT_GATE_JOB,
-        build_parity_definitions,
-    )
-    from intel_assets.resources.rollout import APPROVAL_TOKEN_ENV
-    from intel_assets.resources.rollout_db import RolloutDb
-
-    days, lean_dir = sorted(days), Path(lean_dir)
-    out = WeekOutcome(days=days, store=store_label)
-    out.dagster_home = dagster_home
-    db = RolloutDb(db_dsn)
-    db.ensure_schema()
-    db.ensure_rollout_schema()
-    _seed_guarded_week(db, lean_dir, days, store_factory, out)
-    if echo:
-        print(format_guarded_days(out), flush=True)
-    rejected = {r.id for r in db.decisions_between(days[0], days[-1])
-                if (guardrail_record(r) or {}).get("action") == "reject"}
-    token = EnvVar(APPROVAL_TOKEN_ENV) if os.environ.get(APPROVAL_TOKEN_ENV) else None
-    with ExitStack() as stack:
-        runner_url = stack.enter_context(lean_runner_in_background(lean_dir))
-        alpaca = stack.enter_context(start_alpaca_server(lean_dir=lean_dir))
-        defs = build_parity_definitions(
-            torghut_db_dsn=db_dsn, lean_runner_url=runner_url, alpaca_url=alpaca.url,
-            lean_data_dir=lean_dir, alpaca_replay_clock=True, start_date=days[0].isoformat(),
-            default_running=False, rollout_approval_token=token)
-        for day in days:
-            runs = out.runs[day] = DayRuns(day=day)
-            result = defs.resolve_job_def(PARITY_JOB).execute_in_process(
-                partition_key=day.isoformat(), instance=instance, raise_on_error=False,
-                run_config=QUIET_RUN)
-            runs.parity_run_id, runs.parity_success = result.run_id, result.success
-            stored = dict((report.day, (run_id, report))
-                          for run_id, report in db.parity_reports([day]))
-            runs.report_run_id, runs.report = stored.get(day, (None, None))
-            if runs.report is None or runs.report_run_id != result.run_id:
-                out.problems.append(f"parity {day}: run {result.run_id} stored no report "
-                                    f"(success: {result.success})")
-                continue
-            out.problems += [f"parity {day}: {p}" for p in runs.report.evidence_problems()]
-            if not result.success:
-                out.problems.append(f"parity {day}: run {result.run_id} failed")
-            _record_alpaca_executions(db, runs, rejected)
-    for day in days:
-        runs = out.runs[day]
-        result = defs.resolve_job_def(GUARDRAIL_JOB).execute_in_process(
-            partition_key=day.isoformat(), instance=instance, raise_on_error=False,
-            run_config=QUIET_RUN)
-        runs.guardrail_run_id, runs.guardrail_success = result.run_id, result.success
-        if not result.success:
-            out.problems.append(f"guardrail_daily {day}: run {result.run_id} failed")
-    window = days[:baseline_days]
-    out.baseline_window = f"{window[0]}..{window[-1]}"
-    result = materialize(
-        [defs.resolve_assets_def("rollout_baseline")], instance=instance, raise_on_error=False,
-        run_config={**QUIET_RUN, "ops": {"rollout_baseline": {"config": {
-            "start_day": str(window[0]), "end_day": str(window[-1]),
-            "note": "intel-assets parity --week: the first days of the LEAN sample week"}}}})
-    out.baseline_run_id, out.baseline_success = result.run_id, result.success
-    if result.success:
-        out.baseline_version = result.get_asset_materialization_events()[0] \
-            .materialization.metadata["version"].value
-    else:
-        out.problems.append(f"rollout_baseline: run {result.run_id} failed")
-    as_of = days[-1]
-    result = defs.resolve_job_def(ROLLOUT_GATE_JOB).execute_in_process(
-        instance=instance, raise_on_error=False,
-        run_config={**QUIET_RUN, "ops": {"rollout_gate": {"config": {"as_of_day": str(as_of)}}}})
-    out.gate = _gate_outcome(result, as_of)
-    if not result.success or out.gate.phase_reached is None:
-        out.problems.append(f"rollout_gate: run {result.run_id} failed")
-    elif {c["id"]: c["passed"] for c in out.gate.criteria} != out.gate.checks:
-        out.problems.append(f"rollout_gate: run {result.run_id}: the check evaluations do not "
-                            "match the verdict")
-    if echo:
-        print(format_week_runs(out))
-        print(format_gate_verdict(out.gate))
-    return out
-
-
-def format_guarded_days(out: WeekOutcome) -> str:
-    """The guardrail records written per day (what the Torghut consumer decided)."""
-    s = out.fetch_stats
-    lines = [f"guardrail: Torghut consumer (MarketContextClient -> GuardrailPolicy fail_mode=shadow,"
-             f" now = decision time) on the bundle store {out.store}",
-             f"  {s.get('fetches', 0)} fetches, {s.get('requests', 0)} HTTP requests "
-             f"({s.get('not_modified', 0)} answered 304 from the ETag cache, "
-             f"{s.get('retries', 0)} retries, {s.get('short_circuited', 0)} refused by the breaker)"]
-    for g in out.guarded:
-        outcomes = ", ".join(f"{reason} {n}" for reason, n in sorted(g.outcomes.items()))
-        lines.append(f"  {g.day}  {g.decisions:>3} decisions ({g.inserted} new): {outcomes}")
-    details = {}
-    for g in out.guarded:
-        for reason, detail in g.details.items():
-            details.setdefault(reason, detail)
-    lines += [f"  {reason}: e.g. {detail}" for reason, detail in sorted(details.items())]
-    future = sum(g.future_bundles for g in out.guarded)
-    as_of = sorted({a for g in out.guarded for a in g.bundle_as_of})
-    if future:
-        lines.append(f"  note: {future} decisions were judged on a bundle built after their decision"
-                     f" time (asOfUtc {', '.join(a.isoformat() for a in as_of)}): the store serves"
-                     " the latest bundle only and guardrail counts no negative age")
-    return "\n".join(lines)
-
-
-def format_week_runs(out: WeekOutcome) -> str:
-    """Per day: the parity run and its figures, executions recorded, the guardrail_daily run."""
-    lines = [f"\nparity, Torghut executions (Alpaca side) and guardrail_daily per day, Dagster "
-             f"instance {out.dagster_home or '(given)'}:",
-             f"{'day':<11} {'parity run':<37} {'agree %':>7} {'drift p95':>9} "
-             f"{'alpaca':>7} {'lean':>7} {'execs':>5}  guardrail_daily run"]
-    for day in out.days:
-        runs = out.runs.get(day) or DayRuns(day=day)
-        report = runs.report
-        if report is None:
-            lines.append(f"{day!s:<11} {runs.parity_run_id or '-':<37} (no parity report)  "
-                         f"{runs.guardrail_run_id or '-'}")
-            continue
-        s = report.summary
-        filled = {side: f"{report.tca[side].filled}/{report.tca[side].intents}" for side in SIDES}
-        lines.append(f"{day!s:<11} {runs.parity_run_id:<37} {_n(s.status_agreement_pct, 1):>7} "
-                     f"{_n(s.fill_price_drift_bps.p95):>9} {filled['alpaca']:>7} "
-                     f"{filled['lean']:>7} {runs.executions_present:>5}  "
-                     f"{runs.guardrail_run_id or '-'}"
-                     f"{'' if runs.guardrail_success else ' FAILED'}")
-    version = f"v{out.baseline_version}" if out.baseline_version else "not frozen"
-    lines.append(f"rollout_baseline {version} over {out.baseline_window} (run "
-                 f"{out.baseline_run_id}{'' if out.baseline_success else ', FAILED'})")
-    return "\n".join(lines)
-
-
-def _measured(c: dict) -> str:
-    if c["missing_evidence"]:
-        return "no evidence"
-    unit = f" {c['unit']}" if c["unit"] else ""
-    if c["comparison"] == "present":
-        return "present" if c["passed"] else "-"
-    shown = "-" if c["measured"] is None else f"{c['measured']:.4g}{unit}"
-    if c["threshold"] is None:
-        return shown
-    return f"{shown} (threshold {c['comparison']} {c['threshold']:.4g}{unit})"
-
-
-def _ref(e: dict) -> str:
-    where = f"{e['kind']} {e['name']}" + (f" [{e['key']}]" if e.get("key") else "")
-    return where + (f" run {e['run_id']}" if e.get("run_id") else "")
-
-
-def format_gate_verdict(gate: GateOutcome | None) -> str:
-    """Phase reached, every criterion (phase, id, PASS/FAIL, measured vs threshold, detail) as
-    its check evaluated, and the evidence refs grouped by the criteria citing them."""
-    if gate is None or gate.phase_reached is None:
-        return f"\nrollout_gate: no verdict (run {gate.run_id if gate else '-'} failed)"
-    lines = [f"\nrollout_gate as of {gate.as_of_day} (run {gate.run_id}): PHASE REACHED "
-             f"{gate.phase_reached} ({gate.phase_name})",
-             f"  {sum(gate.checks.values())} of {len(gate.checks)} ERROR checks passed; blockers "
-             f"of phase {gate.phase_reached + 1}: {gate.blockers}", "",
-             f"{'phase':<6}{'criterion':<27}{'result':<7}measured vs threshold / detail"]
-    for c in gate.criteria:
-        passed = gate.checks.get(c["id"], c["passed"])
-        lines.append(f"{c['phase']:<6}{c['id']:<27}{'PASS' if passed else 'FAIL':<7}"
-                     f"{_measured(c)}")
-        lines.append(textwrap.fill(c["message"], width=110, initial_indent=" " * 13,
-                                   subsequent_indent=" " * 15, break_on_hyphens=False))
-    groups: dict[tuple, list[str]] = {}
-    for c in gate.criteria:
-        refs = tuple(_ref(e) for e in gate.evidence.get(c["id"], []))
-        groups.setdefault(refs, []).append(c["id"])
-    lines += ["", "evidence:"]
-    for refs, ids in groups.items():
-        lines.append(f"  {', '.join(ids)}:")
-        lines += [f"      {r}" for r in refs] or ["      (none)"]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -475,8 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", required=True, help="PostgreSQL DSN for the Torghut tables")
     parser.add_argument("--lean-dir", type=Path, default=None)
     parser.add_argument("--day", default="2013-10-08")
+    parser.add_argument("--seed", action="store_true", help="first write the demo strategy's "
+                        "decisions (a throwaway database only: never Torghut's)")
     args = parser.parse_args(argv)
-    report = run_parity_demo(args.lean_dir or default_lean_dir(), args.db, args.day)
+    report = run_parity_demo(args.lean_dir or default_lean_dir(), args.db, args.day,
+                             seed=args.seed)
     return 0 if not report.evidence_problems() else 1
 
 

@@ -5,7 +5,9 @@ RolloutDb is a TorghutDb (same DSN, TLS contract and short connections) with the
 * ``intel_rollout_baselines(version, created_at, run_id, start_day, end_day, note, snapshot)``:
   frozen: a new baseline is a new row with the next version; a trigger refuses UPDATE/DELETE.
 * ``intel_guardrail_daily(day, run_id, computed_at, metrics)``: one row per day and run; the
-  newest per day is the day's evidence (like intel_parity_reports).
+  newest per day is the day's evidence (intel_parity_reports: the newest complete one).
+
+Torghut's own tables are only read (decisions_between, executions_between).
 * ``intel_canary_slo(day, source, availability, p99_latency_ms, error_rate, recorded_at)``:
   Torghut's canary reports one row per day and source (availability and error rate are 0..1).
 * ``intel_rollout_approvals(token_sha256, approved_by, approved_at, phase)``: explicit
@@ -14,8 +16,7 @@ RolloutDb is a TorghutDb (same DSN, TLS contract and short connections) with the
 
 import re
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from datetime import date, datetime, timezone
 
 from intel_assets.contracts.gates import (
     BaselineSnapshot,
@@ -27,9 +28,14 @@ from intel_assets.contracts.gates import (
 )
 from intel_assets.contracts.parity import ParityReport
 from intel_assets.domain.decisions import DecisionRow, decision_day
-from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.domain.rollout_metrics import ExecutionRow
-from intel_assets.resources.torghut_db import PARITY_DDL, TorghutDb
+from intel_assets.resources.torghut_db import (
+    DAY_FILTER,
+    DECISION_SELECT,
+    PARITY_DDL,
+    TorghutDb,
+    range_params,
+)
 
 ROLLOUT_DDL = (
     "CREATE TABLE IF NOT EXISTS intel_rollout_baselines (version integer PRIMARY KEY, created_at "
@@ -56,12 +62,8 @@ ROLLOUT_DDL = (
     "NULL DEFAULT now(), phase integer NOT NULL CHECK (phase BETWEEN 0 AND 4))",
 )
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_DAY_FILTER = ("(CASE WHEN jsonb_typeof(d.decision_json) = 'object' THEN left(d.decision_json->>"
-               "'decision_time', 10) END) BETWEEN %s AND %s OR (d.created_at >= %s AND "
-               "d.created_at < %s)")
-#: DecisionRow's fields, in order, from trade_decisions aliased d.
-_D_COLS = ("d.id::text, d.strategy_id, d.symbol, d.timeframe, d.decision_json, d.status, "
-           "d.created_at, d.executed_at")
+#: DecisionRow's column count in DECISION_SELECT.
+_DECISION_FIELDS = 11
 
 
 def _now() -> datetime:
@@ -77,53 +79,25 @@ class RolloutDb(TorghutDb):
             for statement in (*PARITY_DDL, *ROLLOUT_DDL):
                 cur.execute(statement)
 
-    # ---- Torghut's rows over a range of days ---------------------------------------------
-    def _range_params(self, start: date, end: date) -> tuple:
-        lo = datetime(start.year, start.month, start.day, tzinfo=NEW_YORK)
-        hi = datetime(end.year, end.month, end.day, tzinfo=NEW_YORK) + timedelta(days=1)
-        return ((start - timedelta(days=1)).isoformat(), (end + timedelta(days=1)).isoformat(),
-                lo, hi)
-
-    def decisions_between(self, start: date, end: date) -> list[DecisionRow]:
-        """Decisions reported on days start..end (decision_day, as parity assigns them)."""
-        with self._cursor() as cur:
-            cur.execute(f"SELECT {_D_COLS} FROM trade_decisions d WHERE {_DAY_FILTER} "
-                        "ORDER BY d.created_at, d.id", self._range_params(start, end))
-            rows = [DecisionRow(*r) for r in cur.fetchall()]
-        return [r for r in rows if start <= decision_day(r) <= end]
-
+    # ---- Torghut's rows over a range of days (decisions_between: TorghutDb) -----------------
     def executions_between(self, start: date, end: date) -> list[ExecutionRow]:
-        """Executions whose decision is reported on days start..end."""
+        """Torghut's executions whose decision is reported on days start..end (linked by
+        trade_decision_id, or by client_order_id = decision_hash in the decision's account)."""
         with self._cursor() as cur:
-            cur.execute(f"SELECT {_D_COLS}, e.status, e.submitted_qty, e.filled_qty FROM "
-                        "executions e JOIN trade_decisions d ON d.id = e.trade_decision_id WHERE "
-                        f"{_DAY_FILTER} ORDER BY e.created_at", self._range_params(start, end))
+            cur.execute(f"SELECT {DECISION_SELECT}, e.status, e.submitted_qty, e.filled_qty FROM "
+                        "executions e JOIN trade_decisions d ON d.id = e.trade_decision_id OR "
+                        "(e.trade_decision_id IS NULL AND e.client_order_id = d.decision_hash AND "
+                        f"e.alpaca_account_label = d.alpaca_account_label) WHERE {DAY_FILTER} "
+                        "ORDER BY e.created_at", range_params(start, end))
             found = cur.fetchall()
         out = []
         for values in found:
-            decision = DecisionRow(*values[:8])
+            decision = DecisionRow(*values[:_DECISION_FIELDS])
             day = decision_day(decision)
             if start <= day <= end:
-                out.append(ExecutionRow(decision.id, day, values[8], float(values[9]),
-                                        float(values[10])))
+                status, submitted, filled = values[_DECISION_FIELDS:]
+                out.append(ExecutionRow(decision.id, day, status, float(submitted), float(filled)))
         return out
-
-    def insert_executions(self, rows: Sequence[dict[str, Any]]) -> int:
-        """Insert Torghut executions rows (tests and demos; Torghut writes them in production)."""
-        from psycopg2.extras import Json
-
-        with self._cursor() as cur:
-            for row in rows:
-                cur.execute(
-                    "INSERT INTO executions (trade_decision_id, client_order_id, symbol, side, "
-                    "order_type, time_in_force, submitted_qty, filled_qty, avg_fill_price, status,"
-                    " raw_order, created_at) VALUES (%s::uuid, %s, %s, %s, %s, %s, %s, %s, %s, "
-                    "%s, %s, COALESCE(%s, now()))",
-                    (row["trade_decision_id"], row["client_order_id"], row["symbol"], row["side"],
-                     row["order_type"], row.get("time_in_force", "day"), row["submitted_qty"],
-                     row.get("filled_qty", 0), row.get("avg_fill_price"), row["status"],
-                     Json(row.get("raw_order")), row.get("created_at")))
-        return len(rows)
 
     # ---- baselines ---------------------------------------------------------------------------
     def save_baseline(self, *, start_day: date, end_day: date, run_id: str, note: str,
@@ -173,10 +147,12 @@ class RolloutDb(TorghutDb):
             return [GuardrailDay.model_validate(r[0]) for r in cur.fetchall()]
 
     def parity_reports(self, days: Sequence[date]) -> list[tuple[str, ParityReport]]:
-        """(run_id, report) of the newest intel_parity_reports row of each of ``days``."""
+        """(run_id, report) of each of ``days``' evidence: its newest complete report, else its
+        newest attempt (a failed replay never replaces good evidence)."""
         with self._cursor() as cur:
             cur.execute("SELECT DISTINCT ON (day) run_id, report FROM intel_parity_reports WHERE "
-                        "day = ANY(%s) ORDER BY day, generated_at DESC", (list(days),))
+                        "day = ANY(%s) ORDER BY day, complete DESC NULLS LAST, generated_at DESC",
+                        (list(days),))
             return [(r[0], ParityReport.model_validate(r[1])) for r in cur.fetchall()]
 
     # ---- canary SLOs and approvals -------------------------------------------------------------

@@ -1,5 +1,7 @@
 """Owns what launches parity runs: a sensor on new Torghut trade_decisions (cursor = the last
-(created_at, id) seen) and the nightly schedule for the previous trading day.
+(created_at, id) seen) and the nightly schedule for the previous trading day. Both run by default
+only on a live clock (parity_definitions passes ``default_running``); under a replay clock they
+start stopped.
 
 Run keys make launches idempotent: ``parity:<day>:<decisions that day>:<last decision id>`` names
 the day's full decision set, so re-reading the same rows (a lost cursor, a batch split over
@@ -82,8 +84,11 @@ def build_parity_sensor(job, partitions_def: PartitionsDefinition, *,
                 run_key=parity_run_key(day, db.decisions_for_day(day)), partition_key=key,
                 tags={NEW_DECISIONS_TAG: str(count)}))
         if outside:
-            context.log.warning(f"decisions on days without a parity partition (before the "
-                                f"start date?): {', '.join(outside)}; not replayed")
+            context.log.warning(
+                f"decisions on days without a parity partition: {', '.join(outside)} (not a "
+                "trading day, before the first decision day the code location was loaded with, "
+                "or after the replay clock); not replayed. Reload the code location, or set "
+                "INTEL_PARITY_START_DATE to the first day to replay")
         return SensorResult(run_requests=requests, cursor=write_cursor(rows[-1]),
                             skip_reason=None if requests else SkipReason(
                                 f"{len(rows)} new decisions, all on days outside the "
@@ -108,7 +113,8 @@ def build_parity_schedule(job, partitions_def: PartitionsDefinition, *,
         previous = (context.scheduled_execution_time.astimezone(NEW_YORK).date()
                     - timedelta(days=1)).isoformat()
         if not partitions_def.has_partition_key(previous):
-            return SkipReason(f"{previous} is not a parity partition (before the start date)")
+            return SkipReason(f"{previous} is not a parity partition (not a trading day, or "
+                              "before the start date)")
         return RunRequest(run_key=f"parity-nightly:{previous}", partition_key=previous)
 
     return parity_nightly
