@@ -368,9 +368,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="check every configured dependency and explain failures")
     sub.add_parser("parity", add_help=False,
                    help="seed decisions, replay them through Alpaca and LEAN, print TCA and drift")
-    sub.add_parser("lean-runner", add_help=False, help="serve the reference LEAN runner")
+    sub.add_parser("lean-runner", add_help=False,
+                   help="serve the reference LEAN runner (Torghut's LEAN runner contract v2)")
     sub.add_parser("lean-replay", add_help=False,
-                   help="replay a LEAN regression algorithm (basic-template) and print its statistics")
+                   help="replay LEAN regression algorithms (NAME or all) and compare with LEAN")
     args, rest = parser.parse_known_args(argv)
     if args.cmd == "doctor":
         from intel_assets.doctor import main_doctor

@@ -285,11 +285,11 @@ def check_edgar(settings: Settings, timeout: float) -> CheckResult:
 
 
 def check_lean_runner(environ: Mapping[str, str], timeout: float) -> CheckResult:
-    """INTEL_LEAN_RUNNER_URL, when set: GET /health answers 2xx."""
+    """INTEL_LEAN_RUNNER_URL, when set: GET /healthz answers 2xx (LEAN runner contract v2)."""
     base = environ.get(LEAN_RUNNER_URL_ENV, "").strip().rstrip("/")
     if not base:
         return _skip("lean_runner", f"{LEAN_RUNNER_URL_ENV} is not set")
-    url = f"{base}/health"
+    url = f"{base}/healthz"
     fix = f"check {LEAN_RUNNER_URL_ENV} and that the LEAN runner is up"
     try:
         status = _http_get(url, {}, timeout)

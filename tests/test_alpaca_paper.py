@@ -267,25 +267,37 @@ def test_the_secret_never_appears_in_error_messages(server, lean_dir):
         assert SECRET not in message and "s3cr3t" not in message, message
 
 
-def test_parity_smoke_market_orders_agree_and_differ_only_by_the_models(server, lean_dir):
+def test_parity_smoke_where_the_venues_agree_and_where_their_models_differ(server, lean_dir):
+    """The LEAN runner fills on the latest bar at or before the order time (LEAN master
+    EquityFillModel); this paper server fills on the first bar starting at/after it."""
     alpaca = AlpacaAdapter(KEY, SECRET, base_url=server.url, replay_clock=True)
     with lean_runner_in_background(lean_dir) as url, LeanAdapter(url) as lean:
-        pairs = [(lean.submit(i), alpaca.submit(i)) for i in (
-            intent("par-buy", qty=300),
-            intent("par-sell", side="sell", qty=300, decision=at("09:31").isoformat()),
-            intent("par-limit", type="limit", limit_price=167.42))]  # clock back: nothing open
-    (lean_buy, alpaca_buy), (lean_sell, alpaca_sell), (lean_limit, alpaca_limit) = pairs
-    for lean_state, alpaca_state in pairs[:2]:  # market orders: same minute, same raw quote
-        assert lean_state.status == alpaca_state.status == "filled"
-        assert lean_state.fill.avg_fill_price == alpaca_state.fill.avg_fill_price
-        assert lean_state.fill.filled_at == alpaca_state.fill.filled_at
-        ib_fee = InteractiveBrokersFeeModel().order_fee(Decimal(300), Decimal(str(lean_state.fill.avg_fill_price)))
-        assert (lean_state.fill.fee, alpaca_state.fill.fee) == (float(ib_fee), 0.0) == (1.5, 0.0)
-    assert (alpaca_buy.fill.avg_fill_price, alpaca_sell.fill.avg_fill_price) == (167.45, 167.37)
-    # limit 167.42 at 09:30: LEAN fills on the trade range (low 167.41 < 167.42) at the limit;
-    # Alpaca paper needs a marketable quote (ask 167.45 > 167.42) and rests: a model difference
+        # at the open no bar has closed yet: LEAN waits for the session's first bar
+        lean_buy, alpaca_buy = lean.submit(intent("par-buy", qty=300)), alpaca.submit(
+            intent("par-buy", qty=300))
+        assert (lean_buy.status, alpaca_buy.status) == ("open", "filled")
+        lean.set_replay_clock(at("09:31"))
+        lean_buy = lean.status("par-buy")
+        # ... and then both fill on that bar: same raw ask, same minute; only the fee differs
+        assert lean_buy.fill.avg_fill_price == alpaca_buy.fill.avg_fill_price == 167.45
+        assert lean_buy.fill.filled_at == alpaca_buy.fill.filled_at == utc("09:31")
+        ib_fee = InteractiveBrokersFeeModel().order_fee(Decimal(300), Decimal("167.45"))
+        assert (lean_buy.fill.fee, alpaca_buy.fill.fee) == (float(ib_fee), 0.0) == (1.5, 0.0)
+        # at 09:31 LEAN uses the bar that just closed (bid 167.44); the paper server the next
+        sell = intent("par-sell", side="sell", qty=300, decision=at("09:31").isoformat())
+        lean_sell, alpaca_sell = lean.submit(sell), alpaca.submit(sell)
+        assert (lean_sell.fill.avg_fill_price, lean_sell.fill.filled_at) == (167.44, utc("09:31"))
+        assert (alpaca_sell.fill.avg_fill_price, alpaca_sell.fill.filled_at) == (167.37,
+                                                                                 utc("09:32"))
+        # limit 167.42 at 09:30 (the runner's clock moves back; nothing is open): LEAN fills on
+        # the trade range of the next bar (low 167.41 < 167.42, opened above it) at the limit;
+        # Alpaca paper needs a marketable quote (ask 167.45 > 167.42) and rests
+        limit = intent("par-limit", type="limit", limit_price=167.42)
+        lean_limit, alpaca_limit = lean.submit(limit), alpaca.submit(limit)
+        assert (lean_limit.status, alpaca_limit.status) == ("open", "open")
+        lean.set_replay_clock(at("09:32"))
+        lean_limit = lean.status("par-limit")
     assert (lean_limit.status, lean_limit.fill.avg_fill_price) == ("filled", 167.42)
-    assert alpaca_limit.status == "open"
 
 
 def test_resting_orders_can_be_held_like_the_lean_runner(server, adapter):

@@ -18,7 +18,6 @@ import pytest
 from intel_assets.domain.fills import (
     AlpacaFeeModel,
     AlpacaPaperFillModel,
-    ConstantSlippageModel,
     InteractiveBrokersFeeModel,
     LeanEquityFillModel,
     LeanSetHoldingsSizingModel,

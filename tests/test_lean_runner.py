@@ -1,29 +1,31 @@
-"""The reference LEAN runner over real HTTP on 127.0.0.1, driven through LeanAdapter.
+"""The reference LEAN runner over real HTTP on 127.0.0.1: Torghut's LEAN runner contract v2.
 
-Every HTTP exchange made here is checked against ``lean_runner_openapi.yaml`` (status code
-declared for the operation, body keys exactly the schema's properties, types/enums/formats).
-Prices were read by hand from the raw SPY files (raw normalization, deci-cents / 10,000):
-2013-10-07 09:30 bar (``grep ^34200000``): trade O/H/L/C 167.43/167.52/167.41/167.44, quote
-bid close 167.44, ask close 167.45; 09:31 bar (``^34260000``): trade 167.47/167.47/167.31/167.37,
-ask close 167.38; 2013-10-08 09:30 bar: trade 167.45/167.52/167.40/167.50.
+Every exchange made through the ``http`` fixture is checked against ``lean_runner_openapi.yaml``
+(tests/lean_contract.py). Raw SPY prices were read by hand from the shared files (deci-cents /
+10,000; ``unzip -p equity/usa/minute/spy/20131007_trade.zip | grep ^34200000``), New York
+bar starts, 2013-10-07: 09:30 trade O/H/L/C 167.43/167.52/167.41/167.44, bid/ask close
+167.44/167.45; 09:31 trade 167.47/167.47/167.31/167.37, ask close 167.38; 09:32 trade
+167.37/167.37/167.25/167.28; 09:34 trade 167.42/167.53/167.41/167.50.
 """
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import uuid
 from datetime import datetime
-from decimal import Decimal as D
 from typing import Any, Iterator
 
 import httpx
 import pytest
 from helpers import LEAN_DIR
-import yaml
-from pydantic import ValidationError
+from lean_contract import SPEC, check_exchange
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from torghut_lean_client import TorghutLikeLeanClient
 
-from intel_assets.contracts.orders import Fill, OrderIntent, OrderState, ReplaceRequest
+from intel_assets.contracts.orders import OrderIntent
+from intel_assets.devtools.asgi import asgi_in_background
 from intel_assets.execution.adapter import (
     ExecutionAdapter,
     OrderNotFoundError,
@@ -31,74 +33,23 @@ from intel_assets.execution.adapter import (
     RunnerUnavailableError,
 )
 from intel_assets.execution.lean_adapter import LeanAdapter
-from intel_assets.execution.lean_runner import (
-    OPENAPI_PATH,
-    LeanOrderBook,
-    create_lean_runner_app,
-    lean_runner_in_background,
+from intel_assets.execution.lean_runner import create_lean_runner_app, lean_runner_in_background
+from intel_assets.execution.lean_runner_wire import (
+    BacktestSubmitBody,
+    ClockBody,
+    ReplaceOrderBody,
+    ShadowSimulateBody,
+    SubmitOrderBody,
 )
 
-SPEC = yaml.safe_load(OPENAPI_PATH.read_text())
-OPEN_0930 = "2013-10-07T09:30:00-04:00"
+MONDAY = "2013-10-07"
 
 
-# --------------------------------------------------------------------------- OpenAPI checking
+def at(hhmm: str, day: str = MONDAY) -> str:
+    return f"{day}T{hhmm}-04:00"
 
 
-def _resolve(schema: dict) -> dict:
-    while "$ref" in schema:
-        node: Any = SPEC
-        for part in schema["$ref"].removeprefix("#/").split("/"):
-            node = node[part]
-        schema = node
-    return schema
-
-
-def _is_type(value: Any, kind: str) -> bool:
-    return {"null": value is None, "string": isinstance(value, str),
-            "boolean": isinstance(value, bool), "array": isinstance(value, list),
-            "object": isinstance(value, dict),
-            "integer": isinstance(value, int) and not isinstance(value, bool),
-            "number": isinstance(value, (int, float)) and not isinstance(value, bool)}[kind]
-
-
-def check_schema(value: Any, schema: dict, where: str = "$") -> None:
-    schema = _resolve(schema)
-    kinds = schema.get("type")
-    kinds = [kinds] if isinstance(kinds, str) else kinds
-    if kinds:
-        assert any(_is_type(value, k) for k in kinds), f"{where}: {value!r} is not {kinds}"
-    if value is None:
-        return
-    if "enum" in schema:
-        assert value in schema["enum"], f"{where}: {value!r} not in {schema['enum']}"
-    if schema.get("format") == "date-time":
-        assert datetime.fromisoformat(value.replace("Z", "+00:00")).tzinfo is not None, where
-    if isinstance(value, dict):
-        props = schema.get("properties", {})
-        assert set(value) == set(props), f"{where}: keys {sorted(value)} != {sorted(props)}"
-        for key, item in value.items():
-            check_schema(item, props[key], f"{where}.{key}")
-    if isinstance(value, list) and "items" in schema:
-        for i, item in enumerate(value):
-            check_schema(item, schema["items"], f"{where}[{i}]")
-
-
-def check_exchange(response: httpx.Response) -> None:
-    path = response.request.url.path
-    template = "/orders/{client_order_id}" if path.startswith("/orders/") else path
-    operation = SPEC["paths"][template][response.request.method.lower()]
-    declared = operation["responses"].get(str(response.status_code))
-    assert declared is not None, f"{response.request.method} {template} -> " \
-                                 f"{response.status_code} is not in the contract"
-    schema = _resolve(declared)["content"]["application/json"]["schema"]
-    check_schema(response.json(), schema, f"{response.request.method} {path}")
-
-
-# --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture
 def runner_url() -> Iterator[str]:
     if not (LEAN_DIR / "equity" / "usa" / "minute" / "spy").is_dir():
         pytest.skip(f"shared LEAN data absent at {LEAN_DIR}: set INTEL_LEAN_DATA_DIR")
@@ -123,179 +74,319 @@ def http(runner_url: str) -> Iterator[httpx.Client]:
         check_exchange(response)
 
 
-@pytest.fixture
-def adapter(runner_url: str, http: httpx.Client) -> LeanAdapter:
-    return LeanAdapter(runner_url, client=http)
+def clock(http: httpx.Client, when: str) -> dict[str, Any]:
+    answer = http.post("/v1/clock", json={"as_of": when})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def submit(http: httpx.Client, cid: str | None = None, headers: dict | None = None,
+           **fields: Any) -> httpx.Response:
+    body = {"symbol": "SPY", "side": "buy", "qty": 10, "order_type": "market",
+            "time_in_force": "day", "limit_price": None, "stop_price": None,
+            "extra_params": {} if cid is None else {"client_order_id": cid}}
+    body.update(fields)
+    return http.post("/v1/orders/submit", json=body, headers=headers or {})
+
+
+# --------------------------------------------------------------------------- Torghut's client
+
+
+def test_a_torghut_like_client_submits_reads_lists_replays_and_cancels(http, runner_url):
+    """Reproduces the calls and checks of proompteng/lab 255d330fe
+    services/torghut/app/trading/execution_adapters.py LeanExecutionAdapter (restated in
+    tests/torghut_lean_client.py) against the runner."""
+    torghut = TorghutLikeLeanClient(runner_url)
+    assert torghut.healthy()
+    clock(http, at("09:31"))
+    market = torghut.submit_order("SPY", "buy", 10, "market", "day",
+                                  extra_params={"client_order_id": "torghut-m1"})
+    assert (market["status"], market["filled_avg_price"]) == ("filled", "167.45")
+    assert market["_lean_contract_version"] == "v2"
+    audit = market["_lean_audit"]
+    assert audit["idempotency_key"] == "torghut-m1" and not audit["idempotent_replay"]
+    assert audit["correlation_id"].startswith("torghut-")
+    assert audit["correlation_id"] == torghut.last_headers["X-Correlation-ID"]
+    assert torghut.get_order(market["id"])["client_order_id"] == "torghut-m1"
+    assert torghut.get_order_by_client_order_id("torghut-m1")["id"] == market["id"]
+
+    resting = torghut.submit_order("SPY", "buy", 10, "limit", "day", limit_price=160.0,
+                                   extra_params={"client_order_id": "torghut-l1"})
+    again = torghut.submit_order("SPY", "buy", 10, "limit", "day", limit_price=160.0,
+                                 extra_params={"client_order_id": "torghut-l1"})
+    assert again["id"] == resting["id"] and again["_lean_audit"]["idempotent_replay"] is True
+    assert [o["id"] for o in torghut.list_orders("open")] == [resting["id"]]
+    assert len(torghut.list_orders("all")) == 2 and len(torghut.list_orders("closed")) == 1
+    assert torghut.cancel_order(resting["id"]) is True
+    assert torghut.get_order(resting["id"])["status"] == "canceled"
+    assert torghut.cancel_order(market["id"]) is False  # filled: cannot be canceled
+    assert torghut.get_order_by_client_order_id("never-sent") is None
+    assert torghut.cancel_all_orders() == []
+
+
+# --------------------------------------------------------------------------- fills and time
+
+
+def test_a_market_order_fills_on_the_bar_that_closed_at_the_order_time(http):
+    """LEAN: the latest data at or before the order time (v1 of this runner filled one bar
+    late, at the 09:31 bar's ask 167.38)."""
+    clock(http, at("09:31:00"))
+    order = submit(http, "m-0931").json()
+    assert (order["filled_avg_price"], order["filled_at"]) == ("167.45", "2013-10-07T13:31:00Z")
+    assert order["_lean_execution"]["fee"] == "1"  # 10 x 0.005 -> the USD 1 minimum
+    clock(http, at("09:31:40"))
+    mid_bar = submit(http, "m-093140", side="sell").json()
+    assert mid_bar["filled_avg_price"] == "167.44"  # still the bar that closed at 09:31: bid
+
+
+def test_a_resting_limit_is_evaluated_on_every_bar_up_to_the_clock(http):
+    clock(http, at("09:31"))
+    order = submit(http, "l-rest", order_type="limit", limit_price=167.30).json()
+    assert order["status"] == "new"  # the 09:31 bar is the next one: not evaluated yet
+    moved = clock(http, at("09:40"))
+    assert [o["id"] for o in moved["orders"]] == [order["id"]]
+    filled = moved["orders"][0]
+    # 09:31 bar low 167.31 does not reach it; the 09:32 bar (low 167.25, open 167.37) does
+    assert (filled["status"], filled["filled_avg_price"]) == ("filled", "167.3")
+    assert filled["filled_at"] == "2013-10-07T13:33:00Z"
+    assert http.get(f"/v1/orders/{order['id']}").json()["status"] == "filled"
+
+
+def test_day_orders_expire_at_the_close_gtc_orders_stay(http):
+    clock(http, at("10:00"))
+    day = submit(http, "day-1", order_type="limit", limit_price=160).json()
+    gtc = submit(http, "gtc-1", order_type="limit", limit_price=160, time_in_force="gtc").json()
+    clock(http, at("15:59"))
+    assert http.get(f"/v1/orders/{day['id']}").json()["status"] == "new"
+    moved = clock(http, at("16:00"))
+    expired = http.get(f"/v1/orders/{day['id']}").json()
+    assert expired["status"] == "expired" and expired["expired_at"] == "2013-10-07T20:00:00Z"
+    assert [o["id"] for o in moved["orders"]] == [day["id"]]
+    clock(http, at("09:31", "2013-10-08"))
+    assert http.get(f"/v1/orders/{gtc['id']}").json()["status"] == "new"
+
+
+def test_replace_changes_the_stop_in_place_and_is_evaluated_at_once(http):
+    clock(http, at("09:31"))
+    stop = submit(http, "s-1", order_type="stop", stop_price=168).json()
+    clock(http, at("09:35"))
+    assert http.get(f"/v1/orders/{stop['id']}").json()["status"] == "new"
+    replaced = http.post(f"/v1/orders/{stop['id']}/replace", json={"stop_price": "167.40"}).json()
+    # the bar that closed at 09:35 opened at 167.42 >= the new stop: unfavourable gap, the open
+    assert (replaced["id"], replaced["status"], replaced["filled_avg_price"]) == (
+        stop["id"], "filled", "167.42")
+    assert replaced["_lean_execution"]["update_count"] == 1
+    again = http.post(f"/v1/orders/{stop['id']}/replace", json={"stop_price": 167})
+    assert again.status_code == 409 and "filled" in again.json()["reason"]
+    limit = submit(http, "s-2", order_type="limit", limit_price=150).json()
+    wrong = http.post(f"/v1/orders/{limit['id']}/replace", json={"stop_price": 150})
+    assert wrong.status_code == 422 and "stop price applies" in wrong.json()["reason"]
+    bigger = http.post(f"/v1/orders/{limit['id']}/replace", json={"qty": 20, "limit_price": 151})
+    assert (bigger.json()["qty"], bigger.json()["limit_price"]) == ("20", "151")
+
+
+def test_the_same_idempotency_key_is_the_same_order_never_a_second_one(http):
+    clock(http, at("09:31"))
+    first = submit(http, "idem-1").json()
+    changed = submit(http, "idem-1", qty=99).json()  # same key (the client_order_id)
+    assert changed["id"] == first["id"] and changed["qty"] == "10"
+    assert changed["_lean_audit"]["idempotent_replay"] is True
+    keyed = submit(http, "idem-2", headers={"Idempotency-Key": "k-2"}).json()
+    assert submit(http, "idem-3", headers={"Idempotency-Key": "k-2"}).json()["id"] == keyed["id"]
+    clash = submit(http, "idem-2", headers={"Idempotency-Key": "k-other"})
+    assert clash.status_code == 409 and "already used" in clash.json()["reason"]
+    anonymous = submit(http, order_type="limit", limit_price=150).json()
+    assert submit(http, order_type="limit", limit_price=150).json()["id"] == anonymous["id"]
+    assert len(http.get("/v1/orders").json()["orders"]) == 3
+
+
+@pytest.mark.parametrize("fields, code, words", [
+    ({"symbol": "XYZQ"}, "unknown_symbol", "unknown symbol XYZQ"),
+    ({"symbol": "no spaces"}, "invalid_request", "invalid symbol"),
+    ({"qty": 0}, "invalid_order", "qty must be a finite number > 0"),
+    ({"qty": "-5"}, "invalid_order", "qty must be a finite number > 0"),
+    ({"qty": "ten"}, "invalid_order", "qty must be a number"),
+    ({"qty": 1.5}, "order_rejected", "lot size"),
+    ({"order_type": "limit"}, "invalid_order", "limit order needs a limit price"),
+    ({"order_type": "stop"}, "invalid_order", "stop order needs a stop price"),
+    ({"order_type": "iceberg"}, "invalid_order", "order_type must be one of"),
+    ({"limit_price": 100}, "invalid_order", "only allowed on limit and stop_limit"),
+    ({"order_type": "limit", "limit_price": 1, "time_in_force": "opg"}, "invalid_order",
+     "applies to market orders"),
+    ({"order_type": "limit", "limit_price": 1, "time_in_force": "gtd"}, "invalid_order",
+     "expire_date"),
+    ({"order_type": "trailing_stop", "stop_price": 170}, "invalid_order", "trail_percent"),
+    ({"extra_params": {"client_order_id": "-bad id"}}, "invalid_order", "client_order_id"),
+    ({"side": "short"}, "invalid_request", "side"),
+    ({"surprise": 1}, "invalid_request", "surprise"),
+])
+def test_bad_orders_are_refused_with_a_reason(http, fields, code, words):
+    clock(http, at("10:00"))
+    response = submit(http, f"bad-{uuid.uuid4().hex[:6]}", **fields)
+    assert response.status_code == 422, response.text
+    assert (response.json()["error"], words in response.json()["reason"]) == (code, True)
+
+
+def test_orders_outside_the_data_and_bad_bodies(http):
+    clock(http, at("16:30", "2013-10-11"))
+    outside = submit(http, "late")
+    assert outside.status_code == 422 and "2013-10-14" in outside.json()["reason"]
+    assert http.post("/v1/orders/submit", content=b"{not json").status_code == 400
+    assert http.post("/v1/orders/submit", json=[1, 2]).json()["error"] == "bad_request"
+    assert http.post("/v1/clock", json={"as_of": "2013-10-07T10:00:00"}).status_code == 422
+    for path in ("/v1/orders/nope", "/v1/orders/client/nope", "/v1/backtests/nope"):
+        assert http.get(path).status_code == 404
+    assert http.post("/v1/orders/nope/cancel").status_code == 404
+    assert http.post("/v1/orders/nope/replace", json={"qty": 1}).status_code == 404
+    bogus = http.get("/v1/orders", params={"status": "bogus"})
+    assert bogus.status_code == 422 and "open, closed, all" in bogus.json()["reason"]
+
+
+def test_a_replay_clock_moves_back_without_re_evaluating_orders(http):
+    clock(http, at("09:31"))
+    resting = submit(http, "r-1", order_type="limit", limit_price=150, time_in_force="gtc").json()
+    clock(http, at("12:00"))
+    back = clock(http, at("09:31"))  # replay an earlier period
+    assert back["now"] == "2013-10-07T13:31:00Z" and back["previous"] == "2013-10-07T16:00:00Z"
+    early = submit(http, "r-2", order_type="limit", limit_price=167.30).json()
+    moved = clock(http, at("09:40"))
+    assert [o["id"] for o in moved["orders"]] == [early["id"]]  # the resting one waits
+    assert http.get(f"/v1/orders/{resting['id']}").json()["status"] == "new"
+
+
+def test_a_live_runner_refuses_clock_moves_and_orders_outside_its_data():
+    if not (LEAN_DIR / "equity" / "usa" / "minute" / "spy").is_dir():
+        pytest.skip(f"shared LEAN data absent at {LEAN_DIR}")
+    with lean_runner_in_background(LEAN_DIR, live=True) as url, httpx.Client(base_url=url) as c:
+        assert c.get("/v1/clock").json()["mode"] == "live"
+        refused = c.post("/v1/clock", json={"as_of": at("10:00")})
+        assert refused.status_code == 409 and "live clock" in refused.json()["reason"]
+        order = c.post("/v1/orders/submit", json={"symbol": "SPY", "side": "buy", "qty": 1})
+        assert order.status_code == 422 and "outside the data" in order.json()["reason"]
+
+
+# --------------------------------------------------------------------------- observability
+
+
+def test_observability_counts_requests_failures_and_latency_by_operation(http):
+    clock(http, at("09:31"))
+    submit(http, "o-1")
+    submit(http, "o-2", symbol="XYZQ")
+    http.get("/v1/orders/nope")
+    metrics = http.get("/v1/observability").json()["metrics"]
+    assert metrics["requests_total"]["submit_order"] == 2
+    assert metrics["failures_total"] == {"submit_order:http_422": 1, "get_order:http_404": 1}
+    assert metrics["latency_ms_avg"]["submit_order"] >= 0
+    assert http.get("/healthz").json()["status"] == "ok"
+
+
+# --------------------------------------------------------------------------- shadow
+
+
+def test_shadow_simulate_prices_the_order_with_leans_models_now(http):
+    clock(http, at("09:31"))
+    torghut_body = {"symbol": "SPY", "side": "buy", "qty": 10, "order_type": "market",
+                    "time_in_force": "day", "limit_price": None, "intent_price": None}
+    shadow = http.post("/v1/shadow/simulate", json=torghut_body).json()
+    assert (shadow["simulated_fill_price"], shadow["simulated_fee"]) == ("167.45", "1")
+    assert shadow["arrival_price"] == "167.445"  # mid of bid 167.44 / ask 167.45
+    assert shadow["simulated_slippage_bps"] == pytest.approx(0.005 / 167.445 * 1e4, abs=1e-4)
+    assert shadow["parity_status"] == "pass"
+    priced = http.post("/v1/shadow/simulate", json={**torghut_body, "intent_price": 167.35}).json()
+    assert priced["arrival_source"] == "intent_price"
+    assert priced["simulated_slippage_bps"] == pytest.approx(0.10 / 167.35 * 1e4, abs=1e-4)
+    assert priced["parity_status"] == "drift" and priced["failure_taxonomy"]
+    limit = http.post("/v1/shadow/simulate", json={**torghut_body, "order_type": "limit",
+                                                   "limit_price": 167.42}).json()
+    assert limit["simulated_fill_price"] == "167.42"  # 09:30 bar: low 167.41, opened above
+    missed = http.post("/v1/shadow/simulate", json={**torghut_body, "order_type": "limit",
+                                                    "limit_price": 167}).json()
+    assert (missed["would_fill"], missed["parity_status"]) == (False, "no_fill")
+    assert http.get("/v1/orders").json()["orders"] == []  # a simulation places nothing
+
+
+# --------------------------------------------------------------------------- backtests
+
+
+def test_backtests_are_identified_by_their_config_and_refuse_bad_ones(http):
+    config = {"cash": 100000, "normalization": "raw", "intents": [
+        {"at": at("09:31"), "symbol": "SPY", "side": "buy", "qty": 100},
+        {"at": at("15:00"), "symbol": "SPY", "side": "sell", "qty": 100}]}
+    first = http.post("/v1/backtests/submit", json={"lane": "research", "config": config}).json()
+    again = http.post("/v1/backtests/submit", json={"lane": "research", "config": config}).json()
+    assert first["backtest_id"] == again["backtest_id"] and first["status"] == "completed"
+    result = http.get(f"/v1/backtests/{first['backtest_id']}").json()["result"]
+    assert result["statistics"]["Total Orders"] == "2" and result["summary"]["trade_count"] == 2
+    assert result["orders"][0]["fill_price"] == "167.45"  # the bar that closed at 09:31
+    assert result["summary"]["net_pnl"] == pytest.approx(
+        result["summary"]["gross_pnl"] - 2.0)  # two USD 1 minimum fees
+    bad = http.post("/v1/backtests/submit", json={"config": {"intents": []}})
+    assert bad.status_code == 422 and "intents" in bad.json()["reason"]
+    unknown = http.post("/v1/backtests/submit", json={"config": {"intents": [
+        {**config["intents"][0], "symbol": "XYZQ"}]}})
+    assert unknown.status_code == 422 and "XYZQ" in unknown.json()["reason"]
+
+
+# --------------------------------------------------------------------------- LeanAdapter
 
 
 def intent(**overrides: Any) -> OrderIntent:
     fields: dict[str, Any] = {"intent_id": uuid.uuid4().hex[:12], "strategy_id": "test",
                               "symbol": "spy", "side": "buy", "qty": 10,
-                              "decision_time": OPEN_0930}
+                              "decision_time": at("09:31")}
     return OrderIntent(**{**fields, **overrides})
 
 
-def raw_intent(**overrides: Any) -> dict[str, Any]:
-    return {**intent().model_dump(mode="json"), **overrides}
-
-
-# --------------------------------------------------------------------------- submit / status
-
-
-def test_market_buy_fills_whole_qty_at_the_next_bars_ask_close_with_ib_fee(
-        adapter: LeanAdapter) -> None:
-    state = adapter.submit(intent())
-    assert state.status == "filled" and state.fill.status == "filled"
-    assert state.fill.filled_qty == 10 and state.fill.avg_fill_price == 167.45
-    assert state.fill.fee == 1.0  # 10 x 0.005 = 0.05 -> 1 USD minimum
-    assert state.fill.filled_at == datetime.fromisoformat("2013-10-07T09:31:00-04:00")
+def test_lean_adapter_speaks_v2_and_keeps_the_execution_adapter_protocol(http, runner_url):
+    adapter = LeanAdapter(runner_url, client=http)
+    assert isinstance(adapter, ExecutionAdapter) and adapter.replay_clock
+    state = adapter.submit(intent())  # moves the replay clock to the decision time first
+    assert (state.status, state.fill.avg_fill_price, state.fill.fee) == ("filled", 167.45, 1.0)
+    assert state.fill.filled_at == datetime.fromisoformat(at("09:31"))
     assert adapter.status(state.client_order_id) == state
-    sell = adapter.submit(intent(side="sell", qty=1000))
-    assert (sell.fill.avg_fill_price, sell.fill.fee) == (167.44, 5.0)  # bid close; 1000 x 0.005
-
-
-def test_submit_is_idempotent_by_client_order_id(adapter: LeanAdapter,
-                                                 http: httpx.Client) -> None:
-    body = raw_intent()
-    before = http.get("/health").json()["orders"]
-    first, again = http.post("/orders", json=body), http.post("/orders", json=body)
-    assert (first.status_code, again.status_code) == (201, 200)
-    assert first.json() == again.json()
-    changed = OrderIntent.model_validate({**body, "qty": 99})  # same client_order_id
-    assert adapter.submit(changed).intent.qty == 10  # the existing order, not a new one
-    assert http.get("/health").json()["orders"] == before + 1
-
-
-def test_no_look_ahead_orders_use_the_first_bar_starting_at_or_after_the_decision(
-        adapter: LeanAdapter) -> None:
-    mid_bar = adapter.submit(intent(decision_time="2013-10-07T09:30:30-04:00"))
-    assert mid_bar.evaluated_bar_start == datetime.fromisoformat("2013-10-07T09:31:00-04:00")
-    assert mid_bar.fill.avg_fill_price == 167.38  # the 09:31 bar's ask close
-    premarket = adapter.submit(intent(decision_time="2013-10-07T08:00:00-04:00"))
-    assert premarket.evaluated_bar_start == datetime.fromisoformat(OPEN_0930)
-
-
-def test_stop_buy_triggers_on_trade_high_and_fills_at_max_stop_ask(adapter: LeanAdapter) -> None:
-    state = adapter.submit(intent(type="stop", stop_price=167.50))  # high 167.52 > 167.50
-    assert (state.status, state.fill.avg_fill_price) == ("filled", 167.50)  # ask 167.45 lower
-
-
-# --------------------------------------------------------------------------- replace / cancel
-
-
-def test_resting_limit_then_replace_to_marketable_fills_at_min_high_limit(
-        adapter: LeanAdapter) -> None:
-    state = adapter.submit(intent(type="limit", limit_price=167.00))  # low 167.41 not < 167
-    assert state.status == "open" and state.fill.status == "unfilled"
-    assert "limit not reached" in (state.fill.reason or "")
-    replaced = adapter.replace(state.client_order_id, limit_price=167.45)
-    assert (replaced.status, replaced.fill.avg_fill_price) == ("filled", 167.45)
-    assert replaced.replace_count == 1 and replaced.intent.limit_price == 167.45
+    assert adapter.submit(intent(intent_id=state.intent.intent_id, qty=99)).intent.qty == 10
+    resting = adapter.submit(intent(type="limit", limit_price=167.0,
+                                    decision_time=at("09:32")))
+    assert resting.status == "open" and resting.fill.status == "unfilled"
+    replaced = adapter.replace(resting.client_order_id, limit_price=167.3,
+                               as_of=datetime.fromisoformat(at("09:33")))
+    assert (replaced.status, replaced.fill.avg_fill_price) == ("filled", 167.3)
+    assert replaced.replace_count == 1
     with pytest.raises(OrderRequestError) as err:
-        adapter.cancel(state.client_order_id)
+        adapter.cancel(replaced.client_order_id)
     assert err.value.status_code == 409 and "filled" in err.value.reason
-    with pytest.raises(OrderRequestError, match="only open orders"):
-        adapter.replace(state.client_order_id, qty=5)
-
-
-def test_replace_as_of_a_later_bar_re_evaluates_there(adapter: LeanAdapter) -> None:
-    state = adapter.submit(intent(type="limit", limit_price=167.35))  # 09:30 low 167.41
-    assert state.status == "open"
-    replaced = adapter.replace(state.client_order_id, qty=20,
-                               as_of=datetime.fromisoformat("2013-10-07T09:31:00-04:00"))
-    assert replaced.status == "filled" and replaced.fill.filled_qty == 20
-    assert replaced.fill.avg_fill_price == 167.35  # 09:31 low 167.31 < 167.35 <= high 167.47
-
-
-def test_day_orders_expire_but_gtc_orders_can_be_replaced_next_session(
-        adapter: LeanAdapter) -> None:
-    next_open = datetime.fromisoformat("2013-10-08T09:30:00-04:00")
-    day = adapter.submit(intent(type="limit", limit_price=160))
-    with pytest.raises(OrderRequestError, match="expired") as err:
-        adapter.replace(day.client_order_id, limit_price=170, as_of=next_open)
-    assert err.value.status_code == 422
-    gtc = adapter.submit(intent(type="limit", limit_price=160, time_in_force="gtc"))
-    filled = adapter.replace(gtc.client_order_id, limit_price=170, as_of=next_open)
-    assert filled.fill.avg_fill_price == 167.52  # min(high 167.52, 170) on 10-08 09:30
-
-
-def test_cancel_is_final_and_idempotent(adapter: LeanAdapter) -> None:
-    state = adapter.submit(intent(type="limit", limit_price=150))
-    canceled = adapter.cancel(state.client_order_id)
-    assert canceled.status == "canceled" and canceled.fill.status == "canceled"
-    assert adapter.cancel(state.client_order_id) == canceled
-    assert adapter.status(state.client_order_id).status == "canceled"
-    with pytest.raises(OrderRequestError) as err:
-        adapter.replace(state.client_order_id, limit_price=151)
-    assert err.value.status_code == 409
-
-
-def test_ioc_limit_not_filled_on_the_first_bar_is_canceled(adapter: LeanAdapter) -> None:
-    state = adapter.submit(intent(type="limit", limit_price=150, time_in_force="ioc"))
-    assert state.status == "canceled" and "ioc" in (state.fill.reason or "")
-
-
-# --------------------------------------------------------------------------- bad input
-
-
-@pytest.mark.parametrize("overrides, status, code, words", [
-    ({"symbol": "XYZQ"}, 422, "unknown_symbol", "unknown symbol XYZQ"),
-    ({"symbol": "no spaces"}, 422, "invalid_intent", "invalid symbol"),
-    ({"qty": 0}, 422, "invalid_intent", "qty must be a finite number > 0"),
-    ({"qty": -5}, 422, "invalid_intent", "qty must be a finite number > 0"),
-    ({"qty": 1.5}, 422, "invalid_quantity", "lot size"),
-    ({"type": "limit"}, 422, "invalid_intent", "limit order needs limit_price"),
-    ({"type": "stop"}, 422, "invalid_intent", "stop order needs stop_price"),
-    ({"limit_price": 100}, 422, "invalid_intent", "only allowed on limit and stop_limit orders"),
-    ({"decision_time": "2013-10-07T09:30:00"}, 422, "invalid_intent", "timezone"),
-    ({"decision_time": "2013-10-12T10:00:00-04:00"}, 422, "outside_data", "2013-10-14"),
-    ({"decision_time": "2031-01-02T10:00:00-05:00"}, 422, "outside_data", "outside the data"),
-    ({"side": "short"}, 422, "invalid_intent", "side"),
-    ({"surprise": 1}, 422, "invalid_intent", "surprise"),
-])
-def test_bad_intents_are_refused_with_a_reason(http: httpx.Client, overrides, status, code,
-                                               words) -> None:
-    response = http.post("/orders", json=raw_intent(**overrides))
-    assert response.status_code == status
-    assert response.json()["error"] == code
-    assert words in response.json()["reason"]
-
-
-def test_bad_bodies_and_unknown_orders(http: httpx.Client, adapter: LeanAdapter) -> None:
-    assert http.post("/orders", content=b"{not json").status_code == 400
-    assert http.post("/orders", json=[1, 2]).json()["error"] == "bad_request"
+    day = adapter.submit(intent(type="limit", limit_price=150, decision_time=at("15:00")))
+    adapter.set_replay_clock(datetime.fromisoformat(at("16:01")))
+    expired = adapter.status(day.client_order_id)
+    assert expired.status == "canceled" and "expired" in (expired.fill.reason or "")
+    gtc = adapter.submit(intent(type="stop", stop_price=200, time_in_force="gtc",
+                                decision_time=at("16:30")))
+    canceled = adapter.cancel(gtc.client_order_id)
+    assert canceled.status == "canceled" and adapter.cancel(gtc.client_order_id) == canceled
     with pytest.raises(OrderNotFoundError):
         adapter.status("never-submitted")
-    assert http.patch("/orders/never-submitted", json={"qty": 1}).status_code == 404
-    assert http.delete("/orders/never-submitted").status_code == 404
-    stop = adapter.submit(intent(type="stop", stop_price=200))  # never triggers: rests
-    empty = http.patch(f"/orders/{stop.client_order_id}", json={})
-    assert empty.status_code == 422 and "qty and/or limit_price" in empty.json()["reason"]
-    wrong = http.patch(f"/orders/{stop.client_order_id}", json={"limit_price": 1})
-    assert wrong.status_code == 422 and "applies to limit orders" in wrong.json()["reason"]
-    with pytest.raises(OrderRequestError, match="unknown symbol") as err:
+    with pytest.raises(OrderRequestError, match="unknown symbol") as unknown:
         adapter.submit(intent(symbol="ZZZZ"))
-    assert err.value.status_code == 422
+    assert unknown.value.status_code == 422
 
 
-# --------------------------------------------------------------------------- availability
-
-
-def test_runner_down_raises_runner_unavailable_with_a_plain_message() -> None:
+def test_lean_adapter_reports_a_down_or_foreign_runner_as_unavailable():
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    down = LeanAdapter(f"http://127.0.0.1:{port}", timeout=2)
-    calls = [lambda: down.submit(intent()), lambda: down.status("x"), lambda: down.cancel("x"),
-             lambda: down.replace("x", qty=1), down.health]
-    for call in calls:
+    down = LeanAdapter(f"http://127.0.0.1:{port}", timeout=2, replay_clock=False)
+    for call in (lambda: down.submit(intent()), lambda: down.status("x"),
+                 lambda: down.cancel("x"), lambda: down.replace("x", qty=1), down.health):
         with pytest.raises(RunnerUnavailableError, match=f"127.0.0.1:{port} is unreachable"):
             call()
 
+    async def not_an_order(request):  # some other service answering 200
+        return JSONResponse({"ok": True, "symbol": "SPY"})
 
-def test_lean_adapter_is_an_execution_adapter(adapter: LeanAdapter) -> None:
-    assert isinstance(adapter, ExecutionAdapter)
-    assert adapter.health()["fill_model"] == "LeanEquityFillModel"
+    foreign = Starlette(routes=[Route("/v1/orders/submit", not_an_order, methods=["POST"])])
+    with asgi_in_background(foreign, lifespan="off") as url:
+        with pytest.raises(RunnerUnavailableError, match="breaks contract v2.*missing id"):
+            LeanAdapter(url, replay_clock=False).submit(intent())
 
 
 # --------------------------------------------------------------------------- contract
@@ -310,55 +401,16 @@ def test_contract_paths_match_the_app_routes() -> None:
     assert served == declared
 
 
-@pytest.mark.parametrize("model, schema", [(OrderIntent, "OrderIntent"), (Fill, "Fill"),
-                                           (OrderState, "OrderState"),
-                                           (ReplaceRequest, "ReplaceRequest")])
-def test_contract_schemas_match_the_pydantic_models(model, schema) -> None:
+@pytest.mark.parametrize("model, schema", [
+    (SubmitOrderBody, "SubmitOrderBody"), (ReplaceOrderBody, "ReplaceOrderBody"),
+    (ClockBody, "ClockBody"), (ShadowSimulateBody, "ShadowSimulateBody"),
+    (BacktestSubmitBody, "BacktestSubmitBody")])
+def test_contract_request_bodies_match_the_models(model, schema) -> None:
     assert set(model.model_fields) == set(SPEC["components"]["schemas"][schema]["properties"])
 
 
-def test_every_endpoint_answers_in_the_contract_shape(adapter: LeanAdapter,
-                                                      http: httpx.Client) -> None:
-    created = http.post("/orders", json=raw_intent(type="limit", limit_price=100))
-    cid = created.json()["client_order_id"]
-    responses = [created, http.get(f"/orders/{cid}"),
-                 http.patch(f"/orders/{cid}", json={"qty": 20}),
-                 http.delete(f"/orders/{cid}"), http.get("/health")]
-    assert [r.status_code for r in responses] == [201, 200, 200, 200, 200]
-    for response in responses:  # keys == schema properties, types, enums, formats
-        check_exchange(response)
+def test_doctor_checks_the_runners_healthz(runner_url) -> None:
+    from intel_assets.doctor import check_lean_runner
 
-
-def test_contract_rejects_bad_shapes_directly() -> None:
-    with pytest.raises(ValidationError, match="limit order needs limit_price"):
-        intent(type="limit")
-    with pytest.raises(ValidationError, match="qty"):
-        intent(qty=float("nan"))
-    made = intent(intent_id="abc", strategy_id="momo v2")
-    assert made.client_order_id == "momo_v2-abc" and made.symbol == "SPY"
-
-
-def test_adjusted_normalization_fills_at_lean_backtest_prices() -> None:
-    if not (LEAN_DIR / "equity" / "usa" / "minute" / "spy").is_dir():
-        pytest.skip(f"shared LEAN data absent at {LEAN_DIR}: set INTEL_LEAN_DATA_DIR")
-    book = LeanOrderBook(LEAN_DIR, normalization="adjusted")
-    state, created = book.submit(intent())
-    assert created and D(str(state.fill.avg_fill_price)) == D("167.45") * D("0.8646266")
-
-
-def test_an_internal_error_is_a_json_500_not_a_dropped_connection() -> None:
-    app = create_lean_runner_app(LEAN_DIR)
-
-    def broken(_intent: OrderIntent) -> None:
-        raise RuntimeError("simulated bug")
-
-    app.state.book.submit = broken
-
-    async def post() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://runner") as client:
-            return await client.post("/orders", json=raw_intent())
-
-    response = asyncio.run(post())
-    assert response.status_code == 500
-    assert response.json() == {"error": "internal", "reason": "RuntimeError: simulated bug"}
+    result = check_lean_runner({"INTEL_LEAN_RUNNER_URL": runner_url}, timeout=5)
+    assert result.ok and "answers HTTP 200" in result.detail

@@ -1,4 +1,5 @@
-"""Owns the order shapes that cross a boundary: OrderIntent, Fill, OrderState, ReplaceRequest.
+"""Owns the order shapes that cross a boundary: OrderIntent, Fill, OrderState (the LEAN runner's
+wire bodies are in execution/lean_runner_wire.py).
 
 Quantities and prices are JSON numbers (Python ``float``) on the wire, as Alpaca and Torghut
 send them; the execution engine converts them to ``Decimal`` via ``str()`` (so ``0.1`` stays
@@ -156,25 +157,5 @@ class OrderState(_Model):
         return _utc(value)
 
 
-class ReplaceRequest(_Model):
-    """A change to an open order: new qty and/or limit price, effective at ``as_of``."""
-
-    qty: float | None = None
-    limit_price: float | None = None
-    as_of: AwareDatetime | None = Field(
-        default=None, description="when the replace happened; default the order's decision_time")
-
-    @field_validator("qty", "limit_price")
-    @classmethod
-    def _positive(cls, value: float | None, info) -> float | None:
-        return _positive_finite(info.field_name, value)
-
-    @model_validator(mode="after")
-    def _something(self) -> "ReplaceRequest":
-        if self.qty is None and self.limit_price is None:
-            raise ValueError("a replace needs qty and/or limit_price")
-        return self
-
-
 __all__ = ["CLIENT_ORDER_ID_RULE", "Fill", "FillStatus", "OrderIntent", "OrderState", "OrderStatus",
-           "OrderType", "ReplaceRequest", "Side", "TimeInForce", "default_client_order_id"]
+           "OrderType", "Side", "TimeInForce", "default_client_order_id"]

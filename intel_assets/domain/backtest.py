@@ -21,12 +21,9 @@ from decimal import Decimal
 from itertools import groupby
 from typing import Callable, Iterable, Mapping, Protocol
 
-from intel_assets.domain.backtest_stats import (  # noqa: F401 - re-exported for callers
+from intel_assets.domain.backtest_stats import (  # re-exported: callers import them from here
     BacktestStatistics,
     backtest_statistics,
-    compounding_annual_return,
-    daily_turnover,
-    max_drawdown,
     money,
 )
 from intel_assets.domain.execution_models.compositions import ExecutionModels

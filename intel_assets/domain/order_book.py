@@ -35,7 +35,7 @@ import dataclasses
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Literal, Sequence
 from zoneinfo import ZoneInfo
 
@@ -49,6 +49,7 @@ from intel_assets.domain.execution_models.market import (
     SessionHours,
 )
 from intel_assets.domain.execution_models.orders import OrderTerms, order_terms_problems
+from intel_assets.domain.execution_models.price_variation import round_to_tick, tick_size
 
 BookStatus = Literal["submitted", "filled", "canceled"]
 DEFAULT_MOC_BUFFER = timedelta(minutes=15, seconds=30)  # LEAN MarketOnCloseOrder default
@@ -118,17 +119,6 @@ class _Security:
             self.trade = snapshot
         if snapshot.quote is not None:
             self.quote = snapshot
-
-
-def tick_size(price: Decimal) -> Decimal:
-    """US-equity minimum price variation (LEAN EquityPriceVariationModel): 0.0001 below USD 1."""
-    return Decimal("0.0001") if price < 1 else Decimal("0.01")
-
-
-def round_to_tick(price: Decimal) -> Decimal:
-    """``price`` rounded to its tick, half to even (C# ``Math.Round``)."""
-    tick = tick_size(price)
-    return (price / tick).quantize(Decimal(1), rounding=ROUND_HALF_EVEN) * tick
 
 
 class OrderBook:

@@ -1,57 +1,134 @@
-"""Owns LeanAdapter: the ExecutionAdapter for the reference LEAN runner service, over HTTP (httpx).
+"""Owns LeanAdapter: the ExecutionAdapter for a LEAN runner speaking Torghut's contract v2, over
+HTTP (httpx).
 
-Every call has a timeout. The runner being down, unreachable, too slow or failing (5xx) raises
-RunnerUnavailableError with a plain message; a refusal (4xx) raises OrderRequestError (404:
-OrderNotFoundError) carrying the runner's reason. ``submit`` is idempotent by client_order_id,
-so after a RunnerUnavailableError it is safe to submit the same intent again.
+The wire is Torghut's (proompteng/lab 255d330fe ``services/torghut/app/trading/
+execution_adapters.py``): ``POST /v1/orders/submit`` with ``X-Correlation-ID`` and
+``Idempotency-Key`` (the client_order_id) headers, reads by id and by client order id, cancel
+answering ``{"ok": bool}``; the answer of a submit must carry a non-empty id, status, symbol and
+qty, the same client_order_id and symbol, and qty > 0, else the runner is treated as broken.
+Orders come back as ``OrderState`` (statuses new -> open, filled, canceled/expired -> canceled).
+
+Clock: on a runner with a replay clock (``GET /v1/clock`` mode ``replay``), ``submit`` first
+moves the clock to the intent's decision time, so the order is placed when it was decided (a
+live runner places it now). Every call has a timeout. The runner being down, unreachable, too
+slow, failing (5xx) or answering something that is not a v2 order raises RunnerUnavailableError;
+a refusal (4xx, or a cancel answering ok false) raises OrderRequestError (404:
+OrderNotFoundError) carrying the runner's reason. ``submit`` is idempotent, so after a
+RunnerUnavailableError it is safe to submit the same intent again.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
 import httpx
 
-from intel_assets.contracts.orders import OrderIntent, OrderState
+from intel_assets.contracts.orders import Fill, OrderIntent, OrderState
 from intel_assets.execution.adapter import (
     OrderNotFoundError,
     OrderRequestError,
     RunnerUnavailableError,
 )
 
+_OPEN = {"new", "accepted", "pending_new", "partially_filled", "accepted_for_bidding",
+         "pending_replace", "pending_cancel", "held"}
+_CANCELED = {"canceled", "expired", "done_for_day", "replaced"}
+
 
 class LeanAdapter:
-    """Submit/cancel/replace/status orders at a LEAN runner (``base_url`` like http://host:8787)."""
+    """Submit/cancel/replace/status orders at a LEAN runner (``base_url`` like http://host:8787).
 
-    def __init__(self, base_url: str, timeout: float = 10.0,
-                 client: httpx.Client | None = None) -> None:
+    ``replay_clock``: None asks the runner once (``GET /v1/clock``); True/False forces it.
+    """
+
+    def __init__(self, base_url: str, timeout: float = 10.0, client: httpx.Client | None = None,
+                 replay_clock: bool | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         limits = httpx.Timeout(timeout, connect=min(timeout, 3.0))
         self._client = client or httpx.Client(base_url=self.base_url, timeout=limits)
+        self._replay_clock = replay_clock
+        self._ids: dict[str, str] = {}  # client_order_id -> runner order id
+        self.last_correlation_id: str | None = None
 
     # ---- ExecutionAdapter ----------------------------------------------------------------
     def submit(self, intent: OrderIntent) -> OrderState:
-        return self._order("POST", "/orders", json=intent.model_dump(mode="json"))
+        cid = intent.client_order_id or ""
+        if self.replay_clock:
+            self.set_replay_clock(intent.decision_time)
+        body = {"symbol": intent.symbol, "side": intent.side, "qty": intent.qty,
+                "order_type": intent.type, "time_in_force": intent.time_in_force,
+                "limit_price": intent.limit_price, "stop_price": intent.stop_price,
+                "extra_params": {"client_order_id": cid, "intent_id": intent.intent_id,
+                                 "strategy_id": intent.strategy_id,
+                                 "decision_time": intent.decision_time.isoformat()}}
+        order = self._json("POST", "/v1/orders/submit", body, headers={
+            "X-Correlation-ID": self._correlation(), "Idempotency-Key": cid})
+        problem = submit_problem(order, cid, intent.symbol)
+        if problem:
+            raise RunnerUnavailableError(
+                f"LEAN runner at {self.base_url} answered the submit of {cid} with a payload that "
+                f"breaks contract v2 ({problem}); is that URL really a LEAN v2 runner?")
+        return self._state(order, intent)
 
     def cancel(self, client_order_id: str) -> OrderState:
-        return self._order("DELETE", f"/orders/{client_order_id}")
+        order_id = self._order_id(client_order_id)
+        answer = self._json("POST", f"/v1/orders/{order_id}/cancel",
+                            headers={"X-Correlation-ID": self._correlation()})
+        if not isinstance(answer, dict) or not isinstance(answer.get("order"), dict):
+            raise self._broken("POST cancel", "no order in the cancel answer")
+        if answer.get("ok") is False:
+            raise OrderRequestError(409, str(answer.get("reason") or
+                                             f"order {client_order_id} can no longer be canceled"))
+        return self._state(answer["order"])
 
     def replace(self, client_order_id: str, qty: float | None = None,
-                limit_price: float | None = None, as_of: datetime | None = None) -> OrderState:
-        body: dict[str, Any] = {k: v for k, v in (("qty", qty), ("limit_price", limit_price))
-                                if v is not None}
+                limit_price: float | None = None, as_of: datetime | None = None,
+                stop_price: float | None = None) -> OrderState:
+        """Change qty, limit and/or stop price of an open order (LEAN's in-place update); with
+        ``as_of`` on a replay runner, the clock first moves there."""
+        order_id = self._order_id(client_order_id)
         if as_of is not None:
-            body["as_of"] = as_of.isoformat()
-        return self._order("PATCH", f"/orders/{client_order_id}", json=body)
+            if not self.replay_clock:
+                raise ValueError("as_of needs a runner with a replay clock")
+            self.set_replay_clock(as_of)
+        body = {k: v for k, v in (("qty", qty), ("limit_price", limit_price),
+                                  ("stop_price", stop_price)) if v is not None}
+        return self._state(self._json("POST", f"/v1/orders/{order_id}/replace", body,
+                                       headers={"X-Correlation-ID": self._correlation()}))
 
     def status(self, client_order_id: str) -> OrderState:
-        return self._order("GET", f"/orders/{client_order_id}")
+        order = self._json("GET", f"/v1/orders/client/{client_order_id}")
+        self._ids[client_order_id] = str(order.get("id"))
+        return self._state(order)
 
     # ---- extras ---------------------------------------------------------------------------
+    @property
+    def replay_clock(self) -> bool:
+        if self._replay_clock is None:
+            self._replay_clock = self.clock().get("mode") == "replay"
+        return self._replay_clock
+
+    def clock(self) -> dict[str, Any]:
+        return self._json("GET", "/v1/clock")
+
+    def set_replay_clock(self, as_of: datetime) -> dict[str, Any]:
+        """Move the runner's replay clock (the answer lists the orders the move changed)."""
+        return self._json("POST", "/v1/clock", {"as_of": as_of.isoformat()})
+
     def health(self) -> dict[str, Any]:
-        """The runner's /health document (raises RunnerUnavailableError when it is down)."""
-        return self._request("GET", "/health").json()
+        """The runner's /healthz document (raises RunnerUnavailableError when it is down)."""
+        return self._json("GET", "/healthz")
+
+    def list_orders(self, status: str = "all") -> list[dict[str, Any]]:
+        answer = self._json("GET", "/v1/orders", params={"status": status})
+        orders = answer if isinstance(answer, list) else answer.get("orders", [])
+        return [o for o in orders if isinstance(o, dict)]
+
+    def cancel_all(self) -> list[dict[str, Any]]:
+        answer = self._json("POST", "/v1/orders/cancel-all")
+        return [o for o in answer.get("orders", []) if isinstance(o, dict)]
 
     def close(self) -> None:
         self._client.close()
@@ -63,19 +140,34 @@ class LeanAdapter:
         self.close()
 
     # ---- plumbing -------------------------------------------------------------------------
-    def _order(self, method: str, path: str, json: dict[str, Any] | None = None) -> OrderState:
-        response = self._request(method, path, json)
-        try:
-            return OrderState.model_validate(response.json())
-        except ValueError as exc:
-            raise RunnerUnavailableError(
-                f"LEAN runner at {self.base_url} answered {method} {path} with something that "
-                f"is not an order ({exc}); is that URL really a LEAN runner?") from exc
+    def _correlation(self) -> str:
+        self.last_correlation_id = f"intel-{uuid.uuid4().hex[:20]}"
+        return self.last_correlation_id
 
-    def _request(self, method: str, path: str,
-                 json: dict[str, Any] | None = None) -> httpx.Response:
+    def _order_id(self, client_order_id: str) -> str:
+        if client_order_id not in self._ids:
+            self.status(client_order_id)
+        return self._ids[client_order_id]
+
+    def _state(self, order: dict[str, Any], intent: OrderIntent | None = None) -> OrderState:
         try:
-            response = self._client.request(method, path, json=json)
+            state = order_state(order, intent)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise self._broken("an order read", f"{type(exc).__name__}: {exc}") from exc
+        self._ids[state.client_order_id] = str(order["id"])
+        return state
+
+    def _broken(self, what: str, detail: str) -> RunnerUnavailableError:
+        return RunnerUnavailableError(
+            f"LEAN runner at {self.base_url} answered {what} with something that is not a v2 "
+            f"order ({detail}); is that URL really a LEAN v2 runner?")
+
+    def _json(self, method: str, path: str, body: dict[str, Any] | None = None,
+              headers: dict[str, str] | None = None,
+              params: dict[str, str] | None = None) -> Any:
+        try:
+            response = self._client.request(method, path, json=body, headers=headers,
+                                            params=params)
         except httpx.TimeoutException as exc:
             raise RunnerUnavailableError(
                 f"LEAN runner at {self.base_url} did not answer {method} {path} in time "
@@ -83,8 +175,7 @@ class LeanAdapter:
         except httpx.TransportError as exc:
             raise RunnerUnavailableError(
                 f"LEAN runner at {self.base_url} is unreachable ({type(exc).__name__}: {exc}); "
-                "start it with `python -m intel_assets.execution.lean_runner` or fix the URL"
-            ) from exc
+                "start it with `intel-assets lean-runner` or fix the URL") from exc
         if response.status_code >= 500:
             raise RunnerUnavailableError(
                 f"LEAN runner at {self.base_url} failed on {method} {path} "
@@ -92,7 +183,76 @@ class LeanAdapter:
         if response.status_code >= 400:
             error = OrderNotFoundError if response.status_code == 404 else OrderRequestError
             raise error(response.status_code, _reason(response))
-        return response
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise self._broken(f"{method} {path}", "the body is not JSON") from exc
+
+
+def submit_problem(order: Any, client_order_id: str, symbol: str) -> str | None:
+    """Why a submit answer breaks contract v2 (Torghut's checks), or None when it is fine."""
+    if not isinstance(order, dict):
+        return "the answer is not a JSON object"
+    missing = [k for k in ("id", "status", "symbol", "qty") if order.get(k) in (None, "")]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    seen = order.get("client_order_id")
+    if client_order_id and seen not in (None, "") and str(seen) != client_order_id:
+        return f"client_order_id {seen!r} is not {client_order_id!r}"
+    if str(order.get("symbol", "")).strip().upper() != symbol.strip().upper():
+        return f"symbol {order.get('symbol')!r} is not {symbol!r}"
+    try:
+        qty = float(str(order.get("qty")))
+    except ValueError:
+        return f"qty {order.get('qty')!r} is not a number"
+    return None if qty > 0 else f"qty {qty} is not > 0"
+
+
+def order_state(order: dict[str, Any], intent: OrderIntent | None = None) -> OrderState:
+    """An Alpaca-shaped v2 order as OrderState (intent rebuilt from the echoed extra_params)."""
+    execution = order.get("_lean_execution") or {}
+    params = execution.get("extra_params") or {}
+    cid = str(order.get("client_order_id") or params.get("client_order_id") or order["id"])
+    if intent is None or intent.client_order_id != cid:
+        intent = OrderIntent(
+            intent_id=str(params.get("intent_id") or cid),
+            strategy_id=str(params.get("strategy_id") or "lean-runner"), symbol=order["symbol"],
+            side=order["side"], qty=float(order["qty"]), type=order.get("order_type") or "market",
+            limit_price=_float(order.get("limit_price")),
+            stop_price=_float(order.get("stop_price")),
+            time_in_force=order.get("time_in_force") or "day",
+            decision_time=params.get("decision_time") or order.get("submitted_at"),
+            client_order_id=cid)
+    else:
+        intent = intent.model_copy(update={"qty": float(order["qty"]),
+                                           "limit_price": _float(order.get("limit_price")),
+                                           "stop_price": _float(order.get("stop_price"))})
+    status = str(order["status"])
+    reason = execution.get("reason") or f"LEAN runner order {order['id']} is {status}"
+    if status == "filled":
+        fill = Fill(client_order_id=cid, status="filled", filled_qty=float(order["filled_qty"]),
+                    avg_fill_price=float(order["filled_avg_price"]),
+                    fee=float(execution.get("fee") or 0), filled_at=order["filled_at"],
+                    reason=reason)
+        state = "filled"
+    elif status in _CANCELED:
+        fill = Fill(client_order_id=cid, status="canceled", filled_qty=0, reason=reason)
+        state = "canceled"
+    elif status == "rejected":
+        fill = Fill(client_order_id=cid, status="rejected", filled_qty=0, reason=reason)
+        state = "rejected"
+    elif status in _OPEN:
+        fill = Fill(client_order_id=cid, status="unfilled", filled_qty=0, reason=reason)
+        state = "open"
+    else:
+        raise ValueError(f"unknown order status {status!r}")
+    return OrderState(client_order_id=cid, status=state, intent=intent, fill=fill,
+                      replace_count=int(execution.get("update_count") or 0),
+                      evaluated_bar_start=execution.get("evaluated_bar_start"))
+
+
+def _float(value: Any) -> float | None:
+    return None if value in (None, "") else float(value)
 
 
 def _reason(response: httpx.Response) -> str:
@@ -100,9 +260,9 @@ def _reason(response: httpx.Response) -> str:
         body = response.json()
     except ValueError:
         return response.text[:200] or response.reason_phrase
-    if isinstance(body, dict) and body.get("reason"):
-        return str(body["reason"])
+    if isinstance(body, dict) and (body.get("reason") or body.get("detail")):
+        return str(body.get("reason") or body.get("detail"))
     return str(body)[:200]
 
 
-__all__ = ["LeanAdapter"]
+__all__ = ["LeanAdapter", "order_state", "submit_problem"]

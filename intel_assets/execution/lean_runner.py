@@ -1,225 +1,53 @@
-"""Owns the reference LEAN runner service: an order book that fills OrderIntents with the LEAN
-composition (EquityFillModel + InteractiveBrokers fees) on LEAN-format minute data, over HTTP.
+"""Owns the reference LEAN runner service: Torghut's LEAN runner contract v2 over HTTP, backed by
+the runner state (clock, LEAN data, the shared OrderBook) and the backtest engine.
 
-The contract is ``lean_runner_openapi.yaml`` next to this module. Fill timing, no look-ahead:
-an order is evaluated on the **first regular-session minute bar that starts at or after its
-decision time** (a bar in progress at the decision is never used; its end is ``filled_at``).
-Market orders fill there at the quote bar's ask/bid close; limit/stop orders fill there if that
-trade bar reaches them, else stay ``open`` (day/gtc) or are ``canceled`` (ioc/fok). An open
-order is re-evaluated only when replaced: ``PATCH`` with ``as_of`` evaluates the changed order
-on the first bar starting at/after ``as_of`` (default: the original decision time). Prices are
-``raw`` by default (what a broker fills at; parity with Alpaca needs that) or LEAN's
-``adjusted``. Bad input gets 400/404/409/422 with ``{"error", "reason"}``, never a crash.
+Contract: ``lean_runner_openapi.yaml`` beside this module, restated from proompteng/lab
+255d330fe (``services/torghut/app/trading/execution_adapters.py`` and
+``services/torghut/app/lean_runner.py``) plus what the reference runner adds (a replay clock,
+replace, LEAN's order types). Fills follow LEAN master's EquityFillModel on LEAN-format minute
+data (``raw`` prices by default, what a broker fills at; ``adjusted`` is LEAN's backtest
+default). Bad input gets 400/404/409/422 with ``{"error", "reason"}``, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import threading
+import os
+import time
+import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Awaitable, Callable, Iterator
 
 import uvicorn
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from intel_assets.contracts.orders import Fill, OrderIntent, OrderState, ReplaceRequest
 from intel_assets.devtools.asgi import asgi_in_background
-from intel_assets.domain.fills import (
-    ExecutionModels,
-    MarketSnapshot,
-    OrderTerms,
-    execute_order,
-    lean_models,
-    to_decimal,
+from intel_assets.domain.execution_models.compositions import ExecutionModels
+from intel_assets.domain.lean_data import Normalization
+from intel_assets.domain.market_data import LeanDataError
+from intel_assets.domain.order_book import DEFAULT_MOC_BUFFER
+from intel_assets.execution.lean_backtests import backtest_id, parse_config, run_config
+from intel_assets.execution.lean_runner_state import RunnerClock, RunnerRequestError, RunnerState
+from intel_assets.execution.lean_runner_wire import (
+    BacktestSubmitBody,
+    ClockBody,
+    ReplaceOrderBody,
+    ShadowSimulateBody,
+    SubmitOrderBody,
+    audit,
+    iso,
 )
-from intel_assets.domain.lean_data import (
-    ExchangeHours,
-    Normalization,
-    first_snapshot_at_or_after,
-    lean_minute_snapshots,
-    read_exchange_hours,
-    read_lot_size,
-)
-from intel_assets.domain.market_data import NEW_YORK, LeanDataError, lean_minute_days
 
 OPENAPI_PATH = Path(__file__).with_name("lean_runner_openapi.yaml")
-
-
-class RunnerRequestError(Exception):
-    """A request the runner refuses; becomes ``{"error": code, "reason": reason}``."""
-
-    def __init__(self, status_code: int, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status_code, self.code, self.reason = status_code, code, reason
-
-
-@dataclass
-class _SymbolData:
-    snapshots: list[MarketSnapshot]
-    hours: ExchangeHours
-    lot_size: Decimal
-
-
-class LeanOrderBook:
-    """The runner's state: orders by client_order_id, filled by one ExecutionModels composition."""
-
-    def __init__(self, lean_dir: Path, models: ExecutionModels | None = None,
-                 normalization: Normalization = "raw") -> None:
-        self.lean_dir = Path(lean_dir)
-        self.models = models or lean_models()
-        self.normalization = normalization
-        self.orders: dict[str, OrderState] = {}
-        self._data: dict[str, _SymbolData] = {}
-        self._lock = threading.RLock()
-
-    # ---- market data ----------------------------------------------------------------------
-    def available_symbols(self) -> list[str]:
-        root = self.lean_dir / "equity" / "usa" / "minute"
-        return sorted(p.name.upper() for p in root.iterdir()) if root.is_dir() else []
-
-    def _symbol_data(self, symbol: str) -> _SymbolData:
-        if symbol not in self._data:
-            if not lean_minute_days(self.lean_dir, symbol):
-                raise RunnerRequestError(422, "unknown_symbol", (
-                    f"unknown symbol {symbol}: no LEAN minute data for it in {self.lean_dir}; "
-                    f"symbols with data: {', '.join(self.available_symbols()) or 'none'}"))
-            try:
-                self._data[symbol] = _SymbolData(
-                    lean_minute_snapshots(self.lean_dir, symbol, normalization=self.normalization),
-                    read_exchange_hours(self.lean_dir, symbol),
-                    read_lot_size(self.lean_dir, symbol))
-            except LeanDataError as exc:
-                raise RunnerRequestError(422, "bad_data", f"LEAN data for {symbol}: {exc}") from exc
-        return self._data[symbol]
-
-    def _first_bar(self, symbol: str, moment: datetime) -> MarketSnapshot:
-        data = self._symbol_data(symbol)
-        session_day = data.hours.next_session_day(moment)
-        i = first_snapshot_at_or_after(data.snapshots, moment)
-        bar = data.snapshots[i] if i < len(data.snapshots) else None
-        if bar is None or bar.start.astimezone(NEW_YORK).date() != session_day:
-            days = lean_minute_days(self.lean_dir, symbol)
-            raise RunnerRequestError(422, "outside_data", (
-                f"time {moment.isoformat()} is outside the data: its next regular session "
-                f"({session_day}) has no {symbol} minute bars; data covers "
-                f"{', '.join(d.isoformat() for d in days)}"))
-        return bar
-
-    # ---- evaluation -----------------------------------------------------------------------
-    def _evaluate(self, intent: OrderIntent, as_of: datetime, replace_count: int) -> OrderState:
-        data = self._symbol_data(intent.symbol)
-        qty = to_decimal(intent.qty)
-        if qty % data.lot_size != 0:
-            raise RunnerRequestError(422, "invalid_quantity", (
-                f"qty {intent.qty} is not a multiple of the {intent.symbol} lot size "
-                f"{data.lot_size} (LEAN symbol-properties database); send whole lots"))
-        bar = self._first_bar(intent.symbol, as_of)
-        terms = OrderTerms(intent.side, qty, intent.type,
-                           None if intent.limit_price is None else to_decimal(intent.limit_price),
-                           None if intent.stop_price is None else to_decimal(intent.stop_price),
-                           as_of)
-        result = execute_order(terms, bar, self.models)
-        cid = intent.client_order_id or ""
-        where = f"on the {bar.start.astimezone(NEW_YORK):%Y-%m-%d %H:%M} New York bar"
-        if result.filled and result.price is not None:
-            status, fill = "filled", Fill(
-                client_order_id=cid, status="filled", filled_qty=float(qty),
-                avg_fill_price=float(result.price), fee=float(result.fee), filled_at=bar.end,
-                reason=f"{result.reason} {where}")
-        elif intent.time_in_force in ("ioc", "fok"):
-            status, fill = "canceled", Fill(
-                client_order_id=cid, status="canceled", filled_qty=0,
-                reason=f"{intent.time_in_force}: not filled {where} ({result.reason})")
-        else:
-            status, fill = "open", Fill(client_order_id=cid, status="unfilled", filled_qty=0,
-                                        reason=f"{result.reason} {where}; order rests")
-        return OrderState(client_order_id=cid, status=status, intent=intent, fill=fill,
-                          replace_count=replace_count, evaluated_bar_start=bar.start)
-
-    # ---- order operations -----------------------------------------------------------------
-    def submit(self, intent: OrderIntent) -> tuple[OrderState, bool]:
-        """(order, created): the existing order when the client_order_id is already known."""
-        with self._lock:
-            existing = self.orders.get(intent.client_order_id or "")
-            if existing is not None:
-                return existing, False
-            state = self._evaluate(intent, intent.decision_time, 0)
-            self.orders[state.client_order_id] = state
-            return state, True
-
-    def get(self, client_order_id: str) -> OrderState:
-        state = self.orders.get(client_order_id)
-        if state is None:
-            raise RunnerRequestError(404, "not_found", f"no order with client_order_id "
-                                                       f"{client_order_id!r} at this runner")
-        return state
-
-    def replace(self, client_order_id: str, request: ReplaceRequest) -> OrderState:
-        with self._lock:
-            state = self.get(client_order_id)
-            if state.status != "open":
-                raise RunnerRequestError(409, "not_open", (
-                    f"order {client_order_id} is {state.status}; only open orders can be replaced"))
-            intent = state.intent
-            if request.limit_price is not None and intent.type != "limit":
-                raise RunnerRequestError(422, "invalid_replace", (
-                    f"limit_price applies to limit orders; {client_order_id} is a "
-                    f"{intent.type} order"))
-            as_of = request.as_of or intent.decision_time
-            if as_of < intent.decision_time:
-                raise RunnerRequestError(422, "invalid_replace", (
-                    f"as_of {as_of.isoformat()} is before the order's decision time "
-                    f"{intent.decision_time.isoformat()}"))
-            hours = self._symbol_data(intent.symbol).hours
-            if (intent.time_in_force == "day" and hours.next_session_day(as_of)
-                    != hours.next_session_day(intent.decision_time)):
-                raise RunnerRequestError(422, "expired", (
-                    f"day order {client_order_id} expired at the close of the session of "
-                    f"{intent.decision_time.isoformat()}; as_of {as_of.isoformat()} is later"))
-            updates = {k: v for k, v in (("qty", request.qty),
-                                         ("limit_price", request.limit_price)) if v is not None}
-            new_intent = OrderIntent.model_validate({**intent.model_dump(), **updates})
-            new_state = self._evaluate(new_intent, as_of, state.replace_count + 1)
-            self.orders[client_order_id] = new_state
-            return new_state
-
-    def cancel(self, client_order_id: str) -> OrderState:
-        with self._lock:
-            state = self.get(client_order_id)
-            if state.status == "canceled":
-                return state
-            if state.status != "open":
-                raise RunnerRequestError(409, "not_open", (
-                    f"order {client_order_id} is {state.status}; it can no longer be canceled"))
-            fill = Fill(client_order_id=client_order_id, status="canceled", filled_qty=0,
-                        reason="canceled by the client")
-            new_state = state.model_copy(update={"status": "canceled", "fill": fill})
-            self.orders[client_order_id] = new_state
-            return new_state
-
-    def health(self) -> dict[str, Any]:
-        return {"status": "ok", "service": "lean-runner", "lean_dir": str(self.lean_dir),
-                "normalization": self.normalization,
-                "fill_model": type(self.models.fill).__name__,
-                "fee_model": type(self.models.fee).__name__,
-                "symbols": self.available_symbols(), "orders": len(self.orders)}
-
-
-# --------------------------------------------------------------------------- HTTP
-
-
-def _error(status: int, code: str, reason: str) -> JSONResponse:
-    return JSONResponse({"error": code, "reason": reason}, status_code=status)
+Handler = Callable[[Request], Awaitable[Any]]
 
 
 def _validation_reason(exc: ValidationError) -> str:
@@ -231,108 +59,217 @@ def _validation_reason(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-async def _json_object(request: Request) -> dict[str, Any]:
+async def _body(request: Request, model: type[BaseModel]) -> Any:
     try:
-        body = json.loads(await request.body() or b"null")
+        raw = json.loads(await request.body() or b"null")
     except ValueError as exc:
         raise RunnerRequestError(400, "bad_request", f"body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
+    if not isinstance(raw, dict):
         raise RunnerRequestError(400, "bad_request", "body must be a JSON object")
-    return body
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise RunnerRequestError(422, "invalid_request", _validation_reason(exc)) from exc
 
 
-def _state(state: OrderState, status: int = 200) -> JSONResponse:
-    return JSONResponse(state.model_dump(mode="json"), status_code=status)
+def _correlation_id(request: Request) -> str:
+    return (request.headers.get("x-correlation-id") or "").strip() or f"lean-{uuid.uuid4().hex[:20]}"
 
 
 def create_lean_runner_app(lean_dir: Path | str, normalization: Normalization = "raw",
-                           models: ExecutionModels | None = None) -> Starlette:
-    """The runner's Starlette app over the LEAN Data folder ``lean_dir``."""
-    book = LeanOrderBook(Path(lean_dir), models, normalization)
+                           models: ExecutionModels | None = None, *,
+                           as_of: datetime | None = None, live: bool = False,
+                           moc_buffer: timedelta = DEFAULT_MOC_BUFFER) -> Starlette:
+    """The runner over the LEAN Data folder ``lean_dir``: a live clock, or a replay clock at
+    ``as_of`` (default: New York midnight of the first data day)."""
+    clock = RunnerClock("live") if live else None
+    if clock is None and as_of is not None:
+        clock = RunnerClock("replay", as_of.astimezone(timezone.utc))
+    state = RunnerState(Path(lean_dir), models, normalization, clock=clock,
+                        moc_buffer=moc_buffer)
+    backtests: dict[str, dict[str, Any]] = {}
 
-    async def post_order(request: Request) -> JSONResponse:
-        body = await _json_object(request)
-        try:
-            intent = OrderIntent.model_validate(body)
-        except ValidationError as exc:
-            raise RunnerRequestError(422, "invalid_intent", _validation_reason(exc)) from exc
-        state, created = book.submit(intent)
-        return _state(state, 201 if created else 200)
+    def endpoint(operation: str, work: Handler) -> Handler:
+        async def run(request: Request) -> JSONResponse:
+            started = time.perf_counter()
+            try:  # handlers run one at a time on the event loop; state calls never await
+                state.sync()
+                answer = await work(request)
+            except RunnerRequestError as exc:
+                state.metrics.record(operation, started, f"http_{exc.status_code}")
+                return JSONResponse({"error": exc.code, "reason": exc.reason},
+                                    status_code=exc.status_code)
+            status = 200
+            if isinstance(answer, tuple):
+                answer, status = answer
+            state.metrics.record(operation, started, None if status < 400 else f"http_{status}")
+            return JSONResponse(answer, status_code=status)
+        return run
 
-    async def get_order(request: Request) -> JSONResponse:
-        return _state(book.get(request.path_params["client_order_id"]))
+    async def healthz(request: Request) -> dict[str, Any]:
+        return state.health()
 
-    async def patch_order(request: Request) -> JSONResponse:
-        cid = request.path_params["client_order_id"]
-        book.get(cid)  # 404 before judging the body
-        body = await _json_object(request)
-        try:
-            replace = ReplaceRequest.model_validate(body)
-        except ValidationError as exc:
-            raise RunnerRequestError(422, "invalid_replace", _validation_reason(exc)) from exc
-        try:
-            return _state(book.replace(cid, replace))
-        except ValidationError as exc:
-            raise RunnerRequestError(422, "invalid_replace", _validation_reason(exc)) from exc
+    async def observability(request: Request) -> dict[str, Any]:
+        return {"service": "intel-assets-lean-runner", "contract_version": "lean-v2",
+                "metrics": state.metrics.snapshot(), "clock": state.clock_info()}
 
-    async def delete_order(request: Request) -> JSONResponse:
-        return _state(book.cancel(request.path_params["client_order_id"]))
+    async def get_clock(request: Request) -> dict[str, Any]:
+        return state.clock_info()
 
-    async def health(request: Request) -> JSONResponse:
-        return JSONResponse(book.health())
+    async def post_clock(request: Request) -> dict[str, Any]:
+        body = await _body(request, ClockBody)
+        previous, changed = state.move_clock(body.as_of)
+        return {**state.clock_info(), "previous": iso(previous), "orders": changed}
 
-    async def refused(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RunnerRequestError)
-        return _error(exc.status_code, exc.code, exc.reason)
+    async def submit(request: Request) -> dict[str, Any]:
+        body = await _body(request, SubmitOrderBody)
+        return state.submit(body, request.headers.get("idempotency-key"),
+                            _correlation_id(request))
+
+    async def get_order(request: Request) -> dict[str, Any]:
+        return state.order(request.path_params["order_id"])
+
+    async def get_by_client(request: Request) -> dict[str, Any]:
+        return state.order_by_client_id(request.path_params["client_order_id"])
+
+    async def list_orders(request: Request) -> dict[str, Any]:
+        return {"orders": state.orders(request.query_params.get("status", "all").lower())}
+
+    async def cancel(request: Request):
+        ok, order, reason = state.cancel(request.path_params["order_id"])
+        answer = {"ok": ok, "order": order, "_lean_audit": audit(
+            "cancel_order", _correlation_id(request), datetime.now(timezone.utc))}
+        if not ok:
+            answer["reason"] = reason
+        return answer
+
+    async def cancel_all(request: Request) -> dict[str, Any]:
+        return {"orders": state.cancel_all(), "_lean_audit": audit(
+            "cancel_all_orders", _correlation_id(request), datetime.now(timezone.utc))}
+
+    async def replace(request: Request) -> dict[str, Any]:
+        order_id = request.path_params["order_id"]
+        state.order(order_id)  # 404 before judging the body
+        body = await _body(request, ReplaceOrderBody)
+        answer = state.replace(order_id, body)
+        answer["_lean_audit"] = audit("replace_order", _correlation_id(request),
+                                      datetime.now(timezone.utc))
+        return answer
+
+    async def shadow(request: Request) -> dict[str, Any]:
+        return state.shadow(await _body(request, ShadowSimulateBody), _correlation_id(request))
+
+    async def submit_backtest(request: Request) -> dict[str, Any]:
+        body = await _body(request, BacktestSubmitBody)
+        bt_id, digest = backtest_id(body.lane, body.config)
+        if bt_id not in backtests:
+            try:
+                config = parse_config(body.config)
+            except ValueError as exc:
+                raise RunnerRequestError(422, "invalid_config", str(exc)) from exc
+            record: dict[str, Any] = {"backtest_id": bt_id, "lane": body.lane,
+                                      "reproducibility_hash": digest, "result": None,
+                                      "error": None}
+            try:
+                record.update(status="completed",
+                              result=run_config(state.lean_dir, config, state.models))
+            except LeanDataError as exc:
+                raise RunnerRequestError(422, "invalid_config", str(exc)) from exc
+            backtests[bt_id] = record
+        record = backtests[bt_id]
+        return {"backtest_id": bt_id, "status": record["status"], "lane": record["lane"],
+                "reproducibility_hash": record["reproducibility_hash"],
+                "_lean_audit": audit("submit_backtest", _correlation_id(request),
+                                     datetime.now(timezone.utc))}
+
+    async def get_backtest(request: Request) -> dict[str, Any]:
+        record = backtests.get(request.path_params["backtest_id"])
+        if record is None:
+            raise RunnerRequestError(404, "not_found", f"no backtest "
+                                     f"{request.path_params['backtest_id']!r} at this runner")
+        return record
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, f"{request.method} {request.url.path}: {exc.detail}")
+        return JSONResponse({"error": code, "reason": f"{request.method} {request.url.path}: "
+                             f"{exc.detail}"}, status_code=exc.status_code)
 
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
-        return _error(500, "internal", f"{type(exc).__name__}: {exc}")
+        return JSONResponse({"error": "internal", "reason": f"{type(exc).__name__}: {exc}"},
+                            status_code=500)
 
-    app = Starlette(routes=[
-        Route("/orders", post_order, methods=["POST"]),
-        Route("/orders/{client_order_id}", get_order, methods=["GET"]),
-        Route("/orders/{client_order_id}", patch_order, methods=["PATCH"]),
-        Route("/orders/{client_order_id}", delete_order, methods=["DELETE"]),
-        Route("/health", health, methods=["GET"]),
-    ], exception_handlers={RunnerRequestError: refused, HTTPException: http_error,
-                           Exception: crashed})
-    app.state.book = book
+    routes = [
+        ("/healthz", "GET", "healthz", healthz),
+        ("/v1/observability", "GET", "observability", observability),
+        ("/v1/clock", "GET", "get_clock", get_clock),
+        ("/v1/clock", "POST", "move_clock", post_clock),
+        ("/v1/orders/submit", "POST", "submit_order", submit),
+        ("/v1/orders/cancel-all", "POST", "cancel_all_orders", cancel_all),
+        ("/v1/orders", "GET", "list_orders", list_orders),
+        ("/v1/orders/client/{client_order_id}", "GET", "get_order_by_client_order_id",
+         get_by_client),
+        ("/v1/orders/{order_id}", "GET", "get_order", get_order),
+        ("/v1/orders/{order_id}/cancel", "POST", "cancel_order", cancel),
+        ("/v1/orders/{order_id}/replace", "POST", "replace_order", replace),
+        ("/v1/shadow/simulate", "POST", "shadow_simulate", shadow),
+        ("/v1/backtests/submit", "POST", "submit_backtest", submit_backtest),
+        ("/v1/backtests/{backtest_id}", "GET", "get_backtest", get_backtest),
+    ]
+    app = Starlette(routes=[Route(path, endpoint(op, fn), methods=[method])
+                            for path, method, op, fn in routes],
+                    exception_handlers={HTTPException: http_error, Exception: crashed})
+    app.state.runner = state
     return app
 
 
 def serve_lean_runner(lean_dir: Path | str, host: str = "127.0.0.1", port: int = 8787,
-                      normalization: Normalization = "raw") -> None:
+                      normalization: Normalization = "raw", **options: Any) -> None:
     """Run the runner in the foreground with uvicorn until interrupted."""
-    uvicorn.run(create_lean_runner_app(lean_dir, normalization), host=host, port=port,
-                log_level="warning")
+    uvicorn.run(create_lean_runner_app(lean_dir, normalization, **options), host=host,
+                port=port, log_level="warning")
 
 
 @contextmanager
 def lean_runner_in_background(lean_dir: Path | str, host: str = "127.0.0.1", port: int = 0,
-                              normalization: Normalization = "raw") -> Iterator[str]:
-    """A runner on a background thread for the ``with`` block; yields its base URL."""
-    with asgi_in_background(create_lean_runner_app(lean_dir, normalization), host, port,
-                            lifespan="off", start_timeout=10) as url:
+                              normalization: Normalization = "raw",
+                              **options: Any) -> Iterator[str]:
+    """A runner on a background thread for the ``with`` block; yields its base URL. Options as
+    ``create_lean_runner_app`` (default: a replay clock at the start of the data)."""
+    with asgi_in_background(create_lean_runner_app(lean_dir, normalization, **options), host,
+                            port, lifespan="off", start_timeout=10) as url:
         yield url
 
 
 def main(argv: list[str] | None = None) -> int:
     from intel_assets.execution.lean_replay import default_lean_dir
+    from intel_assets.settings import SettingsError, parse_as_of
 
-    parser = argparse.ArgumentParser(prog="python -m intel_assets.execution.lean_runner",
-                                     description="Serve the reference LEAN runner.")
+    parser = argparse.ArgumentParser(prog="intel-assets lean-runner",
+                                     description="Serve the reference LEAN runner (contract v2).")
     parser.add_argument("--lean-dir", type=Path, default=None)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8787)
     parser.add_argument("--normalization", choices=["raw", "adjusted"], default="raw")
+    clock = parser.add_mutually_exclusive_group()
+    clock.add_argument("--as-of", default=None,
+                       help="replay clock start, ISO-8601 with offset (default $INTEL_AS_OF, "
+                            "else New York midnight of the first data day)")
+    clock.add_argument("--live", action="store_true", help="use the wall clock")
+    parser.add_argument("--moc-buffer-minutes", type=float, default=15.5,
+                        help="market-on-close orders must come this long before the close")
     args = parser.parse_args(argv)
-    serve_lean_runner(args.lean_dir or default_lean_dir(), args.host, args.port,
-                      args.normalization)
+    text = args.as_of or (None if args.live else os.environ.get("INTEL_AS_OF"))
+    try:
+        as_of = parse_as_of(text) if text else None
+    except (SettingsError, ValueError) as exc:
+        parser.error(f"--as-of / INTEL_AS_OF: {exc}")
+    lean_dir = args.lean_dir or default_lean_dir()
+    mode = "live clock" if args.live else f"replay clock from {as_of.isoformat() if as_of else 'the start of the data'}"
+    print(f"LEAN runner (contract v2) on http://{args.host}:{args.port}, {lean_dir}, "
+          f"{args.normalization} prices, {mode}")
+    serve_lean_runner(lean_dir, args.host, args.port, args.normalization, as_of=as_of,
+                      live=args.live, moc_buffer=timedelta(minutes=args.moc_buffer_minutes))
     return 0
 
 

@@ -1,0 +1,171 @@
+"""Owns the runner's backtests (``POST /v1/backtests/submit``, ``GET /v1/backtests/{id}``): a list
+of order intents run through the LEAN-semantics engine (the shared OrderBook) on the runner's
+LEAN data, answered with LEAN-style statistics.
+
+Torghut's body is ``{lane, config}`` (proompteng/lab 255d330fe ``services/torghut/app/
+lean_runner.py``; at its head ``app/trading/lean_runtime.py`` proxies the same body to an
+upstream ``/submit`` and reads ``result``). The id is ``sha256(lane:sha256(config))[:20]``, so a
+resubmitted config is the same backtest. Our config::
+
+    {"cash": 100000, "start": "2013-10-07", "end": "2013-10-11", "normalization": "adjusted",
+     "moc_buffer_minutes": 15.5,
+     "intents": [{"at": "2013-10-07T09:31:00-04:00", "symbol": "SPY", "side": "buy",
+                  "qty": 10, "order_type": "limit", "time_in_force": "gtc",
+                  "limit_price": 160, "stop_price": null, "extra_params": {}}, ...]}
+
+Each intent is submitted at ``at`` (on the bars known then, as a LEAN scheduled event); an
+intent the engine refuses (no data yet, MOC too late, ...) is listed under ``rejected`` and is
+not an order, as in LEAN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from intel_assets.domain.backtest import (
+    BacktestContext,
+    LocalBroker,
+    backtest_statistics,
+    money,
+    run_backtest,
+)
+from intel_assets.domain.execution_models.compositions import ExecutionModels
+from intel_assets.domain.lean_data import lean_minute_snapshots, read_exchange_hours
+from intel_assets.domain.market_data import NEW_YORK, LeanDataError, lean_minute_days
+from intel_assets.domain.order_book import DEFAULT_MOC_BUFFER
+from intel_assets.execution.lean_runner_wire import SubmitOrderBody, WireError, iso, num
+
+
+class BacktestIntent(SubmitOrderBody):
+    """One order of a backtest: the submit body plus when it is placed."""
+
+    at: AwareDatetime
+
+
+class BacktestConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cash: float = Field(default=100_000, gt=0)
+    start: date | None = None
+    end: date | None = None
+    normalization: Literal["raw", "adjusted"] = "adjusted"
+    moc_buffer_minutes: float = Field(default=DEFAULT_MOC_BUFFER.total_seconds() / 60, ge=0)
+    intents: list[BacktestIntent] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _period(self) -> "BacktestConfig":
+        first = min(i.at for i in self.intents).astimezone(NEW_YORK).date()
+        last = max(i.at for i in self.intents).astimezone(NEW_YORK).date()
+        self.start = self.start or first
+        self.end = self.end or last
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class IntentList:
+    """The algorithm of a backtest: submit each intent at its time; nothing else."""
+
+    def __init__(self, intents: list[BacktestIntent]) -> None:
+        self.intents = intents
+        self.client_ids: dict[str, str] = {}
+
+    def initialize(self, ctx: BacktestContext) -> None:
+        for n, intent in enumerate(self.intents):
+            ctx.schedule(intent.at.astimezone(NEW_YORK), lambda c, i=intent, k=n: self._place(c, i, k))
+
+    def _place(self, ctx: BacktestContext, intent: BacktestIntent, n: int) -> None:
+        terms = intent.terms()
+        cid = intent.client_order_id or f"bt-{n + 1}"
+        qty = terms.quantity if terms.side == "buy" else -terms.quantity
+        tif = terms.time_in_force
+        ctx.default_expire_date = terms.expire_date
+        record = ctx.order(intent.symbol, qty, terms.order_type, limit_price=terms.limit_price,
+                           stop_price=terms.stop_price, trailing_amount=terms.trailing_amount,
+                           trailing_percent=terms.trailing_percent, time_in_force=tif, tag=cid)
+        self.client_ids[record.order_id] = cid
+
+    def on_data(self, ctx, data) -> None:
+        return None
+
+
+def backtest_id(lane: str, config: dict[str, Any]) -> tuple[str, str]:
+    """(backtest id, reproducibility hash) of a ``{lane, config}`` body."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(f"{lane}:{digest}".encode()).hexdigest()[:20], digest
+
+
+def parse_config(config: dict[str, Any]) -> BacktestConfig:
+    """The validated config, or ValueError with every problem in plain words."""
+    try:
+        parsed = BacktestConfig.model_validate(config)
+        for n, intent in enumerate(parsed.intents):
+            try:
+                intent.terms()
+            except WireError as exc:
+                raise ValueError(f"intents.{n}: {exc}") from exc
+        return parsed
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()))
+            problems.append(f"{loc}: {str(err.get('msg', 'invalid')).removeprefix('Value error, ')}")
+        raise ValueError("; ".join(problems)) from exc
+
+
+def run_config(lean_dir: Path, config: BacktestConfig, models: ExecutionModels) -> dict[str, Any]:
+    """Run the intents; LEAN-style statistics, the orders and the refused intents."""
+    symbols = sorted({i.symbol for i in config.intents})
+    assert config.start is not None and config.end is not None
+    days = [config.start + timedelta(days=n) for n in range((config.end - config.start).days + 1)]
+    snapshots, hours = [], {}
+    for symbol in symbols:
+        available = set(lean_minute_days(lean_dir, symbol))
+        if not available:
+            raise LeanDataError(f"unknown symbol {symbol}: no LEAN minute data in {lean_dir}")
+        hours[symbol] = read_exchange_hours(lean_dir, symbol)
+        wanted = [d for d in days if d in available]
+        if not wanted:
+            raise LeanDataError(f"no {symbol} minute data between {config.start} and "
+                                f"{config.end}; data covers {min(available)}..{max(available)}")
+        snapshots += lean_minute_snapshots(lean_dir, symbol, wanted,
+                                           normalization=config.normalization, fill_forward=True)
+    algorithm = IntentList(config.intents)
+    broker = LocalBroker(models, hours, round_prices=config.normalization == "raw",
+                         moc_buffer=timedelta(minutes=config.moc_buffer_minutes))
+    start = datetime.combine(config.start, time(), tzinfo=NEW_YORK)
+    result = run_backtest(algorithm, snapshots, models, Decimal(str(config.cash)), start,
+                          broker=broker)
+    stats = backtest_statistics(result)
+    lines = dict(line.rsplit(" ", 1) for line in stats.lean_lines())
+    net = stats.end_equity - stats.start_equity
+    return {
+        "summary": {"gross_pnl": float(money(net + stats.total_fees)),
+                    "net_pnl": float(money(net)), "max_drawdown": round(stats.drawdown, 6),
+                    "trade_count": len(result.filled_orders)},
+        "statistics": lines,
+        "orders": [{"client_order_id": algorithm.client_ids.get(o.order_id, o.tag),
+                    "symbol": o.symbol, "side": o.terms.side, "order_type": o.terms.order_type,
+                    "time_in_force": o.terms.time_in_force, "qty": num(o.terms.quantity),
+                    "status": o.status, "fill_price": num(o.fill_price), "fee": num(o.fee),
+                    "submitted_at": iso(o.terms.submitted_at), "filled_at": iso(o.filled_at),
+                    "reason": o.reason} for o in result.orders],
+        "rejected": [{"client_order_id": r.tag, "symbol": r.symbol, "reason": r.reason}
+                     for r in result.rejected],
+        "end_equity_exact": num(stats.end_equity),
+        "engine": {"fill_model": type(models.fill).__name__,
+                   "fee_model": type(models.fee).__name__,
+                   "normalization": config.normalization, "days": [d.isoformat() for d in days]},
+    }
+
+
+__all__ = ["BacktestConfig", "BacktestIntent", "IntentList", "backtest_id", "parse_config",
+           "run_config"]
