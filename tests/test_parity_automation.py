@@ -154,3 +154,20 @@ def test_weekends_and_exchange_holidays_are_not_partitions(lean_dir, day):
     partitions = defs.resolve_job_def(PARITY_JOB).partitions_def
     assert not partitions.has_partition_key(day)
     assert partitions.has_partition_key("2013-12-31")
+
+
+def test_the_sensor_says_in_plain_words_when_the_database_is_not_torghuts(postgres_schema_dsn,
+                                                                         lean_dir):
+    from dagster import DagsterInstance, build_sensor_context
+
+    defs = build_parity_definitions(
+        torghut_db_dsn=postgres_schema_dsn, lean_runner_url="http://x:9", alpaca_url="http://x:9",
+        lean_data_dir=lean_dir, start_date="2013-10-07", default_running=False)
+    sensor = defs.resolve_sensor_def("parity_on_new_decisions")
+    with DagsterInstance.ephemeral() as instance:
+        tick = sensor.evaluate_tick(build_sensor_context(
+            instance=instance, definitions=defs,
+            resources={"torghut_db": defs.resources["torghut_db"]}))
+    assert not tick.run_requests
+    assert "cannot read Torghut's trade_decisions" in tick.skip_message
+    assert "table trade_decisions does not exist" in tick.skip_message

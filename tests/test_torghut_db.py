@@ -298,3 +298,24 @@ def test_unreachable_database_is_a_plain_error_without_the_password():
         message = str(err.value)
         assert "connection refused" in message and f"127.0.0.1:{port}" in message
         assert "s3cret-pw" not in message
+
+
+def test_torghuts_head_schema_reads_the_same(torghut_db, lean_dir, postgres_schema_dsn):
+    """Reproduces proompteng/lab HEAD services/torghut/app/models/entities/trading_records.py:
+    symbol widened to varchar(64), capital-authority columns and a (created_at, id) index added
+    to trade_decisions; our reads and checks do not depend on either."""
+    with psycopg2.connect(postgres_schema_dsn) as conn, conn.cursor() as cur:
+        for table in ("trade_decisions", "executions"):
+            cur.execute(f"ALTER TABLE {table} ALTER COLUMN symbol TYPE varchar(64)")
+        cur.execute("ALTER TABLE trade_decisions ADD COLUMN strategy_capital_authority_id "
+                    "varchar(128), ADD COLUMN strategy_capital_authority_digest varchar(71), "
+                    "ADD COLUMN strategy_capital_authority_evaluated_at timestamptz, ADD COLUMN "
+                    "strategy_capital_authority_allowed boolean")
+        cur.execute("CREATE INDEX ix_trade_decisions_created_id ON trade_decisions "
+                    "(created_at, id)")
+    conn.close()
+    torghut_db.check_torghut_schema()
+    seeded = seed_trade_decisions(torghut_db, lean_dir, DAY)
+    rows = torghut_db.decisions_for_day(DAY)
+    valid, rejected = validate_decisions(rows, MarketTape(lean_dir))
+    assert len(rows) == seeded == len(valid) and rejected == []

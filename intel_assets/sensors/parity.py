@@ -27,7 +27,7 @@ from dagster import (
 
 from intel_assets.domain.decisions import DecisionRow, decision_day
 from intel_assets.domain.market_data import NEW_YORK
-from intel_assets.resources.torghut_db import TorghutDbResource
+from intel_assets.resources.torghut_db import TorghutDbError, TorghutDbResource
 
 NEW_DECISIONS_TAG = "intel/parity_new_decisions"
 
@@ -67,7 +67,12 @@ def build_parity_sensor(job, partitions_def: PartitionsDefinition, *,
                                 torghut_db: TorghutDbResource):
         created_at, last_id = read_cursor(context.cursor)
         db = torghut_db.db()
-        rows = db.decisions_since(created_at, last_id, limit=batch, settle_seconds=settle_seconds)
+        try:
+            rows = db.decisions_since(created_at, last_id, limit=batch,
+                                      settle_seconds=settle_seconds)
+        except TorghutDbError as exc:  # plain words in the tick history, not a traceback
+            context.log.error(str(exc))
+            return SkipReason(f"cannot read Torghut's trade_decisions: {exc}")
         if not rows:
             since = f"after {created_at.isoformat()} / {last_id}" if created_at else "yet"
             return SkipReason(f"no new trade_decisions {since}")
