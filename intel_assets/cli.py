@@ -147,13 +147,25 @@ def print_summary(rows: list[dict]) -> None:
     head = f"{'symbol':<8} {'quality':>7}  " + "  ".join(f"{d:<12}" for d in DOMAINS) + "  risk flags"
     _say(head)
     _say("-" * len(head))
+    from intel_assets.domain.samples import SAMPLE_FLAG
+
+    sample = False
     for row in rows:
         b = row["bundle"]
         if b is None:
             _say(f"{row['symbol']:<8} {'-':>7}  (no bundle published)")
             continue
-        states = "  ".join(f"{b['domains'][d]['state']:<12}" for d in DOMAINS)
-        _say(f"{b['symbol']:<8} {b['qualityScore']:>7.2f}  {states}  {', '.join(b['riskFlags']) or '-'}")
+        cells = []
+        for d in DOMAINS:
+            block = b["domains"][d]
+            marked = SAMPLE_FLAG in block["riskFlags"]
+            sample |= marked
+            cells.append(f"{block['state'] + (' (sample)' if marked else ''):<12}")
+        flags = [f for f in b["riskFlags"] if f != SAMPLE_FLAG]
+        _say(f"{b['symbol']:<8} {b['qualityScore']:>7.2f}  {'  '.join(cells)}  {', '.join(flags) or '-'}")
+    if sample:
+        _say("(sample) = built from intel_assets' packaged sample data (sample news, sample filings;"
+             " flagged sample_data), not real market data. README: 'Sample and real data'.")
 
 
 DEMO_SESSIONS = 5  # the demo publishes the replay as of the same minute of this many sessions
@@ -368,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="check every configured dependency and explain failures")
     sub.add_parser("parity", add_help=False,
                    help="seed decisions, replay them through Alpaca and LEAN, print TCA and drift")
+    sub.add_parser("fundamentals", add_help=False,
+                   help="point-in-time fundamentals of SYMBOL from real SEC files on disk")
     sub.add_parser("lean-runner", add_help=False,
                    help="serve the reference LEAN runner (Torghut's LEAN runner contract v2)")
     sub.add_parser("lean-replay", add_help=False,
@@ -377,6 +391,10 @@ def main(argv: list[str] | None = None) -> int:
         from intel_assets.doctor import main_doctor
 
         return main_doctor(rest)
+    if args.cmd == "fundamentals":
+        from intel_assets.fundamentals_command import main as fundamentals_main
+
+        return fundamentals_main(rest)
     if args.cmd == "lean-runner":
         from intel_assets.execution.lean_runner import main as lean_runner_main
 

@@ -14,6 +14,7 @@ from intel_assets.contracts.bundle import DomainBlock
 from intel_assets.devtools.edgar_server import start_edgar_server
 from intel_assets.domain.fundamentals import (
     filings_from_submissions,
+    SEC_DOWNLOADS,
     fundamentals_block,
     fundamentals_payload,
     next_expected_filing,
@@ -72,7 +73,7 @@ def snow(shared_server) -> dict:
 #   Balances at 2025-04-30 (10-Q 0001640147-25-000110): StockholdersEquity 2,408,000,000,
 #   CashAndCashEquivalentsAtCarryingValue 2,243,083,000, ConvertibleDebtNoncurrent 2,273,600,000.
 def test_snowflake_ttm_matches_hand_computed_figures(snow):
-    payload, citations, flags = fundamentals_payload(snow, None, _at("2025-07-01"))
+    payload, citations, flags = fundamentals_payload(snow, None, _at("2025-07-01"), provenance=SEC_DOWNLOADS)
     assert payload["conceptsUsed"]["revenue"] == "us-gaap:RevenueFromContractWithCustomerExcludingAssessedTax"
     assert payload["periodEnd"] == "2025-04-30" and payload["periodicity"] == "quarterly"
     assert payload["ttmRevenue"] == 3_839_761_000
@@ -97,14 +98,14 @@ def test_snowflake_ttm_matches_hand_computed_figures(snow):
 
 def test_point_in_time_excludes_a_filing_made_after_the_as_of(snow):
     # The Q1 FY26 10-Q was filed 2025-05-30; a day earlier TTM is the FY25 10-K's 3,626,396,000.
-    before, _, _ = fundamentals_payload(snow, None, _at("2025-05-29"))
-    after, _, _ = fundamentals_payload(snow, None, _at("2025-07-01"))
+    before, _, _ = fundamentals_payload(snow, None, _at("2025-05-29"), provenance=SEC_DOWNLOADS)
+    after, _, _ = fundamentals_payload(snow, None, _at("2025-07-01"), provenance=SEC_DOWNLOADS)
     assert before["ttmRevenue"] == 3_626_396_000 and before["periodEnd"] == "2025-01-31"
     assert before["latestFiling"]["accession"] == "0001640147-25-000052"
     assert after["previousFiling"]["accession"] == "0001640147-25-000052"
     assert after["deltas"]["ttmRevenue"] == 3_839_761_000 - 3_626_396_000  # vs the previous filing
     # On the filing day itself the filing counts (filed <= as-of date, New York calendar).
-    same_day, _, _ = fundamentals_payload(snow, None, datetime.fromisoformat("2025-05-30T23:00:00-04:00"))
+    same_day, _, _ = fundamentals_payload(snow, None, datetime.fromisoformat("2025-05-30T23:00:00-04:00"), provenance=SEC_DOWNLOADS)
     assert same_day["ttmRevenue"] == 3_839_761_000
 
 
@@ -144,6 +145,9 @@ def test_lpa_foreign_annual_filer_is_partial_not_an_error(client):
     assert p["revenueGrowthYoY"] == pytest.approx(43_862_372 / 39_436_343 - 1, abs=1e-4)
     assert p["nextExpectedFiling"]["form"] == "20-F"
     assert wire.source_count == 1 and 0 < wire.quality_score < 1
+    # served by a local server, not SEC's API: real filings, but counted rather than cited as SEC
+    assert wire.citations == [] and p["uncitedFilings"] >= 1
+    assert "fundamentals_unverified_source" in wire.risk_flags
 
 
 def test_tesla_next_expected_filing_from_submissions(client):
@@ -166,10 +170,10 @@ def test_tesla_next_expected_filing_from_submissions(client):
 def test_budget_is_cut_to_the_expected_next_filing(snow):
     # As of 2025-08-28 12:00 UTC the next 10-Q (period 2025-07-31) is expected 2025-08-29
     # (median lag 29 days): 00:00 New York = 04:00 UTC, i.e. 16 h = 57,600 s away.
-    block = fundamentals_block(snow, None, _at("2025-08-28"), DAY)
+    block = fundamentals_block(snow, None, _at("2025-08-28"), DAY, provenance=SEC_DOWNLOADS)
     assert block.payload["nextExpectedFiling"]["expectedDate"] == "2025-08-29"
     assert block.max_freshness_seconds == 57_600
-    far = fundamentals_block(snow, None, _at("2025-07-01"), DAY)
+    far = fundamentals_block(snow, None, _at("2025-07-01"), DAY, provenance=SEC_DOWNLOADS)
     assert far.max_freshness_seconds == 86_400
 
 

@@ -65,10 +65,13 @@ def test_ibm_fundamentals_materialize_as_a_valid_cited_block(assets, resources, 
         result = materialize([fundamentals], partition_key="IBM", resources=resources, instance=instance)
     assert result.success
     block = DomainBlock.model_validate(_staged(tmp_path, "fundamentals")["IBM"])
-    assert (block.domain, block.state.value, block.risk_flags) == ("fundamentals", "ok", [])
+    assert (block.domain, block.state.value, block.risk_flags) == ("fundamentals", "ok",
+                                                                   ["sample_data"])
     assert block.as_of.isoformat() == "2013-10-11T19:59:00+00:00"  # fetched at the replay clock
-    assert block.citations and all(c.url.startswith("https://www.sec.gov/Archives/edgar/data/51143/")
-                                   for c in block.citations)
+    # our sample filings are cited as samples, never as SEC (no sec.gov URL, no SEC source)
+    assert block.citations and all(
+        c.source == "sample-edgar" and c.url.startswith("https://example.com/intel-assets-sample/edgar/51143/SAMPLE-")
+        for c in block.citations)
     assert all(c.published_at.date().isoformat() <= "2013-10-11" for c in block.citations)
     # SAMPLE IBM: Q3'12 24,747 + Q4'12 (FY 104,507 - 9M 75,203 = 29,304) + Q1'13 23,408 + Q2'13 24,924 ($M)
     assert block.payload["ttmRevenue"] == 102_383_000_000

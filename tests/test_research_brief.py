@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from intel_assets.contracts.bundle import Citation, DomainBlock
-from intel_assets.domain.fundamentals import fundamentals_block
+from intel_assets.domain.fundamentals import FilingProvenance, fundamentals_block
 from intel_assets.domain.research import MAX_WORDS, Evidence, research_brief
 
 NOW = datetime(2013, 10, 11, 19, 59, tzinfo=timezone.utc)
@@ -47,7 +47,8 @@ def news(score: float = 0.35, headline: str = "IBM wins a large cloud contract",
 def fundamentals() -> dict:
     facts = json.loads((SAMPLE / "companyfacts_CIK0000051143_IBM.json").read_text())
     subs = json.loads((SAMPLE / "submissions_CIK0000051143_IBM.json").read_text())
-    return fundamentals_block(facts, subs, NOW, 86_400).to_wire()
+    return fundamentals_block(facts, subs, NOW, 86_400, provenance=FilingProvenance.of(
+        "http://127.0.0.1:8766", facts, subs)).to_wire()  # our sample documents
 
 
 def _all(**overrides) -> dict:
@@ -77,7 +78,8 @@ def test_agreeing_fresh_domains_give_a_cited_low_uncertainty_brief():
     texts = " ".join(c["text"] for c in brief["claims"])
     assert "TTM revenue $102.4B (-3.5% YoY)" in texts and "next 10-Q expected 2013-10-30" in texts
     fund = next(c for c in brief["claims"] if c["text"].startswith("Fundamentals"))
-    assert fund["citations"] == [{"domain": "fundamentals", "ref": "0000051143-13-000107"}]
+    assert fund["citations"] == [{"domain": "fundamentals", "ref": "SAMPLE-51143-13-000107"}]
+    assert brief["riskFlags"] == ["sample_data"]  # built from sample filings and sample news
     news_claim = next(c for c in brief["claims"] if c["text"].startswith("News"))
     assert [c["ref"] for c in news_claim["citations"]] == URLS
     assert brief["signals"] == {"fundamentals": -1, "news": 1, "regime": 1}

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dagster import AssetExecutionContext, MetadataValue
 
 from intel_assets.contracts.bundle import DomainBlock
+from intel_assets.domain.samples import SAMPLE_FLAG
 
 GROUP = "market_context"
 
@@ -75,8 +76,9 @@ def symbol_table(header: Sequence[str], rows: Mapping[str, Sequence[object]],
 def blocks_metadata(blocks: Mapping[str, DomainBlock]) -> dict[str, object]:
     """Run-level metadata: counts by state and a (bounded) per-symbol table for the Dagster UI."""
     states = Counter(b.state.value for b in blocks.values())
+    sample = {s for s, b in blocks.items() if SAMPLE_FLAG in b.risk_flags}
     rows = {
-        symbol: (block.state.value,
+        symbol: (block.state.value + (" (sample)" if symbol in sample else ""),
                  "-" if block.freshness_seconds is None else block.freshness_seconds,
                  f"{block.quality_score:.2f}", ", ".join(block.risk_flags) or "-")
         for symbol, block in blocks.items()
@@ -84,6 +86,7 @@ def blocks_metadata(blocks: Mapping[str, DomainBlock]) -> dict[str, object]:
     return {
         "symbols": len(blocks),
         **{f"state_{state}": states.get(state, 0) for state in ("ok", "stale", "missing", "error")},
+        "sample_data_blocks": MetadataValue.int(len(sample)),  # built from our packaged samples
         "mean_quality": round(sum(b.quality_score for b in blocks.values()) / max(1, len(blocks)), 4),
         "by_symbol": symbol_table(("state", "age s", "quality", "flags"), rows,
                                   lambda s: blocks[s].state.value != "ok"),

@@ -24,7 +24,7 @@ from intel_assets.assets.common import (
     symbol_table,
 )
 from intel_assets.contracts.bundle import DomainBlock
-from intel_assets.domain.fundamentals import DOMAIN, fundamentals_block
+from intel_assets.domain.fundamentals import DOMAIN, FilingProvenance, fundamentals_block
 from intel_assets.domain.quality import error_block, missing_block, with_clock
 from intel_assets.domain.research import DOMAINS as BRIEF_INPUTS
 from intel_assets.domain.research import research_brief as write_brief
@@ -43,13 +43,16 @@ RESEARCH_KIND = "research"
 
 
 def fundamentals_for_symbol(client: EdgarClient, symbol: str, now: datetime,
-                            budget_seconds: float) -> DomainBlock:
+                            budget_seconds: float,
+                            provenance: FilingProvenance | None = None) -> DomainBlock:
     """Fetch one symbol's EDGAR documents and build its block; EDGAR failures become blocks.
 
     Unknown ticker -> missing (`fundamentals_missing`); companyfacts 404 -> missing (this is
     SPY's path: ETFs and funds are in SEC's ticker map but file no XBRL financial statements);
     any other HTTP or JSON failure -> error (`fundamentals_error`). A failed submissions fetch
-    only loses the filing cadence (flag fundamentals_no_submissions).
+    only loses the filing cadence (flag fundamentals_no_submissions). ``provenance`` (default:
+    judged from the client's base URL) decides how filings are cited; sample documents are
+    always cited as samples.
     """
     try:
         cik = client.cik_for(symbol)
@@ -67,7 +70,10 @@ def fundamentals_for_symbol(client: EdgarClient, symbol: str, now: datetime,
         submissions = client.submissions(cik)
     except EdgarError:
         submissions = None
-    return fundamentals_block(facts, submissions, now=now, budget_seconds=budget_seconds, fetched_at=now)
+    if provenance is None or FilingProvenance.of("", facts, submissions).kind == "sample":
+        provenance = FilingProvenance.of(client.base_url, facts, submissions)
+    return fundamentals_block(facts, submissions, now=now, budget_seconds=budget_seconds,
+                              fetched_at=now, provenance=provenance)
 
 
 def _brief_inputs(staged: dict[str, dict[str, dict]], symbol: str, now: datetime) -> dict[str, dict]:
@@ -175,8 +181,8 @@ def build_fundamentals_assets(partitions_def: PartitionsDefinition) -> list:
         log_symbol_problems(context, "research brief failed", failures)
         bundle_store.store.stage(RESEARCH_KIND, briefs, run_id=context.run.run_id, as_of=now)
         levels = Counter(b["brief"]["uncertainty"] for b in briefs.values())
-        rows = {symbol: (b["uncertainty"], b["wordCount"], len(b["claims"]),
-                         ", ".join(b.get("dataGaps", [])) or "-")
+        rows = {symbol: (b["uncertainty"] + (" (sample)" if b.get("riskFlags") else ""),
+                         b["wordCount"], len(b["claims"]), ", ".join(b.get("dataGaps", [])) or "-")
                 for symbol, b in ((s, item["brief"]) for s, item in briefs.items())}
         return MaterializeResult(metadata={
             "as_of": as_of,

@@ -22,7 +22,12 @@ Rules (pure functions, no Dagster, no I/O):
   +3 months (+12 for 20-F/40-F), 10-K when that is the fiscal year end; date = period end +
   median_low of the filer's last 3 lags for that form, else SEC deadlines (10-K 60/75/90 days for
   large accelerated/accelerated/other, 10-Q 40/40/45, 20-F 120).
-- Citations: the filings feeding the payload; publishedAt = filed date 00:00 New York.
+- Citations: the filings feeding the payload; publishedAt = filed date 00:00 New York. Only
+  documents of SEC provenance (``FilingProvenance``: fetched from SEC's API, or real SEC
+  downloads read from disk) are cited as ``SEC EDGAR <form>`` with the sec.gov filing index
+  URL. Our sample documents cite ``sample-edgar`` with example.com URLs and are flagged
+  ``sample_data``; documents from anywhere else are counted (``uncitedFilings``), not cited,
+  and flagged ``fundamentals_unverified_source``.
 - Freshness: asOf = fetch time (the clock); budget = policy (24 h), cut to the time left until the
   expected filing (00:00 New York) when sooner and >= 1 s; overdue -> fundamentals_filing_overdue.
 """
@@ -38,6 +43,12 @@ from zoneinfo import ZoneInfo
 
 from intel_assets.contracts.bundle import Citation, DomainBlock
 from intel_assets.domain.quality import error_block, missing_block, observed_block
+from intel_assets.domain.samples import (
+    SAMPLE_EDGAR_SOURCE,
+    SAMPLE_FLAG,
+    is_sample_document,
+    sample_filing_url,
+)
 
 NY = ZoneInfo("America/New_York")
 DOMAIN = "fundamentals"
@@ -286,6 +297,33 @@ def next_expected_filing(filings: list[Filing], as_of: date, fiscal_year_end: st
             "basis": basis, "overdue": expected < as_of}
 
 
+#: SEC's own API: documents fetched from here are SEC's.
+SEC_BASE_URLS = ("https://data.sec.gov",)
+UNVERIFIED_FLAG = "fundamentals_unverified_source"
+
+
+@dataclass(frozen=True)
+class FilingProvenance:
+    """Where a company's documents came from, which decides how its filings are cited."""
+
+    kind: str  # "sec" | "sample" | "unverified"
+    detail: str
+
+    @classmethod
+    def of(cls, base_url: str, *documents: Any) -> "FilingProvenance":
+        """Sample when any document is one of ours; SEC when fetched from SEC's API; else
+        unverified (a mirror or another server: its filings are counted, not cited as SEC)."""
+        if any(is_sample_document(d) for d in documents):
+            return cls("sample", "intel_assets sample documents (not SEC data)")
+        if base_url.rstrip("/") in SEC_BASE_URLS:
+            return cls("sec", f"SEC's API at {base_url.rstrip('/')}")
+        return cls("unverified", f"documents from {base_url.rstrip('/')}, not SEC's API")
+
+
+#: Real SEC documents read from disk (e.g. ../shared/data/edgar, saved from data.sec.gov).
+SEC_DOWNLOADS = FilingProvenance("sec", "SEC documents read from disk")
+
+
 def filing_index_url(cik: int | str, accession: str) -> str:
     return (f"https://www.sec.gov/Archives/edgar/data/{int(cik)}/"
             f"{accession.replace('-', '')}/{accession}-index.htm")
@@ -372,8 +410,9 @@ def _metrics(cf: Any, as_of: date) -> tuple[dict[str, Any], dict[str, str], list
     return values, used, feeding, raw
 
 
-def fundamentals_payload(companyfacts: Any, submissions: Any, as_of: datetime,
-                         max_citations: int = 6) -> tuple[dict[str, Any], list[Citation], list[str]]:
+def fundamentals_payload(companyfacts: Any, submissions: Any, as_of: datetime, *,
+                         provenance: FilingProvenance, max_citations: int = 6,
+                         ) -> tuple[dict[str, Any], list[Citation], list[str]]:
     """(payload, citations, risk flags) for one company as of an instant; see the module doc."""
     day = ny_date(as_of)
     values, used, feeding, raw = _metrics(companyfacts, day)
@@ -409,17 +448,31 @@ def fundamentals_payload(companyfacts: Any, submissions: Any, as_of: datetime,
     if latest is not None:
         by_accn.setdefault(latest.accession, next(f for f in raw if f.accn == latest.accession))
     cited = sorted(by_accn.values(), key=lambda f: (f.filed, f.accn), reverse=True)[:max_citations]
-    citations = [Citation(source=f"SEC EDGAR {f.form or 'filing'}",
-                          published_at=datetime.combine(f.filed, time(0), NY),
-                          url=filing_index_url(cik, f.accn) if cik is not None else None) for f in cited]
+    payload["provenance"] = provenance.detail
+    if provenance.kind == "sec":
+        citations = [Citation(source=f"SEC EDGAR {f.form or 'filing'}",
+                              published_at=datetime.combine(f.filed, time(0), NY),
+                              url=filing_index_url(cik, f.accn) if cik is not None else None)
+                     for f in cited]
+    elif provenance.kind == "sample":
+        citations = [Citation(source=SAMPLE_EDGAR_SOURCE,
+                              published_at=datetime.combine(f.filed, time(0), NY),
+                              url=sample_filing_url(cik, f.accn)) for f in cited]
+        flags.append(SAMPLE_FLAG)
+    else:
+        citations = []
+        payload["uncitedFilings"] = len(cited)
+        flags.append(UNVERIFIED_FLAG)
     return payload, citations, flags
 
 
 def fundamentals_block(companyfacts: Any, submissions: Any, now: datetime, budget_seconds: float,
-                       fetched_at: datetime | None = None, extra_flags: Iterable[str] = ()) -> DomainBlock:
+                       fetched_at: datetime | None = None, extra_flags: Iterable[str] = (), *,
+                       provenance: FilingProvenance) -> DomainBlock:
     """The fundamentals DomainBlock: ok/stale (partial when concepts are missing) or error/missing."""
     try:
-        payload, citations, flags = fundamentals_payload(companyfacts, submissions, now)
+        payload, citations, flags = fundamentals_payload(companyfacts, submissions, now,
+                                                         provenance=provenance)
     except MalformedFactsError as exc:
         return error_block(DOMAIN, budget_seconds, f"malformed SEC companyfacts: {exc}")
     core = [payload.get(k) for k in CORE]

@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from intel_assets.contracts.bundle import Citation, DomainBlock, DomainState
+from intel_assets.domain.samples import SAMPLE_FLAG, any_sample
 from intel_assets.domain.quality import age_seconds, error_block, observed_block, with_clock
 from intel_assets.domain.sentiment import LoughranMcDonaldScorer, SentimentScorer, VaderScorer
 
@@ -262,6 +263,8 @@ def news_block(
     citations = [Citation(source=s.article.source, published_at=s.article.created_at, url=s.article.url)
                  for s in sorted(scored, key=lambda s: s.article.created_at, reverse=True)]
     flags = ([EMPTY_FLAG] if not scored else []) + ([REJECTED_FLAG] if rejections else [])
+    if any_sample(citations):  # our packaged sample articles (domain/samples.py)
+        flags.append(SAMPLE_FLAG)
     return observed_block(
         domain=DOMAIN, now=now, as_of=now, budget_seconds=budget_seconds, payload=payload,
         core_values=[payload["weightedScore"], payload["vaderWeightedScore"], payload["newestArticleAt"]],

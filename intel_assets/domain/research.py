@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from intel_assets.domain.quality import DOMAIN_WEIGHTS
+from intel_assets.domain.samples import SAMPLE_FLAG
 
 MAX_WORDS = 120
 DOMAINS = ("technicals", "regime", "news", "fundamentals")
@@ -270,4 +271,7 @@ def research_brief(symbol: str, blocks: Mapping[str, Any], writer: BriefWriter |
         "dataGaps": [d for d, s in evidence.states.items() if s not in USABLE],
         "writer": writer.name,
         "droppedClaims": dropped,
+        "riskFlags": [SAMPLE_FLAG] if any(
+            SAMPLE_FLAG in (b.get("riskFlags") or []) for b in blocks.values()
+            if isinstance(b, dict)) else [],
     }
