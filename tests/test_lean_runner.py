@@ -414,3 +414,39 @@ def test_doctor_checks_the_runners_healthz(runner_url) -> None:
 
     result = check_lean_runner({"INTEL_LEAN_RUNNER_URL": runner_url}, timeout=5)
     assert result.ok and "answers HTTP 200" in result.detail
+
+
+def test_the_intel_assets_lean_runner_command_serves_torghuts_client(tmp_path) -> None:
+    """proompteng/lab 255d330fe services/torghut/app/trading/execution_adapters.py, against the
+    real ``intel-assets lean-runner`` process (replay clock from --as-of)."""
+    import subprocess
+    import sys
+    import time
+
+    if not (LEAN_DIR / "equity" / "usa" / "minute" / "spy").is_dir():
+        pytest.skip(f"shared LEAN data absent at {LEAN_DIR}")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "intel_assets.cli", "lean-runner", "--lean-dir",
+               str(LEAN_DIR), "--port", str(port), "--as-of", at("09:31")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        torghut = TorghutLikeLeanClient(f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 30
+        while not torghut.healthy():
+            assert process.poll() is None and time.monotonic() < deadline, "runner did not start"
+            time.sleep(0.1)
+        market = torghut.submit_order("SPY", "buy", 10, "market", "day",
+                                      extra_params={"client_order_id": "cli-m"})
+        limit = torghut.submit_order("SPY", "buy", 10, "limit", "gtc", limit_price=150.0,
+                                     extra_params={"client_order_id": "cli-l"})
+        again = torghut.submit_order("SPY", "buy", 10, "limit", "gtc", limit_price=150.0,
+                                     extra_params={"client_order_id": "cli-l"})
+        assert market["filled_avg_price"] == "167.45" and again["id"] == limit["id"]
+        assert torghut.get_order_by_client_order_id("cli-l")["status"] == "new"
+        assert torghut.cancel_order(limit["id"]) is True
+        assert [o["status"] for o in torghut.list_orders("all")] == ["filled", "canceled"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
