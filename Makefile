@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export TZ := UTC
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test ui serve bench parity gate install clean
+.PHONY: demo test contract ui serve bench parity gate install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	@bash scripts/test-services.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make contract: schemathesis fuzzes the live serving API from its OpenAPI document (~1.5 min)
+contract: $(STAMP)
+	$(BIN)/python -m intel_assets.devtools.contract_check
 
 ## make ui: Dagster webserver + daemon (workspace.yaml) and the serving API on 127.0.0.1
 ui: $(STAMP)

@@ -279,17 +279,44 @@ def test_store_is_retried_after_a_failed_open(store_dsn: str, published: dict) -
 
 
 def test_research_brief_is_served_beside_the_bundle(client: httpx.Client, store_dsn: str) -> None:
-    brief = {"symbol": "IBM", "asOf": "2024-03-01T15:30:00Z",
-             "brief": {"claims": [{"text": "IBM trend up.", "citations": [
-                 {"domain": "regime", "ref": "2024-03-01T15:30:00Z"}]}], "uncertainty": "low"}}
+    from intel_assets.domain.research import research_brief
+
+    blocks = {d: b.to_wire() for d, b in zip(DOMAINS, make_bundle("IBM", T0, ALL_OK).domains.blocks())}
+    brief = {"symbol": "IBM", "asOf": "2024-03-01T15:30:00Z", "brief": research_brief("IBM", blocks)}
     with BundleStore.from_dsn(store_dsn) as store:
-        store.stage("research", {"IBM": brief})
+        store.stage("research", {"IBM": brief, "BAD": {"symbol": "BAD", "brief": "not a brief"}})
     resp = client.get(f"{URL}/research", params={"symbol": "ibm"})
     assert resp.status_code == 200 and resp.json() == {"ok": True, "research": brief}
+    assert resp.json()["research"]["brief"]["claims"]
     missing = client.get(f"{URL}/research", params={"symbol": "SPY"})
     assert missing.status_code == 404 and missing.json()["ok"] is False
     bad = client.get(f"{URL}/research", params={"symbol": "1X"})
     assert bad.status_code == 400 and SYMBOL_RULE in bad.json()["message"]
+    corrupt = client.get(f"{URL}/research", params={"symbol": "BAD"})
+    assert corrupt.status_code == 500 and corrupt.json()["error"] == "corrupt_bundle"
+
+
+def test_one_domain_in_the_skill_output_contract(store_dsn: str, published: dict) -> None:
+    """GET .../{domain}?symbol=S[&asOf=T]: one domain, snake_case, re-aged like the bundle."""
+    later = T0 + timedelta(seconds=400)
+    with running(lambda: BundleStore.from_dsn(store_dsn), at(later)) as http:
+        tech = http.get(f"{URL}/technicals", params={"symbol": "IBM"}).json()
+        then = http.get(f"{URL}/technicals", params={"symbol": "IBM", "asOf": T0.isoformat()}).json()
+        news = http.get(f"{URL}/news", params={"symbol": "SPY"}).json()
+        wrong = http.get(f"{URL}/sentiment", params={"symbol": "SPY"})
+        unknown = http.get(f"{URL}/regime", params={"symbol": "ZZZZ"})
+    assert tech["ok"] is True
+    output = tech["output"]
+    assert set(output) == {"context_version", "symbol", "domain", "as_of_utc", "state",
+                           "freshness_seconds", "max_freshness_seconds", "source_count",
+                           "quality_score", "payload", "citations", "risk_flags"}
+    assert (output["symbol"], output["domain"], output["state"]) == ("IBM", "technicals", "stale")
+    assert output["freshness_seconds"] == 405 and "technicals_stale" in output["risk_flags"]
+    assert set(output["citations"][0]) == {"source", "published_at", "url"}
+    assert then["output"]["state"] == "ok" and then["output"]["freshness_seconds"] == 5
+    assert news["output"]["state"] == "missing" and news["output"]["as_of_utc"] is None
+    assert wrong.status_code == 404 and wrong.json()["error"] == "invalid_domain"
+    assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
 
 
 def _samples(text: str) -> dict[tuple[str, frozenset], float]:

@@ -30,11 +30,14 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from intel_assets.contracts.bundle import MarketContextBundle
-from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
+from intel_assets.contracts.bundle import DOMAINS
+from intel_assets.contracts.envelopes import SkillOutput
+from intel_assets.contracts.research import ResearchBrief
+from intel_assets.contracts.symbols import SYMBOL_INPUT_RULE, SYMBOL_RULE, normalize_symbol
 from intel_assets.domain.bundle import BundlePolicy, bundle_seen_at, disabled_bundle, merge_bundle
 from intel_assets.domain.clock import Clock
 from intel_assets.domain.context_health import symbol_health, universe_health
@@ -45,6 +48,7 @@ from intel_assets.resources.bundle_store import (
     StoredBundle,
 )
 from intel_assets.serving.metrics import ServingMetrics
+from intel_assets.serving.openapi import AS_OF_RE, SYMBOL_INPUT_RE, openapi_document
 
 if TYPE_CHECKING:
     from intel_assets.settings import Settings
@@ -56,7 +60,21 @@ UNIVERSE_HEALTH_PATH = "/api/torghut/market-context/health/universe"
 #: The research brief is not a bundle domain: Torghut's strict schema admits exactly four.
 RESEARCH_PATH = "/api/torghut/market-context/research"
 RESEARCH_KIND = "research"
+SKILL_PATH = "/api/torghut/market-context/{domain}"
 DEFAULT_HEALTH_SYMBOL = "SPY"  # Jangar's default
+ROOT_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>intel_assets</title></head>
+<body><h1>intel_assets serving API</h1><p>Decision-time market context for Torghut.</p><ul>
+<li><a href="/openapi.json">/openapi.json</a> OpenAPI 3.1 document</li>
+<li><code>/api/torghut/market-context?symbol=SPY[&amp;asOf=T]</code> the bundle</li>
+<li><a href="/api/torghut/market-context/health">/api/torghut/market-context/health</a> health
+(Jangar's shape)</li>
+<li><a href="/api/torghut/market-context/health/universe">/api/torghut/market-context/health/universe</a>
+every published symbol</li>
+<li><code>/api/torghut/market-context/{technicals|regime|news|fundamentals}?symbol=SPY</code>
+one domain in the skill output contract; <code>/api/torghut/market-context/research?symbol=SPY</code>
+the research brief</li>
+<li><a href="/metrics">/metrics</a> Prometheus; <a href="/healthz">/healthz</a> liveness</li>
+</ul></body></html>"""
 _NO_CACHE = {"Cache-Control": "no-cache"}
 _PARSED_CACHE_SIZE = 4096
 _AS_OF_EXAMPLE = "2013-10-11T19:59:00Z"
@@ -164,35 +182,44 @@ def _failure(status: int, code: str, message: str) -> JSONResponse:
 
 def _symbol(request: Request, default: str | None = None) -> str:
     raw = request.query_params.get("symbol")
-    if (raw is None or not raw.strip()) and default is not None:
+    if (raw is None or not raw) and default is not None:
         return default
-    if raw is None or not raw.strip():
+    if raw is None or not raw:
         raise BadRequest("invalid_symbol", "symbol is required, e.g. ?symbol=SPY")
-    try:
-        return normalize_symbol(raw)
-    except InvalidSymbolError as exc:
-        raise BadRequest("invalid_symbol", str(exc)) from None
+    if not SYMBOL_INPUT_RE.fullmatch(raw):
+        raise BadRequest("invalid_symbol", (
+            f"invalid symbol {raw!r}: it must match {SYMBOL_INPUT_RULE} (a letter, then up to 14 "
+            f"letters, digits, '.' or '-'; upper-cased by the server: {SYMBOL_RULE})"))
+    return normalize_symbol(raw)
 
 
 def parse_as_of(raw: str | None) -> datetime | None:
     """The ``asOf`` query value as an aware datetime (None when absent); BadRequest otherwise.
-    A space where the offset's '+' was (an unencoded '+' in a URL) is read as '+'."""
-    if raw is None or not raw.strip():
+    The rule is serving.openapi.AS_OF_RULE (RFC 3339 with an offset); a space where the
+    offset's '+' was (an unencoded '+' in a URL) is read as '+'."""
+    if raw is None or raw == "":
         return None
-    text = raw.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    candidates = [text] + ([text.replace(" ", "+")] if " " in text else [])
-    for candidate in candidates:
+    if not AS_OF_RE.fullmatch(raw):
         try:
-            value = datetime.fromisoformat(candidate)
+            naive = datetime.fromisoformat(raw).tzinfo is None
         except ValueError:
-            continue
-        if value.tzinfo is None:
+            naive = False
+        if naive:
             raise BadRequest("invalid_as_of", (
-                f"asOf {raw!r} has no UTC offset; send an ISO-8601 timestamp with one, e.g. "
+                f"asOf {raw!r} has no UTC offset; send an RFC 3339 timestamp with one, e.g. "
                 f"{_AS_OF_EXAMPLE} (a '+' must be URL-encoded as %2B)"))
-        return value
-    raise BadRequest("invalid_as_of", (
-        f"asOf must be an ISO-8601 timestamp with a UTC offset, e.g. {_AS_OF_EXAMPLE}; got {raw!r}"))
+        raise BadRequest("invalid_as_of", (
+            f"asOf must be an ISO-8601 timestamp with a UTC offset (RFC 3339), e.g. "
+            f"{_AS_OF_EXAMPLE}; got {raw!r}"))
+    text = raw[:10] + "T" + raw[11:]
+    if text[-1] in "Zz":
+        text = text[:-1] + "+00:00"
+    elif text[-6] == " ":
+        text = text[:-6] + "+" + text[-5:]
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:  # the right shape, but no such instant (month 13, day 0, ...)
+        raise BadRequest("invalid_as_of", f"asOf {raw!r} is not a real instant ({exc})") from None
 
 
 def _etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -226,21 +253,27 @@ def create_app(store_factory: Callable[[], BundleStore],
     def seen(stored: StoredBundle, now: datetime) -> MarketContextBundle:
         return bundle_seen_at(parsed.get(stored), now, config.policy)
 
-    def market_context(request: Request) -> Response:
+    def requested_bundle(request: Request) -> MarketContextBundle | Response:
+        """The bundle a request asks for (latest or as of asOf), seen at the serving clock,
+        or the 404 answer."""
         symbol = _symbol(request)
         as_of = parse_as_of(request.query_params.get("asOf"))
         now = as_of or config.clock.now()
         if not config.enabled:
-            bundle = disabled_bundle(symbol, now, config.budgets)
-        else:
-            store = stores.get()
-            stored = store.latest(symbol) if as_of is None else store.as_of(symbol, as_of)
-            if stored is None:
-                when = "" if as_of is None else f" built as of {as_of.isoformat()} or earlier"
-                return _failure(404, "not_found", (
-                    f"no bundle published for {symbol}{when}; check that {symbol} is in "
-                    "INTEL_UNIVERSE and that published_bundle has materialized for it"))
-            bundle = seen(stored, now)
+            return disabled_bundle(symbol, now, config.budgets)
+        store = stores.get()
+        stored = store.latest(symbol) if as_of is None else store.as_of(symbol, as_of)
+        if stored is None:
+            when = "" if as_of is None else f" built as of {as_of.isoformat()} or earlier"
+            return _failure(404, "not_found", (
+                f"no bundle published for {symbol}{when}; check that {symbol} is in "
+                "INTEL_UNIVERSE and that published_bundle has materialized for it"))
+        return seen(stored, now)
+
+    def market_context(request: Request) -> Response:
+        bundle = requested_bundle(request)
+        if isinstance(bundle, Response):
+            return bundle
         body = _ok_body("context", bundle.to_wire())
         etag = hashlib.sha256(body).hexdigest()[:32]
         headers = {"ETag": f'"{etag}"', **_NO_CACHE}
@@ -279,8 +312,27 @@ def create_app(store_factory: Callable[[], BundleStore],
         if brief is None:
             return _failure(404, "not_found", f"no research brief for {symbol}; materialize "
                             "research_brief for it")
-        return Response(_ok_body("research", brief), media_type="application/json",
+        wire = ResearchBrief.model_validate(brief).to_wire()  # the contract, or corrupt_bundle
+        return Response(_ok_body("research", wire), media_type="application/json",
                         headers=_NO_CACHE)
+
+    def skill(request: Request) -> Response:
+        domain = request.path_params["domain"]
+        if domain not in DOMAINS:
+            return _failure(404, "invalid_domain", (
+                f"no domain {domain!r}: one of {', '.join(DOMAINS)} (or health, research)"))
+        bundle = requested_bundle(request)
+        if isinstance(bundle, Response):
+            return bundle
+        output = SkillOutput.of(bundle.symbol, getattr(bundle.domains, domain))
+        return Response(_ok_body("output", output.to_wire()), media_type="application/json",
+                        headers=_NO_CACHE)
+
+    def openapi(request: Request) -> Response:  # built from contracts/, cached
+        return JSONResponse(openapi_document())
+
+    def root(request: Request) -> Response:
+        return HTMLResponse(ROOT_PAGE)
 
     def answering(endpoint: Callable[[Request], Response], path: str):
         """Refusals and store outages as {ok: false, message}; each answer timed and counted.
@@ -339,6 +391,9 @@ def create_app(store_factory: Callable[[], BundleStore],
             Route(UNIVERSE_HEALTH_PATH, answering(universe, UNIVERSE_HEALTH_PATH),
                   methods=["GET"]),
             Route(RESEARCH_PATH, answering(research, RESEARCH_PATH), methods=["GET"]),
+            Route(SKILL_PATH, answering(skill, SKILL_PATH), methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
+            Route("/", root, methods=["GET"]),
             Route("/healthz", liveness, methods=["GET"]),
             Route("/metrics", metrics.response, methods=["GET"]),  # Prometheus text format
         ],
