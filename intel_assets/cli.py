@@ -380,6 +380,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="check every configured dependency and explain failures")
     sub.add_parser("parity", add_help=False,
                    help="seed decisions, replay them through Alpaca and LEAN, print TCA and drift")
+    sub.add_parser("schema", add_help=False,
+                   help="write JSON Schemas of every wire shape to schemas/ (--check: drift)")
+    sub.add_parser("skills", add_help=False,
+                   help="write skills/*/SKILL.md from the schemas and the demo data (--check)")
     sub.add_parser("fundamentals", add_help=False,
                    help="point-in-time fundamentals of SYMBOL from real SEC files on disk")
     sub.add_parser("lean-runner", add_help=False,
@@ -391,6 +395,14 @@ def main(argv: list[str] | None = None) -> int:
         from intel_assets.doctor import main_doctor
 
         return main_doctor(rest)
+    if args.cmd == "schema":
+        from intel_assets.schema_command import main as schema_main
+
+        return schema_main(rest)
+    if args.cmd == "skills":
+        from intel_assets.skills_command import main as skills_main
+
+        return skills_main(rest)
     if args.cmd == "fundamentals":
         from intel_assets.fundamentals_command import main as fundamentals_main
 

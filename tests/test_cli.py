@@ -273,3 +273,17 @@ def test_fundamentals_command_shows_real_sec_figures_and_citations(tmp_path):
     assert sample.returncode == 0, sample.stderr  # our samples stay samples, even cited "as SEC"
     wire = json.loads(sample.stdout)
     assert "sample_data" in wire["riskFlags"] and "sec.gov" not in sample.stdout
+
+
+def test_skills_and_schemas_are_generated_and_do_not_drift(lean_demo, lean_dir):
+    """skills/*/SKILL.md regenerated from this (independent) demo run and schemas/ from the
+    models equal the checked-in files: the examples are deterministic and nothing drifted."""
+    home, done = lean_demo
+    assert done.returncode == 0, done.stdout + done.stderr
+    skills = _cli(["skills", "--check"], home, INTEL_LEAN_DATA_DIR=str(lean_dir))
+    assert skills.returncode == 0, skills.stderr
+    schemas = _cli(["schema", "--check"], home)
+    assert schemas.returncode == 0, schemas.stderr
+    text = (ROOT / "skills" / "fundamentals" / "SKILL.md").read_text()
+    assert "GET /api/torghut/market-context/fundamentals?symbol=IBM" in text
+    assert "schemas/skill-envelope.schema.json" in text and "sec.gov" not in text
