@@ -10,8 +10,10 @@ SPY 2013-10-07, bar start New York -> trade close, bid close, ask close (trade l
   09:32 (34320000) -> 167.28, 167.28, 167.29
   09:33 (34380000) -> 167.42, 167.41, 167.42
   09:34 (34440000) -> 167.50, 167.49, 167.50
-An order is evaluated on the first bar starting at/after the replay clock; ``filled_at`` is that
-bar's end (09:30 bar -> 13:31Z).
+A bar's quote is current from its end on (the 09:30 bar's from 09:31:00 = 13:31Z): an order is
+evaluated at once on the latest bar that ended at or before the replay clock and a fill is
+stamped at the clock; at 09:30:00 no bar of the session has ended, so an order waits for the
+09:30 bar's end. A resting order is then evaluated on each later bar, at its end.
 """
 
 from __future__ import annotations
@@ -80,14 +82,18 @@ def all_orders(client: TradingClient):
     return client.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, limit=500))
 
 
-def test_market_buy_and_sell_fill_at_the_replayed_ask_and_bid(adapter, client):
+def test_market_orders_fill_at_once_at_the_current_ask_and_bid(adapter, client):
     assert isinstance(adapter, ExecutionAdapter)
-    buy = adapter.submit(intent("mkt-buy", qty=10))
-    sell = adapter.submit(intent("mkt-sell", side="sell", qty=10))
+    at_0931 = at("09:31").isoformat()  # the 09:30 bar has just ended: its quote is current
+    buy = adapter.submit(intent("mkt-buy", qty=10, decision=at_0931))
+    sell = adapter.submit(intent("mkt-sell", side="sell", qty=10, decision=at_0931))
     assert (buy.status, buy.fill.avg_fill_price, buy.fill.filled_qty) == ("filled", 167.45, 10)
     assert (sell.status, sell.fill.avg_fill_price) == ("filled", 167.44)
-    assert buy.fill.filled_at == utc("09:31") and buy.fill.fee == 0.0
-    later = adapter.submit(intent("mkt-buy-0931", decision=at("09:31").isoformat()))
+    assert buy.fill.filled_at == sell.fill.filled_at == utc("09:31") and buy.fill.fee == 0.0
+    mid_minute = datetime.fromisoformat("2013-10-07T09:31:30-04:00")  # still the 09:30 quote
+    held = adapter.submit(intent("mkt-buy-093130", decision=mid_minute.isoformat()))
+    assert (held.fill.avg_fill_price, held.fill.filled_at) == (167.45, mid_minute)
+    later = adapter.submit(intent("mkt-buy-0932", decision=at("09:32").isoformat()))
     assert later.fill.avg_fill_price == 167.38 and later.fill.filled_at == utc("09:32")
     wire = client.get_order_by_client_id("mkt-buy")  # alpaca-py's Order model parsed it
     assert (wire.status.value, wire.qty, wire.filled_qty, wire.filled_avg_price) == \
@@ -95,15 +101,30 @@ def test_market_buy_and_sell_fill_at_the_replayed_ask_and_bid(adapter, client):
     assert wire.symbol == "SPY" and wire.type.value == "market" and wire.order_class.value == "simple"
 
 
+def test_an_order_at_the_open_waits_for_the_sessions_first_quote(adapter):
+    """At 09:30:00 (and before the open) no bar of the session has ended: the latest quote is
+    the previous session's, so the order rests and is filled at the end of the 09:30 bar."""
+    early = adapter.submit(intent("mkt-early", decision=at("09:00").isoformat()))
+    opening = adapter.submit(intent("mkt-open", side="sell"))
+    assert early.status == opening.status == "open"
+    adapter.set_replay_clock(at("09:31"))
+    early, opening = adapter.status("mkt-early"), adapter.status("mkt-open")
+    assert (early.fill.avg_fill_price, early.fill.filled_at) == (167.45, utc("09:31"))
+    assert (opening.fill.avg_fill_price, opening.fill.filled_at) == (167.44, utc("09:31"))
+
+
 def test_limit_fills_only_when_marketable_against_the_quote(adapter, client):
-    marketable = adapter.submit(intent("lim-mkt", type="limit", limit_price=167.50))
+    at_0931 = at("09:31").isoformat()  # current quote: the 09:30 bar's, bid 167.44 / ask 167.45
+    marketable = adapter.submit(intent("lim-mkt", type="limit", limit_price=167.50, decision=at_0931))
     assert marketable.status == "filled" and marketable.fill.avg_fill_price == 167.45  # the ask, not the limit
-    resting = adapter.submit(intent("lim-rest", type="limit", limit_price=167.40))
+    assert marketable.fill.filled_at == utc("09:31")
+    resting = adapter.submit(intent("lim-rest", type="limit", limit_price=167.40, decision=at_0931))
     assert (resting.status, resting.fill.status) == ("open", "unfilled")  # ask 167.45 > 167.40
     assert client.get_order_by_client_id("lim-rest").status.value == "new"
-    sell = adapter.submit(intent("lim-sell", side="sell", type="limit", limit_price=167.50))
+    sell = adapter.submit(intent("lim-sell", side="sell", type="limit", limit_price=167.50,
+                                 decision=at_0931))
     assert sell.status == "open"  # bid 167.44 < 167.50
-    adapter.set_replay_clock(at("09:31"))  # the 09:31 ask close 167.38 <= 167.40
+    adapter.set_replay_clock(at("09:32"))  # the 09:31 bar ended: ask close 167.38 <= 167.40
     filled = adapter.status("lim-rest")
     assert (filled.status, filled.fill.avg_fill_price, filled.fill.filled_at) == \
         ("filled", 167.38, utc("09:32"))
@@ -112,19 +133,21 @@ def test_limit_fills_only_when_marketable_against_the_quote(adapter, client):
 
 def test_a_resting_order_sees_every_minute_the_clock_passes(adapter):
     adapter.submit(intent("lim-walk", type="limit", limit_price=167.30))
-    adapter.set_replay_clock(at("09:34"))  # 09:31 ask 167.38 no, 09:32 ask 167.29 yes
+    adapter.set_replay_clock(at("09:35"))  # 09:30 ask 167.45, 09:31 167.38 no; 09:32 167.29 yes
     state = adapter.status("lim-walk")
     assert state.fill.avg_fill_price == 167.29 and state.fill.filled_at == utc("09:33")
 
 
 def test_stop_orders_trigger_on_the_last_trade(adapter):
-    sell_stop = adapter.submit(intent("stop-sell", side="sell", type="stop", stop_price=167.40))
-    buy_stop = adapter.submit(intent("stop-buy", type="stop", stop_price=167.45))
+    at_0931 = at("09:31").isoformat()
+    sell_stop = adapter.submit(intent("stop-sell", side="sell", type="stop", stop_price=167.40,
+                                      decision=at_0931))
+    buy_stop = adapter.submit(intent("stop-buy", type="stop", stop_price=167.45, decision=at_0931))
     assert sell_stop.status == buy_stop.status == "open"  # 09:30 trade close 167.44
-    adapter.set_replay_clock(at("09:31"))  # trade close 167.37 <= 167.40 -> sell at the bid
+    adapter.set_replay_clock(at("09:32"))  # 09:31 trade close 167.37 <= 167.40 -> sell at the bid
     assert adapter.status("stop-sell").fill.avg_fill_price == 167.37
     assert adapter.status("stop-buy").status == "open"
-    adapter.set_replay_clock(at("09:34"))  # closes 167.28, 167.42, then 167.50 >= 167.45
+    adapter.set_replay_clock(at("09:35"))  # closes 167.28, 167.42, then 167.50 >= 167.45
     state = adapter.status("stop-buy")
     assert (state.fill.avg_fill_price, state.fill.filled_at) == (167.50, utc("09:35"))
 
@@ -166,7 +189,8 @@ def test_lookup_by_client_order_id(adapter, client):
 
 
 def test_replace_creates_an_order_that_replaces_the_old_one(adapter, client):
-    adapter.submit(intent("repl-1", type="limit", limit_price=167.40))
+    adapter.submit(intent("repl-1", type="limit", limit_price=167.40,
+                          decision=at("09:31").isoformat()))
     bigger = adapter.replace("repl-1", qty=20)
     assert (bigger.status, bigger.intent.qty, bigger.replace_count) == ("open", 20, 1)
     state = adapter.replace("repl-1", limit_price=167.46)  # now marketable against ask 167.45
@@ -198,7 +222,7 @@ def test_cancel(server, adapter, client):
     raw = httpx.delete(f"{server.url}/v2/orders/{order_id}",
                        headers={"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET})
     assert raw.status_code == 204 and raw.content == b""
-    adapter.submit(intent("cxl-filled"))
+    adapter.submit(intent("cxl-filled", decision=at("09:31").isoformat()))
     with pytest.raises(OrderRequestError, match='already in "filled" state'):
         adapter.cancel("cxl-filled")
 
@@ -206,8 +230,13 @@ def test_cancel(server, adapter, client):
 def test_day_orders_expire_at_the_close_and_ioc_cancels_at_once(adapter, client):
     adapter.submit(intent("day-1", type="limit", limit_price=100))
     adapter.submit(intent("gtc-1", type="limit", limit_price=100, time_in_force="gtc"))
-    ioc = adapter.submit(intent("ioc-1", type="limit", limit_price=167.40, time_in_force="ioc"))
+    ioc_open = adapter.submit(intent("ioc-open", type="limit", limit_price=167.40,
+                                     time_in_force="ioc"))
+    assert ioc_open.status == "open", "at the open it waits for the session's first quote"
+    ioc = adapter.submit(intent("ioc-1", type="limit", limit_price=167.40, time_in_force="ioc",
+                                decision=at("09:31").isoformat()))  # ask 167.45 > 167.40
     assert ioc.status == "canceled" and "canceled" in (ioc.fill.reason or "")
+    assert adapter.status("ioc-open").status == "canceled", "one evaluation, on the 09:30 bar"
     adapter.set_replay_clock(at("09:30", "2013-10-08"))
     expired = adapter.status("day-1")
     assert expired.status == "canceled" and "expired" in (expired.fill.reason or "")
@@ -268,42 +297,41 @@ def test_the_secret_never_appears_in_error_messages(server, lean_dir):
 
 
 def test_parity_smoke_where_the_venues_agree_and_where_their_models_differ(server, lean_dir):
-    """The LEAN runner fills on the latest bar at or before the order time (LEAN master
-    EquityFillModel); this paper server fills on the first bar starting at/after it."""
+    """Both venues fill a market order on the bar that closed at or before the order time (LEAN
+    master EquityFillModel; Alpaca paper's current quote), so they agree on price and time; a
+    limit order is where their models differ: LEAN first evaluates it on the next bar's trade
+    range and fills at the limit (or the open), Alpaca paper fills once the quote is marketable,
+    at the quote."""
     alpaca = AlpacaAdapter(KEY, SECRET, base_url=server.url, replay_clock=True)
     with lean_runner_in_background(lean_dir) as url, LeanAdapter(url) as lean:
-        # at the open no bar has closed yet: LEAN waits for the session's first bar
+        # at the open no bar of the session has closed: both wait for the session's first bar
         lean_buy, alpaca_buy = lean.submit(intent("par-buy", qty=300)), alpaca.submit(
             intent("par-buy", qty=300))
-        assert (lean_buy.status, alpaca_buy.status) == ("open", "filled")
+        assert (lean_buy.status, alpaca_buy.status) == ("open", "open")
         lean.set_replay_clock(at("09:31"))
-        lean_buy = lean.status("par-buy")
+        alpaca.set_replay_clock(at("09:31"))
+        lean_buy, alpaca_buy = lean.status("par-buy"), alpaca.status("par-buy")
         # ... and then both fill on that bar: same raw ask, same minute; only the fee differs
         assert lean_buy.fill.avg_fill_price == alpaca_buy.fill.avg_fill_price == 167.45
         assert lean_buy.fill.filled_at == alpaca_buy.fill.filled_at == utc("09:31")
         ib_fee = InteractiveBrokersFeeModel().order_fee(Decimal(300), Decimal("167.45"))
         assert (lean_buy.fill.fee, alpaca_buy.fill.fee) == (float(ib_fee), 0.0) == (1.5, 0.0)
-        # at 09:31 LEAN uses the bar that just closed (bid 167.44); the paper server the next
+        # at 09:31 both use the bar that just closed (bid 167.44), at once
         sell = intent("par-sell", side="sell", qty=300, decision=at("09:31").isoformat())
         lean_sell, alpaca_sell = lean.submit(sell), alpaca.submit(sell)
         assert (lean_sell.fill.avg_fill_price, lean_sell.fill.filled_at) == (167.44, utc("09:31"))
-        assert (alpaca_sell.fill.avg_fill_price, alpaca_sell.fill.filled_at) == (167.37,
-                                                                                 utc("09:32"))
-        # limit 167.42 at 09:30 (the runner's clock moves back; nothing is open): LEAN fills on
-        # the trade range of the next bar (low 167.41 < 167.42, opened above it) at the limit;
-        # Alpaca paper needs a marketable quote (ask 167.45 > 167.42) and rests
+        assert (alpaca_sell.fill.avg_fill_price, alpaca_sell.fill.filled_at) == (167.44,
+                                                                                 utc("09:31"))
+        # limit 167.42 at 09:30 (both clocks move back; nothing is open): LEAN fills on the trade
+        # range of the next bar (low 167.41 < 167.42, opened above it) at the limit; Alpaca
+        # paper needs a marketable quote: the 09:30 ask 167.45 is not, the 09:31 ask 167.38 is
         limit = intent("par-limit", type="limit", limit_price=167.42)
         lean_limit, alpaca_limit = lean.submit(limit), alpaca.submit(limit)
         assert (lean_limit.status, alpaca_limit.status) == ("open", "open")
         lean.set_replay_clock(at("09:32"))
-        lean_limit = lean.status("par-limit")
-    assert (lean_limit.status, lean_limit.fill.avg_fill_price) == ("filled", 167.42)
-
-
-def test_resting_orders_can_be_held_like_the_lean_runner(server, adapter):
-    server.server.paper_book.evaluate_resting_orders = False  # the LEAN runner's timing
-    adapter.submit(intent("held-1", type="limit", limit_price=167.40))
-    adapter.set_replay_clock(at("09:31"))  # ask 167.38 would fill it; held orders are not re-evaluated
-    assert adapter.status("held-1").status == "open"
-    adapter.set_replay_clock(at("16:00"))  # but a day order still expires at the close
-    assert "expired" in (adapter.status("held-1").fill.reason or "")
+        alpaca.set_replay_clock(at("09:32"))
+        lean_limit, alpaca_limit = lean.status("par-limit"), alpaca.status("par-limit")
+    assert (lean_limit.status, lean_limit.fill.avg_fill_price, lean_limit.fill.filled_at) == (
+        "filled", 167.42, utc("09:31"))
+    assert (alpaca_limit.status, alpaca_limit.fill.avg_fill_price,
+            alpaca_limit.fill.filled_at) == ("filled", 167.38, utc("09:32"))

@@ -16,16 +16,25 @@ instant. ``POST /_replay/clock {"as_of": iso}`` (``GET`` reads it) is a devtools
 part of Alpaca's API: it stands in for the passage of time. It may move backwards only while no
 order is open (a resting order cannot un-see the market).
 
-Fill timing matches the LEAN runner (``execution/lean_runner.py``) so parity gaps come only from
-the models: an order is evaluated on the first regular-session minute snapshot starting at or
-after the replay instant (its end is ``filled_at``); outside the data -> 422. A resting order
-is re-evaluated on every later snapshot up to the one the advanced clock points at, as Alpaca
-fills resting orders (the LEAN runner evaluates only at submit/replace: set
-``PaperBook.evaluate_resting_orders = False`` for exactly that timing); a day order still open
-when the clock passes its session close becomes ``expired``; ioc/fok orders not filled on their
-first snapshot become ``canceled``. Fill decisions are ``AlpacaPaperFillModel`` (+
-``AlpacaFeeModel``, zero commission; Alpaca's order JSON has no fee field) via
-``execute_order`` on raw (unadjusted) prices, as a broker fills.
+Fill timing is Alpaca paper's (Alpaca's Paper Trading Specification: paper orders never reach an
+exchange, a simulation fills them against the real-time quotes, without queue position for
+non-marketable limits, price improvement or latency slippage): an order
+is evaluated at once on the **current quote**, the latest minute snapshot that ended at or before
+the server's clock (a bar counts from its end, as the arrival quote does), and a fill then is
+stamped at the clock (``filled_at`` = the submission instant). When no bar of the order's
+session has closed yet (before the open, at 09:30:00 exactly, after the close, a weekend) the
+order rests until the first session bar ends. A resting order is re-evaluated on every later
+snapshot, at that snapshot's end, up to the clock (``POST /_replay/clock`` moves it): a limit
+fills once the quote becomes marketable, at the quote. A day order still open when the clock
+passes its session close becomes ``expired``; ioc/fok orders not filled on their first
+evaluation become ``canceled``. No data for the order's session -> 422.
+
+This is not LEAN's timing, and parity measures the difference: LEAN (``execution/
+lean_runner*.py``, ``domain/order_book.py``) fills a market order on the same bar (the one that
+closed at or before the order time, at its ask/bid) but evaluates a limit or stop order first on
+the next bar, on the trade range, filling at the limit or the open. Fill decisions are
+``AlpacaPaperFillModel`` (+ ``AlpacaFeeModel``, zero commission; Alpaca's order JSON has no fee
+field) via ``execute_order`` on raw (unadjusted) prices, as a broker fills.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -43,7 +52,13 @@ from typing import Any
 
 from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
 from intel_assets.devtools.alpaca_server import AlpacaServer, ApiError, ApiRequest, ApiResponse, parse_time
-from intel_assets.domain.fills import MarketSnapshot, OrderTerms, alpaca_paper_models, execute_order
+from intel_assets.domain.fills import (
+    MarketSnapshot,
+    MarketView,
+    OrderTerms,
+    alpaca_paper_models,
+    execute_order,
+)
 from intel_assets.domain.lean_data import ExchangeHours, lean_minute_snapshots, read_exchange_hours
 from intel_assets.domain.market_data import NEW_YORK, LeanDataError, lean_minute_days
 
@@ -63,6 +78,23 @@ class ReplayMarket:
     starts: tuple[datetime, ...]
     hours: ExchangeHours
     days: tuple[date, ...]
+    ends: tuple[datetime, ...]
+
+    def view(self, index: int, now: datetime) -> MarketView:
+        """The market at ``now`` as of snapshot ``index``: its latest trade and quote bars at
+        or before that snapshot, on the same New York day (a minute without one of them keeps
+        the previous minute's, as the consolidated quote and last sale persist)."""
+        day = self.starts[index].astimezone(NEW_YORK).date()
+        trade = quote = None
+        i = index
+        while i >= 0 and (trade is None or quote is None):
+            snap = self.snapshots[i]
+            if snap.start.astimezone(NEW_YORK).date() != day:
+                break
+            trade = trade or (snap if snap.trade is not None else None)
+            quote = quote or (snap if snap.quote is not None else None)
+            i -= 1
+        return MarketView(self.snapshots[index].symbol, now, trade, quote)
 
 
 @lru_cache(maxsize=32)
@@ -71,7 +103,8 @@ def replay_market(lean_dir: str, symbol: str) -> ReplayMarket:
     snapshots = tuple(lean_minute_snapshots(Path(lean_dir), symbol, normalization="raw"))
     return ReplayMarket(snapshots, tuple(s.start for s in snapshots),
                         read_exchange_hours(Path(lean_dir), symbol),
-                        tuple(lean_minute_days(Path(lean_dir), symbol)))
+                        tuple(lean_minute_days(Path(lean_dir), symbol)),
+                        tuple(s.end for s in snapshots))
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -99,7 +132,8 @@ class PaperOrder:
     created_at: datetime
     session_day: date
     session_close: datetime
-    bar: int = -1  # index of the last snapshot this order was evaluated on
+    bar: int = -1  # index of the last snapshot this order was evaluated on (or the one before
+    #                its session's first, while it waits for the session's first bar)
     status: str = "new"
     updated_at: datetime | None = None
     filled_at: datetime | None = None
@@ -179,9 +213,8 @@ class PaperBook:
         self.orders: dict[str, PaperOrder] = {}  # by id, in creation order
         self._by_client_id: dict[str, str] = {}
         self._lock = threading.RLock()
-        self.evaluate_resting_orders = True  # False: like the LEAN runner, only submit/replace fill
 
-    # ---- market data and timing (the LEAN runner's rule) ---------------------------------
+    # ---- market data and timing (Alpaca paper: the current quote, then every later one) ----
     def _market(self, raw_symbol: Any) -> tuple[str, ReplayMarket]:
         try:
             symbol = normalize_symbol(raw_symbol if isinstance(raw_symbol, str) else None)
@@ -194,33 +227,37 @@ class PaperBook:
         except LeanDataError as exc:
             raise _invalid(f"replay data for {symbol} is unusable: {exc}") from None
 
-    def _first_bar(self, symbol: str, market: ReplayMarket, moment: datetime) -> int:
-        """Index of the first regular-session snapshot starting at/after ``moment`` (422 if none)."""
+    def _session(self, symbol: str, market: ReplayMarket, moment: datetime) -> tuple[date, int]:
+        """(day, index of its first snapshot) of the first regular session not closed at
+        ``moment``: the session an order placed then belongs to (422 when it is not in the data)."""
         try:
             session_day = market.hours.next_session_day(moment)
         except LeanDataError as exc:
             raise _invalid(str(exc)) from None
-        i = bisect_left(market.starts, moment)
+        hours = market.hours.session(session_day)
+        opens = datetime.combine(session_day, hours[0], NEW_YORK) if hours else moment
+        i = bisect_left(market.starts, opens)
         if i >= len(market.starts) or market.starts[i].astimezone(NEW_YORK).date() != session_day:
             covered = ", ".join(d.isoformat() for d in market.days)
             raise _invalid(f"no {symbol} market data at the replay clock {_iso(moment)}: its next "
                            f"regular session ({session_day}) is not in the replayed data (covers "
                            f"{covered}); set the clock with POST {CLOCK_PATH}")
-        return i
+        return session_day, i
 
-    def _evaluate(self, order: PaperOrder, market: ReplayMarket, index: int) -> None:
-        """Apply the Alpaca paper models to ``order`` on snapshot ``index``."""
-        bar = market.snapshots[index]
+    def _evaluate(self, order: PaperOrder, market: ReplayMarket, index: int,
+                  at: datetime) -> None:
+        """Apply the Alpaca paper models to ``order`` on the market of snapshot ``index`` as
+        seen at ``at`` (a fill is stamped ``at``)."""
         order.bar = index
         terms = OrderTerms(order.side, order.qty, order.type, order.limit_price,  # type: ignore[arg-type]
                            order.stop_price, order.created_at)
-        result = execute_order(terms, bar, _MODELS)
+        result = execute_order(terms, market.view(index, at), _MODELS)
         if result.filled:
             order.status, order.filled_avg_price = "filled", result.price
-            order.filled_at = order.updated_at = bar.end
+            order.filled_at = order.updated_at = at
         elif order.time_in_force in ("ioc", "fok"):
-            order.status, order.canceled_at = "canceled", bar.end
-            order.updated_at = bar.end
+            order.status, order.canceled_at = "canceled", at
+            order.updated_at = at
 
     def _new_order(self, body: dict[str, Any], base: PaperOrder | None = None) -> PaperOrder:
         """A validated, stored and evaluated order from an order (or replace) body."""
@@ -262,28 +299,29 @@ class PaperBook:
         if qty % 1 and tif != "day":
             raise _invalid("fractional orders must be DAY orders")
         now = self.server.now()
-        index = self._first_bar(symbol, market, now)
-        day = market.starts[index].astimezone(NEW_YORK).date()
+        day, first = self._session(symbol, market, now)
         hours = market.hours.session(day)
         close = datetime.combine(day, hours[1], NEW_YORK).astimezone(timezone.utc) if hours else now
         order = PaperOrder(str(uuid.uuid4()), cid, symbol, side, order_type, tif, qty, limit, stop,
-                           now, day, close, replaces=base.id if base else None)
-        self._evaluate(order, market, index)
+                           now, day, close, bar=first - 1, replaces=base.id if base else None)
+        current = bisect_right(market.ends, now) - 1  # the latest snapshot ended at/before now
+        if current >= first:  # a bar of the order's session has closed: its quote is current
+            self._evaluate(order, market, current, now)
         self.orders[order.id] = order
         self._by_client_id[cid] = order.id
         return order
 
     def _advance(self, moment: datetime) -> None:
-        """Re-evaluate open orders on each snapshot up to the one ``moment`` points at."""
+        """Re-evaluate open orders on each later snapshot that ended at or before ``moment``
+        (at its end), then expire the day orders whose session closed by ``moment``."""
         for order in [o for o in self.orders.values() if o.is_open]:
             market = replay_market(str(self.lean_dir), order.symbol)
-            last = min(bisect_left(market.starts, moment), len(market.starts) - 1)
-            last = last if self.evaluate_resting_orders else order.bar
+            last = bisect_right(market.ends, moment) - 1
             for index in range(order.bar + 1, last + 1):
                 if not order.is_open or (order.time_in_force == "day" and
                                          market.starts[index].astimezone(NEW_YORK).date() != order.session_day):
                     break
-                self._evaluate(order, market, index)
+                self._evaluate(order, market, index, market.ends[index])
             if order.is_open and order.time_in_force == "day" and moment >= order.session_close:
                 order.status, order.expired_at = "expired", order.session_close
                 order.updated_at = order.session_close
