@@ -241,7 +241,7 @@ def test_a_failed_fetch_within_budget_reuses_the_last_good_block(server):
     failed = alpaca(server).fetch_news(["BAC"], SINCE, AS_OF)["BAC"]
     reused = block_for_fetch(failed, previous=good, now=AS_OF, budget_seconds=300)
     assert isinstance(failed, NewsFetchError)
-    assert reused.state is DomainState.OK and reused.freshness_seconds == 60
+    assert reused.state is DomainState.STALE and reused.freshness_seconds == 60  # reused: stale
     assert {"news_stale", "news_fetch_failed"} <= set(reused.risk_flags)
     assert reused.payload["articleCount"] == good["payload"]["articleCount"] == 3
     assert reused.payload["fetchError"].startswith("news fetch failed: HTTP 503")

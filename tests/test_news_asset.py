@@ -89,7 +89,8 @@ def test_faults_never_fail_the_run_and_the_bundle_still_publishes(server, tmp_pa
     blocks = staged_news(res, SYMBOLS)
     for symbol in ("IBM", "SPY"):  # IBM's batch failed: the replay clock has not moved, so
         block = blocks[symbol]      # the last good block (0 s old) is reused
-        assert block.state is DomainState.OK and block.risk_flags[:2] == ["news_stale", "news_fetch_failed"]
+        assert block.state is DomainState.STALE and block.risk_flags[:2] == ["news_stale", "news_fetch_failed"]
+        assert block.quality_score <= 0.5  # the provider is down: the reused block scores half
         assert block.payload["fetchError"].startswith("news fetch failed: HTTP 500") and block.citations
     assert not {"news_stale", "news_fetch_failed"} & set(blocks["AIG"].risk_flags + blocks["BAC"].risk_flags)
     metadata = [e.materialization.metadata for e in second.get_asset_materialization_events()

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from intel_assets.contracts.bundle import DomainBlock, DomainState
+from intel_assets.domain.quality import REUSE_PENALTY, with_clock
 from intel_assets.domain.news import (
     NewsSettings,
     block_for_fetch,
@@ -164,8 +165,19 @@ def test_failed_fetch_reuses_the_last_good_block_only_within_budget():
     good = news_block([raw(1, 5, "Strong profit")], now=NOW - timedelta(seconds=120),
                       budget_seconds=BUDGET).to_wire()
     reused = block_for_fetch(RuntimeError("HTTP 500"), previous=good, now=NOW, budget_seconds=BUDGET)
-    assert reused.state is DomainState.OK and reused.freshness_seconds == 120
+    # issue 12 finding 6: a reused block is stale with its original age and lowered quality
+    assert reused.state is DomainState.STALE and reused.freshness_seconds == 120
+    fresh_score = with_clock(DomainBlock.model_validate(good), NOW).quality_score
+    assert reused.quality_score == pytest.approx(round(fresh_score * REUSE_PENALTY, 4))
     assert reused.risk_flags[:2] == ["news_stale", "news_fetch_failed"]
+    again = block_for_fetch(RuntimeError("HTTP 500"), previous=reused.to_wire(),
+                            now=NOW + timedelta(seconds=60), budget_seconds=BUDGET)
+    assert again.state is DomainState.STALE and again.freshness_seconds == 180  # penalized once
+    assert again.quality_score == pytest.approx(round(
+        with_clock(DomainBlock.model_validate(good), NOW + timedelta(seconds=60)).quality_score
+        * REUSE_PENALTY, 4), abs=1e-3)
+    seen_later = with_clock(reused, NOW + timedelta(seconds=10))  # serving re-ages it: still stale
+    assert seen_later.state is DomainState.STALE and "news_stale" in seen_later.risk_flags
     assert reused.payload["fetchError"] == "news fetch failed: HTTP 500"
     assert reused.payload["reusedFromAsOf"] == "2013-10-11T19:57:00Z" and reused.citations
     too_old = reused_or_error_block(good, "boom", NOW + timedelta(seconds=300), BUDGET)

@@ -262,7 +262,10 @@ def test_unreachable_store_is_503_without_secrets() -> None:
             resp = http.get(path, params={"symbol": "SPY"})
             assert resp.status_code == 503, path
             assert resp.json()["ok"] is False and resp.json()["error"] == "store_unavailable"
-            assert "127.0.0.1:1" in resp.json()["message"] and "s3cret-pw" not in resp.text
+            # the client learns the store is down; host, port, database and user stay in the log
+            assert resp.json()["message"].startswith("the bundle store is unavailable")
+            for leak in ("127.0.0.1", "intel", "s3cret-pw"):
+                assert leak not in resp.text, leak
         assert http.get(URL, params={"symbol": "1ABC"}).status_code == 400  # no store needed
         assert http.get("/healthz").json() == {"status": "ok"}
         metrics = http.get("/metrics").text
@@ -368,3 +371,73 @@ def test_corrupt_stored_bundle_is_a_plain_500(tmp_path) -> None:
         resp = http.get(URL, params={"symbol": "SPY"})
     assert resp.status_code == 500 and resp.json()["error"] == "corrupt_bundle"
     assert "rematerialize" in resp.json()["message"] and resp.json()["ok"] is False
+
+
+@pytest.mark.parametrize("raw", ["\u017fpy", "SPY\x1f", "\u00a0SPY", "SPY\u3000", " SPY", "\u00df"])
+def test_only_ascii_symbols_are_accepted(client: httpx.Client, raw: str) -> None:
+    """Unicode case folding ('\u017f'.upper() is 'S') and stripped control or space characters
+    must not reach SPY's bundle (issue 12, finding 7)."""
+    resp = client.get(URL, params={"symbol": raw})
+    assert resp.status_code == 400 and resp.json()["error"] == "invalid_symbol", raw
+
+
+def test_repeated_parameters_and_long_inputs_are_refused_briefly(client: httpx.Client) -> None:
+    twice = client.get(f"{URL}?symbol=SPY&symbol=IBM")
+    assert twice.status_code == 400 and "symbol is given 2 times" in twice.json()["message"]
+    as_of = client.get(f"{URL}?symbol=SPY&asOf=2024-03-01T15:30:00Z&asOf=2024-03-01T15:31:00Z")
+    assert as_of.status_code == 400 and as_of.json()["error"] == "invalid_as_of"
+    long = client.get(URL, params={"symbol": "X" * 8000})
+    assert long.status_code == 400 and len(long.text) < 400  # the input is not echoed back
+
+
+def test_unknown_paths_and_methods_answer_in_the_error_shape(client: httpx.Client) -> None:
+    missing = client.get("/api/torghut/nothing")
+    assert missing.status_code == 404 and missing.json()["ok"] is False
+    assert missing.headers["content-type"] == "application/json"
+    posted = client.post(URL, params={"symbol": "SPY"})
+    assert posted.status_code == 405 and posted.json()["error"] == "method_not_allowed"
+    assert "GET" in posted.headers["allow"]
+
+
+def test_oversized_request_head_is_431_and_does_not_stall_others(store_dsn: str,
+                                                                published: dict) -> None:
+    """A 1 MB header is refused with 431 before it is read whole; /healthz keeps answering
+    meanwhile (served with the options `intel-assets serve` uses)."""
+    import socket
+    import time
+
+    from intel_assets.serving.app import UVICORN_OPTIONS
+    from intel_assets.serving.protocol import MAX_HEAD_BYTES
+
+    app = create_app(lambda: BundleStore.from_dsn(store_dsn), at(T0))
+    options = {k: v for k, v in UVICORN_OPTIONS.items() if k not in ("log_level", "access_log")}
+    with asgi_in_background(app, **options) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+            started = time.monotonic()
+            answer = b""
+            try:
+                for _ in range(64):  # up to 1 MB, in 16 KiB pieces, until the server answers
+                    raw.sendall(b"a" * 16384)
+                    raw.settimeout(0.05)
+                    try:
+                        answer += raw.recv(4096)
+                    except socket.timeout:
+                        continue
+                    if answer:
+                        break
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            raw.settimeout(5)
+            try:
+                answer += raw.recv(4096)
+            except OSError:
+                pass
+        assert answer.startswith(b"HTTP/1.1 431"), answer[:80]
+        assert b'"error": "headers_too_large"' in answer and time.monotonic() - started < 5
+        with httpx.Client(base_url=url, timeout=5) as http:
+            assert http.get("/healthz").json() == {"status": "ok"}
+            small = http.get(URL, params={"symbol": "SPY"}, headers={"X-Pad": "a" * 1000})
+            assert small.status_code == 200
+    assert MAX_HEAD_BYTES == 16 * 1024

@@ -27,7 +27,8 @@ from intel_assets.contracts.health import MarketContextHealth, UniverseHealth
 from intel_assets.contracts.research import ResearchBrief
 
 ErrorCode = Literal["invalid_symbol", "invalid_as_of", "invalid_domain", "not_found",
-                    "store_unavailable", "corrupt_bundle", "internal_error"]
+                    "method_not_allowed", "headers_too_large", "store_unavailable",
+                    "corrupt_bundle", "internal_error", "http_error"]
 
 
 class ErrorEnvelope(WireModel):

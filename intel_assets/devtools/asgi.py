@@ -14,13 +14,15 @@ import uvicorn
 
 @contextmanager
 def asgi_in_background(app: Any, host: str = "127.0.0.1", port: int = 0,
-                       lifespan: str = "auto", start_timeout: float = 15.0) -> Iterator[str]:
-    """Serve `app` on host:port (0 = a free port) for the `with` block; yield its base URL."""
+                       lifespan: str = "auto", start_timeout: float = 15.0,
+                       **config: Any) -> Iterator[str]:
+    """Serve `app` on host:port (0 = a free port) for the `with` block; yield its base URL.
+    ``config``: further uvicorn.Config options (e.g. ``http=`` a protocol class)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                           lifespan=lifespan))
+                                           lifespan=lifespan, **config))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout

@@ -29,7 +29,13 @@ from pydantic import ValidationError
 
 from intel_assets.contracts.bundle import Citation, DomainBlock, DomainState
 from intel_assets.domain.samples import SAMPLE_FLAG, any_sample
-from intel_assets.domain.quality import age_seconds, error_block, observed_block, with_clock
+from intel_assets.domain.quality import (
+    REUSE_PENALTY,
+    age_seconds,
+    error_block,
+    observed_block,
+    with_clock,
+)
 from intel_assets.domain.sentiment import LoughranMcDonaldScorer, SentimentScorer, VaderScorer
 
 DOMAIN = "news"
@@ -275,8 +281,9 @@ def news_block(
 
 def reused_or_error_block(previous: Mapping[str, Any] | None, reason: str, now: datetime,
                           budget_seconds: float) -> DomainBlock:
-    """After a failed fetch: the previous news block re-measured at `now` and flagged
-    news_stale + news_fetch_failed while its age <= budget; otherwise an error block."""
+    """After a failed fetch: the previous news block, with its own (original) asOf, re-measured
+    at `now` while its age <= budget: state stale, flagged news_stale + news_fetch_failed, its
+    quality x REUSE_PENALTY (domain/quality.py); otherwise an error block."""
     block: DomainBlock | None = None
     if previous:
         try:
@@ -293,7 +300,11 @@ def reused_or_error_block(previous: Mapping[str, Any] | None, reason: str, now: 
                            f"{reason}; the last good news block is {age} s old (budget {budget_seconds:g} s)")
     measured = with_clock(block, now)  # type: ignore[arg-type]
     kept = [f for f in measured.risk_flags if f not in (STALE_FLAG, FETCH_FAILED_FLAG)]
+    already = FETCH_FAILED_FLAG in (block.risk_flags if block else [])  # reused before: once
     return measured.model_copy(update={
+        "state": DomainState.STALE,
+        "quality_score": measured.quality_score if already else round(
+            measured.quality_score * REUSE_PENALTY, 4),
         "risk_flags": [STALE_FLAG, FETCH_FAILED_FLAG, *kept],
         "payload": {**measured.payload, "fetchError": reason, "reusedFromAsOf": _iso(measured.as_of)},  # type: ignore[arg-type]
     })

@@ -5,7 +5,9 @@ Domain quality  q = freshness_decay(age, budget) x completeness x source_coverag
                     then 0.5 * budget/age (keeps falling once stale);
   completeness    = share of the domain's expected payload values that are present;
   source_coverage = min(1, sources used / sources expected).
-A missing or errored domain scores 0.
+A missing or errored domain scores 0. A block reused after its provider failed (flagged
+``<domain>_fetch_failed``) is ``stale`` whatever its age, and scores REUSE_PENALTY x q: the data
+may still be young, but nobody could confirm it.
 
 Bundle quality   Q = min( sum(w_d * q_d) / sum(w_d) over all four domains (DOMAIN_WEIGHTS),
                           q_technicals, q_regime )
@@ -24,6 +26,14 @@ from datetime import datetime
 from typing import Any
 
 from intel_assets.contracts.bundle import DomainBlock, DomainState
+
+#: Quality factor of a block reused after a failed fetch (see the module docstring).
+REUSE_PENALTY = 0.5
+
+
+def fetch_failed_flag(domain: str) -> str:
+    return f"{domain}_fetch_failed"
+
 
 #: Domains a trade decision cannot do without (price action and regime).
 REQUIRED_DOMAINS: tuple[str, ...] = ("technicals", "regime")
@@ -128,12 +138,13 @@ def with_clock(block: DomainBlock, now: datetime) -> DomainBlock:
     if block.as_of is None or block.state in (DomainState.MISSING, DomainState.ERROR):
         return block
     age = age_seconds(now, block.as_of)
-    if age == block.freshness_seconds:
+    if age == block.freshness_seconds and fetch_failed_flag(block.domain) not in block.risk_flags:
         return block
     budget = block.max_freshness_seconds
     old = freshness_decay(block.freshness_seconds or 0, budget)
     rest = block.quality_score / old if old > 0 else 0.0
-    state = DomainState.OK if age <= budget else DomainState.STALE
+    reused = fetch_failed_flag(block.domain) in block.risk_flags  # stale whatever its age
+    state = DomainState.OK if age <= budget and not reused else DomainState.STALE
     flags = [f for f in block.risk_flags if f != f"{block.domain}_stale"]
     if state is DomainState.STALE:
         flags.insert(0, f"{block.domain}_stale")

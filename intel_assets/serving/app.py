@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 import uvicorn
 from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -48,6 +49,7 @@ from intel_assets.resources.bundle_store import (
     StoredBundle,
 )
 from intel_assets.serving.metrics import ServingMetrics
+from intel_assets.serving.protocol import BoundedHeadProtocol
 from intel_assets.serving.openapi import AS_OF_RE, SYMBOL_INPUT_RE, openapi_document
 
 if TYPE_CHECKING:
@@ -180,15 +182,28 @@ def _failure(status: int, code: str, message: str) -> JSONResponse:
                         headers=_NO_CACHE)
 
 
+def _shown(raw: str, limit: int = 40) -> str:
+    """The start of an input, for a message (never echo kilobytes back)."""
+    return repr(raw if len(raw) <= limit else raw[:limit] + "...")
+
+
+def _single(request: Request, name: str) -> str | None:
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise BadRequest(f"invalid_{'as_of' if name == 'asOf' else name}", (
+            f"{name} is given {len(values)} times; send it once"))
+    return values[0] if values else None
+
+
 def _symbol(request: Request, default: str | None = None) -> str:
-    raw = request.query_params.get("symbol")
+    raw = _single(request, "symbol")
     if (raw is None or not raw) and default is not None:
         return default
     if raw is None or not raw:
         raise BadRequest("invalid_symbol", "symbol is required, e.g. ?symbol=SPY")
     if not SYMBOL_INPUT_RE.fullmatch(raw):
         raise BadRequest("invalid_symbol", (
-            f"invalid symbol {raw!r}: it must match {SYMBOL_INPUT_RULE} (a letter, then up to 14 "
+            f"invalid symbol {_shown(raw)}: it must match {SYMBOL_INPUT_RULE} (a letter, then up to 14 "
             f"letters, digits, '.' or '-'; upper-cased by the server: {SYMBOL_RULE})"))
     return normalize_symbol(raw)
 
@@ -206,11 +221,11 @@ def parse_as_of(raw: str | None) -> datetime | None:
             naive = False
         if naive:
             raise BadRequest("invalid_as_of", (
-                f"asOf {raw!r} has no UTC offset; send an RFC 3339 timestamp with one, e.g. "
+                f"asOf {_shown(raw)} has no UTC offset; send an RFC 3339 timestamp with one, e.g. "
                 f"{_AS_OF_EXAMPLE} (a '+' must be URL-encoded as %2B)"))
         raise BadRequest("invalid_as_of", (
             f"asOf must be an ISO-8601 timestamp with a UTC offset (RFC 3339), e.g. "
-            f"{_AS_OF_EXAMPLE}; got {raw!r}"))
+            f"{_AS_OF_EXAMPLE}; got {_shown(raw)}"))
     text = raw[:10] + "T" + raw[11:]
     if text[-1] in "Zz":
         text = text[:-1] + "+00:00"
@@ -219,7 +234,7 @@ def parse_as_of(raw: str | None) -> datetime | None:
     try:
         return datetime.fromisoformat(text)
     except ValueError as exc:  # the right shape, but no such instant (month 13, day 0, ...)
-        raise BadRequest("invalid_as_of", f"asOf {raw!r} is not a real instant ({exc})") from None
+        raise BadRequest("invalid_as_of", f"asOf {_shown(raw)} is not a real instant ({exc})") from None
 
 
 def _etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -257,7 +272,7 @@ def create_app(store_factory: Callable[[], BundleStore],
         """The bundle a request asks for (latest or as of asOf), seen at the serving clock,
         or the 404 answer."""
         symbol = _symbol(request)
-        as_of = parse_as_of(request.query_params.get("asOf"))
+        as_of = parse_as_of(_single(request, "asOf"))
         now = as_of or config.clock.now()
         if not config.enabled:
             return disabled_bundle(symbol, now, config.budgets)
@@ -283,7 +298,7 @@ def create_app(store_factory: Callable[[], BundleStore],
 
     def health(request: Request) -> Response:
         symbol = _symbol(request, default=DEFAULT_HEALTH_SYMBOL)
-        as_of = parse_as_of(request.query_params.get("asOf"))
+        as_of = parse_as_of(_single(request, "asOf"))
         now = as_of or config.clock.now()
         store = stores.get()
         if not config.enabled:
@@ -346,8 +361,10 @@ def create_app(store_factory: Callable[[], BundleStore],
                 response = endpoint(request)
             except BadRequest as exc:
                 response = _failure(400, exc.code, exc.message)
-            except StoreUnavailableError as exc:
-                response = _failure(503, "store_unavailable", str(exc))
+            except StoreUnavailableError as exc:  # where and why go to the log, not the client
+                log.warning("bundle store unavailable: %s", exc)
+                response = _failure(503, "store_unavailable", (
+                    "the bundle store is unavailable; retry later (the server log says why)"))
             except ValidationError as exc:  # a stored body that no longer validates
                 log.error("a stored bundle does not validate: %s", exc)
                 response = _failure(500, "corrupt_bundle", (
@@ -371,6 +388,22 @@ def create_app(store_factory: Callable[[], BundleStore],
 
     def liveness(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        """Unknown paths and methods answer in the API's error shape (405 with Allow)."""
+        status = getattr(exc, "status_code", 404)
+        headers = dict(getattr(exc, "headers", None) or {})
+        if status == 405:
+            return JSONResponse({"ok": False, "error": "method_not_allowed", "message": (
+                f"{request.method} is not allowed on {request.url.path}; use "
+                f"{headers.get('Allow', 'GET')}")}, status_code=405,
+                headers={**headers, **_NO_CACHE})
+        if status == 404:
+            return JSONResponse({"ok": False, "error": "not_found", "message": (
+                f"no route {request.url.path}; GET / lists the API")}, status_code=404,
+                headers=_NO_CACHE)
+        return JSONResponse({"ok": False, "error": "http_error", "message": str(
+            getattr(exc, "detail", "refused"))}, status_code=status, headers=headers)
 
     async def internal_error(request: Request, exc: Exception) -> Response:
         log.error("unhandled error serving %s", request.url.path, exc_info=exc)
@@ -397,14 +430,17 @@ def create_app(store_factory: Callable[[], BundleStore],
             Route("/healthz", liveness, methods=["GET"]),
             Route("/metrics", metrics.response, methods=["GET"]),  # Prometheus text format
         ],
-        exception_handlers={Exception: internal_error},
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
         lifespan=lifespan,
     )
     app.state.config = config
     return app
 
 
+#: uvicorn options `intel-assets serve` runs with (tests serve the app with the same ones).
+UVICORN_OPTIONS = {"http": BoundedHeadProtocol, "log_level": "warning", "access_log": False}
+
+
 def serve(app: Starlette, host: str, port: int) -> None:
-    """Run the app with uvicorn until interrupted (warnings only, no access log)."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-    uvicorn.Server(config).run()
+    """Run the app with uvicorn until interrupted (warnings only, no access log, heads capped)."""
+    uvicorn.Server(uvicorn.Config(app, host=host, port=port, **UVICORN_OPTIONS)).run()
