@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import socket
 from contextlib import ExitStack
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 import pytest
 from dagster import (
@@ -18,13 +18,20 @@ from dagster import (
     build_sensor_context,
 )
 
+from intel_assets.contracts.parity import SIDES
 from intel_assets.devtools.alpaca_server import start_alpaca_server
+from intel_assets.domain.decisions import MarketTape, validate_decisions
 from intel_assets.domain.lean_data import lean_minute_snapshots
 from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.domain.strategy import SPREAD_SIMULATOR, seed_trade_decisions, strategy_decisions
+from intel_assets.execution.alpaca_adapter import AlpacaAdapter
+from intel_assets.execution.lean_adapter import LeanAdapter
 from intel_assets.execution.lean_runner import lean_runner_in_background
 from intel_assets.execution.parity_demo import format_parity_report, run_parity_demo
+from intel_assets.execution.parity_replay import day_end, replay_day, reusable_outcomes
+from intel_assets.execution.parity_week import replay_executions
 from intel_assets.parity_definitions import PARITY_JOB, build_parity_definitions
+from intel_assets.resources.execution import ExecutionVenueResource
 from intel_assets.resources.rollout_db import RolloutDb
 from intel_assets.sensors.parity import read_cursor
 from torghut_rows import decision_json, decision_row
@@ -317,3 +324,113 @@ def test_parity_demo_prints_both_venues_and_the_drift(postgres_schema_dsn, lean_
         assert line in out, line
     lean = report.tca["lean"]
     assert f"{lean.filled}/{lean.intents}" in out and f"{lean.fees_total:.2f}" in out
+
+
+def test_outcomes_are_each_orders_final_state_at_the_end_of_its_session(torghut_db, lean_dir,
+                                                                       venues):
+    """LEAN first evaluates a limit order on the next bar, Alpaca paper at once on the current
+    quote, so their submit answers describe two moments; the replay compares where each order
+    ends its day, read after both venues' clocks reach the New York midnight after it. A day
+    limit below the day's range expires at the close at both; a gtc one is still open then
+    (unfilled) and is canceled at both venues afterwards; a rerun reuses final outcomes only."""
+    decided = datetime(2013, 10, 8, 14, 30, tzinfo=timezone.utc)
+    snaps = lean_minute_snapshots(lean_dir, "SPY", days=[DAY], normalization="raw")
+    current = next(s for s in snaps if s.end == decided)   # Alpaca's current quote
+    following = next(s for s in snaps if s.start == decided)  # LEAN's first bar for a limit
+    ask = float(current.quote.ask.close)
+    limit = round(ask + 0.05, 2)  # marketable now: Alpaca fills at the ask at once
+    assert float(following.trade.low) < limit, "precondition: LEAN's next bar trades below it"
+    lean_price = min(limit, float(following.trade.open))
+    day_low = min(float(s.trade.low) for s in snaps if s.trade is not None)
+    far = round(day_low / 2, 2)  # never reached that day
+    event_ts = decided.isoformat().replace("+00:00", "Z")
+    rows = {name: _bad("SPY", event_ts=event_ts, order_type="limit", limit_price=str(price),
+                       time_in_force=tif)
+            for name, price, tif in (("marketable", limit, "day"), ("day", far, "day"),
+                                     ("gtc", far, "gtc"))}
+    torghut_db.insert_decisions(list(rows.values()))
+    ids = {name: row["id"] for name, row in rows.items()}
+    runner, alpaca_url = venues
+    slots = {"alpaca": ExecutionVenueResource(kind="alpaca", base_url=alpaca_url,
+                                              replay_clock=True),
+             "lean": ExecutionVenueResource(kind="lean", base_url=runner)}
+
+    def replay(previous=None):
+        opened = {side: slot.venue() for side, slot in slots.items()}
+        try:
+            return replay_day(DAY, torghut_db.decisions_for_day(DAY), MarketTape(lean_dir),
+                              opened, previous=previous), opened
+        finally:
+            for venue in opened.values():
+                venue.close()
+
+    report, opened = replay()
+    assert report.evidence_problems() == []
+    by_id = {r.decision_id: r for r in report.rows}
+    horizon = day_end(DAY)
+    for row in report.rows:
+        for side in SIDES:
+            outcome = row.outcome(side)
+            assert outcome.final and outcome.observed_at == horizon, (side, outcome)
+    hit = by_id[ids["marketable"]]
+    assert (hit.alpaca.status, hit.alpaca.avg_fill_price, hit.alpaca.time_to_fill_seconds) == (
+        "filled", ask, 0.0)
+    assert (hit.lean.status, hit.lean.avg_fill_price, hit.lean.filled_at) == (
+        "filled", lean_price, following.end), "filled after LEAN answered the submit"
+    assert hit.lean.time_to_fill_seconds == (following.end - decided).total_seconds() > 0
+    assert hit.status_agree and hit.fill_price_diff_bps == pytest.approx(
+        (ask - lean_price) / hit.arrival_mid * 1e4)
+    expired, kept = by_id[ids["day"]], by_id[ids["gtc"]]
+    assert (expired.alpaca.status, expired.lean.status) == ("canceled", "canceled")
+    assert "expired" in expired.alpaca.reason and "expired" in expired.lean.reason
+    assert (kept.alpaca.status, kept.lean.status) == ("unfilled", "unfilled")
+    assert kept.status_agree and report.summary.status_agreement_pct == 100.0
+    executions = {e["trade_decision_id"]: e["status"]
+                  for e in replay_executions(report, "run", set(), set())}
+    assert (executions[ids["marketable"]], executions[ids["day"]], executions[ids["gtc"]]) == (
+        "filled", "expired", "new"), "as Torghut's executions would record Alpaca's orders"
+    cid = kept.client_order_id  # judged at the horizon, then canceled at both venues
+    with LeanAdapter(runner) as lean, AlpacaAdapter("k", "s", base_url=alpaca_url) as paper:
+        assert lean.status(cid).status == paper.status(cid).status == "canceled"
+
+    rerun, opened = replay(previous=report)
+    assert [rerun.tca[side].reused_outcomes for side in SIDES] == [len(report.rows)] * 2
+    assert [r.alpaca for r in rerun.rows] == [r.alpaca.model_copy(update={"reused": True})
+                                             for r in report.rows]
+    read_early = report.model_copy(update={"rows": [r.model_copy(update={
+        "alpaca": r.alpaca.model_copy(update={"final": False}),
+        "lean": r.lean.model_copy(update={"final": False})}) for r in report.rows]})
+    valid, _ = validate_decisions(torghut_db.decisions_for_day(DAY), MarketTape(lean_dir))
+    assert reusable_outcomes(read_early, opened, valid) == {"alpaca": {}, "lean": {}}, \
+        "outcomes read before the horizon (older reports) are asked again"
+
+
+def test_a_venue_that_goes_down_before_the_final_read_is_unavailable(torghut_db, lean_dir):
+    """The LEAN runner accepts every submit, then stops before its clock reaches the horizon:
+    its orders' final states cannot be read, so the side is unavailable (the evidence is
+    incomplete), never its submit answers passed off as outcomes."""
+    seed_trade_decisions(torghut_db, lean_dir, DAY)
+    with ExitStack() as stack, ExitStack() as runner_life:
+        runner = runner_life.enter_context(lean_runner_in_background(lean_dir))
+        alpaca = stack.enter_context(start_alpaca_server(lean_dir=lean_dir))
+        lean = ExecutionVenueResource(kind="lean", base_url=runner).venue()
+        paper = ExecutionVenueResource(kind="alpaca", base_url=alpaca.url,
+                                       replay_clock=True).venue()
+        to_horizon = lean.finish
+
+        def stop_then_finish(horizon):
+            runner_life.close()  # the runner process is gone after the last submit
+            return to_horizon(horizon)
+
+        lean.finish = stop_then_finish
+        report = replay_day(DAY, torghut_db.decisions_for_day(DAY), MarketTape(lean_dir),
+                            {"alpaca": paper, "lean": lean})
+        for venue in (lean, paper):
+            venue.close()
+    assert report.tca["lean"].state == "unavailable" and report.summary.unavailable_sides == [
+        "lean"]
+    assert all(r.lean.status == "unavailable" and "final state" in r.lean.reason
+               for r in report.rows)
+    assert runner in report.tca["lean"].unavailable_reason
+    assert report.evidence_problems() and report.tca["alpaca"].state == "ok"
+    assert all(r.alpaca.final for r in report.rows)

@@ -53,8 +53,9 @@ class ParityBacktestConfig(Config):
     """Run config of parity_backtest."""
 
     reuse_previous_outcomes: bool = Field(
-        default=True, description="keep the outcomes a venue already gave in the day's last "
-        "report (false: submit every intent again and record the venues' current answers)")
+        default=True, description="keep the final outcomes a venue already gave in the day's "
+        "last report (false: submit every intent again, idempotently, and read each order's "
+        "final state again)")
 
 
 def next_trading_day(day: date, holidays: Collection[date] = frozenset()) -> date:
@@ -165,12 +166,14 @@ def build_parity_assets(partitions_def: PartitionsDefinition) -> list:
             description="Both venues answered every valid intent of the day (a venue down or "
                         "erroring makes the evidence incomplete; tca_report is not built).")],
         description="The day's Torghut decisions (trade_decisions, read only) replayed through "
-        "both venues (alpaca_execution and lean_execution): per intent arrival mid, outcomes, "
-        "slippage, shortfall, time to fill, TCA in Torghut's terms and parity; invalid decisions "
+        "both venues (alpaca_execution and lean_execution): per intent arrival mid, each "
+        "order's final state for its day (read once both venues' clocks pass the session's "
+        "close), slippage, shortfall, time to fill, TCA in Torghut's terms and parity; invalid "
+        "decisions "
         "and those Torghut rejected itself are reported with reasons, not replayed. Stored in "
         "intel_parity_reports (one row per day and run); an incomplete replay never replaces "
-        "the day's complete evidence. A rerun keeps outcomes the venues already gave and "
-        "submits only what is new or was unavailable.",
+        "the day's complete evidence. A rerun keeps the final outcomes the venues already gave "
+        "and submits only what is new or was not read to its end.",
     )
     def parity_backtest(
         context: AssetExecutionContext,

@@ -2,7 +2,9 @@
 
 One report per trading day (New York): every valid Torghut intent replayed through both venue
 slots (``alpaca`` = incumbent, ``lean`` = candidate) with per-venue TCA, per-intent parity and
-the rejected decisions with their reasons. Sign conventions: slippage and shortfall are in basis
+the rejected decisions with their reasons. Each venue outcome is the order's final state for its
+day (read at the replay horizon, after the close; see execution/parity_replay.py), not the
+venue's answer to the submit. Sign conventions: slippage and shortfall are in basis
 points of the arrival mid, positive = a cost to the trader; every ``*_diff`` is alpaca - lean.
 Each filled outcome also carries its TCA in Torghut's terms (``TorghutTca``: the fields of
 Torghut's execution_tca_metrics, proompteng/lab 255d330fe services/torghut/app/trading/tca.py).
@@ -86,6 +88,13 @@ class VenueOutcome(_Model):
         "decision-to-submit latency the venue adds)")
     torghut: TorghutTca | None = Field(default=None, description="this fill's TCA in Torghut's "
                                        "terms (filled outcomes only)")
+    final: bool = Field(default=False, description="the order's state at the end of its life: "
+                        "read at the replay horizon (the New York midnight after the decision's "
+                        "day), or filled/canceled/rejected; only final outcomes are reused by a "
+                        "rerun")
+    observed_at: AwareDatetime | None = Field(
+        default=None, description="the venue clock when the state was read (the replay "
+        "horizon); None for a venue on a live clock")
 
     @property
     def answered(self) -> bool:

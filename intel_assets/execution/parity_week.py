@@ -29,8 +29,10 @@ from intel_assets.execution.parity_demo import number_text
 #: The LEAN sample's full week (BasicTemplateAlgorithm's period).
 LEAN_WEEK = tuple(date(2013, 10, d) for d in range(7, 12))
 QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-#: Alpaca paper answer (parity VenueOutcome.status) -> Torghut executions.status.
-EXECUTION_STATUS = {"filled": "filled", "unfilled": "expired", "canceled": "canceled",
+#: Alpaca paper's final outcome (parity VenueOutcome.status) -> Torghut executions.status: an
+#: order still open at the end of its session (gtc) is "new" there; a canceled outcome whose
+#: Alpaca order expired (a day order at the close) is "expired" (see ``execution_status``).
+EXECUTION_STATUS = {"filled": "filled", "unfilled": "new", "canceled": "canceled",
                     "rejected": "rejected"}
 #: The demo strategy has no risk limits of its own: every intent passes the deterministic check.
 STRATEGY_RISK_CHECK = "approved: the demo strategy trades a fixed 100 shares and has no risk limits"
@@ -162,6 +164,8 @@ def replay_executions(report: ParityReport, run_id: str | None, rejected: set[st
     rows = []
     for r in report.rows:
         status = EXECUTION_STATUS.get(r.alpaca.status)
+        if status == "canceled" and " is expired" in (r.alpaca.reason or ""):
+            status = "expired"  # AlpacaAdapter's reason names Alpaca's own status
         if status is None or r.decision_id in rejected or r.decision_id in present:
             continue  # unavailable/error: the venue never answered; or already recorded
         rows.append({

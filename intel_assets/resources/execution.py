@@ -4,21 +4,22 @@ ExecutionAdapter) and the LEAN market tape that arrival mids and decision checks
 ``kind="lean"`` wraps LeanAdapter (INTEL_LEAN_RUNNER_URL); ``kind="alpaca"`` wraps AlpacaAdapter
 (alpaca-py TradingClient; ``base_url`` is its url_override, e.g. the local paper server). With
 ``replay_clock=True`` (only the devtools paper server has that endpoint) the adapter sets the
-server's clock to each new intent's decision time before submitting it, and the replay moves it
-to the New York midnight after the day, so that day's open orders expire and a later replay
-(a backfill of an earlier day) may move the clock back.
+server's clock to each new intent's decision time before submitting it. Each venue's ``finish``
+moves its clock to the replay horizon (the New York midnight after the day) before the orders'
+final states are read: the paper server when ``replay_clock``, the LEAN runner when it runs on
+a replay clock (``GET /v1/clock``; LeanAdapter already moves it to each decision time). A venue
+on a live clock is read as it is.
 """
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr, field_validator
 
 from intel_assets.domain.decisions import MarketTape
-from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.execution.adapter import ExecutionAdapter
-from intel_assets.execution.parity_replay import UnavailableAdapter, Venue
+from intel_assets.execution.parity_replay import UnavailableAdapter, Venue, day_end
 
 VENUE_KINDS = ("lean", "alpaca")
 
@@ -66,17 +67,26 @@ class ExecutionVenueResource(ConfigurableResource):
             adapter = self.adapter()
         except Exception as exc:  # noqa: BLE001 - e.g. missing credentials: report, not crash
             return Venue(UnavailableAdapter(f"{type(exc).__name__}: {exc}"), self.describe())
-        after_day = None
+        return Venue(adapter=adapter, description=self.describe(),
+                     finish=self._finisher(adapter))
+
+    def _finisher(self, adapter: ExecutionAdapter):
+        """The hook that moves this venue's clock to the replay horizon (True), or says it
+        cannot (False: a live clock)."""
         clock = getattr(adapter, "set_replay_clock", None)
+        if self.kind == "lean":
+            def finish(horizon: datetime) -> bool:
+                if not getattr(adapter, "replay_clock", False):  # asks the runner's /v1/clock
+                    return False
+                clock(horizon)  # type: ignore[misc]
+                return True
+            return finish
         if self.replay_clock and callable(clock):
-            def after_day(day: date) -> None:
-                clock(day_end(day))
-        return Venue(adapter=adapter, description=self.describe(), after_day=after_day)
-
-
-def day_end(day: date) -> datetime:
-    """New York midnight after ``day``: every day order of that session has expired by then."""
-    return datetime.combine(day + timedelta(days=1), time(), tzinfo=NEW_YORK)
+            def finish_paper(horizon: datetime) -> bool:
+                clock(horizon)
+                return True
+            return finish_paper
+        return None
 
 
 class LeanDataResource(ConfigurableResource):
