@@ -31,7 +31,7 @@ from intel_assets.parity_definitions import build_parity_definitions, parity_con
 from intel_assets.resources.alpaca import AlpacaResource, NewsConfigResource
 from intel_assets.resources.clickhouse import ClickHouseResource
 from intel_assets.resources.context import BundleStoreResource, ContextPolicyResource
-from intel_assets.resources.dsn_contract import store_connect_dsn
+from intel_assets.resources.dsn_contract import BUNDLE_STORE_DSN_ENV, store_connect_dsn
 from intel_assets.resources.edgar import DEFAULT_BASE_URL, DEFAULT_TICKERS_URL, EdgarResource
 from intel_assets.sensors.freshness import build_freshness_sensor
 from intel_assets.settings import Settings, load_settings
@@ -58,6 +58,13 @@ def _with_freshness_policies(settings: Settings, assets: list) -> list:
     )
 
 
+def _from_env(name: str, value: str) -> EnvVar | str:
+    """``EnvVar(name)`` when the environment holds exactly ``value`` (Dagster resolves it at run
+    time and never writes it into run or job snapshots: DSNs may carry passwords), else the
+    value itself (settings given in code, e.g. tests, or defaults without credentials)."""
+    return EnvVar(name) if os.environ.get(name) == value else value
+
+
 def _secret(name: str) -> EnvVar | None:
     """An EnvVar when the variable is set (Dagster reads it at run time, never logs it)."""
     return EnvVar(name) if os.environ.get(name) else None
@@ -75,6 +82,7 @@ def build_definitions(settings: Settings) -> Definitions:
 
 
 def build_market_context_definitions(settings: Settings) -> Definitions:
+    store_connect_dsn(settings)  # the TLS contract: a broken one stops the code location loading
     partitions = StaticPartitionsDefinition(list(settings.symbols))
     fundamentals_assets = build_fundamentals_assets(partitions)
     technicals, regime, news, fundamentals = _with_freshness_policies(
@@ -121,10 +129,13 @@ def build_market_context_definitions(settings: Settings) -> Definitions:
         # chdb admits one process per data path: run every step of a run in its process.
         executor=in_process_executor,
         resources={
-            "clickhouse": ClickHouseResource(dsn=settings.clickhouse_dsn,
-                                             database=settings.clickhouse_database),
-            # The DSN the TLS contract checked: a broken contract stops the code location loading.
-            "bundle_store": BundleStoreResource(dsn=store_connect_dsn(settings)),
+            "clickhouse": ClickHouseResource(  # a server URL may carry a password
+                dsn=_from_env("INTEL_CLICKHOUSE_URL", settings.clickhouse_dsn),
+                database=settings.clickhouse_database),
+            # A configured DSN stays an EnvVar (no password in Dagster's storage); the TLS
+            # contract was checked above (a broken one stops the code location loading).
+            "bundle_store": BundleStoreResource(dsn=_from_env(BUNDLE_STORE_DSN_ENV,
+                                                              settings.store_dsn)),
             "context_policy": ContextPolicyResource(
                 as_of=settings.as_of.isoformat() if settings.as_of else None,
                 lookback_days=settings.lookback_days,

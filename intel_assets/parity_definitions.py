@@ -47,7 +47,7 @@ class ParityConfigError(ValueError):
 
 def build_parity_definitions(
     *,
-    torghut_db_dsn: str,
+    torghut_db_dsn: str | EnvVar,
     lean_runner_url: str,
     alpaca_url: str,
     lean_data_dir: str | Path,
@@ -151,7 +151,10 @@ def parity_config_from_env(environ: Mapping[str, str] | None = None,
         raise ParityConfigError(f"INTEL_ALPACA_REPLAY_CLOCK={clock!r}: write 1 (devtools paper "
                                 "server) or 0")
     return {
-        "torghut_db_dsn": dsn,
+        # the process environment's value: an EnvVar Dagster resolves at run time, so the
+        # password never lands in run or job snapshots (a mapping given in code: the value)
+        "torghut_db_dsn": EnvVar("TORGHUT_DB_DSN") if os.environ.get("TORGHUT_DB_DSN",
+                                                                   "").strip() == dsn else dsn,
         "lean_runner_url": env.get("INTEL_LEAN_RUNNER_URL", "").strip() or DEFAULT_LEAN_RUNNER_URL,
         "alpaca_url": env.get("INTEL_ALPACA_TRADING_URL", "").strip() or ALPACA_PAPER_API,
         "lean_data_dir": str(lean_dir),

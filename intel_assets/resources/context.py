@@ -44,13 +44,23 @@ class ContextPolicyResource(ConfigurableResource):
 
 
 class BundleStoreResource(ConfigurableResource):
-    """The store assets stage their outputs in and publish bundles to (SQLite or PostgreSQL)."""
+    """The store assets stage their outputs in and publish bundles to (SQLite or PostgreSQL).
 
-    dsn: str = Field(description="sqlite:///abs/path.sqlite3 or postgresql://user@host:port/db")
+    A DSN with credentials is passed as ``EnvVar("INTEL_BUNDLE_STORE_DSN")``: Dagster resolves
+    it when a run starts and never writes it into run or job snapshots; the TLS contract is
+    applied here, to the resolved value."""
+
+    dsn: str = Field(description="sqlite:///abs/path.sqlite3, or postgresql://... through an "
+                                 "EnvVar (never a literal password)")
     _store: BundleStore | None = PrivateAttr(default=None)
 
+    def _open(self) -> BundleStore:
+        from intel_assets.resources.dsn_contract import connect_dsn_for_store
+
+        return BundleStore.from_dsn(connect_dsn_for_store(self.dsn))
+
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        self._store = BundleStore.from_dsn(self.dsn)
+        self._store = self._open()
         self._store.ensure_schema()
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
@@ -61,6 +71,6 @@ class BundleStoreResource(ConfigurableResource):
     @property
     def store(self) -> BundleStore:
         if self._store is None:  # used outside a run (e.g. a sensor or the CLI)
-            self._store = BundleStore.from_dsn(self.dsn)
+            self._store = self._open()
             self._store.ensure_schema()
         return self._store

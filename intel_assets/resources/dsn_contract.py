@@ -230,6 +230,17 @@ def store_connect_dsn(settings: "Settings", environ: Mapping[str, str] | None = 
     return settings.store_dsn if contract is None else contract.connect_dsn
 
 
+def connect_dsn_for_store(dsn: str, environ: Mapping[str, str] | None = None) -> str:
+    """The same for a DSN given as is (a resource resolving INTEL_BUNDLE_STORE_DSN at run time):
+    SQLite unchanged, PostgreSQL checked against the contract (raises DsnContractError)."""
+    if not is_postgres_dsn(dsn):
+        return dsn
+    environ = os.environ if environ is None else environ
+    return check_dsn_tls(dsn, name=BUNDLE_STORE_DSN_ENV, production=production_mode(environ),
+                         sslrootcert_env=BUNDLE_STORE_SSLROOTCERT_ENV,
+                         environ=environ).connect_dsn
+
+
 # ---- connect errors in plain words ------------------------------------------------------------
 _AT = re.compile(r'connection to server at "([^"]*)"(?: \(([^)]*)\))?, port (\d+) failed')
 _VERIFY = re.compile(r"certificate verify failed(?::\s*([^\n]+))?")
