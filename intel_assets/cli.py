@@ -417,9 +417,14 @@ def main(argv: list[str] | None = None) -> int:
         return lean_replay_main(rest)
     if rest and args.cmd != "parity":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    from intel_assets.parity_definitions import ParityConfigError
+    from intel_assets.resources.bundle_store import StoreConfigError, StoreUnavailableError
+    from intel_assets.resources.clickhouse import WarehouseError
     from intel_assets.resources.dsn_contract import DsnContractError
 
     try:
+        if args.cmd in ("materialize", "demo", "serve", "bundle", "ui"):
+            _warn_about_tls(load_settings())
         if args.cmd == "seed":
             seed(load_settings(), synthetic=args.synthetic)
             return 0
@@ -438,10 +443,33 @@ def main(argv: list[str] | None = None) -> int:
             return ui_cmd(demo_settings(), args.port)
         if args.cmd == "parity":
             return parity_cmd(rest)
-    except (SettingsError, DsnContractError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (SettingsError, DsnContractError, ParityConfigError, StoreConfigError,
+            StoreUnavailableError, WarehouseError) as exc:
+        print(f"error: {exc}", file=sys.stderr)  # one line with the fix, never a traceback
         return 2
     return 2
+
+
+def _warn_about_tls(settings: Settings) -> None:
+    """Outside production, say at start what the TLS contract would refuse in production
+    (in production such a DSN stops the command with an error instead)."""
+    from intel_assets.resources.dsn_contract import (
+        TORGHUT_DB_DSN_ENV,
+        TORGHUT_DB_SSLROOTCERT_ENV,
+        assert_store_contract,
+        check_dsn_tls,
+        production_mode,
+    )
+
+    contracts = [assert_store_contract(settings)]
+    torghut = os.environ.get(TORGHUT_DB_DSN_ENV, "").strip()
+    if torghut:
+        contracts.append(check_dsn_tls(torghut, name=TORGHUT_DB_DSN_ENV,
+                                       production=production_mode(),
+                                       sslrootcert_env=TORGHUT_DB_SSLROOTCERT_ENV))
+    for contract in contracts:
+        for warning in (contract.warnings if contract is not None else ()):
+            print(f"warning: {warning} (refused when INTEL_ENV=production)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Point INTEL_CLICKHOUSE_URL / INTEL_BUNDLE_STORE_DSN at servers to leave the embe
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +23,10 @@ LEAN_DEMO_UNIVERSE = ("SPY", "IBM", "BAC", "AIG")
 #: The replay clock the LEAN demo uses: the last regular-session minute of the shared data.
 LEAN_DEMO_AS_OF = "2013-10-11T15:59:00-04:00"
 _SHARED_LEAN = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "lean"
+
+
+MIN_BUDGET_SECONDS = 60.0
+MAX_BUDGET_SECONDS = 30 * 86_400.0
 
 
 class SettingsError(ValueError):
@@ -58,10 +63,10 @@ class Settings(BaseSettings):
     synthetic_days: int = Field(default=3, ge=1, le=60)
     synthetic_seed: int = 7
     lookback_days: int = Field(default=7, ge=1, le=400)
-    technicals_budget_seconds: float = Field(default=60.0, gt=0)
-    regime_budget_seconds: float = Field(default=60.0, gt=0)
-    news_budget_seconds: float = Field(default=300.0, gt=0)
-    fundamentals_budget_seconds: float = Field(default=86_400.0, gt=0)
+    technicals_budget_seconds: float = Field(default=60.0)
+    regime_budget_seconds: float = Field(default=60.0)
+    news_budget_seconds: float = Field(default=300.0)
+    fundamentals_budget_seconds: float = Field(default=86_400.0)
     alpaca_data_url: str | None = Field(
         default=None,
         description="Alpaca data API base URL override (alpaca-py url_override); unset = live API "
@@ -85,6 +90,18 @@ class Settings(BaseSettings):
     market_context_enabled: bool = Field(
         default=True, description="Kill switch: false serves bundles whose domains are missing, "
         "flagged market_context_disabled (Torghut then skips the LLM review).")
+
+    @field_validator("technicals_budget_seconds", "regime_budget_seconds", "news_budget_seconds",
+                     "fundamentals_budget_seconds")
+    @classmethod
+    def _budget(cls, value: float) -> float:
+        """A freshness budget Dagster's freshness policy can take: finite, 60 s to 30 days."""
+        if not math.isfinite(value) or value < MIN_BUDGET_SECONDS or value > MAX_BUDGET_SECONDS:
+            raise ValueError(
+                f"a freshness budget must be a number of seconds from {MIN_BUDGET_SECONDS:,.0f} "
+                f"(Dagster's freshness policies cannot fail sooner than 1 minute) to "
+                f"{MAX_BUDGET_SECONDS:,.0f} (30 days), got {value!r}")
+        return value
 
     @field_validator("universe", mode="before")
     @classmethod
@@ -187,7 +204,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            f"INTEL_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            f"INTEL_{'_'.join(str(p) for p in err['loc']).upper()}: "
+            f"{str(err['msg']).removeprefix('Value error, ')}"
             for err in exc.errors()
         )
         raise SettingsError(f"invalid configuration: {problems}") from None

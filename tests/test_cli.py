@@ -287,3 +287,23 @@ def test_skills_and_schemas_are_generated_and_do_not_drift(lean_demo, lean_dir):
     text = (ROOT / "skills" / "fundamentals" / "SKILL.md").read_text()
     assert "GET /api/torghut/market-context/fundamentals?symbol=IBM" in text
     assert "schemas/skill-envelope.schema.json" in text and "sec.gov" not in text
+
+
+def test_late_failures_are_one_error_line(tmp_path):
+    """Issue 12, finding 8 (and issue 15's ParityConfigError): an unreachable store, an unusable
+    parity configuration and an unreachable ClickHouse end in one `error:` line, exit 2, no
+    traceback; outside production a DSN the TLS contract would refuse is a warning at start."""
+    store = _cli(["bundle", "SPY"], tmp_path,
+                 INTEL_BUNDLE_STORE_DSN="postgresql://u:pw@127.0.0.1:1/db")
+    assert store.returncode == 2 and "Traceback" not in store.stderr
+    assert store.stderr.splitlines()[-1].startswith("error: cannot reach the PostgreSQL bundle store")
+    assert "warning: INTEL_BUNDLE_STORE_DSN leaves sslmode unset" in store.stderr
+    assert "pw" not in store.stderr.replace("password", "")
+    parity = _cli(["materialize"], tmp_path, INTEL_MARKET_SOURCE="synthetic",
+                  TORGHUT_DB_DSN="postgresql://u@127.0.0.1:1/t", INTEL_LEAN_DATA_DIR="/nowhere")
+    assert parity.returncode == 2 and "Traceback" not in parity.stderr
+    assert parity.stderr.splitlines()[-1].startswith("error: INTEL_LEAN_DATA_DIR=/nowhere")
+    seed = _cli(["seed"], tmp_path, INTEL_MARKET_SOURCE="synthetic",
+                INTEL_CLICKHOUSE_URL="http://reader:s3cret@127.0.0.1:1")
+    assert seed.returncode == 2 and "Traceback" not in seed.stderr
+    assert "error: cannot reach the ClickHouse server at http://reader:***@127.0.0.1:1" in seed.stderr

@@ -69,3 +69,17 @@ def test_lean_dir_without_minute_data_is_refused(tmp_path):
     settings = load_settings(lean_data_dir=tmp_path)
     with pytest.raises(SettingsError, match="no equity/usa/minute folder"):
         settings.resolved_lean_dir
+
+
+@pytest.mark.parametrize("value", ["30", "59.9", "inf", "nan", "1e12", "-5"])
+def test_freshness_budgets_dagster_cannot_take_are_refused_at_start(monkeypatch, value):
+    """Issue 12, finding 8: INTEL_TECHNICALS_BUDGET_SECONDS=30 or inf used to pass and then stop
+    the code location loading (Dagster's freshness windows start at 1 minute; inf overflows)."""
+    monkeypatch.setenv("INTEL_TECHNICALS_BUDGET_SECONDS", value)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    text = str(err.value)
+    assert "INTEL_TECHNICALS_BUDGET_SECONDS" in text and "from 60" in text
+    assert "Value error" not in text
+    monkeypatch.setenv("INTEL_TECHNICALS_BUDGET_SECONDS", "60")
+    assert load_settings().technicals_budget_seconds == 60
