@@ -24,6 +24,11 @@ decision_time = submitted_at). ``evaluated_bar_start`` is None: Alpaca does not 
 Errors: unreachable / timeout / 5xx / 429 -> RunnerUnavailableError; 404 -> OrderNotFoundError;
 other 4xx -> OrderRequestError with Alpaca's message. Messages never contain the credentials.
 
+Bounds (intel_assets.bounded_http): every request ends within ``timeout`` seconds of wall clock
+whatever the server sends; an adapter (one per parity run) sends nothing after
+``max_seconds_per_run`` or after ``max_consecutive_failures`` failed requests in a row (circuit
+breaker); bodies over 8 MiB are refused. Each is a RunnerUnavailableError.
+
 ``replay_clock=True`` (the local devtools server only, never real Alpaca) sets the server's
 replay clock to ``intent.decision_time`` before a NEW submit (an idempotent re-submit leaves it)
 and to ``as_of`` when a replace passes one (else the replace happens at the current clock), so a
@@ -48,8 +53,14 @@ from alpaca.trading.requests import (
     ReplaceOrderRequest,
     StopOrderRequest,
 )
-from requests.adapters import HTTPAdapter
 
+from intel_assets.bounded_http import (
+    MIB,
+    BoundedRequestsAdapter,
+    ProviderError,
+    ProviderGuard,
+    mount_bounded,
+)
 from intel_assets.contracts.orders import Fill, OrderIntent, OrderState
 from intel_assets.domain.fills import AlpacaFeeModel, to_decimal
 from intel_assets.execution.adapter import (
@@ -67,23 +78,17 @@ _CANCELED = {OrderStatus.CANCELED, OrderStatus.EXPIRED}
 _FEES = AlpacaFeeModel()
 
 
-class _TimeoutAdapter(HTTPAdapter):
-    """alpaca-py sends without a timeout; give every request one where requests sends."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self.timeout = timeout
-
-    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        kwargs["timeout"] = self.timeout
-        return super().send(request, **kwargs)
+#: One parity run replays a trading day (a few requests per intent).
+DEFAULT_MAX_SECONDS_PER_RUN = 1800.0
 
 
 class AlpacaAdapter:
     """Submit/cancel/replace/status orders at Alpaca (``base_url`` overrides the paper API URL)."""
 
     def __init__(self, api_key_id: str, api_secret_key: str, base_url: str | None = None,
-                 paper: bool = True, *, timeout: float = 10.0, replay_clock: bool = False) -> None:
+                 paper: bool = True, *, timeout: float = 10.0, replay_clock: bool = False,
+                 max_seconds_per_run: float | None = DEFAULT_MAX_SECONDS_PER_RUN,
+                 max_consecutive_failures: int | None = 3) -> None:
         if not (api_key_id and api_secret_key):
             raise ExecutionAdapterError("Alpaca credentials are missing: pass api_key_id and "
                                         "api_secret_key (ALPACA_API_KEY_ID / ALPACA_API_SECRET_KEY)")
@@ -100,8 +105,11 @@ class AlpacaAdapter:
         session = getattr(self._client, "_session", None)
         if not isinstance(session, requests.Session):  # alpaca-py internals changed: fail loudly
             raise RuntimeError("alpaca-py TradingClient has no requests session to set timeouts on")
-        session.mount("http://", _TimeoutAdapter(timeout))
-        session.mount("https://", _TimeoutAdapter(timeout))
+        # alpaca-py sends without any timeout: every request goes through the bounded engine
+        self.guard = ProviderGuard(self._where, request_seconds=timeout,
+                                   run_seconds=max_seconds_per_run,
+                                   max_consecutive_failures=max_consecutive_failures)
+        mount_bounded(session, BoundedRequestsAdapter(self.guard, 8 * MIB, record_success=True))
         self._intents: dict[str, OrderIntent] = {}
         self._clock_client: httpx.Client | None = None  # reused: a new httpx client costs ~50 ms
 
@@ -239,6 +247,10 @@ class AlpacaAdapter:
         what = f"{action} of order {client_order_id!r}"
         try:
             return fn()
+        except ProviderError as exc:  # the bounded engine: deadline, run budget, breaker, cap
+            text = f"is unreachable for the {what}" if exc.kind == "transport" else \
+                f"failed the {what}"
+            raise RunnerUnavailableError(self._redacted(f"{self._where} {text}: {exc}")) from None
         except APIError as exc:
             status, message = exc.status_code or 0, _api_message(exc)
             if status >= 500 or status == 429 or status == 0:

@@ -10,7 +10,11 @@ Orders come back as ``OrderState`` (statuses new -> open, filled, canceled/expir
 
 Clock: on a runner with a replay clock (``GET /v1/clock`` mode ``replay``), ``submit`` first
 moves the clock to the intent's decision time, so the order is placed when it was decided (a
-live runner places it now). Every call has a timeout. The runner being down, unreachable, too
+live runner places it now). Every call ends within ``timeout`` seconds of wall clock whatever
+the runner sends (intel_assets.bounded_http: a runner dripping bytes is cut at the deadline), an
+adapter stops calling after ``max_seconds_per_run`` (one adapter per parity run) or after
+``max_consecutive_failures`` failed calls in a row (circuit breaker), and answers over
+``max_body_bytes`` are refused while streaming. The runner being down, unreachable, too
 slow, failing (5xx) or answering something that is not a v2 order raises RunnerUnavailableError;
 a refusal (4xx, or a cancel answering ok false) raises OrderRequestError (404:
 OrderNotFoundError) carrying the runner's reason. ``submit`` is idempotent, so after a
@@ -25,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from intel_assets.bounded_http import MIB, ProviderError, ProviderGuard, bounded_client, fetch
 from intel_assets.contracts.orders import Fill, OrderIntent, OrderState
 from intel_assets.execution.adapter import (
     OrderNotFoundError,
@@ -35,19 +40,34 @@ from intel_assets.execution.adapter import (
 _OPEN = {"new", "accepted", "pending_new", "partially_filled", "accepted_for_bidding",
          "pending_replace", "pending_cancel", "held"}
 _CANCELED = {"canceled", "expired", "done_for_day", "replaced"}
+#: One parity run replays a trading day: a few calls per intent; 30 min bounds a runner that
+#: answers slowly forever without cutting a day of thousands of intents.
+DEFAULT_MAX_SECONDS_PER_RUN = 1800.0
+#: The largest answer is an order list or a backtest; 32 MiB is far above either.
+DEFAULT_MAX_BODY_BYTES = 32 * MIB
 
 
 class LeanAdapter:
     """Submit/cancel/replace/status orders at a LEAN runner (``base_url`` like http://host:8787).
 
     ``replay_clock``: None asks the runner once (``GET /v1/clock``); True/False forces it.
+    ``timeout`` is each call's wall-clock bound; ``max_seconds_per_run`` (None: none) bounds the
+    adapter's life; a ``client`` you pass keeps its own transport (its body cap and the breaker
+    still apply, the per-call deadline only between body chunks).
     """
 
     def __init__(self, base_url: str, timeout: float = 10.0, client: httpx.Client | None = None,
-                 replay_clock: bool | None = None) -> None:
+                 replay_clock: bool | None = None, *,
+                 max_seconds_per_run: float | None = DEFAULT_MAX_SECONDS_PER_RUN,
+                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                 max_consecutive_failures: int | None = 3) -> None:
         self.base_url = base_url.rstrip("/")
-        limits = httpx.Timeout(timeout, connect=min(timeout, 3.0))
-        self._client = client or httpx.Client(base_url=self.base_url, timeout=limits)
+        self.guard = ProviderGuard(f"LEAN runner at {self.base_url}", request_seconds=timeout,
+                                   run_seconds=max_seconds_per_run,
+                                   max_consecutive_failures=max_consecutive_failures)
+        self.max_body_bytes = max_body_bytes
+        self._client = client or bounded_client(timeout, connect_timeout=3.0,
+                                                base_url=self.base_url)
         self._replay_clock = replay_clock
         self._ids: dict[str, str] = {}  # client_order_id -> runner order id
         self.last_correlation_id: str | None = None
@@ -166,27 +186,43 @@ class LeanAdapter:
               headers: dict[str, str] | None = None,
               params: dict[str, str] | None = None) -> Any:
         try:
-            response = self._client.request(method, path, json=body, headers=headers,
-                                            params=params)
-        except httpx.TimeoutException as exc:
-            raise RunnerUnavailableError(
-                f"LEAN runner at {self.base_url} did not answer {method} {path} in time "
-                f"({type(exc).__name__}); check it is running and not overloaded") from exc
-        except httpx.TransportError as exc:
-            raise RunnerUnavailableError(
-                f"LEAN runner at {self.base_url} is unreachable ({type(exc).__name__}: {exc}); "
-                "start it with `intel-assets lean-runner` or fix the URL") from exc
+            response = fetch(self._client, method, path, guard=self.guard,
+                             max_body_bytes=self.max_body_bytes, json=body, headers=headers,
+                             params=params)
+        except ProviderError as exc:
+            raise RunnerUnavailableError(self._unavailable(method, path, exc)) from exc
         if response.status_code >= 500:
             raise RunnerUnavailableError(
                 f"LEAN runner at {self.base_url} failed on {method} {path} "
                 f"(HTTP {response.status_code}): {_reason(response)}")
         if response.status_code >= 400:
+            self.guard.record_success()  # a refusal is an answer: the runner works
             error = OrderNotFoundError if response.status_code == 404 else OrderRequestError
             raise error(response.status_code, _reason(response))
         try:
-            return response.json()
+            answer = response.json()
         except ValueError as exc:
+            self.guard.record_failure(f"{method} {path}: the body is not JSON")
             raise self._broken(f"{method} {path}", "the body is not JSON") from exc
+        self.guard.record_success()
+        return answer
+
+    def _unavailable(self, method: str, path: str, exc: ProviderError) -> str:
+        where = f"LEAN runner at {self.base_url}"
+        if exc.kind == "timeout":
+            return (f"{where} did not answer {method} {path} in time ({exc}); check it is "
+                    "running and not overloaded")
+        if exc.kind == "budget":
+            return (f"{where}: this run's time budget ({self.guard.run_seconds:g} s) is spent; "
+                    f"{method} {path} was not completed")
+        if exc.kind == "circuit_open":
+            return (f"{where} is unreachable or failing: not called again in this run after "
+                    f"{self.guard.consecutive_failures} consecutive failures (last: "
+                    f"{self.guard.last_failure})")
+        if exc.kind == "too_large":
+            return f"{where} answered {method} {path} with a body over the cap ({exc})"
+        return (f"{where} is unreachable ({exc}); start it with `intel-assets lean-runner` or "
+                "fix the URL")
 
 
 def submit_problem(order: Any, client_order_id: str, symbol: str) -> str | None:
