@@ -11,12 +11,15 @@ import math
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AwareDatetime, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
+
+if TYPE_CHECKING:
+    from intel_assets.contracts.orders import OrderBounds
 
 #: LEAN demo universe: the four tickers with minute data for 2013-10-04..11 in the shared data.
 LEAN_DEMO_UNIVERSE = ("SPY", "IBM", "BAC", "AIG")
@@ -84,6 +87,11 @@ class Settings(BaseSettings):
     )
     serve_host: str = "127.0.0.1"
     serve_port: int = Field(default=8080, ge=0, le=65535)
+    max_order_qty: float = Field(default=100_000_000, gt=0, le=1e15, description=(
+        "The largest order quantity (shares) the LEAN runner, the paper venue and the decision "
+        "reader accept."))
+    max_order_price: float = Field(default=10_000_000, gt=0, le=1e12, description=(
+        "The largest limit/stop price (USD) they accept."))
     max_staleness_seconds: int = Field(
         default=300, gt=0, description="A bundle whose technicals/regime are older than this is "
         "flagged market_context_stale when served (Torghut's own default limit is 300 s).")
@@ -193,6 +201,14 @@ class Settings(BaseSettings):
     @property
     def store_dsn(self) -> str:
         return self.bundle_store_dsn or f"sqlite:///{self.home / 'bundles.sqlite3'}"
+
+    @property
+    def order_bounds(self) -> "OrderBounds":
+        from decimal import Decimal
+
+        from intel_assets.contracts.orders import OrderBounds
+
+        return OrderBounds(Decimal(str(self.max_order_qty)), Decimal(str(self.max_order_price)))
 
     def budget_seconds(self, domain: str) -> float:
         return float(getattr(self, f"{domain}_budget_seconds"))

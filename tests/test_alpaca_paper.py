@@ -266,6 +266,15 @@ def test_bad_inputs_get_clear_alpaca_style_errors(server, adapter, client):
     fractional = httpx.post(f"{server.url}/v2/orders", headers=auth, json={
         "symbol": "SPY", "qty": 0.5, "side": "buy", "type": "market", "time_in_force": "gtc"})
     assert fractional.json()["message"] == "fractional orders must be DAY orders"
+    for body, words in (({"qty": 1e28}, "exceeds the largest order accepted"),  # was a crash
+                        ({"qty": "1e27"}, "INTEL_MAX_ORDER_QTY"),
+                        ({"qty": True}, "qty must be a number"),
+                        ({"type": "limit", "limit_price": 1e30}, "INTEL_MAX_ORDER_PRICE")):
+        huge = httpx.post(f"{server.url}/v2/orders", headers=auth, json={
+            "symbol": "SPY", "qty": 1, "side": "buy", "type": "market", "time_in_force": "day",
+            **body})
+        assert (huge.status_code, huge.json()["code"]) == (422, 40010001), huge.text
+        assert words in huge.json()["message"]
     saturday = "2013-10-12T12:00:00-04:00"  # next session Monday 2013-10-14: not in the data
     with pytest.raises(OrderRequestError, match=r"no SPY market data .* \(2013-10-14\)") as outside:
         adapter.submit(intent("bad-time", decision=saturday))

@@ -207,6 +207,10 @@ def test_the_same_idempotency_key_is_the_same_order_never_a_second_one(http):
     ({"qty": "-5"}, "invalid_order", "qty must be a finite number > 0"),
     ({"qty": "ten"}, "invalid_order", "qty must be a number"),
     ({"qty": 1.5}, "order_rejected", "lot size"),
+    ({"qty": True}, "invalid_request", "must be a number or a decimal string, not true"),
+    ({"qty": 1e28}, "invalid_order", "exceeds the largest order accepted"),  # was a 500
+    ({"qty": "1e27"}, "invalid_order", "INTEL_MAX_ORDER_QTY"),  # was a 5e24 USD fee
+    ({"order_type": "limit", "limit_price": 1e30}, "invalid_order", "INTEL_MAX_ORDER_PRICE"),
     ({"order_type": "limit"}, "invalid_order", "limit order needs a limit price"),
     ({"order_type": "stop"}, "invalid_order", "stop order needs a stop price"),
     ({"order_type": "iceberg"}, "invalid_order", "order_type must be one of"),
@@ -225,6 +229,15 @@ def test_bad_orders_are_refused_with_a_reason(http, fields, code, words):
     response = submit(http, f"bad-{uuid.uuid4().hex[:6]}", **fields)
     assert response.status_code == 422, response.text
     assert (response.json()["error"], words in response.json()["reason"]) == (code, True)
+
+
+def test_a_replace_beyond_the_order_bounds_is_refused_and_the_order_kept(http):
+    clock(http, at("09:31"))
+    resting = submit(http, "big-1", order_type="limit", limit_price=150, time_in_force="gtc").json()
+    huge = http.post(f"/v1/orders/{resting['id']}/replace", json={"qty": 1e28})
+    assert huge.status_code == 422 and "INTEL_MAX_ORDER_QTY" in huge.json()["reason"]
+    kept = http.get(f"/v1/orders/{resting['id']}").json()
+    assert (kept["status"], kept["qty"], kept["replaced_by"]) == ("new", "10", None)
 
 
 def test_orders_outside_the_data_and_bad_bodies(http):

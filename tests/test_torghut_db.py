@@ -140,6 +140,7 @@ def test_bad_decisions_are_rejected_with_reasons(torghut_db, lean_dir):
         "malformed_decision": decision_row("SPY", ["buy", 10], created_at=datetime(
             2013, 10, 8, 16, tzinfo=timezone.utc)),
         "symbol_mismatch": decision_row("SPY", decision_json(symbol="IBM")),
+        "order_too_large": decision_row("SPY", decision_json(qty="1e28")),
         "torghut_rejected": decision_row("SPY", decision_json(risk_reasons=[
             "max_notional_exceeded", "llm_veto"]), status="rejected"),
         "duplicate_client_order_id": decision_row(
@@ -171,6 +172,7 @@ def test_bad_decisions_are_rejected_with_reasons(torghut_db, lean_dir):
     assert good["decision_hash"] in reasons["duplicate_client_order_id"] and good["id"] in \
         reasons["duplicate_client_order_id"]
     assert "limit_price is only allowed" in reasons["invalid_intent"]
+    assert "1E+28 exceeds the largest order accepted" in reasons["order_too_large"]
     _, other = validate_decisions(torghut_db.decisions_for_day(date(2014, 1, 6)),
                                   MarketTape(lean_dir))
     assert [r.code for r in other] == ["outside_data"]

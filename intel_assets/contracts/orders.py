@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -108,6 +110,32 @@ class OrderIntent(_Model):
         return self
 
 
+@dataclass(frozen=True)
+class OrderBounds:
+    """The largest order every boundary accepts (LEAN runner, paper venue, decision reader).
+
+    No equity order comes near them; beyond them Decimal arithmetic overflows (qty >= 1e28 made
+    the runner answer 500) or fees and notionals become absurd (qty 1e27: a 5e24 USD fee).
+    Configured by INTEL_MAX_ORDER_QTY and INTEL_MAX_ORDER_PRICE (settings.order_bounds)."""
+
+    max_qty: Decimal = Decimal(100_000_000)
+    max_price: Decimal = Decimal(10_000_000)
+
+    def problem(self, qty: Decimal | None, **prices: Decimal | None) -> str | None:
+        """Why an order of ``qty`` at these prices is refused, or None."""
+        if qty is not None and qty > self.max_qty:
+            return (f"qty {qty} exceeds the largest order accepted, {self.max_qty:,} shares "
+                    "(INTEL_MAX_ORDER_QTY)")
+        for name, price in prices.items():
+            if price is not None and price > self.max_price:
+                return (f"{name} {price} exceeds the largest price accepted, {self.max_price:,} "
+                        "USD (INTEL_MAX_ORDER_PRICE)")
+        return None
+
+
+DEFAULT_ORDER_BOUNDS = OrderBounds()
+
+
 def default_client_order_id(strategy_id: str, intent_id: str) -> str:
     """The deterministic client_order_id of an intent that names none (retries stay idempotent)."""
     raw = re.sub(r"[^A-Za-z0-9._:-]", "_", f"{strategy_id}-{intent_id}")
@@ -157,5 +185,6 @@ class OrderState(_Model):
         return _utc(value)
 
 
-__all__ = ["CLIENT_ORDER_ID_RULE", "Fill", "FillStatus", "OrderIntent", "OrderState", "OrderStatus",
-           "OrderType", "Side", "TimeInForce", "default_client_order_id"]
+__all__ = ["CLIENT_ORDER_ID_RULE", "DEFAULT_ORDER_BOUNDS", "Fill", "FillStatus", "OrderBounds",
+           "OrderIntent", "OrderState", "OrderStatus", "OrderType", "Side", "TimeInForce",
+           "default_client_order_id"]

@@ -50,6 +50,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from intel_assets.contracts.orders import DEFAULT_ORDER_BOUNDS
 from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
 from intel_assets.devtools.alpaca_server import AlpacaServer, ApiError, ApiRequest, ApiResponse, parse_time
 from intel_assets.domain.fills import (
@@ -296,6 +297,9 @@ class PaperBook:
             raise _invalid(f"limit_price is only valid for limit orders, not {order_type} orders")
         if order_type != "stop" and stop is not None:
             raise _invalid(f"stop_price is only valid for stop orders, not {order_type} orders")
+        too_big = DEFAULT_ORDER_BOUNDS.problem(qty, limit_price=limit, stop_price=stop)
+        if too_big:  # beyond it Decimal overflows (qty >= 1e28 crashed this handler)
+            raise _invalid(too_big)
         if qty % 1 and tif != "day":
             raise _invalid("fractional orders must be DAY orders")
         now = self.server.now()

@@ -33,7 +33,7 @@ from intel_assets.contracts.decisions import (
     RISK_REASONS_FIELD,
     TIMES_IN_FORCE,
 )
-from intel_assets.contracts.orders import OrderIntent
+from intel_assets.contracts.orders import DEFAULT_ORDER_BOUNDS, OrderBounds, OrderIntent
 from intel_assets.contracts.parity import RejectedIntent
 from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
 from intel_assets.domain.fills import MarketSnapshot
@@ -241,8 +241,11 @@ def _price(payload: dict, key: str) -> float | None:
     return None if value is None else float(value)
 
 
-def validate_decision(row: DecisionRow, tape: MarketTape) -> ValidIntent | RejectedIntent:
-    """The decision as a replayable intent, or its rejection with a code and a plain reason."""
+def validate_decision(row: DecisionRow, tape: MarketTape,
+                      bounds: OrderBounds = DEFAULT_ORDER_BOUNDS) -> ValidIntent | RejectedIntent:
+    """The decision as a replayable intent, or its rejection with a code and a plain reason
+    (an order beyond ``bounds`` is ``order_too_large``: one absurd decision never fails the
+    day's replay)."""
     refused = torghut_rejection(row)
     if refused is not None:
         why = "; ".join(refused) if refused else "no risk_reasons recorded"
@@ -254,6 +257,11 @@ def validate_decision(row: DecisionRow, tape: MarketTape) -> ValidIntent | Rejec
         return _reject(row, *problem)
     payload = row.decision_json
     symbol = normalize_symbol(row.symbol)
+    too_big = bounds.problem(decimal_value(payload.get("qty")),
+                             limit_price=decimal_value(payload.get("limit_price")),
+                             stop_price=decimal_value(payload.get("stop_price")))
+    if too_big is not None:
+        return _reject(row, "order_too_large", too_big, symbol)
     if symbol not in tape.symbols:
         return _reject(row, "unknown_symbol", f"unknown symbol {symbol}: no LEAN minute data for "
                        f"it (known: {', '.join(tape.symbols)})", symbol)
@@ -288,14 +296,15 @@ def validate_decision(row: DecisionRow, tape: MarketTape) -> ValidIntent | Rejec
     return ValidIntent(str(row.id), intent, arrival, row)
 
 
-def validate_decisions(rows: list[DecisionRow], tape: MarketTape
+def validate_decisions(rows: list[DecisionRow], tape: MarketTape,
+                       bounds: OrderBounds = DEFAULT_ORDER_BOUNDS
                        ) -> tuple[list[ValidIntent], list[RejectedIntent]]:
     """Valid intents in decision-time order, and rejections (incl. repeated client_order_ids)."""
     valid: list[ValidIntent] = []
     rejected: list[RejectedIntent] = []
     seen: dict[str, str] = {}
     for row in sorted(rows, key=lambda r: (r.created_at, str(r.id))):
-        result = validate_decision(row, tape)
+        result = validate_decision(row, tape, bounds)
         if isinstance(result, RejectedIntent):
             rejected.append(result)
             continue

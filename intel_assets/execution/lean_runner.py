@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from intel_assets.contracts.orders import DEFAULT_ORDER_BOUNDS, OrderBounds
 from intel_assets.devtools.asgi import asgi_in_background
 from intel_assets.domain.execution_models.compositions import ExecutionModels
 from intel_assets.domain.lean_data import Normalization
@@ -79,14 +80,15 @@ def _correlation_id(request: Request) -> str:
 def create_lean_runner_app(lean_dir: Path | str, normalization: Normalization = "raw",
                            models: ExecutionModels | None = None, *,
                            as_of: datetime | None = None, live: bool = False,
-                           moc_buffer: timedelta = DEFAULT_MOC_BUFFER) -> Starlette:
+                           moc_buffer: timedelta = DEFAULT_MOC_BUFFER,
+                           bounds: OrderBounds = DEFAULT_ORDER_BOUNDS) -> Starlette:
     """The runner over the LEAN Data folder ``lean_dir``: a live clock, or a replay clock at
     ``as_of`` (default: New York midnight of the first data day)."""
     clock = RunnerClock("live") if live else None
     if clock is None and as_of is not None:
         clock = RunnerClock("replay", as_of.astimezone(timezone.utc))
     state = RunnerState(Path(lean_dir), models, normalization, clock=clock,
-                        moc_buffer=moc_buffer)
+                        moc_buffer=moc_buffer, bounds=bounds)
     backtests: dict[str, dict[str, Any]] = {}
 
     def endpoint(operation: str, work: Handler) -> Handler:
@@ -268,8 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     mode = "live clock" if args.live else f"replay clock from {as_of.isoformat() if as_of else 'the start of the data'}"
     print(f"LEAN runner (contract v2) on http://{args.host}:{args.port}, {lean_dir}, "
           f"{args.normalization} prices, {mode}")
+    from intel_assets.settings import load_settings
+
     serve_lean_runner(lean_dir, args.host, args.port, args.normalization, as_of=as_of,
-                      live=args.live, moc_buffer=timedelta(minutes=args.moc_buffer_minutes))
+                      live=args.live, moc_buffer=timedelta(minutes=args.moc_buffer_minutes),
+                      bounds=load_settings().order_bounds)
     return 0
 
 

@@ -23,6 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from intel_assets.contracts.orders import DEFAULT_ORDER_BOUNDS, OrderBounds
 from intel_assets.domain.execution_models.compositions import (
     ExecutionModels,
     execute_order,
@@ -118,8 +119,10 @@ class RunnerState:
 
     def __init__(self, lean_dir: Path, models: ExecutionModels | None = None,
                  normalization: Normalization = "raw", *, clock: RunnerClock | None = None,
-                 moc_buffer=DEFAULT_MOC_BUFFER) -> None:
+                 moc_buffer=DEFAULT_MOC_BUFFER,
+                 bounds: OrderBounds = DEFAULT_ORDER_BOUNDS) -> None:
         self.lean_dir = Path(lean_dir)
+        self.bounds = bounds
         self.models = models or lean_models()
         self.normalization = normalization
         self.clock = clock or RunnerClock("replay", self.first_data_midnight())
@@ -250,7 +253,7 @@ class RunnerState:
             payload["_lean_audit"] = audit("submit_order", correlation_id, request_ts, key, True)
             return payload
         try:
-            terms = body.terms()
+            terms = body.terms(self.bounds)
         except WireError as exc:
             raise RunnerRequestError(422, "invalid_order", str(exc)) from exc
         cid = body.client_order_id or f"lean-{uuid.uuid4().hex[:24]}"
@@ -306,6 +309,9 @@ class RunnerState:
                                           "trail_price": body.trail_price}, required=False)
         except WireError as exc:
             raise RunnerRequestError(422, "invalid_replace", str(exc)) from exc
+        too_big = self.bounds.problem(qty, limit_price=limit, stop_price=stop, trail_price=amount)
+        if too_big:
+            raise RunnerRequestError(422, "invalid_replace", too_big)
         if amount is not None and percent != order.terms.trailing_percent:
             raise RunnerRequestError(422, "invalid_replace", (
                 "a trailing stop keeps its kind of trail: send trail_percent for a percent "

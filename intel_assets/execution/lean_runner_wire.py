@@ -21,11 +21,15 @@ import re
 import uuid
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from intel_assets.contracts.orders import CLIENT_ORDER_ID_RULE
+from intel_assets.contracts.orders import (
+    CLIENT_ORDER_ID_RULE,
+    DEFAULT_ORDER_BOUNDS,
+    OrderBounds,
+)
 from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
 from intel_assets.domain.execution_models.orders import OrderTerms
 from intel_assets.domain.order_book import BookOrder
@@ -37,7 +41,13 @@ WIRE_ORDER_TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop", "m
 WIRE_TIMES_IN_FORCE = ("day", "gtc", "ioc", "fok", "opg", "cls", "gtd")
 LIST_STATUSES = ("open", "closed", "all")
 _CID = re.compile(CLIENT_ORDER_ID_RULE)
-Number = float | int | str
+def _not_a_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # JSON true would otherwise coerce to 1 share
+        raise ValueError(f"must be a number or a decimal string, not {str(value).lower()}")
+    return value
+
+
+Number = Annotated[float | int | str, BeforeValidator(_not_a_bool)]
 
 
 class WireError(ValueError):
@@ -107,8 +117,9 @@ class SubmitOrderBody(_Body):
         value = self.extra_params.get("client_order_id")
         return None if value in (None, "") else str(value)
 
-    def terms(self) -> OrderTerms:
-        """The domain order (the book sets its time); WireError with a reason when invalid."""
+    def terms(self, bounds: OrderBounds = DEFAULT_ORDER_BOUNDS) -> OrderTerms:
+        """The domain order (the book sets its time); WireError with a reason when invalid or
+        beyond ``bounds``."""
         kind, tif = self.order_type, self.time_in_force
         if kind not in WIRE_ORDER_TYPES:
             raise WireError(f"order_type must be one of {', '.join(WIRE_ORDER_TYPES)}, not "
@@ -142,8 +153,12 @@ class SubmitOrderBody(_Body):
                 expire = date.fromisoformat(str(self.extra_params.get("expire_date", "")))
             except ValueError:
                 raise WireError("a gtd order needs extra_params.expire_date as YYYY-MM-DD") from None
+        qty = wire_decimal("qty", self.qty)
+        too_big = bounds.problem(qty, limit_price=limit, stop_price=stop, trail_price=amount)
+        if too_big:
+            raise WireError(too_big)
         try:
-            return OrderTerms(self.side, wire_decimal("qty", self.qty) or Decimal(0), kind,  # type: ignore[arg-type]
+            return OrderTerms(self.side, qty or Decimal(0), kind,  # type: ignore[arg-type]
                               limit, stop, None, tif, expire, amount, percent)  # type: ignore[arg-type]
         except ValueError as exc:
             raise WireError(str(exc)) from exc
