@@ -14,7 +14,8 @@ Routes are a table of (method, path) -> handler: `server.add_route("POST", "/v2/
 adds an endpoint to the same server; a `{name}` path segment matches any one segment. Paper
 trading (orders filled on replayed LEAN data, see alpaca_paper.py) is installed by `lean_dir=`.
 `server.faults` injects failures into every request (or only requests naming some symbols): an
-HTTP status, a delay, a raw body, dropped article fields or non-UTF-8 bytes. 429 and 504 are
+HTTP status, a delay, a raw body, dropped article fields, non-UTF-8 bytes, or a body dripped
+one byte every `drip_seconds` (headers first, so per-read timeouts never fire). 429 and 504 are
 refused: alpaca-py retries them with 3 s sleeps.
 
 SAMPLE DATA: `sample_news.jsonl` beside this module is hand-written sample data, not real
@@ -88,14 +89,15 @@ class Faults:
     body: bytes | None = None  # answer with these raw bytes (status 200 unless `status`)
     drop_fields: tuple[str, ...] = ()  # remove these keys from every returned item
     invalid_utf8: bool = False  # put non-UTF-8 bytes into every string of returned items
+    drip_seconds: float = 0.0  # send the body one byte at a time, this long apart
     symbols: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if self.status is not None and (self.status < 400 or self.status in _RETRIED_BY_ALPACA_PY):
             raise ValueError("fault status must be >= 400 and not 429/504 (alpaca-py retries those "
                              "with 3 s sleeps); use 500, 502 or 503")
-        if self.delay_seconds < 0:
-            raise ValueError("delay_seconds must be >= 0")
+        if self.delay_seconds < 0 or self.drip_seconds < 0:
+            raise ValueError("delay_seconds and drip_seconds must be >= 0")
 
     def applies_to(self, request: ApiRequest) -> bool:
         if self.symbols is None:
@@ -313,12 +315,21 @@ class _Handler(BaseHTTPRequestHandler):
             body=self.rfile.read(length) if length else b"",
         )
         status, body = self.server.dispatch(request)
+        faults = self.server.faults
+        drip = faults.drip_seconds if faults.applies_to(request) else 0.0
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if not drip:
+                self.wfile.write(body)
+            for i in range(len(body) if drip else 0):
+                self.wfile.write(body[i:i + 1])
+                self.wfile.flush()
+                if self.server.stopping.wait(drip):
+                    self.close_connection = True
+                    break
         except OSError:  # the client gave up (e.g. its timeout) while a fault delayed us
             self.close_connection = True
 

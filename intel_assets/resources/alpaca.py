@@ -1,9 +1,8 @@
-"""Owns the Alpaca resource (news via alpaca-py with a per-request timeout and a per-run time budget;
-symbols are fetched in batches, one paginated query per batch) and the news aggregation config
-resource."""
+"""Owns the Alpaca resource (news via alpaca-py, every request bounded by a wall-clock deadline,
+a per-run time budget, a body cap and a per-run circuit breaker; symbols are fetched in batches,
+one paginated query per batch) and the news aggregation config resource."""
 
 import math
-import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from json import JSONDecodeError
@@ -15,11 +14,18 @@ from alpaca.data.historical.news import NewsClient
 from alpaca.data.requests import NewsRequest
 from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
-from requests.adapters import HTTPAdapter
 
+from intel_assets.bounded_http import (
+    MIB,
+    BoundedRequestsAdapter,
+    ProviderError,
+    ProviderGuard,
+    mount_bounded,
+)
 from intel_assets.domain.news import DEFAULT_ALLOWED_SOURCES, NewsSettings
 
 BUDGET_EXHAUSTED = "time budget exhausted"
+PROVIDER = "Alpaca news"
 #: Alpaca's largest page for GET /v1beta1/news.
 NEWS_PAGE_SIZE = 50
 _MAX_MESSAGE = 300
@@ -27,38 +33,16 @@ _MAX_MESSAGE = 300
 
 class NewsFetchError(Exception):
     """One symbol's failed news fetch. `kind` is one of config, budget, timeout, http, malformed,
-    encoding, transport, unexpected; the message never holds credentials."""
+    encoding, transport, too_large, circuit_open, unexpected; the message never holds
+    credentials."""
 
     def __init__(self, symbol: str, kind: str, message: str) -> None:
         super().__init__(message)
         self.symbol, self.kind = symbol, kind
 
 
-class _BudgetExhausted(Exception):
-    pass
-
-
 class _NotUtf8(Exception):
     pass
-
-
-class _DeadlineAdapter(HTTPAdapter):
-    """Gives every request timeout = min(request timeout, time left in the run's budget).
-
-    alpaca-py 0.44's RESTClient sends through a plain requests.Session with no timeout (it has
-    no timeout option), so the timeout is applied where requests sends: the transport adapter.
-    """
-
-    def __init__(self, timeout: float, deadline: float) -> None:
-        super().__init__()
-        self.request_timeout, self.deadline = timeout, deadline
-
-    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise _BudgetExhausted()
-        kwargs["timeout"] = min(self.request_timeout, remaining)
-        return super().send(request, **kwargs)
 
 
 def _require_utf8(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
@@ -81,12 +65,24 @@ class AlpacaResource(ConfigurableResource):
         description="Data API base URL (alpaca-py url_override), e.g. http://127.0.0.1:8765 for "
         "the local server; None = the live API https://data.alpaca.markets.",
     )
-    request_timeout_seconds: float = Field(default=10.0, gt=0, description="Per HTTP request.")
+    request_timeout_seconds: float = Field(
+        default=10.0, gt=0, allow_inf_nan=False,
+        description="Wall-clock bound per HTTP request (connect to last body byte), not per "
+        "socket read: a server dripping bytes is cut at this deadline.")
     max_seconds_per_run: float = Field(
-        default=60.0, gt=0,
-        description="Bound on total fetch time per call; symbols not fetched by then get an "
-        "error 'time budget exhausted'.",
+        default=60.0, gt=0, allow_inf_nan=False,
+        description="Wall-clock bound on the whole fetch per run (every request included); "
+        "symbols not fetched by then get an error 'time budget exhausted'.",
     )
+    max_body_bytes: int = Field(
+        default=8 * MIB, ge=1024,
+        description="Largest response body read (streamed; the request fails past it). A page "
+        "of 50 articles without content is ~100 KB.")
+    max_consecutive_failures: int = Field(
+        default=3, ge=1,
+        description="Circuit breaker: after this many failed requests in a row (timeouts, "
+        "transport errors, 5xx, oversize or unusable bodies) the run stops calling Alpaca; "
+        "the remaining batches get a 'circuit_open' error.")
     symbols_per_request: int = Field(
         default=50, ge=1,
         description="Symbols per news query (Alpaca's comma-separated `symbols`); articles are "
@@ -105,25 +101,31 @@ class AlpacaResource(ConfigurableResource):
                 text = text.replace(secret, "***")
         return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
 
-    def _news_client(self, deadline: float) -> NewsClient:
+    def guard(self) -> ProviderGuard:
+        """A fresh per-run guard: the run's deadline starts now."""
+        return ProviderGuard(PROVIDER, request_seconds=self.request_timeout_seconds,
+                             run_seconds=self.max_seconds_per_run,
+                             max_consecutive_failures=self.max_consecutive_failures)
+
+    def _news_client(self, guard: ProviderGuard) -> NewsClient:
         client = NewsClient(api_key=self.api_key_id, secret_key=self.api_secret_key, raw_data=True,
                             url_override=self.data_url.rstrip("/") if self.data_url else None)
         session = getattr(client, "_session", None)
         if not isinstance(session, requests.Session):  # alpaca-py internals changed: fail loudly
             raise RuntimeError("alpaca-py NewsClient has no requests session to apply timeouts to")
-        adapter = _DeadlineAdapter(self.request_timeout_seconds, deadline)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
+        # alpaca-py 0.44 sends through a plain requests.Session without any timeout (it has no
+        # timeout option): every request goes through the bounded engine instead
+        mount_bounded(session, BoundedRequestsAdapter(guard, self.max_body_bytes))
         session.hooks["response"].append(_require_utf8)
         return client
 
-    def _fetch_error(self, symbol: str, exc: BaseException, deadline: float) -> NewsFetchError:
-        if isinstance(exc, _BudgetExhausted) or (
-            isinstance(exc, requests.Timeout) and time.monotonic() >= deadline
-        ):
+    def _fetch_error(self, symbol: str, exc: BaseException) -> NewsFetchError:
+        if isinstance(exc, ProviderError) and exc.kind == "budget":
             return NewsFetchError(symbol, "budget",
                                   f"{BUDGET_EXHAUSTED} (max_seconds_per_run={self.max_seconds_per_run:g} s)")
-        if isinstance(exc, requests.Timeout):
+        if isinstance(exc, ProviderError):
+            kind, text = exc.kind, str(exc)
+        elif isinstance(exc, requests.Timeout):
             kind, text = "timeout", f"no response within {self.request_timeout_seconds:g} s"
         elif isinstance(exc, APIError):
             kind, text = "http", f"HTTP {exc.status_code}: {str(exc).strip()}"
@@ -139,11 +141,10 @@ class AlpacaResource(ConfigurableResource):
             kind, text = "unexpected", f"{type(exc).__name__}: {exc}"
         return NewsFetchError(symbol, kind, self._redacted(text))
 
-    def _batch_error(self, batch: Sequence[str], exc: BaseException,
-                     deadline: float) -> dict[str, NewsFetchError]:
+    def _batch_error(self, batch: Sequence[str], exc: BaseException) -> dict[str, NewsFetchError]:
         """One failed request's error, given to every symbol of its batch (classified once, so
         a timeout near the deadline cannot be 'timeout' for one symbol and 'budget' for the next)."""
-        error = self._fetch_error(batch[0], exc, deadline)
+        error = self._fetch_error(batch[0], exc)
         return {s: NewsFetchError(s, error.kind, str(error)) for s in batch}
 
     def _fetch_batch(self, client: NewsClient, batch: Sequence[str], start: datetime, end: datetime,
@@ -192,7 +193,12 @@ class AlpacaResource(ConfigurableResource):
         A failed request (timeout, HTTP error, non-JSON or non-UTF-8 body, wrong shape, an
         article without a `symbols` list in a multi-symbol query) fails its whole batch: each
         of its symbols gets the same NewsFetchError; other batches are unaffected. Batches not
-        started within max_seconds_per_run get 'time budget exhausted'."""
+        started within max_seconds_per_run get 'time budget exhausted'.
+
+        Every request ends by its wall-clock deadline (request_timeout_seconds, cut to what is
+        left of max_seconds_per_run), whatever the server sends; bodies over max_body_bytes fail
+        their batch ('too_large'); after max_consecutive_failures failed batches in a row the
+        remaining batches are not requested ('circuit_open')."""
         if limit_per_symbol < 1:
             raise ValueError("limit_per_symbol must be at least 1")
         wanted = list(dict.fromkeys(symbols))
@@ -200,21 +206,22 @@ class AlpacaResource(ConfigurableResource):
             message = ("Alpaca credentials are not configured: set ALPACA_API_KEY_ID and "
                        "ALPACA_API_SECRET_KEY")
             return {s: NewsFetchError(s, "config", message) for s in wanted}
-        deadline = time.monotonic() + self.max_seconds_per_run
-        client = self._news_client(deadline)
+        guard = self.guard()
+        client = self._news_client(guard)
         results: dict[str, list[dict] | NewsFetchError] = {}
         short: list[str] = []
         step = self.symbols_per_request
         try:
             for batch in (wanted[i:i + step] for i in range(0, len(wanted), step)):
-                if time.monotonic() >= deadline:
-                    results.update(self._batch_error(batch, _BudgetExhausted(), deadline))
-                    continue
                 try:
+                    guard.check()  # budget spent or circuit open: this batch is not requested
                     found, cut = self._fetch_batch(client, batch, start, end, limit_per_symbol)
                 except Exception as exc:  # noqa: BLE001 - mapped to this batch's symbols' errors
-                    results.update(self._batch_error(batch, exc, deadline))
+                    if not _counted_by_engine(exc):
+                        guard.record_failure(f"{type(exc).__name__}: {exc}")
+                    results.update(self._batch_error(batch, exc))
                     continue
+                guard.record_success()
                 results.update(found)
                 short.extend(cut)
         finally:
@@ -225,6 +232,12 @@ class AlpacaResource(ConfigurableResource):
                 f"{len(short)} symbol(s) short of {limit_per_symbol} articles; they miss older "
                 f"articles of the window: {', '.join(short[:10])}{' ...' if len(short) > 10 else ''}")
         return {s: results[s] for s in wanted}
+
+
+def _counted_by_engine(exc: BaseException) -> bool:
+    """Failures the bounded engine already recorded: its own errors and 5xx/429 answers."""
+    status = getattr(exc, "status_code", None) if isinstance(exc, APIError) else None
+    return isinstance(exc, ProviderError) or (status is not None and (status >= 500 or status == 429))
 
 
 def _news_page(raw: Any) -> tuple[list, str | None]:
