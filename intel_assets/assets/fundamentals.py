@@ -58,6 +58,8 @@ def fundamentals_for_symbol(client: EdgarClient, symbol: str, now: datetime,
         cik = client.cik_for(symbol)
     except EdgarUnknownTickerError as exc:
         return missing_block(DOMAIN, budget_seconds, f"no SEC filer for {symbol}: {exc}")
+    except EdgarError as exc:  # the ticker map itself failed (once per run; see EdgarClient)
+        return error_block(DOMAIN, budget_seconds, str(exc))
     try:
         facts = client.companyfacts(cik)
     except EdgarNotFoundError:

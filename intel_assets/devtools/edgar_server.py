@@ -5,6 +5,9 @@ Serves `/files/company_tickers.json`, `/api/xbrl/companyfacts/CIK##########.json
 headers, 304 answers to If-None-Match / If-Modified-Since, 404 for unknown paths and (like SEC)
 403 for requests without a User-Agent containing a contact email. Every request is recorded
 (path, status, monotonic time, headers) so tests can assert caching and rate limits.
+`server.inject(path, ...)` adds faults to one path (or every path): a delay before answering, an
+HTTP status, a body dripped one byte every `drip_seconds` after the headers, or a body sent
+without Content-Length (the client learns its size only by reading it).
 
 A folder is mapped by file name: `company_tickers.json` -> /files/company_tickers.json,
 `companyfacts_CIK<10 digits>[_anything].json` -> /api/xbrl/companyfacts/CIK<10 digits>.json,
@@ -49,6 +52,20 @@ class RequestRecord:
     at: float  # time.monotonic() when the request arrived
     user_agent: str | None
     if_none_match: str | None
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What goes wrong for matching requests."""
+
+    delay_seconds: float = 0.0
+    status: int | None = None
+    drip_seconds: float = 0.0
+    undeclared_length: bool = False
+
+    def __post_init__(self) -> None:
+        if self.delay_seconds < 0 or self.drip_seconds < 0:
+            raise ValueError("delay_seconds and drip_seconds must be >= 0")
 
 
 @dataclass
@@ -98,6 +115,8 @@ class _State:
     require_user_agent: bool
     requests: list[RequestRecord] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    faults: dict[str | None, Fault] = field(default_factory=dict)  # path (None = all) -> fault
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -107,16 +126,32 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
         pass
 
-    def _send(self, status: int, body: bytes = b"", headers: Mapping[str, str] = {}) -> None:
+    def _send(self, status: int, body: bytes = b"", headers: Mapping[str, str] = {},
+              fault: Fault = Fault()) -> None:
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
         if status != 304:
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
+            if fault.undeclared_length:  # HTTP/1.0-style: the body ends when the server closes
+                self.close_connection = True
+                self.send_header("Connection", "close")
+            else:
+                self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if body and status != 304 and self.command != "HEAD":
-            self.wfile.write(body)
+        if not body or status == 304 or self.command == "HEAD":
+            return
+        try:
+            if not fault.drip_seconds:
+                self.wfile.write(body)
+                return
+            for i in range(len(body)):
+                self.wfile.write(body[i:i + 1])
+                if self.state.stopping.wait(fault.drip_seconds):
+                    break
+        except OSError:  # the client gave up (its deadline) mid-body
+            pass
+        self.close_connection = True
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
         at = time.monotonic()
@@ -124,7 +159,12 @@ class _Handler(BaseHTTPRequestHandler):
         agent, inm = self.headers.get("User-Agent"), self.headers.get("If-None-Match")
         with self.state.lock:
             doc = self.state.docs.get(path)
-        if self.state.require_user_agent and not (agent and _CONTACT.search(agent)):
+            fault = self.state.faults.get(path) or self.state.faults.get(None) or Fault()
+        if fault.delay_seconds:
+            self.state.stopping.wait(fault.delay_seconds)
+        if fault.status is not None:
+            status, body, headers = fault.status, b'{"error": "injected fault"}', {}
+        elif self.state.require_user_agent and not (agent and _CONTACT.search(agent)):
             status, body, headers = 403, b'{"error": "undeclared automated tool: set a User-Agent with a contact email"}', {}
         elif doc is None:
             status, body, headers = 404, b'{"error": "not found"}', {}
@@ -143,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
                     pass
         with self.state.lock:
             self.state.requests.append(RequestRecord(path, status, at, agent, inm))
-        self._send(status, body, headers)
+        self._send(status, body, headers, fault)
 
     do_HEAD = do_GET
 
@@ -184,7 +224,19 @@ class RunningServer:
         with self._state.lock:
             self._state.docs["/" + path.lstrip("/")] = _doc(_as_bytes(content), time.time() + 1)
 
+    def inject(self, path: str | None = None, **fault: Any) -> Fault:
+        """Fault every request to `path` (None: every path): inject(path, drip_seconds=1)."""
+        made = Fault(**fault)
+        with self._state.lock:
+            self._state.faults["/" + path.lstrip("/") if path else None] = made
+        return made
+
+    def clear_faults(self) -> None:
+        with self._state.lock:
+            self._state.faults.clear()
+
     def stop(self) -> None:
+        self._state.stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)

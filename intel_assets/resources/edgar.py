@@ -1,4 +1,5 @@
-"""Owns SEC EDGAR access: a polite HTTP client (User-Agent, <= 10 req/s, ETag cache) and its Dagster resource.
+"""Owns SEC EDGAR access: a polite, bounded HTTP client (User-Agent, <= 10 req/s, ETag cache,
+wall-clock deadlines, body cap, circuit breaker) and its Dagster resource.
 
 SEC's fair-access rules: every request must carry a descriptive User-Agent with a contact
 email, and a client may send at most 10 requests per second. EdgarClient enforces both (it
@@ -6,6 +7,16 @@ refuses to start without such a User-Agent and spaces requests at least 1/rate s
 across threads). Documents are cached on disk (body + ETag/Last-Modified) and re-validated with
 If-None-Match / If-Modified-Since; a 304 answer is served from the cache. Every failure is an
 EdgarError with a plain message: unknown ticker, HTTP status, unreachable host, malformed JSON.
+
+Bounds (one client = one run; the resource builds one per run): every request ends within
+``timeout_seconds`` of wall clock whatever the server sends (intel_assets.bounded_http), the
+client stops sending after ``max_seconds_per_run``, bodies over ``max_body_bytes`` are refused
+while streaming, and after ``max_consecutive_failures`` failed requests in a row (unreachable,
+timeout, 5xx/429/403, oversize or malformed) it sends nothing more in the run
+(EdgarUnavailableError). The ticker map is fetched once per client: a failure is remembered and
+answered for every later symbol. Only documents of the expected shape (ticker map,
+companyfacts, submissions) are written to the disk cache, and a cached body is re-validated
+when read.
 """
 
 
@@ -19,13 +30,30 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+from collections.abc import Callable
+
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
+
+from intel_assets.bounded_http import (
+    MIB,
+    ProviderError,
+    ProviderGuard,
+    bounded_client,
+    fetch,
+)
 
 DEFAULT_BASE_URL = "https://data.sec.gov"
 DEFAULT_TICKERS_URL = "https://www.sec.gov/files/company_tickers.json"
 SEC_MAX_REQUESTS_PER_SECOND = 10.0
+#: Largest EDGAR body read. Real companyfacts run to a few MB (the shared SNOW file is 2.6 MB;
+#: the largest filers' are a few tens of MB); a body past this is refused, not parsed or cached.
+DEFAULT_MAX_BODY_BYTES = 64 * MIB
+#: Per-run wall-clock budget: SEC allows 10 requests/s, and a symbol costs up to 3 documents
+#: (ticker map once, companyfacts, submissions), so 500 symbols need >= 150 s of rate limit alone;
+#: 900 s leaves room for transfer time.
+DEFAULT_MAX_SECONDS_PER_RUN = 900.0
+PROVIDER = "SEC EDGAR"
 _USER_AGENT_RULE = re.compile(r"^\s*\S.*\s+[^@\s]+@[^@\s]+\.[A-Za-z]{2,}\s*$")
 
 
@@ -55,6 +83,11 @@ class EdgarHTTPError(EdgarError):
 
 class EdgarMalformedError(EdgarError):
     """EDGAR answered 200 with a body that is not the JSON document expected."""
+
+
+class EdgarUnavailableError(EdgarHTTPError):
+    """The client sends no more requests in this run: its time budget is spent or its circuit
+    breaker opened after repeated failures."""
 
 
 def check_user_agent(user_agent: str | None) -> str:
@@ -124,6 +157,15 @@ class _DiskCache:
             return None  # torn or foreign entry: fetch afresh
         return meta, body
 
+    def drop(self, url: str) -> None:
+        if self.folder is None:
+            return
+        for path in self._paths(url):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+
     def put(self, url: str, body: bytes, etag: str | None, last_modified: str | None) -> None:
         if self.folder is None:
             return
@@ -148,17 +190,31 @@ class EdgarClient:
         cache_dir: str | Path | None = None,
         timeout_seconds: float = 20.0,
         max_requests_per_second: float = SEC_MAX_REQUESTS_PER_SECOND,
+        max_seconds_per_run: float | None = DEFAULT_MAX_SECONDS_PER_RUN,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_consecutive_failures: int | None = 3,
     ) -> None:
         self.user_agent = check_user_agent(user_agent)
         self.base_url = base_url.rstrip("/")
         self.tickers_url = tickers_url
         self.limiter = RateLimiter(max_requests_per_second)
+        if max_body_bytes < 1024:
+            raise EdgarConfigError(f"EDGAR max_body_bytes must be >= 1024, got {max_body_bytes}")
+        self.max_body_bytes = max_body_bytes
+        try:
+            self.guard = ProviderGuard(PROVIDER, request_seconds=timeout_seconds,
+                                       run_seconds=max_seconds_per_run,
+                                       max_consecutive_failures=max_consecutive_failures)
+        except ValueError as exc:
+            raise EdgarConfigError(str(exc)) from None
         self.cache = _DiskCache(Path(cache_dir).expanduser() if cache_dir else None)
         self.stats = {"requests": 0, "notModified": 0}
         self._stats_lock = threading.Lock()
         self._tickers: dict[str, int] | None = None
-        self._http = httpx.Client(
-            timeout=timeout_seconds,
+        self._tickers_error: EdgarError | None = None
+        self._tickers_lock = threading.Lock()
+        self._http = bounded_client(
+            timeout_seconds,
             headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate",
                      "Accept": "application/json"},
             follow_redirects=True,
@@ -175,9 +231,19 @@ class EdgarClient:
         self.close()
 
     # ---- documents --------------------------------------------------------------------------
-    def get_json(self, url: str) -> Any:
-        """GET a JSON document: conditional when cached, 304 -> cached body; EdgarError else."""
+    def get_json(self, url: str, shape: Callable[[str, Any], None] | None = None) -> Any:
+        """GET a JSON document: conditional when cached, 304 -> cached body; EdgarError else.
+
+        ``shape(url, document)`` raises EdgarMalformedError for a document of the wrong shape;
+        only documents that parse and pass it are cached (a cached one is re-checked).
+        """
         cached = self.cache.get(url)
+        if cached is not None:
+            try:
+                self._checked(url, cached[1], shape)
+            except EdgarMalformedError:  # e.g. cached before shapes were checked: fetch afresh
+                self.cache.drop(url)
+                cached = None
         headers: dict[str, str] = {}
         if cached is not None:
             meta = cached[0]
@@ -185,29 +251,52 @@ class EdgarClient:
                 headers["If-None-Match"] = meta["etag"]
             if meta.get("lastModified"):
                 headers["If-Modified-Since"] = meta["lastModified"]
-        self.limiter.acquire()
         try:
-            response = self._http.get(url, headers=headers)
-        except httpx.HTTPError as exc:
-            raise EdgarHTTPError(f"cannot reach EDGAR at {url}: {type(exc).__name__}: {exc}") from None
+            self.guard.check()  # no rate-limit wait for a request that will not be sent
+            self.limiter.acquire()
+            response = fetch(self._http, "GET", url, guard=self.guard,
+                             max_body_bytes=self.max_body_bytes, headers=headers)
+        except ProviderError as exc:
+            if exc.kind in ("budget", "circuit_open"):
+                raise EdgarUnavailableError(f"EDGAR not called for {url}: {exc}") from None
+            if exc.kind == "too_large":
+                raise EdgarMalformedError(f"EDGAR document {url} refused: {exc}") from None
+            raise EdgarHTTPError(f"cannot reach EDGAR at {url}: {exc}") from None
         with self._stats_lock:
             self.stats["requests"] += 1
             if response.status_code == 304:
                 self.stats["notModified"] += 1
         if response.status_code == 304 and cached is not None:
-            return self._parse(url, cached[1])
+            self.guard.record_success()
+            return self._checked(url, cached[1], shape)
         if response.status_code == 404:
+            self.guard.record_success()  # a definite answer: EDGAR works, the document is absent
             raise EdgarNotFoundError(f"EDGAR has no document at {url} (HTTP 404)")
         if response.status_code == 403:
+            self.guard.record_failure(f"HTTP 403 for {url}")
             raise EdgarHTTPError(
                 f"EDGAR refused {url} (HTTP 403): SEC blocks clients without a descriptive "
                 f"User-Agent or above 10 requests/s; check INTEL_EDGAR_USER_AGENT", 403)
-        if response.status_code != 200:
+        if response.status_code != 200:  # 5xx/429 are counted by the bounded engine
+            if response.status_code < 500 and response.status_code != 429:
+                self.guard.record_failure(f"HTTP {response.status_code} for {url}")
             raise EdgarHTTPError(f"EDGAR answered HTTP {response.status_code} for {url}",
                                  response.status_code)
         body = response.content
-        document = self._parse(url, body)  # never cache a body that does not parse
+        try:
+            document = self._checked(url, body, shape)  # never cache a body that is not the document
+        except EdgarMalformedError as exc:
+            self.guard.record_failure(str(exc))
+            raise
+        self.guard.record_success()
         self.cache.put(url, body, response.headers.get("ETag"), response.headers.get("Last-Modified"))
+        return document
+
+    @classmethod
+    def _checked(cls, url: str, body: bytes, shape: Callable[[str, Any], None] | None) -> Any:
+        document = cls._parse(url, body)
+        if shape is not None:
+            shape(url, document)
         return document
 
     @staticmethod
@@ -218,17 +307,20 @@ class EdgarClient:
             raise EdgarMalformedError(f"EDGAR document {url} is not valid JSON: {exc}") from None
 
     def tickers(self) -> dict[str, int]:
-        """Ticker -> CIK from company_tickers.json (fetched once per client)."""
-        if self._tickers is None:
-            doc = self.get_json(self.tickers_url)
-            rows = doc.values() if isinstance(doc, dict) else None
-            try:
-                self._tickers = {str(r["ticker"]).upper(): int(r["cik_str"]) for r in rows}  # type: ignore[union-attr]
-            except (TypeError, KeyError, ValueError):
-                raise EdgarMalformedError(
-                    f"{self.tickers_url} is not SEC's company_tickers.json shape "
-                    "({'0': {'cik_str': ..., 'ticker': ..., 'title': ...}, ...})") from None
-        return self._tickers
+        """Ticker -> CIK from company_tickers.json, fetched once per client (= once per run): a
+        failed fetch is remembered and raised again for every later symbol, not retried."""
+        with self._tickers_lock:
+            if self._tickers is None and self._tickers_error is None:
+                try:
+                    self._tickers = ticker_map(self.tickers_url,
+                                               self.get_json(self.tickers_url, tickers_shape))
+                except EdgarError as exc:
+                    self._tickers_error = exc
+            if self._tickers_error is not None:
+                raise type(self._tickers_error)(
+                    f"{self._tickers_error} (the ticker map is fetched once per run)")
+            assert self._tickers is not None
+            return self._tickers
 
     def cik_for(self, ticker: str) -> int:
         """The CIK of a ticker (BRK.B and BRK-B both work); EdgarUnknownTickerError if absent."""
@@ -241,17 +333,56 @@ class EdgarClient:
 
     def companyfacts(self, cik: int | str) -> dict:
         """The XBRL companyfacts document of a CIK (all reported facts, every filing)."""
-        return self._document(f"{self.base_url}/api/xbrl/companyfacts/CIK{cik10(cik)}.json")
+        return self.get_json(f"{self.base_url}/api/xbrl/companyfacts/CIK{cik10(cik)}.json",
+                             companyfacts_shape)
 
     def submissions(self, cik: int | str) -> dict:
         """The submissions document of a CIK (company profile and recent filings)."""
-        return self._document(f"{self.base_url}/submissions/CIK{cik10(cik)}.json")
+        return self.get_json(f"{self.base_url}/submissions/CIK{cik10(cik)}.json",
+                             submissions_shape)
 
-    def _document(self, url: str) -> dict:
-        doc = self.get_json(url)
-        if not isinstance(doc, dict):
-            raise EdgarMalformedError(f"EDGAR document {url} is JSON but not an object")
-        return doc
+
+# ---- document shapes (checked before anything is cached) --------------------------------------
+
+def _malformed(url: str, kind: str, problem: str) -> EdgarMalformedError:
+    return EdgarMalformedError(f"EDGAR document {url} is malformed SEC {kind}: {problem}")
+
+
+def ticker_map(url: str, document: Any) -> dict[str, int]:
+    """Ticker -> CIK of a company_tickers.json document; EdgarMalformedError if not that shape."""
+    rows = document.values() if isinstance(document, dict) else None
+    try:
+        return {str(r["ticker"]).upper(): int(r["cik_str"]) for r in rows}  # type: ignore[union-attr]
+    except (TypeError, KeyError, ValueError):
+        raise EdgarMalformedError(
+            f"{url} is not SEC's company_tickers.json shape "
+            "({'0': {'cik_str': ..., 'ticker': ..., 'title': ...}, ...})") from None
+
+
+def tickers_shape(url: str, document: Any) -> None:
+    ticker_map(url, document)
+
+
+def companyfacts_shape(url: str, document: Any) -> None:
+    """{"cik": ..., "facts": {taxonomy: {concept: {...}}}} (an empty facts object is valid)."""
+    if not isinstance(document, dict):
+        raise _malformed(url, "companyfacts", f"a JSON {type(document).__name__}, not an object")
+    facts = document.get("facts")
+    if not isinstance(facts, dict):
+        raise _malformed(url, "companyfacts", f"'facts' is {type(facts).__name__}, not an object "
+                         "of taxonomies")
+    bad = [k for k, v in facts.items() if not isinstance(v, dict)]
+    if bad:
+        raise _malformed(url, "companyfacts", f"taxonomy {bad[0]!r} is not an object of concepts")
+
+
+def submissions_shape(url: str, document: Any) -> None:
+    """{"cik": ..., "filings": {"recent": {...}, ...}}."""
+    if not isinstance(document, dict):
+        raise _malformed(url, "submissions", f"a JSON {type(document).__name__}, not an object")
+    filings = document.get("filings")
+    if not isinstance(filings, dict) or not isinstance(filings.get("recent"), dict):
+        raise _malformed(url, "submissions", "no 'filings.recent' object")
 
 
 class EdgarResource(ConfigurableResource):
@@ -261,9 +392,21 @@ class EdgarResource(ConfigurableResource):
     tickers_url: str = Field(default=DEFAULT_TICKERS_URL, description="company_tickers.json URL.")
     user_agent: str = Field(description="'<name or company> <contact email>' as SEC requires.")
     cache_dir: str | None = Field(default=None, description="On-disk ETag cache; None = no cache.")
-    timeout_seconds: float = Field(default=20.0, gt=0)
+    timeout_seconds: float = Field(default=20.0, gt=0, allow_inf_nan=False,
+                                   description="Wall-clock bound per request (connect to last "
+                                   "body byte), not per socket read.")
     max_requests_per_second: float = Field(default=SEC_MAX_REQUESTS_PER_SECOND, gt=0,
                                            le=SEC_MAX_REQUESTS_PER_SECOND)
+    max_seconds_per_run: float = Field(
+        default=DEFAULT_MAX_SECONDS_PER_RUN, gt=0, allow_inf_nan=False,
+        description="Wall-clock budget of all EDGAR requests in a run; symbols reached after it "
+        "get a fundamentals error without a request.")
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024,
+                                description="Largest EDGAR body read (streamed and refused past it).")
+    max_consecutive_failures: int = Field(
+        default=3, ge=1,
+        description="Circuit breaker: after this many failed requests in a row the run sends no "
+        "more to EDGAR.")
     _client: EdgarClient | None = PrivateAttr(default=None)
 
     def client(self) -> EdgarClient:
@@ -273,6 +416,8 @@ class EdgarResource(ConfigurableResource):
                 user_agent=self.user_agent, base_url=self.base_url, tickers_url=self.tickers_url,
                 cache_dir=self.cache_dir, timeout_seconds=self.timeout_seconds,
                 max_requests_per_second=self.max_requests_per_second,
+                max_seconds_per_run=self.max_seconds_per_run, max_body_bytes=self.max_body_bytes,
+                max_consecutive_failures=self.max_consecutive_failures,
             )
         return self._client
 
