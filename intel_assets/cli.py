@@ -14,16 +14,45 @@ from pathlib import Path
 
 from intel_assets.settings import LEAN_DEMO_AS_OF, Settings, SettingsError, load_settings
 
-DAGSTER_YAML = """\
-# Written by intel-assets: embedded Dagster storage (SQLite in this folder).
-# chdb admits one process per data path, so runs that touch ClickHouse are serialized.
-# For PostgreSQL storage see deploy/dagster.yaml.
+#: The first line of every dagster.yaml this command writes: such a file is rewritten when the
+#: settings it was derived from change (a dagster.yaml of your own is never touched).
+DAGSTER_YAML_MARKER = "# Written by intel-assets"
+
+
+def dagster_yaml(settings: Settings) -> str:
+    """The embedded instance's dagster.yaml: SQLite storage in DAGSTER_HOME, the run queue, the
+    ClickHouse pool, and Dagster's run monitoring with limits derived from the freshness budgets
+    (intel_assets/run_limits.py)."""
+    from intel_assets.run_limits import CLICKHOUSE_POOL, monitoring_yaml, run_limits
+
+    limits = run_limits(settings.technicals_budget_seconds, settings.max_staleness_seconds)
+    embedded = settings.clickhouse_dsn.startswith("chdb://")
+    pool = (f"""  # chdb admits one process per data path: at most one run with a step in a pool (only
+  # '{CLICKHOUSE_POOL}': technicals, regime, the source observations) at a time; news,
+  # fundamentals and parity runs run beside it, so a slow provider never delays technicals.
+  pools:
+    granularity: run
+    default_limit: 1
+""" if embedded else "")
+    return f"""{DAGSTER_YAML_MARKER}: embedded Dagster storage (SQLite in this folder).
+# Rewritten by intel-assets when its settings change; for PostgreSQL storage see
+# deploy/dagster.yaml.
 run_coordinator:
   module: dagster.core.run_coordinator
   class: QueuedRunCoordinator
-  config:
-    max_concurrent_runs: 1
-telemetry:
+concurrency:
+  runs:
+    max_concurrent_runs: 4
+{pool}# Runs execute on this machine: the launcher answers Dagster's run-worker health check from
+# the worker's process, so run monitoring fails a killed run at its next poll (the queue and
+# the pool move on); a run no code server can terminate is signalled directly.
+run_launcher:
+  module: intel_assets.run_launcher
+  class: LocalRunLauncher
+# Limits derived from the freshness budgets (technicals {settings.technicals_budget_seconds:g} s,
+# max staleness {settings.max_staleness_seconds} s; intel_assets/run_limits.py); each refresh
+# job also carries its own dagster/max_runtime tag.
+{monitoring_yaml(limits)}telemetry:
   enabled: false
 """
 
@@ -33,13 +62,29 @@ def _say(msg: str) -> None:
 
 
 def prepare_dagster_home(settings: Settings) -> Path:
-    """Create DAGSTER_HOME under INTEL_HOME (with dagster.yaml) unless DAGSTER_HOME is set."""
+    """Create DAGSTER_HOME under INTEL_HOME (with dagster.yaml) unless DAGSTER_HOME is set; a
+    dagster.yaml this command wrote earlier is brought up to date, any other is left alone."""
     home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    path, wanted = home / "dagster.yaml", dagster_yaml(settings)
+    current = path.read_text() if path.exists() else None
+    if current is None or (current.startswith(DAGSTER_YAML_MARKER) and current != wanted):
+        path.write_text(wanted)
     os.environ["DAGSTER_HOME"] = str(home)
+    _initialize_clickhouse_pool(home)
     return home
+
+
+def _initialize_clickhouse_pool(home: Path) -> None:
+    """Store the ClickHouse pool's limit (from dagster.yaml's pools default_limit) now. Dagster
+    1.13 stores it only when a queued run first names the pool, and the dequeue pass that does so
+    still reads the keys it fetched before: that first run would start beside a running one."""
+    from dagster import DagsterInstance
+
+    from intel_assets.run_limits import CLICKHOUSE_POOL
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.event_log_storage.initialize_concurrency_limit_to_default(CLICKHOUSE_POOL)
 
 
 def demo_settings() -> Settings:

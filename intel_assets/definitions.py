@@ -33,6 +33,7 @@ from intel_assets.resources.clickhouse import ClickHouseResource
 from intel_assets.resources.context import BundleStoreResource, ContextPolicyResource
 from intel_assets.resources.dsn_contract import BUNDLE_STORE_DSN_ENV, store_connect_dsn
 from intel_assets.resources.edgar import DEFAULT_BASE_URL, DEFAULT_TICKERS_URL, EdgarResource
+from intel_assets.run_limits import MAX_RUNTIME_TAG, run_limits
 from intel_assets.sensors.freshness import build_freshness_sensor
 from intel_assets.settings import Settings, load_settings
 
@@ -98,9 +99,13 @@ def build_market_context_definitions(settings: Settings) -> Definitions:
     # Every refresh ends with the brief, the bundle and its publication.
     publish = [research_brief, market_context_bundle, published_bundle]
 
+    limits = run_limits(settings.technicals_budget_seconds, settings.max_staleness_seconds)
+
     def refresh_job(name: str, description: str, *domains):
+        # Dagster's run monitoring ends a run past its max runtime (derived in run_limits.py)
+        runtime = limits.max_runtime_seconds(d.key.path[-1] for d in domains)
         return define_asset_job(name, selection=AssetSelection.assets(*domains, *publish),
-                                description=description)
+                                description=description, tags={MAX_RUNTIME_TAG: str(runtime)})
 
     refresh_all = refresh_job(REFRESH_JOB, "Refresh every domain of a symbol range in one run "
                               "and publish it.", technicals, regime, news, fundamentals)

@@ -21,6 +21,7 @@ from dagster import (
     asset,
     observable_source_asset,
 )
+from dagster._core.storage.tags import GLOBAL_CONCURRENCY_TAG
 
 from intel_assets.assets.common import (
     GROUP,
@@ -36,6 +37,7 @@ from intel_assets.domain.regime import regime_payload
 from intel_assets.domain.ta_tables import MICROBARS, SIGNALS
 from intel_assets.resources.clickhouse import ClickHouseResource, SourceFreshness, Warehouse
 from intel_assets.resources.context import BundleStoreResource, ContextPolicyResource
+from intel_assets.run_limits import CLICKHOUSE_POOL
 
 SOURCE_GROUP = "market_data"
 _SOURCE_DESCRIPTIONS = {
@@ -69,7 +71,8 @@ def _observable(table: str):
         warnings.simplefilter("ignore", BetaWarning)
         return observable_source_asset(
             key=SOURCE_KEYS[table], group_name=SOURCE_GROUP,
-            description=_SOURCE_DESCRIPTIONS[table], tags={"dagster/kind/clickhouse": ""})(observe)
+            description=_SOURCE_DESCRIPTIONS[table], tags={"dagster/kind/clickhouse": ""},
+            op_tags={GLOBAL_CONCURRENCY_TAG: CLICKHOUSE_POOL})(observe)  # no pool= argument here
 
 
 #: Torghut's market-data tables, written by its ingestion; we read (and observe) them.
@@ -139,6 +142,7 @@ def build_technicals_assets(partitions_def: PartitionsDefinition) -> list:
         deps=[spec.key for spec in MARKET_DATA_SOURCES],
         group_name=GROUP,
         kinds={"python", "clickhouse"},
+        pool=CLICKHOUSE_POOL,  # chdb: one process per data path (dagster.yaml limits the pool)
         description="Per-symbol technicals as of the clock from Torghut's ta_microbars (1-second "
         "bars aggregated to 1-minute) and ta_signals (bid/ask): returns, RSI(14), EMA(20/50), "
         "MACD, ATR(14), Bollinger(20,2), realized volatility, VWAP distance, spread and volume "
@@ -188,6 +192,7 @@ def build_technicals_assets(partitions_def: PartitionsDefinition) -> list:
         deps=[technicals, *[spec.key for spec in MARKET_DATA_SOURCES]],
         group_name=GROUP,
         kinds={"python"},
+        pool=CLICKHOUSE_POOL,
         description="Per-symbol regime: trend (direction, strength), volatility level by "
         "percentile, liquidity (spread, volume); thresholds in the payload. Budget 60 s.",
     )

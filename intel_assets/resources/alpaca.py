@@ -23,6 +23,7 @@ from intel_assets.bounded_http import (
     mount_bounded,
 )
 from intel_assets.domain.news import DEFAULT_ALLOWED_SOURCES, NewsSettings
+from intel_assets.run_limits import NEWS_RUN_SECONDS
 
 BUDGET_EXHAUSTED = "time budget exhausted"
 PROVIDER = "Alpaca news"
@@ -70,7 +71,7 @@ class AlpacaResource(ConfigurableResource):
         description="Wall-clock bound per HTTP request (connect to last body byte), not per "
         "socket read: a server dripping bytes is cut at this deadline.")
     max_seconds_per_run: float = Field(
-        default=60.0, gt=0, allow_inf_nan=False,
+        default=NEWS_RUN_SECONDS, gt=0, allow_inf_nan=False,
         description="Wall-clock bound on the whole fetch per run (every request included); "
         "symbols not fetched by then get an error 'time budget exhausted'.",
     )

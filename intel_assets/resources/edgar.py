@@ -42,6 +42,7 @@ from intel_assets.bounded_http import (
     bounded_client,
     fetch,
 )
+from intel_assets.run_limits import EDGAR_RUN_SECONDS
 
 DEFAULT_BASE_URL = "https://data.sec.gov"
 DEFAULT_TICKERS_URL = "https://www.sec.gov/files/company_tickers.json"
@@ -49,10 +50,10 @@ SEC_MAX_REQUESTS_PER_SECOND = 10.0
 #: Largest EDGAR body read. Real companyfacts run to a few MB (the shared SNOW file is 2.6 MB;
 #: the largest filers' are a few tens of MB); a body past this is refused, not parsed or cached.
 DEFAULT_MAX_BODY_BYTES = 64 * MIB
-#: Per-run wall-clock budget: SEC allows 10 requests/s, and a symbol costs up to 3 documents
-#: (ticker map once, companyfacts, submissions), so 500 symbols need >= 150 s of rate limit alone;
-#: 900 s leaves room for transfer time.
-DEFAULT_MAX_SECONDS_PER_RUN = 900.0
+#: Per-run wall-clock budget (900 s): SEC allows 10 requests/s, and a symbol costs up to 3
+#: documents (ticker map once, companyfacts, submissions), so 500 symbols need >= 150 s of rate
+#: limit alone; the refresh jobs' max runtimes include it (intel_assets/run_limits.py).
+DEFAULT_MAX_SECONDS_PER_RUN = EDGAR_RUN_SECONDS
 PROVIDER = "SEC EDGAR"
 _USER_AGENT_RULE = re.compile(r"^\s*\S.*\s+[^@\s]+@[^@\s]+\.[A-Za-z]{2,}\s*$")
 
