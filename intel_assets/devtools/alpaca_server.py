@@ -431,4 +431,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the package's copy of this module, not __main__: alpaca_paper imports ApiError and
+    # AlpacaServer from intel_assets.devtools.alpaca_server, and a second copy of those
+    # classes would let paper trading's ApiError escape dispatch (a dropped connection
+    # instead of Alpaca's 404/422 answer).
+    from intel_assets.devtools.alpaca_server import main as _main
+
+    _main()
