@@ -1,7 +1,9 @@
-"""intel_assets benchmarks: P1 refresh cost, P2 serving latency. Prints figures, never asserts.
+"""intel_assets benchmarks: P1 refresh cost, P2 serving latency, P4 parity replay at scale.
+Prints figures, never asserts.
 
-    python benchmarks/run.py                  # P1 and P2, full size (500 symbols; ~4-5 min)
-    python benchmarks/run.py --quick          # 50 symbols, 500 requests (< 1 min)
+    python benchmarks/run.py                  # P1, P2 and P4, full size (500 symbols; ~5-6 min)
+    python benchmarks/run.py --quick          # 50 symbols, 500 requests, 1,000 intents (< 1 min)
+    python benchmarks/run.py --p4 --intents 10000
     python benchmarks/run.py --p1 --symbols 200 --partition-runs 10
     python benchmarks/run.py --p2 --requests 5000 --concurrency 4
     python benchmarks/run.py --p1 --partition-runs 0 --inprocess-runs 0 \
@@ -41,12 +43,16 @@ FULL = {"symbols": 500, "partition_runs": 20, "inprocess_runs": 5, "requests": 5
 QUICK = {"symbols": 50, "partition_runs": 3, "inprocess_runs": 3, "requests": 500,
          "concurrency": 4, "max_seconds": 15.0, "seq_requests": 300, "nm_requests": 200,
          "dagster_lookups": 100, "store_lookups": 500}
+FULL["intents"], QUICK["intents"] = 10_000, 1_000
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--p1", action="store_true", help="refresh cost (default: both P1 and P2)")
-    p.add_argument("--p2", action="store_true", help="serving latency (default: both P1 and P2)")
+    p.add_argument("--p1", action="store_true", help="refresh cost (default: P1, P2 and P4)")
+    p.add_argument("--p2", action="store_true", help="serving latency (default: P1, P2 and P4)")
+    p.add_argument("--p4", action="store_true", help="parity replay at scale through both venues "
+                   "(default: with P1 and P2); needs the LEAN data (INTEL_LEAN_DATA_DIR)")
+    p.add_argument("--intents", type=int, help="P4 decisions over the LEAN week (10,000)")
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run under a minute")
     p.add_argument("--symbols", type=int, help="universe size (full 500, quick 50)")
     p.add_argument("--partition-runs", type=int, help="one-partition runs, each in a new process (20)")
@@ -78,8 +84,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for key, value in base.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    if not args.p1 and not args.p2:
-        args.p1 = args.p2 = True
+    if not args.p1 and not args.p2 and not args.p4:
+        args.p1 = args.p2 = args.p4 = True
     if args.symbols < 1 or args.concurrency < 1:
         p.error("--symbols and --concurrency must be >= 1")
     if args.event_batch_size < 0:
@@ -247,22 +253,40 @@ def print_p2(f: dict[str, Any], symbols: int, setup: dict[str, Any]) -> None:
         _row(f"latency {key[:-3]}", st[key], "ms")
 
 
+def print_p4(p: dict[str, Any]) -> None:
+    print("\n== P4 parity replay at scale " + "=" * 50)
+    if "skipped" in p:
+        print(f"  {p['skipped']}")
+        return
+    _row("decisions / replayed / rejected", f"{p['intents']:,} / {p['replayed']:,} / "
+         f"{p['rejected']:,}", note=f"{len(p['days'])} trading days, one replay_day each "
+         f"(generated in {p['generate_s']:.1f} s, not timed)")
+    _row("wall, every day's replay_day", p["wall_s"], "s",
+         f"target <= {p['target_wall_s']:.0f} s: {_target(p['target_met'])}")
+    _row("  per day", "", note=", ".join(f"{d['day']} {d['wall_s']:.2f} s" for d in p["days"]))
+    _row("  validation + report (not in a venue)", p["domain_s"], "s")
+    _row("  replay process CPU", p["client_cpu_s"], "s")
+    for side, v in p["venues"].items():
+        _row(f"  {side}: replay_venue wall", v["wall_s"], "s", v["description"])
+        _row(f"  {side}: HTTP requests", v["http_requests"],
+             note=f"{v['requests_per_intent']} per intent")
+        _row(f"  {side}: server process CPU", v["server_cpu_s"], "s")
+        _row(f"  {side}: outcomes", ", ".join(f"{k} {n:,}" for k, n in v["statuses"].items()),
+             note=f"digest {v['outcome_digest']}")
+    _row("evidence complete (every day)", p["complete"])
+    _row("status agreement", p["status_agreement_pct"], "%")
+    _row("|fill-price drift| mean, filled on both", p["fill_price_drift_bps_mean"], "bps")
+
+
 # ---- main -------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    lean_dir_env = os.environ.get("INTEL_LEAN_DATA_DIR")  # P4's data, read before isolating
     isolate_environment()
     started = time.perf_counter()
-    ws = make_workspace(args.symbols)
-    log(f"workspace {ws.root} (INTEL_HOME={ws.home}, DAGSTER_HOME={ws.dagster_home})")
     import dagster
 
-    batch = str(args.event_batch_size)
-    ws.set_env(DAGSTER_EVENT_BATCH_SIZE=batch)  # "0" = Dagster's default (no batching)
-    if args.planned_partition_subset:
-        ws.set_env(DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS="true")
-    storage: dict[str, Any] = {"kind": args.dagster_storage, "event_batch_size": args.event_batch_size,
-                               "planned_partition_subset": bool(args.planned_partition_subset)}
     figures: dict[str, Any] = {
         "config": {
             "mode": "quick" if args.quick else "full",
@@ -271,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
             "requests": args.requests, "concurrency": args.concurrency,
             "max_seconds": args.max_seconds, "seq_requests": args.seq_requests,
             "nm_requests": args.nm_requests, "dagster_lookups": args.dagster_lookups,
-            "store_lookups": args.store_lookups,
+            "store_lookups": args.store_lookups, "intents": args.intents,
             "python": platform.python_version(), "dagster": dagster.__version__,
             "cpus": os.cpu_count(), "platform": platform.platform(),
             "loadavg_start": [round(v, 2) for v in os.getloadavg()],
@@ -280,6 +304,39 @@ def main(argv: list[str] | None = None) -> int:
             "planned_partition_subset": bool(args.planned_partition_subset),
         },
     }
+    if args.p1 or args.p2:
+        run_p1_p2(args, figures)
+    if args.p4:
+        figures["p4"] = run_p4_or_skip(lean_dir_env, args.intents)
+    return report(args, figures, started)
+
+
+def run_p4_or_skip(lean_dir_env: str | None, intents: int) -> dict[str, Any]:
+    """P4's figures, or ``{"skipped": reason}`` when there is no LEAN data."""
+    from intel_assets.settings import SettingsError, load_settings
+
+    try:
+        lean_dir = load_settings(lean_data_dir=lean_dir_env or None,
+                                 market_source="lean").resolved_lean_dir
+    except SettingsError as exc:
+        reason = f"P4 skipped: no LEAN data ({exc})"
+        log(reason)
+        return {"skipped": reason}
+    from benchmarks.p4_parity import run_p4
+
+    return run_p4(lean_dir, intents)
+
+
+def run_p1_p2(args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    """P1 and/or P2 in a throwaway workspace (removed unless --keep)."""
+    ws = make_workspace(args.symbols)
+    log(f"workspace {ws.root} (INTEL_HOME={ws.home}, DAGSTER_HOME={ws.dagster_home})")
+    batch = str(args.event_batch_size)
+    ws.set_env(DAGSTER_EVENT_BATCH_SIZE=batch)  # "0" = Dagster's default (no batching)
+    if args.planned_partition_subset:
+        ws.set_env(DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS="true")
+    storage: dict[str, Any] = {"kind": args.dagster_storage, "event_batch_size": args.event_batch_size,
+                               "planned_partition_subset": bool(args.planned_partition_subset)}
     news_server = None
     try:
         if args.dagster_storage == "postgres":
@@ -330,6 +387,10 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept {ws.root}" + (f" and the stopped cluster's data in {ws.pg.folder}"
                                      if ws.pg is not None else ""))
         remove_workspace(ws, keep=args.keep)
+
+
+def report(args: argparse.Namespace, figures: dict[str, Any], started: float) -> int:
+    """Print the table and the JSON line."""
     figures["benchmark_seconds"] = round(time.perf_counter() - started, 1)
     figures["config"]["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     figures["targets"] = {}
@@ -338,17 +399,22 @@ def main(argv: list[str] | None = None) -> int:
         figures["targets"]["p1_single_run_wall_le_10s"] = a["target_met"]
     if "p2" in figures:
         figures["targets"]["p2_http_p99_le_5ms"] = figures["p2"]["target_met"]
+    if "p4" in figures and "skipped" not in figures["p4"]:
+        figures["targets"]["p4_parity_10k_le_5s"] = figures["p4"]["target_met"]
 
     c = figures["config"]
     print(f"intel_assets benchmark ({c['mode']}): {c['symbols']} symbols, Python {c['python']}, "
           f"Dagster {c['dagster']}, {c['cpus']} CPUs, {c['platform']}")
     print(f"load average (1/5/15 min) at start {c['loadavg_start']}, at end {c['loadavg_end']} "
           "(other work on the machine skews every figure)")
-    print_setup(figures["setup"])
+    if "setup" in figures:
+        print_setup(figures["setup"])
     if "p1" in figures:
         print_p1(figures["p1"])
     if "p2" in figures:
         print_p2(figures["p2"], args.symbols, figures["setup"])
+    if "p4" in figures:
+        print_p4(figures["p4"])
     print("\n== targets " + "=" * 68)
     if "p1" in figures:
         a = figures["p1"]["single_run"]
@@ -360,6 +426,13 @@ def main(argv: list[str] | None = None) -> int:
              note=f"{p['concurrent']['p99_ms']:.3f} ms")
         _row("P2 HTTP p99 <= 5 ms (1 worker, for reference)", _target(p["target_met_sequential"]),
              note=f"{p['sequential']['p99_ms']:.3f} ms")
+    if "p4" in figures:
+        p = figures["p4"]
+        if "skipped" in p:
+            _row("P4 parity replay", "SKIPPED", note=p["skipped"])
+        else:
+            _row(f"P4 {p['intents']:,} intents, both venues <= {p['target_wall_s']:.0f} s",
+                 _target(p["target_met"]), note=f"{p['wall_s']:.2f} s")
     _row("benchmark wall", figures["benchmark_seconds"], "s", digits=1)
     print()
     print(json.dumps(figures, separators=(",", ":"), default=str), flush=True)
