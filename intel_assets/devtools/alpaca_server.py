@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -239,6 +240,12 @@ class AlpacaServer(ThreadingHTTPServer):
         self.paper_book: Any = None  # set by alpaca_paper.install_paper_trading
         self._lock = threading.Lock()
         self.add_route("GET", NEWS_PATH, news_handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (e.g. at its deadline, mid-drip) is not a server error."""
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
     def add_route(self, method: str, path: str,
                   handler: Callable[["AlpacaServer", ApiRequest], ApiResponse]) -> None:
