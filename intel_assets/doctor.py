@@ -181,7 +181,8 @@ def check_bundle_store(settings: Settings, environ: Mapping[str, str], productio
 
 
 def check_torghut_db(environ: Mapping[str, str], production: bool, timeout: float) -> CheckResult:
-    """TORGHUT_DB_DSN, when set: TLS contract, then a real connect and SELECT 1."""
+    """TORGHUT_DB_DSN, when set: TLS contract, a real connect, then Torghut's tables and the
+    columns parity reads (as `intel-assets parity` would find them)."""
     dsn = environ.get(TORGHUT_DB_DSN_ENV, "").strip()
     if not dsn:
         return _skip("torghut_db", f"{TORGHUT_DB_DSN_ENV} is not set")
@@ -190,19 +191,24 @@ def check_torghut_db(environ: Mapping[str, str], production: bool, timeout: floa
         return checked
     import psycopg2
 
+    from intel_assets.resources.torghut_db import missing_torghut_columns, schema_error_message
+
     connect_dsn = _timed(checked.connect_dsn, timeout)
     try:
         conn = psycopg2.connect(connect_dsn)
         try:
             with conn.cursor() as cursor:
-                cursor.execute("SELECT 1")
-                cursor.fetchone()
+                missing = missing_torghut_columns(cursor)
         finally:
             conn.close()
     except psycopg2.Error as exc:
         problem, fix = diagnose_connect_error(exc, connect_dsn, TORGHUT_DB_SSLROOTCERT_ENV,
                                               name=TORGHUT_DB_DSN_ENV, environ=environ)
         return _fail("torghut_db", problem, fix)
+    if missing:  # the parity reads would fail: say so now, in the reader's own words
+        return _fail("torghut_db", schema_error_message(checked.redacted, missing),
+                     f"point {TORGHUT_DB_DSN_ENV} at Torghut's own database, or run its "
+                     "migrations there (alembic upgrade head)")
     return _ok("torghut_db", _with_warnings(f"Torghut's database answers: {checked.describe()}", checked))
 
 

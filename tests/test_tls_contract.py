@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import threading
+import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -13,6 +14,7 @@ import psycopg2
 import pytest
 from conftest import PG_DSN_ENV, PgCluster, start_pg_cluster
 
+from intel_assets.devtools.torghut_tables import ThrowawayTorghutDb
 from intel_assets.doctor import exit_code, format_report, main_doctor, run_doctor
 from intel_assets.resources.bundle_store import BundleStore
 from intel_assets.resources.dsn_contract import (
@@ -295,10 +297,21 @@ def test_doctor_reports_a_bad_store_dsn_with_the_fix(tls_cluster: PgCluster, pki
 
 def test_doctor_reports_the_good_store_ok(tls_cluster: PgCluster, pki: Path, tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path, bundle_store_dsn=_store_url(tls_cluster.port, sslmode="verify-full"))
+    schema = f"torghut_{uuid.uuid4().hex[:8]}"
+    torghut_dsn = _kv(tls_cluster.port, sslmode="verify-full",
+                      options=f"'-csearch_path={schema}'")
     env = {"INTEL_ENV": "production", STORE_ENV: str(pki / "ca.crt"),
-           "TORGHUT_DB_DSN": _kv(tls_cluster.port, sslmode="verify-full"),
-           "TORGHUT_DB_SSLROOTCERT": str(pki / "ca.crt")}
-    results = run_doctor(settings, env, only=["environment", "bundle_store", "torghut_db", "lean_runner"])
+           "TORGHUT_DB_DSN": torghut_dsn, "TORGHUT_DB_SSLROOTCERT": str(pki / "ca.crt")}
+    only = ["environment", "bundle_store", "torghut_db", "lean_runner"]
+    # a database that answers but is not Torghut's: doctor says so now, not the first parity run
+    empty = run_doctor(settings, env, only=only)[2]
+    assert not empty.ok and "table trade_decisions does not exist" in empty.detail, empty
+    assert "alembic upgrade head" in empty.fix
+    with psycopg2.connect(_kv(tls_cluster.port, sslmode="verify-full",
+                              sslrootcert=str(pki / "ca.crt"))) as conn, conn.cursor() as cur:
+        cur.execute(f'CREATE SCHEMA "{schema}"')
+    ThrowawayTorghutDb(f"{torghut_dsn} sslrootcert={pki / 'ca.crt'}").ensure_schema()
+    results = run_doctor(settings, env, only=only)
     assert all(r.ok for r in results), format_report(results)
     assert results[-1].skipped and exit_code(results) == 0
     assert f"sslrootcert={pki / 'ca.crt'} (from {STORE_ENV})" in results[1].detail

@@ -102,6 +102,22 @@ def range_params(start: date, end: date) -> tuple:
     return (start - timedelta(days=1)).isoformat(), (end + timedelta(days=1)).isoformat(), lo, hi
 
 
+def missing_torghut_columns(cur: Any) -> dict[str, list[str] | None]:
+    """Per Torghut table we read, through an open psycopg2 cursor: None when absent, else the
+    required columns it lacks (resolved through the connection's search_path)."""
+    missing: dict[str, list[str] | None] = {}
+    for table, wanted in REQUIRED_COLUMNS.items():
+        cur.execute("SELECT attname FROM pg_attribute WHERE attrelid = "
+                    "to_regclass(%s) AND attnum > 0 AND NOT attisdropped", (table,))
+        have = {r[0] for r in cur.fetchall()}
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
+        if not cur.fetchone()[0]:
+            missing[table] = None
+        elif lacking := [c for c in wanted if c not in have]:
+            missing[table] = lacking
+    return missing
+
+
 def schema_error_message(where: str, missing: dict[str, list[str] | None]) -> str:
     """One plain paragraph for the tables (None) and columns Torghut's database lacks."""
     parts = []
@@ -159,17 +175,7 @@ class TorghutDb:
         conn = psycopg2.connect(self._dsn, connect_timeout=self.connect_timeout)
         try:
             with conn, conn.cursor() as cur:
-                missing: dict[str, list[str] | None] = {}
-                for table, wanted in REQUIRED_COLUMNS.items():
-                    cur.execute("SELECT attname FROM pg_attribute WHERE attrelid = "
-                                "to_regclass(%s) AND attnum > 0 AND NOT attisdropped", (table,))
-                    have = {r[0] for r in cur.fetchall()}
-                    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
-                    if not cur.fetchone()[0]:
-                        missing[table] = None
-                    elif lacking := [c for c in wanted if c not in have]:
-                        missing[table] = lacking
-                return missing
+                return missing_torghut_columns(cur)
         finally:
             conn.close()
 
