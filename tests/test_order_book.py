@@ -191,3 +191,104 @@ def test_a_rewound_clock_never_re_evaluates_an_order_on_bars_it_has_seen():
     events = b.advance_to(OPEN + 2 * MIN)
     assert early.status == "filled" and [e.order_id for e in events] == [early.id]
     assert resting.is_open and resting.last_scanned == OPEN + 5 * MIN
+
+
+class _EveryScan:
+    """LEAN's fill model without its clock facts: a book then evaluates every open order on
+    every scan (what skipped scans must reproduce)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def fill(self, order, market, slippage):
+        return self.inner.fill(order, market, slippage)
+
+
+def _order_state(order) -> tuple:
+    return (order.status, order.terms, order.fill_price, order.fee, order.filled_at,
+            order.canceled_at, order.expired, order.reason, order.update_count,
+            order.evaluated_bar_start, order.evaluated_bar_end)
+
+
+def test_skipped_scans_give_what_evaluating_every_order_on_every_scan_gives():
+    """Random requests (every order type, clock moves within, across and between sessions,
+    rewinds, updates, cancels) on sparse bars, against a book that never skips."""
+    import dataclasses
+    import random
+
+    rng = random.Random(7)
+    days = (datetime(2024, 1, 2, 14, 30, tzinfo=timezone.utc),
+            datetime(2024, 1, 3, 14, 30, tzinfo=timezone.utc))
+    bars, price = [], 100.0
+    for start in days:
+        for i in range(390):
+            price = max(1.0, price + rng.uniform(-0.3, 0.3))
+            if rng.random() < 0.7:  # gaps: minutes without a bar
+                p = f"{price:.2f}"
+                bars.append(minute(start + i * MIN, o=p, h=f"{price + 0.2:.2f}",
+                                   l=f"{price - 0.2:.2f}", c=f"{price + 0.05:.2f}"))
+    models = lean_models()
+    books = [OrderBook(models), OrderBook(dataclasses.replace(models,
+                                                             fill=_EveryScan(models.fill)))]
+    assert books[1].models.clock_facts(None) is None  # type: ignore[arg-type]
+    for b in books:
+        b.add_security("XYZ", HOURS, snapshots=bars)
+    moments = [d + timedelta(seconds=s) for d in days for s in range(-7200, 7 * 3600, 37)]
+    position, now = 0, moments[0]
+
+    def both(call):
+        answers = []
+        for b in books:
+            try:
+                answers.append(("ok", call(b)))
+            except OrderRejected as exc:
+                answers.append(("refused", str(exc)))
+        return answers
+
+    kinds = ["market", "limit", "stop", "stop_limit", "trailing_stop", "market_on_open",
+             "market_on_close"]
+    for step_no in range(1500):
+        roll = rng.random()
+        if roll < 0.45:  # mostly short moves (a bar or two), some longer, across the close
+            position = min(len(moments) - 1, position + (rng.randint(0, 3) if rng.random() < 0.85
+                                                         else rng.randint(4, 60)))
+            now = moments[position]
+            answers = both(lambda b: [(e.order_id, e.kind, e.time, e.fill_price, e.reason)
+                                      for e in b.advance_to(now)])
+        elif roll < 0.5:
+            position = max(0, position - rng.randint(1, 20))
+            now = moments[position]
+            both(lambda b: b.rewind_to(now))
+            answers = both(lambda b: len(b.advance_to(now)))
+        elif roll < 0.9:
+            kind = rng.choices(kinds, (25, 30, 20, 10, 10, 4, 1 if step_no > 1200 else 0))[0]
+            mid = D(f"{price:.2f}")
+            near = lambda: mid + D(rng.randint(-60, 60)) / 100  # noqa: E731
+            extra = {}
+            if kind == "trailing_stop":
+                extra = dict(trailing_amount=D("0.25"), trailing_percent=False)
+            order_terms = terms(side=rng.choice(["buy", "sell"]), kind=kind,
+                                limit=near() if kind in ("limit", "stop_limit") else None,
+                                stop=near() if kind in ("stop", "stop_limit", "trailing_stop")
+                                else None,
+                                time_in_force=rng.choice(["day", "gtc", "ioc"])
+                                if kind in ("limit", "stop", "market") else "gtc", **extra)
+            answers = both(lambda b: (b.submit("XYZ", order_terms)[0].id,
+                                      [(e.order_id, e.kind) for e in b.scan()]))
+        else:
+            open_ids = [o.id for o in books[0].orders.values() if o.is_open]
+            if not open_ids:
+                continue
+            target = rng.choice(open_ids)
+            if rng.random() < 0.5:
+                answers = both(lambda b: [(e.order_id, e.kind) for e in b.cancel(target)[1]])
+            else:
+                qty = D(rng.randint(1, 50))
+                answers = both(lambda b: [(e.order_id, e.kind) for e in
+                                          b.update(target, quantity=qty)[1]])
+        assert answers[0] == answers[1], (step_no, answers)
+        assert [_order_state(o) for o in books[0].orders.values()] == \
+            [_order_state(o) for o in books[1].orders.values()], step_no
+    statuses = {o.status for o in books[0].orders.values()}
+    assert statuses == {"filled", "canceled", "submitted"} and len(books[0].orders) > 400
+    assert now > days[1], "the walk reaches the second session"

@@ -17,6 +17,7 @@ of ``created_at`` when that is unreadable (so a broken row is still reported on 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -37,7 +38,7 @@ from intel_assets.contracts.orders import DEFAULT_ORDER_BOUNDS, OrderBounds, Ord
 from intel_assets.contracts.parity import RejectedIntent
 from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
 from intel_assets.domain.fills import MarketSnapshot
-from intel_assets.domain.lean_data import first_snapshot_at_or_after, lean_minute_snapshots
+from intel_assets.domain.lean_data import lean_minute_snapshots
 from intel_assets.domain.market_data import NEW_YORK, LeanDataError
 from intel_assets.domain.tca import ArrivalQuote, arrival_quote
 
@@ -147,8 +148,8 @@ class MarketTape:
 
     def has_bar_on_decision_day(self, symbol: str, moment: datetime) -> bool:
         """True when a session bar starts at/after ``moment`` on the same New York day."""
-        snaps, _, _ = self._load(symbol)
-        i = first_snapshot_at_or_after(snaps, moment)
+        snaps, starts, _ = self._load(symbol)
+        i = bisect_left(starts, moment)  # the first snapshot starting at or after moment
         return i < len(snaps) and (snaps[i].start.astimezone(NEW_YORK).date()
                                    == moment.astimezone(NEW_YORK).date())
 

@@ -25,8 +25,18 @@ QCAlgorithm.Trading.cs`` ``PreOrderChecksImpl``, ``Common/Orders/TimeInForces``)
   the close of its date (LEAN cancels them: status ``canceled``, reason "expired"); ioc/fok
   orders not filled on their first bar after the order time are canceled.
 * A fill is whole; its fee comes from the fee model on LEAN's order value.
-* Updates change quantity, limit, stop or trailing amount in place (the order time stays). A rewound clock (``rewind_to``) never re-evaluates an order on
-  bars it has seen: orders last scanned after the new clock wait until the clock passes them.
+* Updates change quantity, limit, stop or trailing amount in place (the order time stays). A
+  rewound clock (``rewind_to``) never re-evaluates an order on bars it has seen: orders last
+  scanned after the new clock wait until the clock passes them.
+
+Scans skip what cannot change (the result is the same as evaluating every open order): an
+order evaluated on the same data, with the same terms, is not evaluated again while the clock
+facts its decision reads are unchanged (``ExecutionModels.clock_facts``: for LEAN's fill model,
+whether the exchange is open) and no expiry has come. Orders that are new, updated, changed by
+their last evaluation, not evaluated yet, or whose decision reads the clock itself
+(``clock_sensitive``: market-on-close) are always evaluated, and so is every open order once the
+data or those facts change. A composition that does not declare its clock facts is evaluated in
+full on every scan.
 """
 
 from __future__ import annotations
@@ -79,7 +89,7 @@ class BookOrder:
     update_count: int = 0
     evaluated_bar_start: datetime | None = None
     evaluated_bar_end: datetime | None = None
-    last_scanned: datetime | None = None
+    last_scanned: datetime | None = None  # see OrderBook.scan for orders a scan skipped
 
     @property
     def is_open(self) -> bool:
@@ -134,6 +144,15 @@ class OrderBook:
         self.now: datetime | None = None
         self.orders: dict[int, BookOrder] = {}
         self._securities: dict[str, _Security] = {}
+        self._open: dict[int, BookOrder] = {}  # open orders, in id order
+        self._dirty: set[int] = set()  # open orders the next scan evaluates whatever the inputs
+        self._sensitive: set[int] = set()  # open orders whose decision reads the clock itself
+        self._expiry: dict[int, datetime | None] = {}  # open order -> when its time in force ends
+        self._expiries: dict[datetime, int] = {}  # those ends -> how many open orders have it
+        self._symbols: dict[str, int] = {}  # symbol -> how many open orders it has
+        self._data_version = 0  # bumped whenever a security cache may have changed
+        self._signature: tuple | None = None  # inputs of the last scan that evaluated every order
+        self._skipped_at: datetime | None = None  # the last scan, when it skipped unchanged orders
 
     # ---- securities and time ----------------------------------------------------------------
     def add_security(self, symbol: str, hours: SessionHours | None = None,
@@ -143,11 +162,16 @@ class OrderBook:
         ``advance_to``, starting from its clock (bars that ended by then fill the cache)."""
         security = _Security(hours, Decimal(lot_size), snapshots, [s.end for s in snapshots])
         self._securities[symbol] = security
+        self._data_version += 1
         if self.now is not None and snapshots:
             self._seek(security, self.now)
 
     def has_security(self, symbol: str) -> bool:
         return symbol in self._securities
+
+    def open_order_ids(self) -> list[int]:
+        """The ids of the open orders, in id order (only these can change)."""
+        return list(self._open)
 
     def view(self, symbol: str) -> MarketView:
         """The security cache of ``symbol`` at the book clock, as fill models see it."""
@@ -168,6 +192,7 @@ class OrderBook:
         self.set_time(when)
         for snapshot in snapshots:
             self._security(snapshot.symbol).store(snapshot)
+        self._data_version += 1
 
     def advance_to(self, when: datetime) -> list[BookEvent]:
         """Every data time step in (now, when] of the securities the book feeds itself: store
@@ -191,6 +216,7 @@ class OrderBook:
             else:  # bars of a security added after the clock passed them: cache only
                 for snapshot in pending[step]:
                     self._security(snapshot.symbol).store(snapshot)
+                self._data_version += 1
         if when > self.now:
             self.set_time(when)
         return events + self.scan()
@@ -198,7 +224,9 @@ class OrderBook:
     def rewind_to(self, when: datetime) -> None:
         """Move the clock back (to replay an earlier period): caches are rebuilt as of ``when``;
         open orders already scanned after ``when`` wait until the clock passes that time."""
+        self._settle_skipped()
         self.now = when
+        self._data_version += 1
         for sec in self._securities.values():
             sec.trade = sec.quote = None
             sec.cursor = 0
@@ -209,6 +237,7 @@ class OrderBook:
         for snapshot in sec.snapshots[sec.cursor:stop]:
             sec.store(snapshot)
         sec.cursor = max(sec.cursor, stop)
+        self._data_version += 1
 
     def _security(self, symbol: str) -> _Security:
         try:
@@ -231,6 +260,9 @@ class OrderBook:
         terms = self._checked(symbol, sec, terms)
         order = BookOrder(len(self.orders) + 1, symbol, terms, self.now, tag)
         self.orders[order.id] = order
+        self._open[order.id] = order
+        self._symbols[symbol] = self._symbols.get(symbol, 0) + 1
+        self._touched(order)
         return order, self.scan()
 
     def _checked(self, symbol: str, sec: _Security, terms: OrderTerms) -> OrderTerms:
@@ -309,6 +341,7 @@ class OrderBook:
                                 f"{order.symbol} lot size {sec.lot_size}")
         order.terms = self._rounded(terms)
         order.update_count += 1
+        self._touched(order)
         return order, self.scan()
 
     def cancel(self, order_id: int,
@@ -330,37 +363,116 @@ class OrderBook:
 
     # ---- scanning ---------------------------------------------------------------------------
     def scan(self) -> list[BookEvent]:
-        """Evaluate every open order at the clock (LEAN BacktestingBrokerage.Scan)."""
+        """Evaluate every open order at the clock (LEAN BacktestingBrokerage.Scan).
+
+        Orders whose evaluation inputs are unchanged since the last full scan are skipped (the
+        module docstring says when): their result would be the one they already hold. Their
+        ``last_scanned`` is brought to the clock when it matters (``rewind_to``)."""
         assert self.now is not None, "the book clock is not set"
         events: list[BookEvent] = []
-        for order in sorted((o for o in self.orders.values() if o.is_open), key=lambda o: o.id):
+        views: dict[str, MarketView] = {}
+        signature = self._scan_signature(views)
+        if signature is not None and signature == self._signature and not self._expiry_due():
+            orders = [self._open[i] for i in sorted(self._dirty)]
+            self._skipped_at = self.now
+        else:
+            self._settle_skipped()
+            orders = list(self._open.values())
+            self._signature = signature
+            self._skipped_at = None
+        for order in orders:
             if order.last_scanned is not None and order.last_scanned > self.now:
+                self._dirty.add(order.id)  # evaluated once the clock passes its last scan
                 continue  # rewound clock: this order has seen later bars already
             order.last_scanned = self.now
             if order.terms.submitted_at == self.now and order.terms.order_type != "market":
+                self._dirty.add(order.id)
                 continue  # non-market orders are processed on the next bar
+            self._dirty.discard(order.id)
             if self._expired(order):
                 events.append(self._close(order, "expired: the order's time in force ended",
                                           expired=True))
                 continue
-            event = self._evaluate(order)
+            view = views.get(order.symbol)
+            if view is None:
+                view = views[order.symbol] = self.view(order.symbol)
+            event = self._evaluate(order, view)
             if event is not None:
                 events.append(event)
         return events
 
+    def _touched(self, order: BookOrder) -> None:
+        """A new or updated order: the next scan evaluates it; its expiry and whether its
+        decision reads the clock are noted."""
+        self._dirty.add(order.id)
+        if order.id not in self._expiry:
+            expiry = self._expiry_of(order)
+            if expiry is not None:
+                self._expiries[expiry] = self._expiries.get(expiry, 0) + 1
+        if self.models.clock_sensitive(order.terms):
+            self._sensitive.add(order.id)
+
+    def _scan_signature(self, views: dict[str, MarketView]) -> tuple | None:
+        """What every open order's evaluation reads besides its own terms: the data version
+        and, per symbol with open orders, the clock facts of its view (None: no skipping)."""
+        if self._sensitive:
+            return None
+        facts = []
+        for symbol in sorted(self._symbols):
+            view = views[symbol] = self.view(symbol)
+            fact = self.models.clock_facts(view)
+            if fact is None:
+                return None
+            facts.append((symbol, fact))
+        return (self._data_version, tuple(facts))
+
+    def _expiry_due(self) -> bool:
+        """Whether an open order's time in force has ended by the clock."""
+        assert self.now is not None
+        return bool(self._expiries) and self.now >= min(self._expiries)
+
+    def _settle_skipped(self) -> None:
+        """Give the orders the last scan skipped the ``last_scanned`` they would have had."""
+        if self._skipped_at is None:
+            return
+        for order in self._open.values():
+            if order.last_scanned is None or order.last_scanned < self._skipped_at:
+                order.last_scanned = self._skipped_at
+        self._skipped_at = None
+
+    def _expiry_of(self, order: BookOrder) -> datetime | None:
+        """When the order's time in force ends (its terms' order time and date never change);
+        remembered while it is open."""
+        if order.id not in self._expiry:
+            hours, tif = self._security(order.symbol).hours, order.terms.time_in_force
+            expiry = None
+            if hours is not None and tif == "day":
+                expiry = hours.next_close(order.terms.submitted_at or order.created_at)
+            elif hours is not None and tif == "gtd" and order.terms.expire_date is not None:
+                expiry = hours.next_close(_ny_midnight(order.terms.expire_date))
+            self._expiry[order.id] = expiry
+        return self._expiry[order.id]
+
     def _expired(self, order: BookOrder) -> bool:
         assert self.now is not None
-        hours, tif = self._security(order.symbol).hours, order.terms.time_in_force
-        if hours is None:
-            return False
-        if tif == "day":
-            return self.now >= hours.next_close(order.terms.submitted_at or order.created_at)
-        if tif == "gtd" and order.terms.expire_date is not None:
-            return self.now >= hours.next_close(_ny_midnight(order.terms.expire_date))
-        return False
+        expiry = self._expiry_of(order)
+        return expiry is not None and self.now >= expiry
 
-    def _evaluate(self, order: BookOrder) -> BookEvent | None:
-        view = self.view(order.symbol)
+    def _closed(self, order: BookOrder) -> None:
+        if self._open.pop(order.id, None) is not None:
+            self._symbols[order.symbol] -= 1
+            if not self._symbols[order.symbol]:
+                del self._symbols[order.symbol]
+        expiry = self._expiry.pop(order.id, None)
+        if expiry is not None:
+            self._expiries[expiry] -= 1
+            if not self._expiries[expiry]:
+                del self._expiries[expiry]
+        self._dirty.discard(order.id)
+        self._sensitive.discard(order.id)
+
+    def _evaluate(self, order: BookOrder, view: MarketView | None = None) -> BookEvent | None:
+        view = view or self.view(order.symbol)
         result = execute_order(order.terms, view, self.models)
         bar = view.last_data
         if bar is not None:
@@ -368,11 +480,13 @@ class OrderBook:
         changed = bool(result.update)
         if changed:
             order.terms = dataclasses.replace(order.terms, **result.update)
+            self._touched(order)  # new terms: the next scan evaluates them
         order.reason = result.reason
         assert self.now is not None
         if result.filled and result.price is not None:
             order.status, order.fill_price, order.fee = "filled", result.price, result.fee
             order.filled_at = self.now
+            self._closed(order)
             return BookEvent(order.id, order.symbol, "filled", self.now, order.signed_quantity,
                              result.price, result.fee, result.reason)
         submitted = order.terms.submitted_at or order.created_at
@@ -387,6 +501,7 @@ class OrderBook:
         assert self.now is not None
         order.status, order.reason, order.expired = "canceled", reason, expired
         order.canceled_at = self.now
+        self._closed(order)
         return BookEvent(order.id, order.symbol, "canceled", self.now, reason=reason)
 
 

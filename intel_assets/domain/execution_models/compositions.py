@@ -8,6 +8,7 @@ which is what makes parity gaps explainable model by model.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -40,6 +41,21 @@ class ExecutionModels:
     fee: FeeModel
     slippage: SlippageModel
     sizing: SizingModel
+
+    def clock_facts(self, market: MarketView) -> Hashable | None:
+        """Everything of ``market.now`` this composition's decisions read for orders that are
+        not ``clock_sensitive`` (two views differing only in ``now`` with equal facts give them
+        the same decision, so a book need not evaluate them again), or None when it cannot say:
+        the fill model declares ``clock_facts`` and the slippage model ``reads_clock = False``."""
+        facts = getattr(self.fill, "clock_facts", None)
+        if not callable(facts) or getattr(self.slippage, "reads_clock", True):
+            return None
+        return facts(market)
+
+    def clock_sensitive(self, order: OrderTerms) -> bool:
+        """Whether the decision for ``order`` reads the clock beyond ``clock_facts``."""
+        sensitive = getattr(self.fill, "clock_sensitive", None)
+        return True if not callable(sensitive) else bool(sensitive(order))
 
 
 def lean_models() -> ExecutionModels:

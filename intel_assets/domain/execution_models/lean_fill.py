@@ -105,6 +105,18 @@ def trailing_stop_price(market_price: Decimal, stop: Decimal, amount: Decimal, p
 class LeanEquityFillModel:
     """LEAN ``EquityFillModel``: one method per order type, dispatched by ``fill``."""
 
+    def clock_facts(self, market: MarketView) -> tuple[bool, bool]:
+        """What of ``market.now`` the decisions below read for an order that is not
+        ``clock_sensitive``: whether the exchange is open (regular hours, and with the view's
+        extended hours). Every other input is the order's terms (its order time included) and
+        the view's bars, hours and windows."""
+        return market.exchange_open(), market.exchange_open(market.extended_hours)
+
+    def clock_sensitive(self, order: OrderTerms) -> bool:
+        """Orders whose decision reads ``market.now`` itself: market-on-close (waits for the
+        close) and any order without an order time (which stands in for it)."""
+        return order.order_type == "market_on_close" or order.submitted_at is None
+
     def fill(self, order: OrderTerms, market: MarketView | MarketSnapshot,
              slippage: SlippageModel) -> FillDecision:
         market = market if isinstance(market, MarketView) else MarketView.of(market)

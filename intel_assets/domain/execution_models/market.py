@@ -131,7 +131,18 @@ class MarketView:
 
     def exchange_open(self, extended_hours: bool = False) -> bool:
         """LEAN ``FillModel.IsExchangeOpen``: open now, or ``now`` is within the latest bar and
-        the market was open during that bar (so a bar that ended at the close still fills)."""
+        the market was open during that bar (so a bar that ended at the close still fills).
+        Remembered per view (a pure function of its fields; a book shares one view among the
+        orders of a symbol in a scan)."""
+        known = self.__dict__.get("_exchange_open")
+        if known is None:
+            known = {}
+            object.__setattr__(self, "_exchange_open", known)  # a cache, not a field
+        if extended_hours not in known:
+            known[extended_hours] = self._is_exchange_open(extended_hours)
+        return known[extended_hours]
+
+    def _is_exchange_open(self, extended_hours: bool) -> bool:
         if self.hours is None or extended_hours:
             return True
         if self.hours.is_open(self.now):

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from intel_assets.domain.execution_models.market import ZERO, MarketView
 from intel_assets.domain.execution_models.orders import OrderTerms
 
 
 class SlippageModel(Protocol):
+    """``reads_clock = False`` on a model declares that its amount never depends on
+    ``market.now`` (ExecutionModels.clock_facts relies on it); undeclared means it may."""
+
     def slippage(self, order: OrderTerms, market: MarketView) -> Decimal:
         """Non-negative price amount added to buys / subtracted from sells."""
 
@@ -19,6 +22,8 @@ class SlippageModel(Protocol):
 @dataclass(frozen=True)
 class ZeroSlippageModel:
     """LEAN's default (``NullSlippageModel``): no slippage."""
+
+    reads_clock: ClassVar[bool] = False
 
     def slippage(self, order: OrderTerms, market: MarketView) -> Decimal:
         return ZERO
@@ -28,6 +33,7 @@ class ZeroSlippageModel:
 class ConstantSlippageModel:
     """A fixed price amount per share against the order (e.g. Decimal('0.01'))."""
 
+    reads_clock: ClassVar[bool] = False
     amount: Decimal
 
     def slippage(self, order: OrderTerms, market: MarketView) -> Decimal:
