@@ -19,10 +19,36 @@ from intel_assets.settings import LEAN_DEMO_AS_OF, Settings, SettingsError, load
 DAGSTER_YAML_MARKER = "# Written by intel-assets"
 
 
+def storage_yaml(settings: Settings) -> str:
+    """dagster.yaml's storage: the embedded PostgreSQL cluster of INTEL_HOME with batched event
+    writes and one planned event per asset (intel_assets/dagster_storage.py), or SQLite files in
+    DAGSTER_HOME with INTEL_EMBEDDED_POSTGRES=false."""
+    from intel_assets.dagster_storage import DEFAULT_EVENT_BATCH_SIZE
+
+    if not settings.embedded_postgres:
+        return """# Storage: SQLite files in this folder (INTEL_EMBEDDED_POSTGRES=false). Dagster's SQLite
+# event log writes events one at a time: a 500-symbol refresh takes ~90 s (benchmarks/README.md).
+"""
+    return f"""# Storage: the embedded PostgreSQL cluster of INTEL_HOME (started on demand by any process
+# loading this instance; intel_assets/local_postgres.py). The settings below are applied in every
+# process that loads it (webserver, daemon, code servers, run workers): materializations written
+# {DEFAULT_EVENT_BATCH_SIZE} to a statement (DAGSTER_EVENT_BATCH_SIZE), one planned event per asset
+# for a range run, failed partitions still reported (intel_assets/dagster_storage.py).
+storage:
+  custom:
+    module: intel_assets.dagster_storage
+    class: IntelPostgresStorage
+    config:
+      embedded_home: {json.dumps(str(settings.home))}
+      event_batch_size: {DEFAULT_EVENT_BATCH_SIZE}
+      planned_partition_subset: true
+"""
+
+
 def dagster_yaml(settings: Settings) -> str:
-    """The embedded instance's dagster.yaml: SQLite storage in DAGSTER_HOME, the run queue, the
-    ClickHouse pool, and Dagster's run monitoring with limits derived from the freshness budgets
-    (intel_assets/run_limits.py)."""
+    """The embedded instance's dagster.yaml: storage on the embedded PostgreSQL cluster (or
+    SQLite), the run queue, the ClickHouse pool, and Dagster's run monitoring with limits derived
+    from the freshness budgets (intel_assets/run_limits.py)."""
     from intel_assets.run_limits import CLICKHOUSE_POOL, monitoring_yaml, run_limits
 
     limits = run_limits(settings.technicals_budget_seconds, settings.max_staleness_seconds)
@@ -34,10 +60,10 @@ def dagster_yaml(settings: Settings) -> str:
     granularity: run
     default_limit: 1
 """ if embedded else "")
-    return f"""{DAGSTER_YAML_MARKER}: embedded Dagster storage (SQLite in this folder).
-# Rewritten by intel-assets when its settings change; for PostgreSQL storage see
+    return f"""{DAGSTER_YAML_MARKER}: the embedded Dagster instance.
+# Rewritten by intel-assets when its settings change; for a PostgreSQL server see
 # deploy/dagster.yaml.
-run_coordinator:
+{storage_yaml(settings)}run_coordinator:
   module: dagster.core.run_coordinator
   class: QueuedRunCoordinator
 concurrency:
@@ -84,7 +110,11 @@ def _initialize_clickhouse_pool(home: Path) -> None:
     from intel_assets.run_limits import CLICKHOUSE_POOL
 
     with DagsterInstance.from_config(str(home)) as instance:
-        instance.event_log_storage.initialize_concurrency_limit_to_default(CLICKHOUSE_POOL)
+        storage = instance.event_log_storage
+        # Once only: on PostgreSQL, Dagster's re-initialization of an existing limit fails (its
+        # insert is retried as an update inside the transaction the failed insert aborted).
+        if CLICKHOUSE_POOL not in {p.name for p in storage.get_pool_limits()}:
+            storage.initialize_concurrency_limit_to_default(CLICKHOUSE_POOL)
 
 
 def demo_settings() -> Settings:
@@ -168,9 +198,11 @@ def materialize(settings: Settings, symbols: list[str] | None = None, log_level:
 
 def open_store(settings: Settings):
     """The bundle store, opened with the DSN the TLS contract checked (sslrootcert added)."""
+    from intel_assets.local_postgres import ensure_for
     from intel_assets.resources.bundle_store import BundleStore
     from intel_assets.resources.dsn_contract import store_connect_dsn
 
+    ensure_for(settings)  # the embedded cluster: started, or joined while it runs
     return BundleStore.from_dsn(store_connect_dsn(settings))
 
 
@@ -275,6 +307,9 @@ def serve_cmd(settings: Settings, host: str | None, port: int | None) -> int:
     from intel_assets.serving.app import create_app, serve, serving_config
 
     dsn = store_connect_dsn(settings)  # fails fast (DsnContractError) on a broken TLS contract
+    from intel_assets.local_postgres import ensure_for
+
+    ensure_for(settings)  # the embedded cluster: started, or joined (and kept up while we serve)
     config = serving_config(settings)
     app = create_app(lambda: BundleStore.from_dsn(dsn), config)
     host, port = host or settings.serve_host, port if port is not None else settings.serve_port
@@ -421,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     p_ui = sub.add_parser("ui", help="Dagster webserver + daemon and the serving API on 127.0.0.1")
     p_ui.add_argument("--port", type=int, default=3000)
     # Subcommands with options of their own (each answers --help).
+    sub.add_parser("postgres", add_help=False,
+                   help="the embedded PostgreSQL cluster of INTEL_HOME: status, start, stop")
     sub.add_parser("doctor", add_help=False,
                    help="check every configured dependency and explain failures")
     sub.add_parser("parity", add_help=False,
@@ -436,6 +473,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("lean-replay", add_help=False,
                    help="replay LEAN regression algorithms (NAME or all) and compare with LEAN")
     args, rest = parser.parse_known_args(argv)
+    if args.cmd == "postgres":
+        from intel_assets.local_postgres import main as postgres_main
+
+        return postgres_main(rest)
     if args.cmd == "doctor":
         from intel_assets.doctor import main_doctor
 
@@ -462,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         return lean_replay_main(rest)
     if rest and args.cmd != "parity":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    from intel_assets.local_postgres import EmbeddedPostgresError
     from intel_assets.parity_definitions import ParityConfigError
     from intel_assets.resources.bundle_store import StoreConfigError, StoreUnavailableError
     from intel_assets.resources.clickhouse import WarehouseError
@@ -489,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "parity":
             return parity_cmd(rest)
     except (SettingsError, DsnContractError, ParityConfigError, StoreConfigError,
-            StoreUnavailableError, WarehouseError) as exc:
+            StoreUnavailableError, WarehouseError, EmbeddedPostgresError) as exc:
         print(f"error: {exc}", file=sys.stderr)  # one line with the fix, never a traceback
         return 2
     return 2
@@ -506,7 +548,8 @@ def _warn_about_tls(settings: Settings) -> None:
         production_mode,
     )
 
-    contracts = [assert_store_contract(settings)]
+    # The embedded store is reached over its own Unix socket only: no TLS to warn about.
+    contracts = [] if settings.embedded_store else [assert_store_contract(settings)]
     torghut = os.environ.get(TORGHUT_DB_DSN_ENV, "").strip()
     if torghut:
         contracts.append(check_dsn_tls(torghut, name=TORGHUT_DB_DSN_ENV,

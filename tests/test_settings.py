@@ -21,9 +21,15 @@ def test_embedded_defaults_live_under_intel_home(monkeypatch, tmp_path):
     settings = load_settings()
     assert settings.home == (tmp_path / "state").resolve()
     assert settings.clickhouse_dsn == f"chdb://{tmp_path.resolve() / 'state' / 'clickhouse'}"
-    assert settings.store_dsn == f"sqlite:///{tmp_path.resolve() / 'state' / 'bundles.sqlite3'}"
+    socket = str(tmp_path.resolve() / "state" / "postgres").replace("/", "%2F")
+    assert settings.store_dsn == f"postgresql://postgres@/intel?host={socket}&port=5432"
+    assert settings.embedded_store  # the embedded PostgreSQL cluster under INTEL_HOME
     assert settings.dagster_home == (tmp_path / "state" / "dagster").resolve()
     assert settings.as_of is None
+    monkeypatch.setenv("INTEL_EMBEDDED_POSTGRES", "false")  # SQLite stays available
+    sqlite = load_settings()
+    assert sqlite.store_dsn == f"sqlite:///{tmp_path.resolve() / 'state' / 'bundles.sqlite3'}"
+    assert not sqlite.embedded_store
 
 
 def test_universe_is_upper_cased_and_servers_are_taken_from_env(monkeypatch):

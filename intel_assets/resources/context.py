@@ -2,6 +2,7 @@
 
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
@@ -52,10 +53,18 @@ class BundleStoreResource(ConfigurableResource):
 
     dsn: str = Field(description="sqlite:///abs/path.sqlite3, or postgresql://... through an "
                                  "EnvVar (never a literal password)")
+    embedded_home: str | None = Field(
+        default=None, description="INTEL_HOME of the embedded PostgreSQL cluster holding the "
+        "store: started (or joined) before the store is opened")
     _store: BundleStore | None = PrivateAttr(default=None)
 
     def _open(self) -> BundleStore:
         from intel_assets.resources.dsn_contract import connect_dsn_for_store
+
+        if self.embedded_home:
+            from intel_assets.local_postgres import ensure_running
+
+            ensure_running(Path(self.embedded_home))
 
         return BundleStore.from_dsn(connect_dsn_for_store(self.dsn))
 
