@@ -1,7 +1,7 @@
 """Owns the OpenAPI check of LEAN runner exchanges: every response's status code must be declared
 for its operation and its body must match the declared schema (types, enums, date-times, no
 undeclared keys, required keys present; an object schema without ``required`` requires all of
-its properties)."""
+its properties; ``oneOf``: exactly one option matches)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,16 @@ def _is_type(value: Any, kind: str) -> bool:
 
 def check_schema(value: Any, schema: dict, where: str = "$") -> None:
     schema = resolve(schema)
+    if "oneOf" in schema:
+        matching = []
+        for option in schema["oneOf"]:
+            try:
+                check_schema(value, option, where)
+            except AssertionError:
+                continue
+            matching.append(option)
+        assert len(matching) == 1, f"{where}: matches {len(matching)} of the oneOf schemas"
+        return
     kinds = schema.get("type")
     kinds = [kinds] if isinstance(kinds, str) else kinds
     if kinds:

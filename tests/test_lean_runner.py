@@ -340,6 +340,66 @@ def test_backtests_are_identified_by_their_config_and_refuse_bad_ones(http):
     assert unknown.status_code == 422 and "XYZQ" in unknown.json()["reason"]
 
 
+def test_an_order_replay_answers_what_the_order_endpoints_would_and_places_nothing():
+    """config kind order_replay: each intent placed as POST /v1/orders/submit on a clock moved
+    to its time would be, every order read at read_at as GET /v1/orders/{id} would answer it,
+    refusals as the submit's; on a scratch book (the runner's orders and clock stay as they
+    are). Checked against the contract, and against the same requests one at a time."""
+    read_at = at("16:30")
+    intents = [
+        {"at": at("09:31"), "symbol": "SPY", "side": "buy", "qty": 10,
+         "extra_params": {"client_order_id": "replay-market"}},
+        {"at": at("09:31:30"), "symbol": "SPY", "side": "buy", "qty": 10,
+         "order_type": "limit", "limit_price": 167.30, "time_in_force": "gtc",
+         "extra_params": {"client_order_id": "replay-limit"}},
+        {"at": at("09:32"), "symbol": "XYZQ", "side": "buy", "qty": 1,
+         "extra_params": {"client_order_id": "replay-unknown"}},
+        {"at": at("09:33"), "symbol": "SPY", "side": "buy", "qty": 0,
+         "extra_params": {"client_order_id": "replay-zero"}},
+        {"at": at("10:00"), "symbol": "SPY", "side": "sell", "qty": 5, "order_type": "limit",
+         "limit_price": 999, "extra_params": {"client_order_id": "replay-day"}}]
+    config = {"kind": "order_replay", "read_at": read_at, "intents": intents}
+    seen: list[httpx.Response] = []
+    with lean_runner_in_background(LEAN_DIR) as url, httpx.Client(
+            base_url=url, timeout=10, event_hooks={"response": [
+                lambda r: (r.read(), seen.append(r))]}) as runner:
+        before = runner.get("/v1/clock").json()
+        accepted = runner.post("/v1/backtests/submit", json={"lane": "shadow_replay",
+                                                             "config": config}).json()
+        again = runner.post("/v1/backtests/submit", json={"lane": "shadow_replay",
+                                                          "config": config}).json()
+        record = runner.get(f"/v1/backtests/{accepted['backtest_id']}").json()
+        assert runner.get("/v1/orders").json()["orders"] == [], "nothing placed in the book"
+        assert runner.get("/v1/clock").json() == before, "the runner's clock did not move"
+        one_at_a_time = {}
+        for item in intents:  # the same requests, one at a time, on the runner itself
+            clock(runner, item["at"])
+            body = {k: v for k, v in item.items() if k != "at"}
+            answer = runner.post("/v1/orders/submit", json=body, headers={
+                "Idempotency-Key": body["extra_params"]["client_order_id"]})
+            one_at_a_time[body["extra_params"]["client_order_id"]] = answer
+        clock(runner, read_at)
+        reads = {cid: runner.get(f"/v1/orders/client/{cid}").json()
+                 for cid, answer in one_at_a_time.items() if answer.status_code == 200}
+    for response in seen:
+        check_exchange(response)
+    assert again["backtest_id"] == accepted["backtest_id"] and record["status"] == "completed"
+    result = record["result"]
+    assert result["kind"] == "order_replay" and result["engine"]["normalization"] == "raw"
+    replayed = {o["client_order_id"]: o for o in result["orders"]}
+    assert set(replayed) == set(reads) == {"replay-market", "replay-limit", "replay-day"}
+    for cid, order in reads.items():
+        assert {k: v for k, v in replayed[cid].items() if k != "id"} == \
+            {k: v for k, v in order.items() if k != "id"}, cid
+    assert [(r["index"], r["client_order_id"], r["status_code"], r["error"]) for r in
+            result["rejected"]] == [(2, "replay-unknown", 422, "unknown_symbol"),
+                                    (3, "replay-zero", 422, "invalid_order")]
+    for refusal in result["rejected"]:
+        assert refusal["reason"] == one_at_a_time[refusal["client_order_id"]].json()["reason"]
+    assert (replayed["replay-market"]["status"], replayed["replay-day"]["status"]) == (
+        "filled", "expired")
+
+
 # --------------------------------------------------------------------------- LeanAdapter
 
 

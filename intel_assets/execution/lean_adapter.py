@@ -19,11 +19,23 @@ slow, failing (5xx) or answering something that is not a v2 order raises RunnerU
 a refusal (4xx, or a cancel answering ok false) raises OrderRequestError (404:
 OrderNotFoundError) carrying the runner's reason. ``submit`` is idempotent, so after a
 RunnerUnavailableError it is safe to submit the same intent again.
+
+Replays (``replay``, the parity replay's batch): on a replay-clock runner a whole replay is two
+requests, ``POST /v1/backtests/submit`` (lane ``shadow_replay``, config kind ``order_replay``:
+see lean_backtests.py) and ``GET /v1/backtests/{id}`` (polled while Torghut's statuses queued /
+running say so): the runner places every intent as ``submit`` would, at its decision time, and
+answers each order as a read at the horizon would. The orders live in that backtest, not in the
+runner's book (a later ``status`` of one is a 404). A runner that refuses the config or answers
+another kind of result (Torghut's runner forwards backtests to its upstream LEAN) is replayed
+one request per intent instead. The submit answer must come within ``timeout`` like any call
+(the reference runner replays about 5,000 intents a second).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +46,7 @@ from intel_assets.contracts.orders import Fill, OrderIntent, OrderState
 from intel_assets.execution.adapter import (
     OrderNotFoundError,
     OrderRequestError,
+    ReplayAnswer,
     RunnerUnavailableError,
 )
 
@@ -45,6 +58,9 @@ _CANCELED = {"canceled", "expired", "done_for_day", "replaced"}
 DEFAULT_MAX_SECONDS_PER_RUN = 1800.0
 #: The largest answer is an order list or a backtest; 32 MiB is far above either.
 DEFAULT_MAX_BODY_BYTES = 32 * MIB
+#: Torghut's name of its replay lane (app/trading/lean_runtime.py ``_normalize_backtest_lane``).
+REPLAY_LANE = "shadow_replay"
+_PENDING = ("queued", "running")  # Torghut's backtest statuses before "completed"
 
 
 class LeanAdapter:
@@ -77,12 +93,7 @@ class LeanAdapter:
         cid = intent.client_order_id or ""
         if self.replay_clock:
             self.set_replay_clock(intent.decision_time)
-        body = {"symbol": intent.symbol, "side": intent.side, "qty": intent.qty,
-                "order_type": intent.type, "time_in_force": intent.time_in_force,
-                "limit_price": intent.limit_price, "stop_price": intent.stop_price,
-                "extra_params": {"client_order_id": cid, "intent_id": intent.intent_id,
-                                 "strategy_id": intent.strategy_id,
-                                 "decision_time": intent.decision_time.isoformat()}}
+        body = submit_body(intent)
         order = self._json("POST", "/v1/orders/submit", body, headers={
             "X-Correlation-ID": self._correlation(), "Idempotency-Key": cid})
         problem = submit_problem(order, cid, intent.symbol)
@@ -122,6 +133,78 @@ class LeanAdapter:
         order = self._json("GET", f"/v1/orders/client/{client_order_id}")
         self._ids[client_order_id] = str(order.get("id"))
         return self._state(order)
+
+    # ---- replays ---------------------------------------------------------------------------
+    def replay(self, intents: Sequence[OrderIntent],
+               horizon: datetime) -> list[ReplayAnswer] | None:
+        """The intents replayed in one backtest of the runner (module docstring), each order
+        as a read at ``horizon`` gives it; None on a live runner or one without order replays."""
+        if not intents or not self.replay_clock:
+            return None
+        started = time.perf_counter()
+        config = {"kind": "order_replay", "read_at": horizon.isoformat(), "intents": [
+            {"at": intent.decision_time.isoformat(), **submit_body(intent)} for intent in intents]}
+        try:
+            accepted = self._json("POST", "/v1/backtests/submit",
+                                  {"lane": REPLAY_LANE, "config": config},
+                                  headers={"X-Correlation-ID": self._correlation()})
+            result = self._backtest_result(accepted)
+        except OrderRequestError:
+            return None  # this runner does not take the order replay: one request per intent
+        if result is None:
+            return None
+        share = (time.perf_counter() - started) * 1000.0 / len(intents)
+        return self._replay_answers(intents, result, share)
+
+    def _backtest_result(self, accepted: Any) -> dict[str, Any] | None:
+        """The order-replay result of an accepted backtest (polled while pending), or None when
+        the answer is some other kind of backtest."""
+        if not isinstance(accepted, dict) or not accepted.get("backtest_id"):
+            return None
+        deadline = time.monotonic() + self.guard.request_seconds
+        while True:
+            record = self._json("GET", f"/v1/backtests/{accepted['backtest_id']}")
+            if not isinstance(record, dict) or record.get("status") not in _PENDING:
+                break
+            if time.monotonic() >= deadline:
+                raise RunnerUnavailableError(
+                    f"LEAN runner at {self.base_url}: the replay backtest "
+                    f"{accepted['backtest_id']} is still {record.get('status')} after "
+                    f"{self.guard.request_seconds:g} s")
+            time.sleep(0.05)
+        result = record.get("result") if isinstance(record, dict) else None
+        if not isinstance(result, dict) or result.get("kind") != "order_replay" or not \
+                isinstance(result.get("orders"), list) or not isinstance(result.get("rejected"),
+                                                                         list):
+            return None
+        return result
+
+    def _replay_answers(self, intents: Sequence[OrderIntent], result: dict[str, Any],
+                        share_ms: float) -> list[ReplayAnswer]:
+        orders = {str(o.get("client_order_id")): o for o in result["orders"] if isinstance(o, dict)}
+        refused = {r.get("index"): r for r in result["rejected"] if isinstance(r, dict)}
+        answers = []
+        for n, intent in enumerate(intents):
+            cid = intent.client_order_id or ""
+            if n in refused:
+                status = int(refused[n].get("status_code") or 422)
+                error = OrderNotFoundError if status == 404 else OrderRequestError
+                answers.append(ReplayAnswer(None, error(status, str(refused[n].get("reason"))),
+                                            share_ms))
+                continue
+            order = orders.get(cid)
+            problem = submit_problem(order, cid, intent.symbol) if order is not None else \
+                "the replay answer has no order for it and does not list it as refused"
+            if problem:
+                raise RunnerUnavailableError(
+                    f"LEAN runner at {self.base_url} answered the replay of {cid} with a payload "
+                    f"that breaks contract v2 ({problem}); is that URL really a LEAN v2 runner?")
+            try:  # not remembered in _ids: the order lives in the backtest, not the book
+                state = order_state(order)  # type: ignore[arg-type]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise self._broken("the replay", f"{type(exc).__name__}: {exc}") from exc
+            answers.append(ReplayAnswer(state, None, share_ms))
+        return answers
 
     # ---- extras ---------------------------------------------------------------------------
     @property
@@ -225,6 +308,17 @@ class LeanAdapter:
                 "fix the URL")
 
 
+def submit_body(intent: OrderIntent) -> dict[str, Any]:
+    """Torghut's ``POST /v1/orders/submit`` body for an intent (client_order_id, intent and
+    strategy ids and the decision time echoed in extra_params)."""
+    return {"symbol": intent.symbol, "side": intent.side, "qty": intent.qty,
+            "order_type": intent.type, "time_in_force": intent.time_in_force,
+            "limit_price": intent.limit_price, "stop_price": intent.stop_price,
+            "extra_params": {"client_order_id": intent.client_order_id or "",
+                             "intent_id": intent.intent_id, "strategy_id": intent.strategy_id,
+                             "decision_time": intent.decision_time.isoformat()}}
+
+
 def submit_problem(order: Any, client_order_id: str, symbol: str) -> str | None:
     """Why a submit answer breaks contract v2 (Torghut's checks), or None when it is fine."""
     if not isinstance(order, dict):
@@ -301,4 +395,4 @@ def _reason(response: httpx.Response) -> str:
     return str(body)[:200]
 
 
-__all__ = ["LeanAdapter", "order_state", "submit_problem"]
+__all__ = ["LeanAdapter", "REPLAY_LANE", "order_state", "submit_body", "submit_problem"]

@@ -16,6 +16,26 @@ resubmitted config is the same backtest. Our config::
 Each intent is submitted at ``at`` (on the bars known then, as a LEAN scheduled event); an
 intent the engine refuses (no data yet, MOC too late, ...) is listed under ``rejected`` and is
 not an order, as in LEAN.
+
+**Order replays** (``"kind": "order_replay"``; the parity replay's batch, lane
+``shadow_replay`` as Torghut names its replay lane)::
+
+    {"kind": "order_replay", "read_at": "2013-10-09T00:00:00-04:00",
+     "intents": [{"at": "2013-10-08T10:15:07-04:00", <a POST /v1/orders/submit body>}, ...]}
+
+place the intents exactly as a client replaying them one request at a time on a replay clock
+would (``POST /v1/clock`` to ``at``, then the submit with its client_order_id as
+Idempotency-Key), move that clock to ``read_at`` and answer every order as ``GET
+/v1/orders/{id}`` would then (``orders``: v2 order JSON, in submission order) and every refused
+intent as its submit would have been refused (``rejected``: ``index``, ``client_order_id``,
+``status_code``, ``error``, ``reason``). It runs on a scratch copy of the runner (its data,
+models, normalization, market-on-close buffer and bounds; its own clock and book): the
+runner's orders and clock are untouched and the orders are not listed by ``GET /v1/orders``.
+This config is ours: Torghut's runner forwards ``{lane, config}`` to its upstream LEAN
+unchanged (lean_runtime.py), and a runner that does not know ``order_replay`` answers something
+else, on which LeanAdapter falls back to one request per intent. A replay runs within its submit
+request (the reference runner places about 2,000-5,000 intents a second on this machine's data).
+The runner keeps the newest ``MAX_STORED_BACKTESTS`` backtests for ``GET /v1/backtests/{id}``.
 """
 
 from __future__ import annotations
@@ -27,7 +47,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from intel_assets.domain.backtest import (
     BacktestContext,
@@ -40,7 +68,17 @@ from intel_assets.domain.execution_models.compositions import ExecutionModels
 from intel_assets.domain.lean_data import lean_minute_snapshots, read_exchange_hours
 from intel_assets.domain.market_data import NEW_YORK, LeanDataError, lean_minute_days
 from intel_assets.domain.order_book import DEFAULT_MOC_BUFFER
-from intel_assets.execution.lean_runner_wire import SubmitOrderBody, WireError, iso, num
+from intel_assets.execution.lean_runner_wire import (
+    SubmitOrderBody,
+    WireError,
+    iso,
+    num,
+    validation_reason,
+)
+
+#: Backtests a runner keeps for GET /v1/backtests/{id} (the oldest is dropped first).
+MAX_STORED_BACKTESTS = 32
+ORDER_REPLAY = "order_replay"
 
 
 class BacktestIntent(SubmitOrderBody):
@@ -96,6 +134,49 @@ class IntentList:
         return None
 
 
+class OrderReplayConfig(BaseModel):
+    """An order replay (module docstring); each intent is validated when it is placed, so one
+    bad intent is refused alone, as its own submit would be."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["order_replay"]
+    read_at: AwareDatetime
+    intents: list[dict[str, Any]] = Field(min_length=1)
+
+
+ReplayItem = tuple[int, datetime | None, SubmitOrderBody | dict[str, Any]]
+_AT = TypeAdapter(AwareDatetime)
+
+
+def replay_intents(config: OrderReplayConfig) -> list[ReplayItem]:
+    """Per intent (index, at, its submit body, or the refusal its submit would get: 400 not an
+    object, 422 invalid_request); ``at`` is None only when it cannot be read."""
+    items: list[ReplayItem] = []
+    for n, raw in enumerate(config.intents):
+        if not isinstance(raw, dict):
+            items.append((n, None, {"index": n, "client_order_id": None, "status_code": 400,
+                                    "error": "bad_request",
+                                    "reason": "body must be a JSON object"}))
+            continue
+        try:
+            intent = BacktestIntent.model_validate(raw)
+        except ValidationError as exc:
+            params = raw.get("extra_params")
+            cid = params.get("client_order_id") if isinstance(params, dict) else None
+            try:
+                at = _AT.validate_python(raw.get("at"))
+            except ValidationError:
+                at = None
+            items.append((n, at, {"index": n, "client_order_id": cid, "status_code": 422,
+                                  "error": "invalid_request", "reason": validation_reason(exc)}))
+            continue
+        body = SubmitOrderBody.model_construct(  # validated above, as BacktestIntent
+            **{name: getattr(intent, name) for name in SubmitOrderBody.model_fields})
+        items.append((n, intent.at, body))
+    return items
+
+
 def backtest_id(lane: str, config: dict[str, Any]) -> tuple[str, str]:
     """(backtest id, reproducibility hash) of a ``{lane, config}`` body."""
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
@@ -103,8 +184,14 @@ def backtest_id(lane: str, config: dict[str, Any]) -> tuple[str, str]:
     return hashlib.sha256(f"{lane}:{digest}".encode()).hexdigest()[:20], digest
 
 
-def parse_config(config: dict[str, Any]) -> BacktestConfig:
-    """The validated config, or ValueError with every problem in plain words."""
+def parse_config(config: dict[str, Any]) -> BacktestConfig | OrderReplayConfig:
+    """The validated config (an order replay when ``kind`` says so), or ValueError with every
+    problem in plain words."""
+    if config.get("kind") == ORDER_REPLAY:
+        try:
+            return OrderReplayConfig.model_validate(config)
+        except ValidationError as exc:
+            raise ValueError(validation_reason(exc)) from exc
     try:
         parsed = BacktestConfig.model_validate(config)
         for n, intent in enumerate(parsed.intents):
@@ -167,5 +254,6 @@ def run_config(lean_dir: Path, config: BacktestConfig, models: ExecutionModels) 
     }
 
 
-__all__ = ["BacktestConfig", "BacktestIntent", "IntentList", "backtest_id", "parse_config",
+__all__ = ["BacktestConfig", "BacktestIntent", "IntentList", "MAX_STORED_BACKTESTS",
+           "ORDER_REPLAY", "OrderReplayConfig", "backtest_id", "parse_config", "replay_intents",
            "run_config"]

@@ -35,7 +35,14 @@ from intel_assets.domain.execution_models.compositions import ExecutionModels
 from intel_assets.domain.lean_data import Normalization
 from intel_assets.domain.market_data import LeanDataError
 from intel_assets.domain.order_book import DEFAULT_MOC_BUFFER
-from intel_assets.execution.lean_backtests import backtest_id, parse_config, run_config
+from intel_assets.execution.lean_backtests import (
+    MAX_STORED_BACKTESTS,
+    OrderReplayConfig,
+    backtest_id,
+    parse_config,
+    replay_intents,
+    run_config,
+)
 from intel_assets.execution.lean_runner_state import RunnerClock, RunnerRequestError, RunnerState
 from intel_assets.execution.lean_runner_wire import (
     BacktestSubmitBody,
@@ -45,19 +52,11 @@ from intel_assets.execution.lean_runner_wire import (
     SubmitOrderBody,
     audit,
     iso,
+    validation_reason,
 )
 
 OPENAPI_PATH = Path(__file__).with_name("lean_runner_openapi.yaml")
 Handler = Callable[[Request], Awaitable[Any]]
-
-
-def _validation_reason(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
 
 
 async def _body(request: Request, model: type[BaseModel]) -> Any:
@@ -70,7 +69,7 @@ async def _body(request: Request, model: type[BaseModel]) -> Any:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise RunnerRequestError(422, "invalid_request", _validation_reason(exc)) from exc
+        raise RunnerRequestError(422, "invalid_request", validation_reason(exc)) from exc
 
 
 def _correlation_id(request: Request) -> str:
@@ -172,17 +171,30 @@ def create_lean_runner_app(lean_dir: Path | str, normalization: Normalization = 
             record: dict[str, Any] = {"backtest_id": bt_id, "lane": body.lane,
                                       "reproducibility_hash": digest, "result": None,
                                       "error": None}
-            try:
-                record.update(status="completed",
-                              result=run_config(state.lean_dir, config, state.models))
-            except LeanDataError as exc:
-                raise RunnerRequestError(422, "invalid_config", str(exc)) from exc
+            if isinstance(config, OrderReplayConfig):
+                record.update(status="completed", result=order_replay(config))
+            else:
+                try:
+                    record.update(status="completed",
+                                  result=run_config(state.lean_dir, config, state.models))
+                except LeanDataError as exc:
+                    raise RunnerRequestError(422, "invalid_config", str(exc)) from exc
+            while len(backtests) >= MAX_STORED_BACKTESTS:
+                backtests.pop(next(iter(backtests)))
             backtests[bt_id] = record
         record = backtests[bt_id]
         return {"backtest_id": bt_id, "status": record["status"], "lane": record["lane"],
                 "reproducibility_hash": record["reproducibility_hash"],
                 "_lean_audit": audit("submit_backtest", _correlation_id(request),
                                      datetime.now(timezone.utc))}
+
+    def order_replay(config: OrderReplayConfig) -> dict[str, Any]:
+        replay = state.replay_orders(replay_intents(config), config.read_at)
+        return {"kind": "order_replay", "read_at": iso(config.read_at),
+                "orders": replay["orders"], "rejected": replay["rejected"],
+                "engine": {"fill_model": type(state.models.fill).__name__,
+                           "fee_model": type(state.models.fee).__name__,
+                           "normalization": state.normalization}}
 
     async def get_backtest(request: Request) -> dict[str, Any]:
         record = backtests.get(request.path_params["backtest_id"])

@@ -7,6 +7,12 @@ stored and every open order scanned on it (so a resting order is evaluated on ev
 reads and on clock moves, not only when it is submitted or replaced). The book then handles
 the request at the clock and scans once more, as LEAN does after every order request.
 Refusals raise ``RunnerRequestError`` (status, code, plain-words reason).
+
+``replay_orders`` runs a list of intents the way a client replaying them one request at a time
+would (move the replay clock to each intent's time, submit it, move the clock to a read
+instant, read every order) on a scratch state: same data, models, normalization, market-on-close
+buffer and bounds, its own clock and book, so the runner's own orders and clock are untouched.
+The LEAN minute data a state loads is shared with its scratch states (loaded once per symbol).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time as dtime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from intel_assets.contracts.orders import DEFAULT_ORDER_BOUNDS, OrderBounds
 from intel_assets.domain.execution_models.compositions import (
@@ -120,11 +126,15 @@ class RunnerState:
     def __init__(self, lean_dir: Path, models: ExecutionModels | None = None,
                  normalization: Normalization = "raw", *, clock: RunnerClock | None = None,
                  moc_buffer=DEFAULT_MOC_BUFFER,
-                 bounds: OrderBounds = DEFAULT_ORDER_BOUNDS) -> None:
+                 bounds: OrderBounds = DEFAULT_ORDER_BOUNDS,
+                 data: dict[str, tuple] | None = None) -> None:
         self.lean_dir = Path(lean_dir)
         self.bounds = bounds
         self.models = models or lean_models()
         self.normalization = normalization
+        self.moc_buffer = moc_buffer
+        # symbol -> (days, snapshots, hours, lot size): loaded once, shared with scratch states
+        self._data: dict[str, tuple] = {} if data is None else data
         self.clock = clock or RunnerClock("replay", self.first_data_midnight())
         self.book = OrderBook(self.models, round_prices=normalization == "raw",
                               moc_buffer=moc_buffer)
@@ -151,19 +161,23 @@ class RunnerState:
     def _ensure_symbol(self, symbol: str) -> None:
         if self.book.has_security(symbol):
             return
-        days = lean_minute_days(self.lean_dir, symbol)
-        if not days:
-            raise RunnerRequestError(422, "unknown_symbol", (
-                f"unknown symbol {symbol}: no LEAN minute data for it in {self.lean_dir}; "
-                f"symbols with data: {', '.join(self.available_symbols()) or 'none'}"))
-        try:
-            snapshots = lean_minute_snapshots(self.lean_dir, symbol,
-                                              normalization=self.normalization,
-                                              fill_forward=True)
-            hours = read_exchange_hours(self.lean_dir, symbol)
-            lot = read_lot_size(self.lean_dir, symbol)
-        except LeanDataError as exc:
-            raise RunnerRequestError(422, "bad_data", f"LEAN data for {symbol}: {exc}") from exc
+        if symbol not in self._data:
+            days = lean_minute_days(self.lean_dir, symbol)
+            if not days:
+                raise RunnerRequestError(422, "unknown_symbol", (
+                    f"unknown symbol {symbol}: no LEAN minute data for it in {self.lean_dir}; "
+                    f"symbols with data: {', '.join(self.available_symbols()) or 'none'}"))
+            try:
+                snapshots = lean_minute_snapshots(self.lean_dir, symbol,
+                                                  normalization=self.normalization,
+                                                  fill_forward=True)
+                hours = read_exchange_hours(self.lean_dir, symbol)
+                lot = read_lot_size(self.lean_dir, symbol)
+            except LeanDataError as exc:
+                raise RunnerRequestError(422, "bad_data",
+                                         f"LEAN data for {symbol}: {exc}") from exc
+            self._data[symbol] = (days, tuple(snapshots), hours, lot)
+        days, snapshots, hours, lot = self._data[symbol]
         self._days[symbol] = days
         self.book.add_security(symbol, hours, lot, snapshots)
 
@@ -191,20 +205,24 @@ class RunnerState:
             self.book.advance_to(now)
 
     def move_clock(self, as_of: datetime) -> tuple[datetime, list[dict[str, Any]]]:
-        """Move the replay clock (back too: orders never re-see bars); the orders it changed."""
+        """Move the replay clock (back too: orders never re-see bars); the orders it changed
+        (only open orders can change: a filled or canceled one is final)."""
         if self.clock.mode != "replay":
             raise RunnerRequestError(409, "live_clock", "the runner runs on a live clock; "
                                      "start it with --as-of (or INTEL_AS_OF) for a replay clock")
         previous = self.clock.now()
-        before = {e.book_id: self._state_key(self.book.get(e.book_id))
-                  for e in self._by_id.values()}
+        before = {i: self._state_key(self.book.get(i)) for i in self.book.open_order_ids()
+                  if i in self._by_book}
+        self._move(as_of)
+        changed = [self.order(self._by_book[i].order_id) for i, key in before.items()
+                   if self._state_key(self.book.get(i)) != key]
+        return previous, changed
+
+    def _move(self, as_of: datetime) -> None:
         self.clock.replay_at = as_of.astimezone(timezone.utc)
         if self.book.now is not None and as_of < self.book.now:
             self.book.rewind_to(as_of)
         self.book.advance_to(as_of)
-        changed = [self.order(self._by_book[i].order_id) for i, key in before.items()
-                   if self._state_key(self.book.get(i)) != key]
-        return previous, changed
 
     @staticmethod
     def _state_key(order: BookOrder) -> tuple:
@@ -244,14 +262,20 @@ class RunnerState:
     def submit(self, body: SubmitOrderBody, idempotency_key: str | None,
                correlation_id: str) -> dict[str, Any]:
         """Place the order once per idempotency key; a known key answers the same order."""
+        request_ts = datetime.now(timezone.utc)
+        entry, key, replayed = self._place(body, idempotency_key)
+        payload = self.order(entry.order_id)
+        payload["_lean_audit"] = audit("submit_order", correlation_id, request_ts, key, replayed)
+        return payload
+
+    def _place(self, body: SubmitOrderBody,
+               idempotency_key: str | None) -> tuple[_Entry, str, bool]:
+        """(the order's entry, its idempotency key, whether the key was known already)."""
         key = (idempotency_key or "").strip() or body.client_order_id or hashlib.sha256(
             _canonical(body.model_dump()).encode()).hexdigest()[:64]
-        request_ts = datetime.now(timezone.utc)
         known = self._by_key.get(key)
         if known is not None:
-            payload = self.order(known.order_id)
-            payload["_lean_audit"] = audit("submit_order", correlation_id, request_ts, key, True)
-            return payload
+            return known, key, True
         try:
             terms = body.terms(self.bounds)
         except WireError as exc:
@@ -272,9 +296,7 @@ class RunnerState:
         for index, value in ((self._by_id, entry.order_id), (self._by_book, order.id),
                              (self._by_cid, cid), (self._by_key, key)):
             index[value] = entry  # type: ignore[index]
-        payload = self.order(entry.order_id)
-        payload["_lean_audit"] = audit("submit_order", correlation_id, request_ts, key, False)
-        return payload
+        return entry, key, False
 
     def cancel(self, order_id: str) -> tuple[bool, dict[str, Any], str]:
         """(ok, order, reason): a filled order cannot be canceled (ok False)."""
@@ -367,6 +389,37 @@ class RunnerState:
             "evaluated_bar_end": iso(latest.end),
             "_lean_audit": audit("shadow_simulate", correlation_id, datetime.now(timezone.utc)),
         }
+
+    # ---- replays ---------------------------------------------------------------------------
+    def replay_orders(self, intents: Sequence[tuple[int, datetime | None,
+                                                     SubmitOrderBody | dict[str, Any]]],
+                      read_at: datetime) -> dict[str, Any]:
+        """Each ``(index, at, body)`` placed as a replay client placing them one request at a
+        time would (``POST /v1/clock`` to ``at``, then ``POST /v1/orders/submit`` with the
+        body's client_order_id as Idempotency-Key), then every order as ``GET /v1/orders/{id}``
+        answers it once the clock is at ``read_at``; on a scratch state (module docstring).
+        Refused intents are listed with their index, status, code and reason; a body already
+        refused (a dict) only moves the clock, as its submit would have followed the move."""
+        first = next((at for _, at, _ in intents if at is not None), read_at)
+        scratch = RunnerState(self.lean_dir, self.models, self.normalization,
+                              clock=RunnerClock("replay", first.astimezone(timezone.utc)),
+                              moc_buffer=self.moc_buffer, bounds=self.bounds, data=self._data)
+        rejected = []
+        for n, at, body in intents:
+            if at is not None:
+                scratch._move(at)
+            if isinstance(body, dict):
+                rejected.append(body)
+                continue
+            try:
+                scratch._place(body, None)  # as submit, without building its answer
+            except RunnerRequestError as exc:
+                rejected.append({"index": n, "client_order_id": body.client_order_id,
+                                 "status_code": exc.status_code, "error": exc.code,
+                                 "reason": exc.reason})
+        scratch._move(read_at)
+        return {"orders": [scratch.order(entry.order_id) for entry in scratch._by_id.values()],
+                "rejected": rejected, "clock": scratch.clock_info()}
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "service": "intel-assets-lean-runner", "contract_version": "lean-v2",

@@ -23,7 +23,15 @@ from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from intel_assets.contracts.orders import (
     CLIENT_ORDER_ID_RULE,
@@ -215,6 +223,16 @@ class BacktestSubmitBody(_Body):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+def validation_reason(exc: ValidationError) -> str:
+    """A body's validation errors in plain words (``field: problem; ...``)."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
 def wire_type(terms: OrderTerms) -> tuple[str, str]:
     """(order_type, time_in_force) in Alpaca's spelling."""
     if terms.order_type == "market_on_open":
@@ -280,4 +298,4 @@ def audit(operation: str, correlation_id: str, request_ts: datetime,
 __all__ = ["BacktestSubmitBody", "CONTRACT_VERSION", "ClockBody", "LIST_STATUSES",
            "ReplaceOrderBody", "SERVICE", "ShadowSimulateBody", "SubmitOrderBody",
            "WIRE_ORDER_TYPES", "WIRE_TIMES_IN_FORCE", "WireError", "audit", "iso", "num",
-           "order_json", "trail_from", "wire_decimal", "wire_type"]
+           "order_json", "trail_from", "validation_reason", "wire_decimal", "wire_type"]
