@@ -19,7 +19,8 @@ stamped at the clock; at 09:30:00 no bar of the session has ended, so an order w
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from collections import Counter
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import httpx
@@ -344,3 +345,41 @@ def test_parity_smoke_where_the_venues_agree_and_where_their_models_differ(serve
         "filled", 167.42, utc("09:31"))
     assert (alpaca_limit.status, alpaca_limit.fill.avg_fill_price,
             alpaca_limit.fill.filled_at) == ("filled", 167.38, utc("09:32"))
+
+
+def test_orders_list_by_submission_time_within_after_and_until(adapter, client):
+    for n, hhmm in enumerate(("09:40", "09:41", "09:42", "09:43")):
+        adapter.submit(intent(f"list-{n}", type="limit", limit_price=100.0,
+                              time_in_force="gtc", decision=at(hhmm).isoformat()))
+    window = client.get_orders(GetOrdersRequest(
+        status=QueryOrderStatus.ALL, after=at("09:40"), until=at("09:43"), direction="asc"))
+    assert [o.client_order_id for o in window] == ["list-1", "list-2"], "both bounds exclusive"
+    newest = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, limit=2))
+    assert [o.client_order_id for o in newest] == ["list-3", "list-2"]
+
+
+def _route(path: str) -> str:
+    return "/v2/orders/{id}" if path.startswith("/v2/orders/") else path
+
+
+@pytest.mark.parametrize("same_instant", [False, True], ids=["spread", "one-instant"])
+def test_a_replay_reads_hundreds_of_resting_orders_in_pages_of_500(server, adapter,
+                                                                    same_instant):
+    """One POST per order (the clock in its X-Replay-Clock header), one clock move, then GET
+    /v2/orders pages over the resting orders (one GET per order a page cannot reach: more than
+    500 placed at one instant), and a DELETE per order still open at the horizon."""
+    count = 510 if same_instant else 620
+    intents = [intent(f"rest-{n}", type="limit", limit_price=100.0, time_in_force="gtc",
+                      decision=(at("10:00") + timedelta(seconds=0 if same_instant else n))
+                      .isoformat()) for n in range(count)]
+    answers = adapter.replay(intents, at("16:30"))
+    assert answers is not None and len(answers) == count
+    assert all(a.error is None and a.state.status == "open" and a.state.fill.status == "unfilled"
+               and a.state.intent.intent_id == i.intent_id for a, i in zip(answers, intents))
+    seen = Counter((r.method, _route(r.path)) for r in server.requests)
+    pages, one_by_one = (1, count - 500) if same_instant else (2, 0)
+    assert seen == Counter({("POST", "/v2/orders"): count, ("POST", "/_replay/clock"): 1,
+                            ("GET", "/v2/orders"): pages, ("GET", "/v2/orders/{id}"): one_by_one,
+                            ("DELETE", "/v2/orders/{id}"): count}) - Counter()
+    assert all(o.status == "canceled" for o in server.server.paper_book.orders.values()), \
+        "judged at the horizon, then canceled"

@@ -3,7 +3,8 @@
 Endpoints (Alpaca's paths and order JSON, which alpaca-py's ``Order`` model parses):
 ``POST /v2/orders`` (200 + order; a client_order_id already used is refused with 422
 "client_order_id must be unique", as Alpaca does: idempotency belongs to the client),
-``GET /v2/orders`` (status=open|closed|all, limit, direction, symbols), ``GET /v2/orders/{id}``,
+``GET /v2/orders`` (status=open|closed|all, limit (max 500), direction (by submitted_at), after
+and until (exclusive bounds on submitted_at), symbols), ``GET /v2/orders/{id}``,
 ``GET /v2/orders:by_client_order_id?client_order_id=``, ``PATCH /v2/orders/{id}`` (replace: a
 NEW order with ``replaces`` = old id; the old one becomes ``replaced`` with ``replaced_by``) and
 ``DELETE /v2/orders/{id}`` (cancel, 204). Supported: market/limit/stop, day/gtc/ioc/fok, simple
@@ -14,7 +15,10 @@ order, 422/42210000 wrong state (cancel or replace of a closed order), 400/40010
 Replay clock: the server's clock (``AlpacaServer.as_of``, also the news clock) is the replay
 instant. ``POST /_replay/clock {"as_of": iso}`` (``GET`` reads it) is a devtools endpoint, NOT
 part of Alpaca's API: it stands in for the passage of time. It may move backwards only while no
-order is open (a resting order cannot un-see the market).
+order is open (a resting order cannot un-see the market). A ``POST /v2/orders`` carrying the
+devtools header ``X-Replay-Clock: <iso>`` first moves the clock there exactly as that endpoint
+would (same rules, refusals answered 422 "cannot set the replay clock: ...", the order then not
+placed), so a replay places each order in one request (AlpacaAdapter.replay).
 
 Fill timing is Alpaca paper's (Alpaca's Paper Trading Specification: paper orders never reach an
 exchange, a simulation fills them against the real-time quotes, without queue position for
@@ -65,6 +69,8 @@ from intel_assets.domain.market_data import NEW_YORK, LeanDataError, lean_minute
 
 ORDERS_PATH, ORDER_PATH = "/v2/orders", "/v2/orders/{order_id}"
 BY_CLIENT_ORDER_ID_PATH, CLOCK_PATH = "/v2/orders:by_client_order_id", "/_replay/clock"
+REPLAY_CLOCK_HEADER = "X-Replay-Clock"  # devtools only: see the module docstring
+MAX_LIST_LIMIT = 500  # Alpaca's cap on GET /v2/orders
 INVALID, MALFORMED, NOT_FOUND, WRONG_STATE = 40010001, 40010000, 40410000, 42210000
 ORDER_TYPES, TIMES_IN_FORCE = ("market", "limit", "stop"), ("day", "gtc", "ioc", "fok")
 MAX_CLIENT_ORDER_ID = 128
@@ -212,6 +218,8 @@ class PaperBook:
     def __init__(self, server: AlpacaServer, lean_dir: str | Path) -> None:
         self.server, self.lean_dir = server, Path(lean_dir).resolve()
         self.orders: dict[str, PaperOrder] = {}  # by id, in creation order
+        self._open: dict[str, PaperOrder] = {}  # the open ones (only these can change)
+        self._has_data: dict[str, bool] = {}  # symbol -> LEAN minute data present (read once)
         self._by_client_id: dict[str, str] = {}
         self._lock = threading.RLock()
 
@@ -221,7 +229,9 @@ class PaperBook:
             symbol = normalize_symbol(raw_symbol if isinstance(raw_symbol, str) else None)
         except InvalidSymbolError as exc:
             raise _invalid(str(exc).replace("?symbol=TICKER", '"symbol": "TICKER"')) from None
-        if not lean_minute_days(self.lean_dir, symbol):
+        if symbol not in self._has_data:
+            self._has_data[symbol] = bool(lean_minute_days(self.lean_dir, symbol))
+        if not self._has_data[symbol]:
             raise _invalid(f'asset "{symbol}" not found: the replay has no LEAN minute data for it')
         try:
             return symbol, replay_market(str(self.lean_dir), symbol)
@@ -313,14 +323,21 @@ class PaperBook:
             self._evaluate(order, market, current, now)
         self.orders[order.id] = order
         self._by_client_id[cid] = order.id
+        if order.is_open:
+            self._open[order.id] = order
         return order
 
     def _advance(self, moment: datetime) -> None:
         """Re-evaluate open orders on each later snapshot that ended at or before ``moment``
         (at its end), then expire the day orders whose session closed by ``moment``."""
-        for order in [o for o in self.orders.values() if o.is_open]:
-            market = replay_market(str(self.lean_dir), order.symbol)
-            last = bisect_right(market.ends, moment) - 1
+        latest: dict[str, tuple[ReplayMarket, int]] = {}  # per symbol: its last bar by moment
+        for order in list(self._open.values()):
+            if order.symbol not in latest:
+                market = replay_market(str(self.lean_dir), order.symbol)
+                latest[order.symbol] = market, bisect_right(market.ends, moment) - 1
+            market, last = latest[order.symbol]
+            if order.bar >= last and (order.time_in_force != "day" or moment < order.session_close):
+                continue  # no later bar yet, nothing expires: unchanged
             for index in range(order.bar + 1, last + 1):
                 if not order.is_open or (order.time_in_force == "day" and
                                          market.starts[index].astimezone(NEW_YORK).date() != order.session_day):
@@ -329,6 +346,23 @@ class PaperBook:
             if order.is_open and order.time_in_force == "day" and moment >= order.session_close:
                 order.status, order.expired_at = "expired", order.session_close
                 order.updated_at = order.session_close
+            if not order.is_open:
+                del self._open[order.id]
+
+    def _move_clock(self, server: AlpacaServer, raw: Any) -> None:
+        """Move the replay clock to ``raw`` (an ISO-8601 string), evaluating open orders on the
+        way; 422 when it is not a time or would move back while orders are open."""
+        if not isinstance(raw, str):
+            raise _invalid('body must be {"as_of": "<ISO-8601 time>"}')
+        try:
+            moment = parse_time(raw, "as_of")
+        except ApiError as exc:
+            raise _invalid(exc.message) from None
+        if self._open and server.as_of is not None and moment < server.now():
+            raise _invalid(f"the replay clock cannot move back from {_iso(server.now())} to "
+                           f"{_iso(moment)} while orders are open ({', '.join(self._open)})")
+        self._advance(moment)
+        server.as_of = moment
 
     # ---- handlers -------------------------------------------------------------------------
     def _order(self, request: ApiRequest) -> PaperOrder:
@@ -338,9 +372,17 @@ class PaperBook:
         return order
 
     def submit(self, server: AlpacaServer, request: ApiRequest) -> ApiResponse:
-        """POST /v2/orders: validate, store and evaluate a new order (422 on a reused client_order_id)."""
+        """POST /v2/orders: validate, store and evaluate a new order (422 on a reused
+        client_order_id); with X-Replay-Clock, at that replay instant (module docstring)."""
         body = _json_body(request)
         with self._lock:
+            at = request.headers.get(REPLAY_CLOCK_HEADER.lower())
+            if at is not None:
+                try:
+                    self._move_clock(server, at)
+                except ApiError as exc:
+                    raise ApiError(exc.status, f"cannot set the replay clock: {exc.message}",
+                                   exc.code) from None
             return ApiResponse(200, self._new_order(body).wire())
 
     def get(self, server: AlpacaServer, request: ApiRequest) -> ApiResponse:
@@ -357,7 +399,8 @@ class PaperBook:
             return ApiResponse(200, self.orders[order_id].wire())
 
     def list_orders(self, server: AlpacaServer, request: ApiRequest) -> ApiResponse:
-        """GET /v2/orders?status=open|closed|all&limit=&direction=&symbols= (newest first by default)."""
+        """GET /v2/orders?status=open|closed|all&limit=&direction=&after=&until=&symbols=
+        (by submitted_at, newest first by default; after/until exclusive)."""
         status = (request.param("status") or "open").lower()
         if status not in ("open", "closed", "all"):
             raise _invalid("status must be open, closed or all")
@@ -366,13 +409,18 @@ class PaperBook:
         except ValueError:
             raise _invalid("limit must be an integer") from None
         symbols = {s.strip().upper() for s in (request.param("symbols") or "").split(",") if s.strip()}
+        after = parse_time(request.param("after"), "after") if request.param("after") else None
+        until = parse_time(request.param("until"), "until") if request.param("until") else None
         with self._lock:
-            chosen = [o.wire() for o in self.orders.values()
+            chosen = [o for o in self.orders.values()
                       if (status == "all" or o.is_open == (status == "open"))
-                      and (not symbols or o.symbol in symbols)]
-        if (request.param("direction") or "desc").lower() == "desc":
-            chosen.reverse()
-        return ApiResponse(200, chosen[:max(1, min(limit, 500))])
+                      and (not symbols or o.symbol in symbols)
+                      and (after is None or o.created_at > after)
+                      and (until is None or o.created_at < until)]
+            chosen.sort(key=lambda o: o.created_at,  # stable: creation order within an instant
+                        reverse=(request.param("direction") or "desc").lower() == "desc")
+            page = [o.wire() for o in chosen[:max(1, min(limit, MAX_LIST_LIMIT))]]
+        return ApiResponse(200, page)
 
     def replace(self, server: AlpacaServer, request: ApiRequest) -> ApiResponse:
         """PATCH /v2/orders/{order_id}: a new order replaces the open one, evaluated at the clock."""
@@ -384,6 +432,7 @@ class PaperBook:
             new = self._new_order(body, base=old)
             old.status, old.replaced_by = "replaced", new.id
             old.replaced_at = old.updated_at = new.created_at
+            self._open.pop(old.id, None)
             return ApiResponse(200, new.wire())
 
     def cancel(self, server: AlpacaServer, request: ApiRequest) -> ApiResponse:
@@ -394,27 +443,15 @@ class PaperBook:
                 raise ApiError(422, f'order is already in "{order.status}" state', WRONG_STATE)
             order.status, order.canceled_at = "canceled", server.now()
             order.updated_at = order.canceled_at
+            self._open.pop(order.id, None)
         return ApiResponse(204, raw=b"")
 
     def clock(self, server: AlpacaServer, request: ApiRequest) -> ApiResponse:
         """GET/POST /_replay/clock (devtools only, not Alpaca's API): read or set the replay instant."""
         with self._lock:
             if request.method == "POST":
-                raw = _json_body(request).get("as_of")
-                if not isinstance(raw, str):
-                    raise _invalid('body must be {"as_of": "<ISO-8601 time>"}')
-                try:
-                    moment = parse_time(raw, "as_of")
-                except ApiError as exc:
-                    raise _invalid(exc.message) from None
-                open_orders = [o.id for o in self.orders.values() if o.is_open]
-                if open_orders and server.as_of is not None and moment < server.now():
-                    raise _invalid(f"the replay clock cannot move back from {_iso(server.now())} to "
-                                   f"{_iso(moment)} while orders are open ({', '.join(open_orders)})")
-                self._advance(moment)
-                server.as_of = moment
-            open_count = sum(o.is_open for o in self.orders.values())
-            return ApiResponse(200, {"as_of": _iso(server.as_of), "open_orders": open_count})
+                self._move_clock(server, _json_body(request).get("as_of"))
+            return ApiResponse(200, {"as_of": _iso(server.as_of), "open_orders": len(self._open)})
 
 
 def install_paper_trading(server: AlpacaServer, lean_dir: str | Path) -> PaperBook:
@@ -432,5 +469,5 @@ def install_paper_trading(server: AlpacaServer, lean_dir: str | Path) -> PaperBo
     return book
 
 
-__all__ = ["CLOCK_PATH", "PaperBook", "PaperOrder", "ReplayMarket", "install_paper_trading",
-           "replay_market"]
+__all__ = ["CLOCK_PATH", "MAX_LIST_LIMIT", "PaperBook", "PaperOrder", "REPLAY_CLOCK_HEADER",
+           "ReplayMarket", "install_paper_trading", "replay_market"]

@@ -33,21 +33,36 @@ breaker); bodies over 8 MiB are refused. Each is a RunnerUnavailableError.
 replay clock to ``intent.decision_time`` before a NEW submit (an idempotent re-submit leaves it)
 and to ``as_of`` when a replace passes one (else the replace happens at the current clock), so a
 parity replay drives this adapter like LeanAdapter.
+
+``replay`` (replay_clock only; the parity replay's batch) places a whole day in one request per
+order: ``POST /v2/orders`` with the devtools header ``X-Replay-Clock`` (the server moves its
+clock to the decision time, then places the order; an order placed at another instant means the
+server ignored it, and the replay stops: only the local paper server takes it), sent on one
+keep-alive httpx client within the same bounds; no look-up first (a reused client_order_id is
+the 422 above, answered with the existing order). Then one clock move to the horizon, pages of
+``GET /v2/orders`` (500 orders each, Alpaca's after/until/direction) over the submission window
+of the orders still open when placed (the others are final in their submit answer; an order a
+page cannot reach, past 500 placed at one instant, is read by id), and a ``DELETE`` of each
+order still open there. Outcomes are those of submit + a read at the horizon.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any, Callable, TypeVar
 
 import httpx
 import requests
+from alpaca.common.enums import Sort
 from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
-from alpaca.trading.enums import OrderSide, OrderStatus, TimeInForce
+from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
 from alpaca.trading.models import Order
 from alpaca.trading.requests import (
+    GetOrdersRequest,
     LimitOrderRequest,
     MarketOrderRequest,
     ReplaceOrderRequest,
@@ -59,6 +74,8 @@ from intel_assets.bounded_http import (
     BoundedRequestsAdapter,
     ProviderError,
     ProviderGuard,
+    bounded_client,
+    fetch,
     mount_bounded,
 )
 from intel_assets.contracts.orders import Fill, OrderIntent, OrderState
@@ -67,15 +84,22 @@ from intel_assets.execution.adapter import (
     ExecutionAdapterError,
     OrderNotFoundError,
     OrderRequestError,
+    ReplayAnswer,
     RunnerUnavailableError,
 )
 
 T = TypeVar("T")
 DUPLICATE_CLIENT_ORDER_ID = "client_order_id must be unique"
 CLOCK_PATH = "/_replay/clock"
+#: The devtools paper server's header for "place this order at that replay instant"
+#: (intel_assets/devtools/alpaca_paper.py REPLAY_CLOCK_HEADER); real Alpaca has none.
+REPLAY_CLOCK_HEADER = "X-Replay-Clock"
+_PAGE = 500  # Alpaca's largest GET /v2/orders page
 _MAX_CHAIN = 100
 _CANCELED = {OrderStatus.CANCELED, OrderStatus.EXPIRED}
+_FINAL = {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED}
 _FEES = AlpacaFeeModel()
+_BODY_CAP = 8 * MIB
 
 
 #: One parity run replays a trading day (a few requests per intent).
@@ -109,9 +133,10 @@ class AlpacaAdapter:
         self.guard = ProviderGuard(self._where, request_seconds=timeout,
                                    run_seconds=max_seconds_per_run,
                                    max_consecutive_failures=max_consecutive_failures)
-        mount_bounded(session, BoundedRequestsAdapter(self.guard, 8 * MIB, record_success=True))
+        mount_bounded(session, BoundedRequestsAdapter(self.guard, _BODY_CAP, record_success=True))
         self._intents: dict[str, OrderIntent] = {}
         self._clock_client: httpx.Client | None = None  # reused: a new httpx client costs ~50 ms
+        self._replay_client: httpx.Client | None = None  # replay's keep-alive client, bounded
 
     # ---- ExecutionAdapter ----------------------------------------------------------------
     def submit(self, intent: OrderIntent) -> OrderState:
@@ -167,14 +192,155 @@ class AlpacaAdapter:
 
     def close(self) -> None:
         self._client._session.close()
-        if self._clock_client is not None:
-            self._clock_client.close()
+        for client in (self._clock_client, self._replay_client):
+            if client is not None:
+                client.close()
 
     def __enter__(self) -> "AlpacaAdapter":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # ---- replays ---------------------------------------------------------------------------
+    def replay(self, intents: Sequence[OrderIntent],
+               horizon: datetime) -> list[ReplayAnswer] | None:
+        """The intents placed one request each at their decision times, the clock brought to
+        ``horizon``, every order read there and the still-open ones canceled (module
+        docstring); None without replay_clock. RunnerUnavailableError when the server is down
+        or ignores the replay clock."""
+        if not intents or not self.replay_clock or not self.base_url:
+            return None
+        answers: list[ReplayAnswer | None] = [None] * len(intents)
+        submitted: dict[int, tuple[Order, float]] = {}  # placed by this replay, as answered
+        existing: dict[int, float] = {}  # client_order_id already at the venue
+        for n, intent in enumerate(intents):
+            cid = intent.client_order_id or ""
+            started = time.perf_counter()
+            try:
+                order = self._replay_submit(intent)
+            except OrderRequestError as exc:
+                latency = (time.perf_counter() - started) * 1000.0
+                if DUPLICATE_CLIENT_ORDER_ID in exc.reason:
+                    self._intents.setdefault(cid, intent)
+                    existing[n] = latency
+                    continue
+                answers[n] = ReplayAnswer(None, exc, latency)
+                if exc.status_code in (401, 403):  # the venue refuses us: ask nothing more
+                    answers[n + 1:] = [ReplayAnswer(None, exc, 0.0)] * (len(intents) - n - 1)
+                    return answers  # type: ignore[return-value]
+                continue
+            except RunnerUnavailableError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one intent's surprise is its own answer
+                answers[n] = ReplayAnswer(None, exc, (time.perf_counter() - started) * 1000.0)
+                continue
+            self._intents.setdefault(cid, intent)
+            submitted[n] = order, (time.perf_counter() - started) * 1000.0
+        self.set_replay_clock(horizon)
+        resting = [order for order, _ in submitted.values() if OrderStatus(order.status)
+                   not in _FINAL]
+        final = self._read_back(resting, horizon)
+        still_open: list[tuple[str, str | None]] = []  # (client_order_id, live order id)
+        for n, (order, latency) in submitted.items():
+            cid = intents[n].client_order_id or ""
+            live = final.get(str(order.id), order)
+            answers[n] = self._replay_answer(cid, live, latency)
+            if answers[n].state is not None and answers[n].state.status == "open":  # type: ignore[union-attr]
+                still_open.append((cid, str(live.id) if live.status != OrderStatus.REPLACED
+                                   else None))
+        for n, latency in existing.items():
+            cid = intents[n].client_order_id or ""
+            try:
+                answers[n] = ReplayAnswer(self.status(cid), None, latency)
+            except RunnerUnavailableError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - accepted, then unreadable: its answer
+                answers[n] = ReplayAnswer(None, exc, latency)
+            if answers[n].state is not None and answers[n].state.status == "open":  # type: ignore[union-attr]
+                still_open.append((cid, None))
+        for cid, order_id in still_open:  # judged at the horizon: cancel what still rests
+            self._cancel_quietly(cid, order_id)
+        return answers  # type: ignore[return-value]
+
+    def _replay_submit(self, intent: OrderIntent) -> Order:
+        """``POST /v2/orders`` (alpaca-py's body) at the intent's decision time, one request."""
+        cid = intent.client_order_id or ""
+        if self._replay_client is None:
+            self._replay_client = bounded_client(self._timeout, follow_redirects=False)
+        key, secret = self._credentials
+        headers = {"APCA-API-KEY-ID": key, "APCA-API-SECRET-KEY": secret,
+                   REPLAY_CLOCK_HEADER: intent.decision_time.isoformat()}
+        body = self._order_request(intent).to_request_fields()
+        what = f"submit of order {cid!r}"
+        try:
+            answer = fetch(self._replay_client, "POST", f"{self.base_url}/v2/orders",
+                           guard=self.guard, max_body_bytes=_BODY_CAP, record_success=True,
+                           json=body, headers=headers)
+        except ProviderError as exc:
+            raise self._provider_failure(exc, what) from None
+        if answer.status_code >= 400:
+            raise self._api_failure(answer.status_code, _error_message(answer.text), what)
+        try:
+            order = Order(**answer.json())
+        except (ValueError, TypeError):
+            raise RunnerUnavailableError(
+                f"{self._where} answered the {what} with something that is not an Alpaca order; "
+                "is that URL an Alpaca trading API?") from None
+        if order.submitted_at != intent.decision_time:
+            raise RunnerUnavailableError(
+                f"{self._where} placed order {cid!r} at {order.submitted_at}, not at its "
+                f"decision time {intent.decision_time.isoformat()}: it ignores the "
+                f"{REPLAY_CLOCK_HEADER} header; only the local paper server "
+                "(intel_assets.devtools.alpaca_server) replays")
+        return order
+
+    def _read_back(self, resting: list[Order], horizon: datetime) -> dict[str, Order]:
+        """The orders in ``resting`` as the venue holds them now: pages of GET /v2/orders over
+        their submission window (oldest first), then one GET per order a page missed."""
+        wanted = {str(o.id) for o in resting}
+        found: dict[str, Order] = {}
+        if not wanted:
+            return found
+        tick = timedelta(microseconds=1)
+        after = min(o.submitted_at for o in resting) - tick  # type: ignore[type-var,operator]
+        while not wanted <= found.keys():
+            page = self._call(lambda: self._client.get_orders(GetOrdersRequest(
+                status=QueryOrderStatus.ALL, limit=_PAGE, after=after, until=horizon + tick,
+                direction=Sort.ASC, nested=False)), "read-back", "",
+                what="read-back of the replayed orders")
+            found.update((str(o.id), o) for o in page)
+            if len(page) < _PAGE:
+                break
+            following = page[-1].submitted_at - tick  # type: ignore[operator]
+            if following <= after:  # a page of one instant: read the rest one by one
+                break
+            after = following
+        for order_id in wanted - found.keys():
+            found[order_id] = self._call(lambda: self._client.get_order_by_id(order_id),
+                                         "read-back", order_id, what=f"read-back of {order_id}")
+        return found
+
+    def _replay_answer(self, cid: str, order: Order, latency: float) -> ReplayAnswer:
+        try:
+            chain = self._chain(cid) if order.status == OrderStatus.REPLACED else [order]
+            return ReplayAnswer(self._state(cid, chain), None, latency)
+        except RunnerUnavailableError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - accepted, then unreadable: its answer
+            return ReplayAnswer(None, exc, latency)
+
+    def _cancel_quietly(self, cid: str, order_id: str | None) -> None:
+        """Cancel an order still open at the horizon, by its id when known (one DELETE), else
+        by its client_order_id (the outcome is read: a failure only shows as a pinned clock on
+        the next replay)."""
+        try:
+            if order_id is None:
+                self.cancel(cid)
+            else:
+                self._call(lambda: self._client.cancel_order_by_id(order_id), "cancel", cid)
+        except Exception:  # noqa: BLE001
+            pass
 
     # ---- orders ---------------------------------------------------------------------------
     def _find(self, client_order_id: str) -> Order | None:
@@ -243,23 +409,31 @@ class AlpacaAdapter:
             text = text.replace(secret, "***")
         return text
 
-    def _call(self, fn: Callable[[], T], action: str, client_order_id: str) -> T:
-        what = f"{action} of order {client_order_id!r}"
+    def _provider_failure(self, exc: ProviderError, what: str) -> RunnerUnavailableError:
+        """The bounded engine's failure (deadline, run budget, breaker, cap) in plain words."""
+        text = f"is unreachable for the {what}" if exc.kind == "transport" else \
+            f"failed the {what}"
+        return RunnerUnavailableError(self._redacted(f"{self._where} {text}: {exc}"))
+
+    def _api_failure(self, status: int, message: str, what: str) -> ExecutionAdapterError:
+        """An Alpaca error answer: unavailable (5xx, 429, no status) or a refusal."""
+        if status >= 500 or status == 429 or status == 0:
+            return RunnerUnavailableError(self._redacted(
+                f"{self._where} failed the {what} (HTTP {status}): {message}"))
+        if status == 401:
+            message = f"Alpaca refused the API key pair ({message})"
+        error = OrderNotFoundError if status == 404 else OrderRequestError
+        return error(status, self._redacted(message))
+
+    def _call(self, fn: Callable[[], T], action: str, client_order_id: str,
+              what: str | None = None) -> T:
+        what = what or f"{action} of order {client_order_id!r}"
         try:
             return fn()
         except ProviderError as exc:  # the bounded engine: deadline, run budget, breaker, cap
-            text = f"is unreachable for the {what}" if exc.kind == "transport" else \
-                f"failed the {what}"
-            raise RunnerUnavailableError(self._redacted(f"{self._where} {text}: {exc}")) from None
+            raise self._provider_failure(exc, what) from None
         except APIError as exc:
-            status, message = exc.status_code or 0, _api_message(exc)
-            if status >= 500 or status == 429 or status == 0:
-                raise RunnerUnavailableError(self._redacted(
-                    f"{self._where} failed the {what} (HTTP {status}): {message}")) from None
-            if status == 401:
-                message = f"Alpaca refused the API key pair ({message})"
-            error = OrderNotFoundError if status == 404 else OrderRequestError
-            raise error(status, self._redacted(message)) from None
+            raise self._api_failure(exc.status_code or 0, _api_message(exc), what) from None
         except requests.Timeout:
             raise RunnerUnavailableError(f"{self._where} did not answer the {what} within "
                                          f"{self._timeout:g} s") from None
@@ -277,11 +451,16 @@ def _value(enum_or_str: Any) -> Any:
 
 
 def _api_message(exc: APIError) -> str:
+    return _error_message(str(exc))
+
+
+def _error_message(text: str) -> str:
+    """Alpaca's ``message`` of an error body (the body itself when it has none)."""
     try:
-        body = json.loads(str(exc))
+        body = json.loads(text)
         return str(body.get("message") or body)[:300] if isinstance(body, dict) else str(body)[:300]
     except ValueError:
-        return str(exc)[:300] or "no message"
+        return text[:300] or "no message"
 
 
 def _mapped(client_order_id: str, order: Order) -> tuple[str, Fill]:
