@@ -245,19 +245,20 @@ class AlpacaAdapter:
         for n, (order, latency) in submitted.items():
             cid = intents[n].client_order_id or ""
             live = final.get(str(order.id), order)
-            answers[n] = self._replay_answer(cid, live, latency)
-            if answers[n].state is not None and answers[n].state.status == "open":  # type: ignore[union-attr]
+            answer = answers[n] = self._replay_answer(cid, live, latency)
+            if answer.state is not None and answer.state.status == "open":
                 still_open.append((cid, str(live.id) if live.status != OrderStatus.REPLACED
                                    else None))
         for n, latency in existing.items():
             cid = intents[n].client_order_id or ""
             try:
-                answers[n] = ReplayAnswer(self.status(cid), None, latency)
+                answer = ReplayAnswer(self.status(cid), None, latency)
             except RunnerUnavailableError:
                 raise
             except Exception as exc:  # noqa: BLE001 - accepted, then unreadable: its answer
-                answers[n] = ReplayAnswer(None, exc, latency)
-            if answers[n].state is not None and answers[n].state.status == "open":  # type: ignore[union-attr]
+                answer = ReplayAnswer(None, exc, latency)
+            answers[n] = answer
+            if answer.state is not None and answer.state.status == "open":
                 still_open.append((cid, None))
         for cid, order_id in still_open:  # judged at the horizon: cancel what still rests
             self._cancel_quietly(cid, order_id)

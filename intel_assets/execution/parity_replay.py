@@ -24,6 +24,16 @@ Each outcome records the submit's wall latency; each fill gets its TCA in Torghu
 (domain/torghut_tca.py); each row names Torghut's own execution of the decision when Torghut
 submitted it (``torghut_executions``, read from its executions table), with its
 decision-to-submit latency.
+
+**Batched replays.** When the venue's adapter offers ``replay`` (execution/adapter.py
+ReplayingAdapter: the LEAN runner's order-replay backtest, two requests a day; the local Alpaca
+paper server, one request per order plus a few reads) and no ``before_submit`` hook is set, the
+whole day goes through it: same placements at the decision times, same horizon, same reads, so
+the same outcomes (tests/test_parity_batch.py replays a day both ways). A venue that cannot
+(a live clock, a runner without order replays) answers None and is replayed one intent at a
+time as above, as is a Venue with ``batch=False``; per-order HTTP stays what live use runs on.
+A batched outcome's ``submit_latency_ms`` is the venue's time for it: its own request on the
+paper venue, the batch's time shared evenly among its intents on the LEAN runner.
 """
 
 from __future__ import annotations
@@ -56,6 +66,7 @@ from intel_assets.domain.torghut_tca import venue_fill_tca
 from intel_assets.execution.adapter import (
     ExecutionAdapter,
     OrderRequestError,
+    ReplayAnswer,
     RunnerUnavailableError,
 )
 
@@ -90,12 +101,14 @@ class Venue:
 
     ``finish(horizon)`` brings the venue's clock to ``horizon`` and returns True, or returns
     False when the venue runs on a live clock (its orders are then read as they are); None
-    means the same as a live clock."""
+    means the same as a live clock. ``batch`` False replays one intent at a time even when
+    the adapter can replay a day at once (module docstring)."""
 
     adapter: ExecutionAdapter
     description: str
     before_submit: Callable[[OrderIntent], None] | None = None
     finish: Callable[[datetime], bool] | None = None
+    batch: bool = True
 
     def close(self) -> None:
         """Close the adapter's connections, if it has any."""
@@ -121,6 +134,9 @@ def replay_venue(venue: Venue, intents: Iterable[ValidIntent],
     items = list(intents)
     if horizon is None and items:
         horizon = replay_horizon(items[0].intent.decision_time.astimezone(NEW_YORK).date(), items)
+    batched = _batched(venue, items, horizon)
+    if batched is not None:
+        return batched
     outcomes: dict[str, VenueOutcome] = {}
     placed: list[tuple[ValidIntent, float]] = []  # accepted orders and their submit latency
     down: str | None = None
@@ -193,6 +209,52 @@ def replay_venue(venue: Venue, intents: Iterable[ValidIntent],
                 venue.adapter.cancel(cid)
             except Exception:  # noqa: BLE001 - the outcome is read; a pinned clock shows up
                 pass           # as that venue's failure on its next replay
+    return outcomes
+
+
+def _batched(venue: Venue, items: list[ValidIntent],
+             horizon: datetime | None) -> dict[str, VenueOutcome] | None:
+    """The venue's outcomes through its adapter's ``replay`` (module docstring), or None when
+    it has none or declines (then replay_venue goes one intent at a time)."""
+    replay = getattr(venue.adapter, "replay", None)
+    usable = venue.batch and venue.before_submit is None and callable(replay)
+    if not (usable and items and horizon is not None):
+        return None
+    try:
+        answers: list[ReplayAnswer] | None = replay([v.intent for v in items], horizon)
+    except _DOWN as exc:
+        down = f"{venue.description}: {exc}"
+        return {v.intent.intent_id: VenueOutcome(status="unavailable", reason=down)
+                for v in items}
+    except Exception as exc:  # noqa: BLE001 - e.g. the clock refused: every read is moot
+        failed = (f"could not replay the day at {venue.description} to "
+                  f"{horizon.isoformat()} ({type(exc).__name__}: {exc})")
+        return {v.intent.intent_id: VenueOutcome(status="error", reason=failed) for v in items}
+    if answers is None:
+        return None
+    if len(answers) != len(items):
+        failed = (f"{venue.description} answered {len(answers)} of {len(items)} intents of the "
+                  "replay")
+        return {v.intent.intent_id: VenueOutcome(status="error", reason=failed) for v in items}
+    unusable = next((_refusal(venue, a.error) for a in answers
+                     if isinstance(a.error, OrderRequestError) and _refusal(venue, a.error)), None)
+    if unusable is not None:  # credentials refused: the venue cannot be asked at all
+        return {v.intent.intent_id: VenueOutcome(status="unavailable", reason=unusable)
+                for v in items}
+    outcomes: dict[str, VenueOutcome] = {}
+    for item, answer in zip(items, answers):
+        intent, error = item.intent, answer.error
+        if isinstance(error, OrderRequestError):
+            outcomes[intent.intent_id] = VenueOutcome(status="rejected", reason=error.reason,
+                                                      final=True)
+        elif error is not None or answer.state is None:
+            outcomes[intent.intent_id] = VenueOutcome(
+                status="error", reason=f"{type(error).__name__}: {error}" if error is not None
+                else "the venue's replay gave no state for it")
+        else:
+            outcome = outcome_from_state(intent, answer.state, item.arrival.mid)
+            outcomes[intent.intent_id] = outcome.model_copy(update={
+                "submit_latency_ms": answer.latency_ms, "final": True, "observed_at": horizon})
     return outcomes
 
 
