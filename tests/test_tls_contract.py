@@ -339,7 +339,11 @@ def test_assert_store_contract_raises_in_production_for_plaintext(tmp_path: Path
     assert str(caught.value).startswith("INTEL_BUNDLE_STORE_DSN leaves sslmode unset")
     assert "INTEL_BUNDLE_STORE_SSLROOTCERT" in str(caught.value) and PASSWORD not in str(caught.value)
     assert assert_store_contract(settings, {}).warnings  # development: warned, not refused
-    assert assert_store_contract(load_settings(home=tmp_path), {"INTEL_ENV": "production"}) is None  # SQLite
+    # The embedded default: the cluster's Unix socket, where libpq has no TLS: warned, not refused.
+    embedded = assert_store_contract(load_settings(home=tmp_path), {"INTEL_ENV": "production"})
+    assert embedded.local_socket and "local Unix socket" in embedded.warnings[0]
+    sqlite = load_settings(home=tmp_path, embedded_postgres=False)
+    assert assert_store_contract(sqlite, {"INTEL_ENV": "production"}) is None  # SQLite: no DSN
 
 
 def test_store_connect_dsn_opens_the_store_over_verified_tls(tls_cluster: PgCluster, pki: Path,
