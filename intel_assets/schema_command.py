@@ -100,6 +100,8 @@ def schema_builders() -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
         "lean-runner-backtest-submit": ("POST /v1/backtests/submit body",
                                         _model(BacktestSubmitBody, "validation")),
         "lean-runner-backtest": ("GET /v1/backtests/{id}", _runner("Backtest")),
+        "lean-runner-strategy-shadow": ("POST /v1/strategy-shadow/evaluate answer",
+                                        _runner("StrategyShadowAnswer")),
         "strategy-decision": ("Torghut's trade_decisions.decision_json (StrategyDecision)",
                               _model(StrategyDecision, "validation")),
         "parity-report": ("a day's execution parity report (intel_parity_reports.report)",

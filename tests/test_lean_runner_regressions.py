@@ -7,6 +7,7 @@ through ``POST /v1/backtests/submit``; orders, total fees and end equity equal L
 
 from __future__ import annotations
 
+import time as time_module
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal as D
 from typing import Any
@@ -105,7 +106,13 @@ def test_the_backtests_endpoint_reproduces_leans_published_statistics(lean_dir, 
     with lean_runner_in_background(lean_dir) as url, httpx.Client(base_url=url) as http:
         accepted = http.post("/v1/backtests/submit", json={"lane": "research", "config": config})
         assert accepted.status_code == 200, accepted.text
-        backtest = http.get(f"/v1/backtests/{accepted.json()['backtest_id']}").json()
+        deadline = time_module.monotonic() + 30
+        while True:  # backtests run on the runner's worker: queued -> running -> completed
+            backtest = http.get(f"/v1/backtests/{accepted.json()['backtest_id']}").json()
+            if backtest["status"] not in ("queued", "running") or \
+                    time_module.monotonic() > deadline:
+                break
+            time_module.sleep(0.05)
     assert backtest["status"] == "completed"
     stats = backtest["result"]["statistics"]
     for key in ("Total Orders", "Total Fees", "End Equity"):

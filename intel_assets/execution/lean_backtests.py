@@ -13,6 +13,13 @@ resubmitted config is the same backtest. Our config::
                   "qty": 10, "order_type": "limit", "time_in_force": "gtc",
                   "limit_price": 160, "stop_price": null, "extra_params": {}}, ...]}
 
+Optional: ``symbols`` (the securities of the backtest; every intent's symbol must be one of
+them, and all of them are loaded), ``fill_model`` (``lean_equity`` = LEAN's EquityFillModel,
+``alpaca_paper``) and ``fee_model`` (``interactive_brokers`` = LEAN's default, ``alpaca`` = zero
+commission); without them the runner's own models fill. Bounds: at most ``MAX_INTENTS`` intents,
+``MAX_SYMBOLS`` symbols and a window of ``MAX_WINDOW_DAYS`` days, every intent inside it; a run
+stops after ``deadline`` (``BacktestTimeout``).
+
 Each intent is submitted at ``at`` (on the bars known then, as a LEAN scheduled event); an
 intent the engine refuses (no data yet, MOC too late, ...) is listed under ``rejected`` and is
 not an order, as in LEAN.
@@ -40,11 +47,13 @@ The runner keeps the newest ``MAX_STORED_BACKTESTS`` backtests for ``GET /v1/bac
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from time import monotonic
 from typing import Any, Literal
 
 from pydantic import (
@@ -64,7 +73,10 @@ from intel_assets.domain.backtest import (
     money,
     run_backtest,
 )
+from intel_assets.domain.execution_models.alpaca_fill import AlpacaPaperFillModel
 from intel_assets.domain.execution_models.compositions import ExecutionModels
+from intel_assets.domain.execution_models.fees import AlpacaFeeModel, InteractiveBrokersFeeModel
+from intel_assets.domain.execution_models.lean_fill import LeanEquityFillModel
 from intel_assets.domain.lean_data import lean_minute_snapshots, read_exchange_hours
 from intel_assets.domain.market_data import NEW_YORK, LeanDataError, lean_minute_days
 from intel_assets.domain.order_book import DEFAULT_MOC_BUFFER
@@ -79,6 +91,14 @@ from intel_assets.execution.lean_runner_wire import (
 #: Backtests a runner keeps for GET /v1/backtests/{id} (the oldest is dropped first).
 MAX_STORED_BACKTESTS = 32
 ORDER_REPLAY = "order_replay"
+MAX_INTENTS, MAX_SYMBOLS, MAX_WINDOW_DAYS = 10_000, 20, 31
+#: the model names a config may ask for, and the models they are
+FILL_MODELS = {"lean_equity": LeanEquityFillModel, "alpaca_paper": AlpacaPaperFillModel}
+FEE_MODELS = {"interactive_brokers": InteractiveBrokersFeeModel, "alpaca": AlpacaFeeModel}
+
+
+class BacktestTimeout(Exception):
+    """A backtest ran past its deadline and was stopped."""
 
 
 class BacktestIntent(SubmitOrderBody):
@@ -95,7 +115,10 @@ class BacktestConfig(BaseModel):
     end: date | None = None
     normalization: Literal["raw", "adjusted"] = "adjusted"
     moc_buffer_minutes: float = Field(default=DEFAULT_MOC_BUFFER.total_seconds() / 60, ge=0)
-    intents: list[BacktestIntent] = Field(min_length=1)
+    symbols: list[str] | None = Field(default=None, min_length=1, max_length=MAX_SYMBOLS)
+    fill_model: Literal["lean_equity", "alpaca_paper"] | None = None
+    fee_model: Literal["interactive_brokers", "alpaca"] | None = None
+    intents: list[BacktestIntent] = Field(min_length=1, max_length=MAX_INTENTS)
 
     @model_validator(mode="after")
     def _period(self) -> "BacktestConfig":
@@ -105,14 +128,39 @@ class BacktestConfig(BaseModel):
         self.end = self.end or last
         if self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
+        if (self.end - self.start).days + 1 > MAX_WINDOW_DAYS:
+            raise ValueError(f"the window {self.start}..{self.end} is longer than "
+                             f"{MAX_WINDOW_DAYS} days; split it into several backtests")
+        if first < self.start or last > self.end:
+            raise ValueError(f"intents run {first}..{last}, outside the window "
+                             f"{self.start}..{self.end}")
+        if self.symbols is not None:
+            self.symbols = [s.strip().upper() for s in self.symbols]
+            outside = sorted({i.symbol for i in self.intents} - set(self.symbols))
+            if outside:
+                raise ValueError(f"intents trade {', '.join(outside)}, not in symbols "
+                                 f"{', '.join(self.symbols)}")
         return self
+
+    def models(self, default: ExecutionModels) -> ExecutionModels:
+        """The runner's models with the fill and fee models this config names."""
+        if self.fill_model is None and self.fee_model is None:
+            return default
+        fill = FILL_MODELS[self.fill_model]() if self.fill_model else default.fill
+        fee = FEE_MODELS[self.fee_model]() if self.fee_model else default.fee
+        return dataclasses.replace(default, name=f"{self.fill_model or default.name}+"
+                                   f"{self.fee_model or 'default-fee'}", fill=fill, fee=fee)
+
+    def all_symbols(self) -> list[str]:
+        return sorted(set(self.symbols or []) | {i.symbol for i in self.intents})
 
 
 class IntentList:
     """The algorithm of a backtest: submit each intent at its time; nothing else."""
 
-    def __init__(self, intents: list[BacktestIntent]) -> None:
+    def __init__(self, intents: list[BacktestIntent], deadline: float | None = None) -> None:
         self.intents = intents
+        self.deadline = deadline  # time.monotonic() after which the run stops
         self.client_ids: dict[str, str] = {}
 
     def initialize(self, ctx: BacktestContext) -> None:
@@ -131,7 +179,8 @@ class IntentList:
         self.client_ids[record.order_id] = cid
 
     def on_data(self, ctx, data) -> None:
-        return None
+        if self.deadline is not None and monotonic() > self.deadline:
+            raise BacktestTimeout(f"stopped at {iso(ctx.time)}: past its time limit")
 
 
 class OrderReplayConfig(BaseModel):
@@ -208,9 +257,12 @@ def parse_config(config: dict[str, Any]) -> BacktestConfig | OrderReplayConfig:
         raise ValueError("; ".join(problems)) from exc
 
 
-def run_config(lean_dir: Path, config: BacktestConfig, models: ExecutionModels) -> dict[str, Any]:
-    """Run the intents; LEAN-style statistics, the orders and the refused intents."""
-    symbols = sorted({i.symbol for i in config.intents})
+def run_config(lean_dir: Path, config: BacktestConfig, models: ExecutionModels,
+               deadline: float | None = None) -> dict[str, Any]:
+    """Run the intents with the config's models (``models`` where it names none); LEAN-style
+    statistics, the orders and the refused intents. BacktestTimeout past ``deadline``."""
+    models = config.models(models)
+    symbols = config.all_symbols()
     assert config.start is not None and config.end is not None
     days = [config.start + timedelta(days=n) for n in range((config.end - config.start).days + 1)]
     snapshots, hours = [], {}
@@ -225,7 +277,7 @@ def run_config(lean_dir: Path, config: BacktestConfig, models: ExecutionModels) 
                                 f"{config.end}; data covers {min(available)}..{max(available)}")
         snapshots += lean_minute_snapshots(lean_dir, symbol, wanted,
                                            normalization=config.normalization, fill_forward=True)
-    algorithm = IntentList(config.intents)
+    algorithm = IntentList(config.intents, deadline)
     broker = LocalBroker(models, hours, round_prices=config.normalization == "raw",
                          moc_buffer=timedelta(minutes=config.moc_buffer_minutes))
     start = datetime.combine(config.start, time(), tzinfo=NEW_YORK)
@@ -250,10 +302,13 @@ def run_config(lean_dir: Path, config: BacktestConfig, models: ExecutionModels) 
         "end_equity_exact": num(stats.end_equity),
         "engine": {"fill_model": type(models.fill).__name__,
                    "fee_model": type(models.fee).__name__,
-                   "normalization": config.normalization, "days": [d.isoformat() for d in days]},
+                   "slippage_model": type(models.slippage).__name__,
+                   "normalization": config.normalization, "days": [d.isoformat() for d in days],
+                   "symbols": symbols},
     }
 
 
-__all__ = ["BacktestConfig", "BacktestIntent", "IntentList", "MAX_STORED_BACKTESTS",
+__all__ = ["BacktestConfig", "BacktestIntent", "BacktestTimeout", "FEE_MODELS", "FILL_MODELS",
+           "IntentList", "MAX_INTENTS", "MAX_STORED_BACKTESTS", "MAX_SYMBOLS", "MAX_WINDOW_DAYS",
            "ORDER_REPLAY", "OrderReplayConfig", "backtest_id", "parse_config", "replay_intents",
            "run_config"]

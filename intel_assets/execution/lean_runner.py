@@ -7,6 +7,10 @@ Contract: ``lean_runner_openapi.yaml`` beside this module, restated from proompt
 replace, LEAN's order types). Fills follow LEAN master's EquityFillModel on LEAN-format minute
 data (``raw`` prices by default, what a broker fills at; ``adjusted`` is LEAN's backtest
 default). Bad input gets 400/404/409/422 with ``{"error", "reason"}``, never a traceback.
+
+It is also the two LEAN upstreams of Torghut's current LEAN authority: backtests under
+``/v1/backtests`` (``lean_upstream``: asynchronous, stored in SQLite, reproducible) and
+``POST /v1/strategy-shadow/evaluate`` (``lean_strategy_shadow``: LEAN vs Alpaca paper fill).
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import tempfile
 import time
 import uuid
+import weakref
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -33,15 +40,14 @@ from intel_assets.contracts.orders import DEFAULT_ORDER_BOUNDS, OrderBounds
 from intel_assets.devtools.asgi import asgi_in_background
 from intel_assets.domain.execution_models.compositions import ExecutionModels
 from intel_assets.domain.lean_data import Normalization
-from intel_assets.domain.market_data import LeanDataError
 from intel_assets.domain.order_book import DEFAULT_MOC_BUFFER
 from intel_assets.execution.lean_backtests import (
     MAX_STORED_BACKTESTS,
+    ORDER_REPLAY,
     OrderReplayConfig,
     backtest_id,
     parse_config,
     replay_intents,
-    run_config,
 )
 from intel_assets.execution.lean_runner_state import RunnerClock, RunnerRequestError, RunnerState
 from intel_assets.execution.lean_runner_wire import (
@@ -54,6 +60,10 @@ from intel_assets.execution.lean_runner_wire import (
     iso,
     validation_reason,
 )
+from intel_assets.execution.lean_strategy_shadow import evaluate as evaluate_strategy_shadow
+from intel_assets.execution.lean_strategy_shadow import parse_body as strategy_shadow_body
+from intel_assets.execution.lean_upstream import BacktestUpstream
+from intel_assets.execution.lean_upstream_store import BacktestStore
 
 OPENAPI_PATH = Path(__file__).with_name("lean_runner_openapi.yaml")
 Handler = Callable[[Request], Awaitable[Any]]
@@ -80,15 +90,27 @@ def create_lean_runner_app(lean_dir: Path | str, normalization: Normalization = 
                            models: ExecutionModels | None = None, *,
                            as_of: datetime | None = None, live: bool = False,
                            moc_buffer: timedelta = DEFAULT_MOC_BUFFER,
-                           bounds: OrderBounds = DEFAULT_ORDER_BOUNDS) -> Starlette:
+                           bounds: OrderBounds = DEFAULT_ORDER_BOUNDS,
+                           store_path: Path | str | None = None,
+                           backtest_time_limit: float = 120.0,
+                           max_pending_backtests: int = 16) -> Starlette:
     """The runner over the LEAN Data folder ``lean_dir``: a live clock, or a replay clock at
-    ``as_of`` (default: New York midnight of the first data day)."""
+    ``as_of`` (default: New York midnight of the first data day). Backtests are kept in the
+    SQLite file ``store_path`` (default: a temporary one, removed with the app); see
+    ``lean_upstream`` for their time limit and queue bound."""
     clock = RunnerClock("live") if live else None
     if clock is None and as_of is not None:
         clock = RunnerClock("replay", as_of.astimezone(timezone.utc))
     state = RunnerState(Path(lean_dir), models, normalization, clock=clock,
                         moc_buffer=moc_buffer, bounds=bounds)
-    backtests: dict[str, dict[str, Any]] = {}
+    scratch = None
+    if store_path is None:
+        scratch = tempfile.mkdtemp(prefix="lean-runner-")
+        store_path = Path(scratch) / "backtests.sqlite3"
+    upstream = BacktestUpstream(state.lean_dir, BacktestStore(store_path), state.models,
+                                time_limit_seconds=backtest_time_limit,
+                                max_pending=max_pending_backtests)
+    replays: dict[str, dict[str, Any]] = {}  # order replays: answered at once, kept in memory
 
     def endpoint(operation: str, work: Handler) -> Handler:
         async def run(request: Request) -> JSONResponse:
@@ -161,34 +183,38 @@ def create_lean_runner_app(lean_dir: Path | str, normalization: Normalization = 
         return state.shadow(await _body(request, ShadowSimulateBody), _correlation_id(request))
 
     async def submit_backtest(request: Request) -> dict[str, Any]:
-        body = await _body(request, BacktestSubmitBody)
-        bt_id, digest = backtest_id(body.lane, body.config)
-        if bt_id not in backtests:
-            try:
-                config = parse_config(body.config)
-            except ValueError as exc:
-                raise RunnerRequestError(422, "invalid_config", str(exc)) from exc
-            record: dict[str, Any] = {"backtest_id": bt_id, "lane": body.lane,
-                                      "reproducibility_hash": digest, "result": None,
-                                      "error": None}
-            if isinstance(config, OrderReplayConfig):
-                record.update(status="completed", result=order_replay(config))
-            else:
-                try:
-                    record.update(status="completed",
-                                  result=run_config(state.lean_dir, config, state.models))
-                except LeanDataError as exc:
-                    raise RunnerRequestError(422, "invalid_config", str(exc)) from exc
-            while len(backtests) >= MAX_STORED_BACKTESTS:
-                backtests.pop(next(iter(backtests)))
-            backtests[bt_id] = record
-        record = backtests[bt_id]
-        return {"backtest_id": bt_id, "status": record["status"], "lane": record["lane"],
-                "reproducibility_hash": record["reproducibility_hash"],
-                "_lean_audit": audit("submit_backtest", _correlation_id(request),
+        try:
+            body = await _body(request, BacktestSubmitBody)
+        except RunnerRequestError as exc:  # bad input to a backtest is a 400, in plain words
+            raise RunnerRequestError(400, exc.code, exc.reason) from exc
+        correlation_id = _correlation_id(request)
+        if body.config.get("kind") == ORDER_REPLAY:
+            record = order_replay(body.lane, body.config)
+        else:
+            record = upstream.record(upstream.submit(body.lane, body.config, correlation_id,
+                                                     str(request.base_url)))
+        return {"backtest_id": record["backtest_id"], "status": record["status"],
+                "lane": record["lane"], "reproducibility_hash": record["reproducibility_hash"],
+                "authority_mode": record["lane"],
+                "_lean_audit": audit("submit_backtest", correlation_id,
                                      datetime.now(timezone.utc))}
 
-    def order_replay(config: OrderReplayConfig) -> dict[str, Any]:
+    def order_replay(lane: str, raw: dict[str, Any]) -> dict[str, Any]:
+        bt_id, digest = backtest_id(lane, raw)
+        if bt_id not in replays:
+            try:
+                config = parse_config(raw)
+            except ValueError as exc:
+                raise RunnerRequestError(400, "invalid_config", str(exc)) from exc
+            assert isinstance(config, OrderReplayConfig)
+            while len(replays) >= MAX_STORED_BACKTESTS:
+                replays.pop(next(iter(replays)))
+            replays[bt_id] = {"backtest_id": bt_id, "lane": lane, "status": "completed",
+                              "reproducibility_hash": digest,
+                              "result": order_replay_result(config), "error": None}
+        return replays[bt_id]
+
+    def order_replay_result(config: OrderReplayConfig) -> dict[str, Any]:
         replay = state.replay_orders(replay_intents(config), config.read_at)
         return {"kind": "order_replay", "read_at": iso(config.read_at),
                 "orders": replay["orders"], "rejected": replay["rejected"],
@@ -197,11 +223,20 @@ def create_lean_runner_app(lean_dir: Path | str, normalization: Normalization = 
                            "normalization": state.normalization}}
 
     async def get_backtest(request: Request) -> dict[str, Any]:
-        record = backtests.get(request.path_params["backtest_id"])
-        if record is None:
-            raise RunnerRequestError(404, "not_found", f"no backtest "
-                                     f"{request.path_params['backtest_id']!r} at this runner")
-        return record
+        wanted = request.path_params["backtest_id"]
+        if wanted in replays:
+            return replays[wanted]
+        stored = upstream.store.get(wanted)
+        if stored is None:
+            raise RunnerRequestError(404, "not_found", f"no backtest {wanted!r} at this runner")
+        return upstream.record(stored)
+
+    async def strategy_shadow(request: Request) -> dict[str, Any]:
+        try:
+            raw = json.loads(await request.body() or b"null")
+        except ValueError as exc:
+            raise RunnerRequestError(400, "bad_request", f"body is not valid JSON: {exc}") from exc
+        return evaluate_strategy_shadow(state, strategy_shadow_body(raw), _correlation_id(request))
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
@@ -229,11 +264,15 @@ def create_lean_runner_app(lean_dir: Path | str, normalization: Normalization = 
         ("/v1/shadow/simulate", "POST", "shadow_simulate", shadow),
         ("/v1/backtests/submit", "POST", "submit_backtest", submit_backtest),
         ("/v1/backtests/{backtest_id}", "GET", "get_backtest", get_backtest),
+        ("/v1/strategy-shadow/evaluate", "POST", "strategy_shadow", strategy_shadow),
     ]
     app = Starlette(routes=[Route(path, endpoint(op, fn), methods=[method])
                             for path, method, op, fn in routes],
                     exception_handlers={HTTPException: http_error, Exception: crashed})
     app.state.runner = state
+    app.state.backtests = upstream
+    if scratch is not None:
+        weakref.finalize(app, shutil.rmtree, scratch, ignore_errors=True)
     return app
 
 
@@ -272,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     clock.add_argument("--live", action="store_true", help="use the wall clock")
     parser.add_argument("--moc-buffer-minutes", type=float, default=15.5,
                         help="market-on-close orders must come this long before the close")
+    parser.add_argument("--store", type=Path, default=None,
+                        help="SQLite file of the backtests (default "
+                             "$INTEL_HOME/lean-runner/backtests.sqlite3)")
     args = parser.parse_args(argv)
     text = args.as_of or (None if args.live else os.environ.get("INTEL_AS_OF"))
     try:
@@ -284,9 +326,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.normalization} prices, {mode}")
     from intel_assets.settings import load_settings
 
+    settings = load_settings()
+    store = args.store or settings.home / "lean-runner" / "backtests.sqlite3"
+    print(f"backtests kept in {store}")
     serve_lean_runner(lean_dir, args.host, args.port, args.normalization, as_of=as_of,
                       live=args.live, moc_buffer=timedelta(minutes=args.moc_buffer_minutes),
-                      bounds=load_settings().order_bounds)
+                      bounds=settings.order_bounds, store_path=store)
     return 0
 
 

@@ -181,6 +181,11 @@ class RunnerState:
         self._days[symbol] = days
         self.book.add_security(symbol, hours, lot, snapshots)
 
+    def market_view(self, symbol: str):
+        """The market of ``symbol`` at the book's time (its data loaded on first use)."""
+        self._ensure_symbol(symbol)
+        return self.book.view(symbol)
+
     def _check_in_data(self, symbol: str) -> None:
         """An order needs data for the session it would be evaluated in."""
         hours = self.book.view(symbol).hours
