@@ -38,7 +38,9 @@ from typing import Any
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
+import httpx
 import pytest
+from lean_contract import check_exchange
 
 from intel_assets.execution.lean_regressions import REGRESSIONS
 from intel_assets.execution.lean_runner import lean_runner_in_background
@@ -465,3 +467,27 @@ def test_strategy_shadow_refuses_bad_intents_and_blocks_stale_data(shadow_runner
     assert shadow["measurements"]["quote_age_seconds"] == 7200
     assert shadow["promotion_authority_eligible"] is False
     assert shadow["artifact_authority"]["authoritative"] is False
+
+
+def test_the_upstream_answers_follow_the_runners_openapi_contract(lean_dir, tmp_path):
+    """Every answer above, also as lean_runner_openapi.yaml declares it (tests/lean_contract)."""
+    seen: list[httpx.Response] = []
+    with lean_runner_in_background(
+            lean_dir, store_path=tmp_path / "s.sqlite3",
+            as_of=datetime.fromisoformat("2013-10-07T09:32:00-04:00")) as url, httpx.Client(
+            base_url=url, timeout=30,
+            event_hooks={"response": [lambda r: (r.read(), seen.append(r))]}) as http:
+        for intent in ({"action": "buy", "qty": "1"}, {"action": "buy", "qty": "0"}):
+            http.post("/v1/strategy-shadow/evaluate",
+                      json={"strategy_id": "s", "symbol": "SPY", "intent": intent})
+        accepted = http.post("/v1/backtests/submit", json={
+            "lane": "research_backtest", "config": week_config("time-in-force")}).json()
+        deadline = time.monotonic() + 60
+        while http.get(f"/v1/backtests/{accepted['backtest_id']}").json()["status"] in (
+                "queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        http.post("/v1/backtests/submit", json={"lane": "research", "config": {"intents": []}})
+    assert [r.status_code for r in seen if r.request.method == "POST"] == [200, 400, 200, 400]
+    assert seen[-2].json()["status"] == "completed"
+    for response in seen:
+        check_exchange(response)
