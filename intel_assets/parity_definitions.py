@@ -1,5 +1,6 @@
 """Owns the parity slice of the Definitions: assets, check, job, sensor, schedule and resources,
-built from explicit values or from environment variables (merged into definitions.py).
+built from explicit values or from environment variables (merged into definitions.py). The
+slice also holds lean_backtest_evidence (a backtest at the same LEAN runner, run config only).
 
 Environment (``parity_config_from_env``): TORGHUT_DB_DSN (required), INTEL_LEAN_RUNNER_URL
 (default http://127.0.0.1:8787), INTEL_ALPACA_TRADING_URL (alpaca-py url_override; unset =
@@ -25,6 +26,7 @@ from typing import Any
 
 from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
 
+from intel_assets.assets.lean_backtest import build_lean_backtest_asset
 from intel_assets.assets.parity import build_parity_assets, parity_partitions
 from intel_assets.assets.rollout import build_rollout_assets, exchange_holidays
 from intel_assets.domain.market_data import NEW_YORK
@@ -37,6 +39,7 @@ from intel_assets.sensors.rollout import build_rollout_schedules
 PARITY_JOB = "parity_job"
 GUARDRAIL_JOB = "guardrail_daily_job"
 ROLLOUT_GATE_JOB = "rollout_gate_job"
+LEAN_BACKTEST_JOB = "lean_backtest_job"
 ALPACA_PAPER_API = "https://paper-api.alpaca.markets"
 DEFAULT_LEAN_RUNNER_URL = "http://127.0.0.1:8787"
 
@@ -63,7 +66,9 @@ def build_parity_definitions(
     rollout_policy: RolloutPolicyResource | None = None,
     rollout_approval_token: Any = None,
 ) -> Definitions:
-    """Parity assets + check + ``parity_job`` + sensor + nightly schedule, with their resources.
+    """Parity assets + check + ``parity_job`` + sensor + nightly schedule, with their resources;
+    ``lean_backtest_evidence`` and ``lean_backtest_job`` (a backtest at the same LEAN runner,
+    given as run config) beside them.
 
     ``alpaca_kind="lean"`` puts a second LEAN runner in the alpaca slot (tests, or before the
     Alpaca adapter is deployed); key/secret may be dagster ``EnvVar``s. The rollout gate
@@ -80,6 +85,10 @@ def build_parity_definitions(
     job = define_asset_job(
         PARITY_JOB, selection=AssetSelection.assets(parity_backtest, tca_report),
         description="Replay a day's Torghut decisions through Alpaca and LEAN, then its TCA.")
+    lean_backtest = build_lean_backtest_asset()
+    backtest_job = define_asset_job(
+        LEAN_BACKTEST_JOB, selection=AssetSelection.assets(lean_backtest),
+        description="Submit a backtest (run config) to the LEAN runner's backtest upstream.")
     baseline, guardrail_daily, gate = build_rollout_assets(partitions, [tca_report])
     guardrail_job = define_asset_job(GUARDRAIL_JOB, selection=AssetSelection.assets(
         guardrail_daily), description="A day's rejection and guardrail metrics.")
@@ -89,8 +98,9 @@ def build_parity_definitions(
     if rollout_approval_token is not None:
         policy = policy.with_approval_token(rollout_approval_token)
     return Definitions(
-        assets=[source, parity_backtest, tca_report, baseline, guardrail_daily, gate],
-        jobs=[job, guardrail_job, gate_job],
+        assets=[source, parity_backtest, tca_report, lean_backtest, baseline, guardrail_daily,
+                gate],
+        jobs=[job, guardrail_job, gate_job, backtest_job],
         sensors=[build_parity_sensor(job, partitions, settle_seconds=sensor_settle_seconds,
                                      default_running=default_running)],
         schedules=[build_parity_schedule(job, partitions, default_running=default_running),
@@ -170,6 +180,7 @@ def parity_config_from_env(environ: Mapping[str, str] | None = None,
     }
 
 
-__all__ = ["ALPACA_PAPER_API", "DEFAULT_LEAN_RUNNER_URL", "GUARDRAIL_JOB", "PARITY_JOB",
+__all__ = ["ALPACA_PAPER_API", "DEFAULT_LEAN_RUNNER_URL", "GUARDRAIL_JOB", "LEAN_BACKTEST_JOB",
+           "PARITY_JOB",
            "ROLLOUT_GATE_JOB", "ParityConfigError",
            "build_parity_definitions", "first_decision_day", "parity_config_from_env"]

@@ -29,6 +29,9 @@ runner's book (a later ``status`` of one is a 404). A runner that refuses the co
 another kind of result (Torghut's runner forwards backtests to its upstream LEAN) is replayed
 one request per intent instead. The submit answer must come within ``timeout`` like any call
 (the reference runner replays about 5,000 intents a second).
+
+Backtests (``run_backtest``, the lean_backtest_evidence asset): any ``{lane, config}`` submitted to
+the runner's backtest upstream as Torghut submits it, polled to its end within a wall-clock bound.
 """
 
 from __future__ import annotations
@@ -205,6 +208,43 @@ class LeanAdapter:
                 raise self._broken("the replay", f"{type(exc).__name__}: {exc}") from exc
             answers.append(ReplayAnswer(state, None, share_ms))
         return answers
+
+    # ---- backtests ------------------------------------------------------------------------
+    def run_backtest(self, lane: str, config: dict[str, Any], *,
+                     max_wait_seconds: float = 300.0,
+                     poll_seconds: float = 0.25) -> dict[str, Any]:
+        """Submit ``{lane, config}`` to the runner's backtest upstream as Torghut's LEAN
+        authority does (``POST /v1/backtests/submit`` with ``X-Correlation-ID``; config: see
+        lean_backtests.py) and poll ``GET /v1/backtests/{id}`` while it is queued or running:
+        the final record (status ``completed`` or ``failed``, ``result``, ``error``).
+
+        RunnerUnavailableError when the runner is unreachable, failing, answers something else
+        than a backtest record, or the backtest is still pending after ``max_wait_seconds``;
+        OrderRequestError carrying the runner's plain-words reason when it refuses the body
+        (400 bad lane or config, 429 busy).
+        """
+        accepted = self._json("POST", "/v1/backtests/submit", {"lane": lane, "config": config},
+                              headers={"X-Correlation-ID": self._correlation()})
+        if not isinstance(accepted, dict) or not accepted.get("backtest_id"):
+            raise RunnerUnavailableError(
+                f"LEAN runner at {self.base_url} answered POST /v1/backtests/submit without a "
+                "backtest_id; is that URL really a LEAN runner with backtests?")
+        backtest = str(accepted["backtest_id"])
+        deadline = time.monotonic() + max_wait_seconds
+        while True:
+            record = self._json("GET", f"/v1/backtests/{backtest}")
+            if not isinstance(record, dict) or not isinstance(record.get("status"), str):
+                raise RunnerUnavailableError(
+                    f"LEAN runner at {self.base_url} answered GET /v1/backtests/{backtest} "
+                    "with something that is not a backtest record")
+            if record["status"] not in _PENDING:
+                return record
+            if time.monotonic() >= deadline:
+                raise RunnerUnavailableError(
+                    f"LEAN runner at {self.base_url}: backtest {backtest} is still "
+                    f"{record['status']} after {max_wait_seconds:g} s; it keeps running there, "
+                    "materialize again later to read it (same lane and config: same backtest)")
+            time.sleep(poll_seconds)
 
     # ---- extras ---------------------------------------------------------------------------
     @property
