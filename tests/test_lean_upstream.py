@@ -19,10 +19,10 @@ widths of ``app/models/entities/whitepaper_runtime.py``. The February paths (255
 backtests/submit``, ``/v1/backtests/{id}``, ``/v1/strategy-shadow/evaluate`` with the strategy
 and symbol repeated in the intent) are called on the same base URL.
 
-LEAN-exact: the LEAN-week configs restate the fixed order lists of LEAN regression algorithms
-(QuantConnect/Lean 24863901 ``Algorithm.CSharp/TimeInForceAlgorithm.cs`` and
-``MarketOrderStaleDataFillRegressionAlgorithm.cs``) and the statistics are compared with LEAN's
-published ``ExpectedStatistics``. Shadow prices were read by hand from the shared raw files
+LEAN-exact: the LEAN-week configs (tests/lean_week.py) restate the fixed order lists of LEAN
+regression algorithms (QuantConnect/Lean 24863901 ``Algorithm.CSharp/TimeInForceAlgorithm.cs``
+and ``MarketOrderStaleDataFillRegressionAlgorithm.cs``) and the statistics are compared with
+LEAN's published ``ExpectedStatistics``. Shadow prices were read by hand from the shared raw files
 (see tests/test_lean_runner.py): 2013-10-07 09:31 SPY bar, trade open 167.47, ask close 167.38.
 """
 
@@ -32,13 +32,13 @@ import hashlib
 import json
 import re
 import time
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import pytest
 from lean_contract import check_exchange
+from lean_week import LEAN_WEEK, week_config
 from torghut_lean_upstream import (
     TorghutLaneLedger,
     TorghutLeanAuthority,
@@ -49,38 +49,6 @@ from torghut_lean_upstream import (
 from intel_assets.execution.lean_regressions import REGRESSIONS
 from intel_assets.execution.lean_runner import lean_runner_in_background
 from intel_assets.execution.lean_upstream_store import BacktestStore
-
-WEEK = [date(2013, 10, 7) + timedelta(days=i) for i in range(5)]
-
-
-# --------------------------------------------------------------------------- configs
-
-
-def _ny(day: date, hh: int, mm: int, ss: int = 0) -> str:
-    return f"{day.isoformat()}T{hh:02d}:{mm:02d}:{ss:02d}-04:00"
-
-
-def _limit(price: int, tif: str, **extra: Any) -> dict[str, Any]:
-    return {"at": _ny(WEEK[0], 9, 31), "symbol": "SPY", "side": "buy", "qty": 10,
-            "order_type": "limit", "limit_price": price, "time_in_force": tif, **extra}
-
-
-LEAN_WEEK = {  # our config (lean_backtests.py): the week, adjusted prices, LEAN's models
-    "time-in-force": [_limit(100, "gtc"), _limit(160, "gtc"), _limit(140, "day"),
-                      _limit(180, "day"),
-                      _limit(100, "gtd", extra_params={"expire_date": "2013-10-10"}),
-                      _limit(160, "gtd", extra_params={"expire_date": "2013-10-10"})],
-    "market-order-stale-data-fill": [
-        {"at": _ny(d, hh, mm, ss), "symbol": "SPY", "side": "buy", "qty": 1,
-         "order_type": "market", "time_in_force": "day"}
-        for d in WEEK for hh, mm, ss in ((9, 30, 1), (12, 0, 0))],
-}
-
-
-def week_config(name: str) -> dict[str, Any]:
-    return {"cash": 100000, "start": "2013-10-07", "end": "2013-10-11",
-            "normalization": "adjusted", "symbols": ["SPY"], "fill_model": "lean_equity",
-            "fee_model": "interactive_brokers", "intents": LEAN_WEEK[name]}
 
 
 @pytest.fixture
