@@ -119,7 +119,8 @@ def build_market_context_definitions(settings: Settings) -> Definitions:
     sensors = [
         build_freshness_sensor("symbol_freshness_sensor", refresh_technicals,
                                [technicals.key, regime.key], universe,
-                               settings.technicals_budget_seconds, default_running=live),
+                               settings.technicals_budget_seconds, default_running=live,
+                               refresh_seconds=settings.technicals_refresh_seconds),
         build_freshness_sensor("news_freshness_sensor", refresh_news, [news.key], universe,
                                settings.news_budget_seconds, default_running=live),
         build_freshness_sensor("fundamentals_freshness_sensor", refresh_fundamentals,

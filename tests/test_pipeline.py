@@ -200,6 +200,23 @@ def test_freshness_sensor_requests_refresh_of_unmaterialized_range(tmp_path, chd
     assert json.loads(result.cursor)["stale"] == ["SYNC", "SYND"]
 
 
+def test_freshness_sensor_coalesces_gaps_into_one_range_run(tmp_path, chdb_dsn):
+    """Stale symbols split by fresh ones (SYNA and SYNC..SYND stale, SYNB fresh) are refreshed by
+    ONE range run from the first to the last stale symbol, not one run per gap: each run pays a
+    launch, and per-gap runs fragmented a 500-symbol universe into ever smaller queued runs."""
+    end = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)
+    settings = _settings(tmp_path, chdb_dsn, universe="SYNA,SYNB,SYNC,SYND", as_of=end.isoformat())
+    cli.seed(settings, synthetic=True)
+    defs = build_definitions(settings)
+    sensor = defs.resolve_sensor_def("symbol_freshness_sensor")
+    with DagsterInstance.ephemeral() as instance:
+        assert _run(settings, instance, "SYNB", "SYNB").success
+        result = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
+    assert [(r.partition_key_range.start, r.partition_key_range.end)
+            for r in result.run_requests] == [("SYNA", "SYND")]
+    assert result.run_requests[0].tags["intel/stale_symbols"] == "SYNA,SYNC,SYND"
+
+
 def test_postgres_everywhere_dagster_storage_and_bundle_store(tmp_path, chdb_dsn, postgres_dsn,
                                                               postgres_schema_dsn, monkeypatch):
     """deploy/dagster.yaml puts Dagster's storage on PostgreSQL; the bundle store too."""
@@ -365,3 +382,37 @@ def test_clickhouse_down_publishes_source_errors_not_a_failed_run(tmp_path, monk
         store.close()
     assert clickhouse["consecutiveFailures"] == 2  # technicals and regime each polled once
     assert clickhouse["lastSuccessAt"] is None and "s3cret" not in clickhouse["lastError"]
+
+
+def test_freshness_sensor_refreshes_ahead_of_the_budget_and_never_piles_up(tmp_path, chdb_dsn):
+    """INTEL_TECHNICALS_REFRESH_SECONDS below the budget: symbols refreshed longer ago than it
+    are requested again (the sensor evaluates every half of it, >= 5 s); while a refresh of the
+    job is queued or running, nothing more is requested (it refreshes them)."""
+    import time
+
+    from dagster import DagsterRunStatus
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    end = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)
+    settings = _settings(tmp_path, chdb_dsn, universe="SYNA,SYNB", as_of=end.isoformat(),
+                         technicals_refresh_seconds=5)
+    cli.seed(settings, synthetic=True)
+    defs = build_definitions(settings)
+    sensor = defs.resolve_sensor_def("symbol_freshness_sensor")
+    assert sensor.minimum_interval_seconds == 5
+    assert "older than 5 s (budget 60 s" in sensor.description
+    with DagsterInstance.ephemeral() as instance:
+        assert _run(settings, instance).success
+        time.sleep(5.5)  # now older than the refresh age, still within the 60-s budget
+        due = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
+        assert [(r.partition_key_range.start, r.partition_key_range.end)
+                for r in due.run_requests] == [("SYNA", "SYNB")]
+        running = instance.create_run_for_job(
+            defs.resolve_job_def("refresh_technicals"), status=DagsterRunStatus.STARTED,
+            tags={ASSET_PARTITION_RANGE_START_TAG: "SYNA", ASSET_PARTITION_RANGE_END_TAG: "SYNB"})
+        held = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
+        assert held.run_requests == []
+        assert f"run {running.run_id[:8]} of refresh_technicals is STARTED" in held.skip_message
