@@ -286,6 +286,67 @@ def test_postgres_reuses_pooled_connections(postgres_schema_dsn: str, postgres_d
     admin.close()
 
 
+def test_postgres_one_statement_reads_skip_begin_and_commit(postgres_schema_dsn: str,
+                                                             postgres_dsn: str) -> None:
+    """A serving read (one SELECT) runs in autocommit: no BEGIN/COMMIT round trips, so the
+    server commits no transaction for it; the connection goes back to the pool transactional,
+    so a failing publish batch on the same (only) connection still leaves nothing behind."""
+    app_name = f"intel_ac_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(postgres_dsn)
+    admin.autocommit = True
+
+    def backend_xact_start() -> list[object]:
+        with admin.cursor() as cur:
+            cur.execute("SELECT xact_start FROM pg_stat_activity WHERE application_name = %s",
+                        (app_name,))
+            return [row[0] for row in cur.fetchall()]
+
+    with BundleStore.from_dsn(f"{postgres_schema_dsn}&application_name={app_name}",
+                              max_connections=1) as store:
+        store.ensure_schema()
+        store.publish([make_bundle("SPY", T0)])
+        for _ in range(20):
+            assert store.latest("SPY") is not None and store.latest_all()
+            assert store.history("SPY") and store.as_of("SPY", T0) is not None
+        assert backend_xact_start() == [None]  # idle, not "idle in transaction"
+        same = "SELECT transaction_timestamp() = statement_timestamp()"  # no BEGIN before it
+        assert store._read(lambda c: c.execute(same).fetchone()[0], None) is True
+        assert store._read(lambda c: c.execute(same).fetchone()[0], None,
+                           single_statement=False) is False  # BEGIN went first
+        broken = make_bundle("BAC", T0).model_copy(update={"as_of_utc": None})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises(psycopg2.IntegrityError):
+                store.publish([make_bundle("IBM", T0), broken])
+        assert store.latest("IBM") is None and store.history("IBM") == []
+        backend = psycopg2.connect(postgres_schema_dsn)  # what another session sees
+        with backend.cursor() as cur:
+            cur.execute("SELECT count(*) FROM bundle_latest WHERE symbol = 'IBM'")
+            assert cur.fetchone()[0] == 0
+        backend.close()
+    admin.close()
+
+
+def test_postgres_over_a_unix_socket_is_read_on_the_event_loop(postgres_dsn: str) -> None:
+    """The serving API reads a local store on its event loop (no thread-pool hop): SQLite, and
+    PostgreSQL over a Unix socket on this machine (the embedded cluster); over TCP, even on
+    127.0.0.1, reads go to the thread pool."""
+    from urllib.parse import quote, urlsplit
+
+    admin = psycopg2.connect(postgres_dsn)
+    with admin.cursor() as cur:
+        cur.execute("SHOW unix_socket_directories")
+        socket_dir = cur.fetchone()[0].split(",")[0].strip()
+    admin.close()
+    url = urlsplit(postgres_dsn)
+    over_socket = (f"postgresql://{url.username}@{url.path}?host={quote(socket_dir, safe='')}"
+                   f"&port={url.port}")
+    with BundleStore.from_dsn(over_socket, max_connections=1) as local, \
+            BundleStore.from_dsn(postgres_dsn, max_connections=1) as tcp:
+        local.ping()
+        assert local.is_local and not tcp.is_local
+
+
 def test_redact_dsn_hides_passwords() -> None:
     assert redact_dsn("postgresql://u:p@ss/w0rd@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert "x1y2" not in redact_dsn("postgresql://h/db?password=x1y2&sslmode=require")

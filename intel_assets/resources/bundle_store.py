@@ -159,7 +159,7 @@ class _SqliteBackend:
         return conn
 
     @contextmanager
-    def transaction(self, write: bool) -> Iterator[Any]:
+    def transaction(self, write: bool, single_statement: bool = False) -> Iterator[Any]:
         conn = self._conn()
         try:
             if write:
@@ -213,6 +213,9 @@ class _PostgresBackend:
             ) from None
         self._password = params.get("password")
         host = params.get("host") or params.get("hostaddr") or "local socket"
+        #: A Unix-socket server on this machine (the embedded cluster): no network in between.
+        self.local_socket = not params.get("hostaddr") and all(
+            not h or h.startswith("/") for h in str(params.get("host") or "").split(","))
         self.where = (
             f"PostgreSQL bundle store at {host}:{params.get('port') or 5432} "
             f"(database {params.get('dbname') or params.get('user') or '?'})"
@@ -242,16 +245,23 @@ class _PostgresBackend:
         raise StoreUnavailableError(f"the {self.where} keeps handing out closed connections")
 
     @contextmanager
-    def transaction(self, write: bool) -> Iterator[Any]:
+    def transaction(self, write: bool, single_statement: bool = False) -> Iterator[Any]:
+        """A transaction on a pooled connection. A read of ONE statement runs in autocommit
+        instead: the statement is its own snapshot, and it saves the BEGIN and COMMIT round
+        trips (a primary-key read over the embedded cluster's socket: 0.22 -> 0.08 ms)."""
+        autocommit = single_statement and not write
         with self._slots:
             conn = self._borrow()
             broken = False
             try:
+                if autocommit:
+                    conn.autocommit = True
                 with conn.cursor() as cursor:
                     if write:
                         cursor.execute("SET LOCAL lock_timeout = '30s'")
                     yield cursor
-                conn.commit()
+                if not autocommit:
+                    conn.commit()
             except BaseException as exc:
                 broken = bool(conn.closed) or isinstance(exc, (self._pg.OperationalError, self._pg.InterfaceError))
                 if not conn.closed:
@@ -261,6 +271,11 @@ class _PostgresBackend:
                         broken = True
                 raise
             finally:
+                if autocommit and not conn.closed:
+                    try:
+                        conn.autocommit = False
+                    except self._pg.Error:
+                        broken = True
                 self._pool.putconn(conn, close=broken)
 
     def classify(self, exc: BaseException) -> str | None:
@@ -310,17 +325,19 @@ class BundleStore:
 
     @property
     def is_local(self) -> bool:
-        """True for SQLite: reads are in-process file reads, with no network round trip."""
-        return not self._backend.postgres
+        """True for SQLite (in-process file reads) and for PostgreSQL over a Unix socket on this
+        machine (the embedded cluster: a one-statement primary-key read is ~0.1 ms, no network
+        in between, and MVCC reads never wait on a publisher)."""
+        return not self._backend.postgres or self._backend.local_socket
 
     def __repr__(self) -> str:
         return f"BundleStore({self._backend.where})"
 
     # ---- plumbing ----------------------------------------------------------------------------
     @contextmanager
-    def _tx(self, write: bool = False) -> Iterator[_Cursor]:
+    def _tx(self, write: bool = False, single_statement: bool = False) -> Iterator[_Cursor]:
         try:
-            with self._backend.transaction(write) as cursor:
+            with self._backend.transaction(write, single_statement) as cursor:
                 yield _Cursor(cursor, self._backend.postgres)
         except (StoreUnavailableError, StoreConfigError):
             raise
@@ -332,11 +349,13 @@ class BundleStore:
                 raise _MissingSchema() from exc
             raise
 
-    def _read(self, query: Callable[[_Cursor], T], empty: T) -> T:
-        """Run a read; retry once (a pooled connection may have died); no tables = empty."""
+    def _read(self, query: Callable[[_Cursor], T], empty: T, single_statement: bool = True) -> T:
+        """Run a read; retry once (a pooled connection may have died); no tables = empty.
+        ``single_statement``: the query runs one SQL statement (autocommit on PostgreSQL);
+        pass False for a query of several statements that must share one snapshot."""
         for attempt in (0, 1):
             try:
-                with self._tx() as cursor:
+                with self._tx(single_statement=single_statement) as cursor:
                     return query(cursor)
             except _MissingSchema:
                 return empty
@@ -395,7 +414,7 @@ class BundleStore:
                     found[symbol] = json.loads(body)
             return found
 
-        return self._read(query, {}) if wanted else {}
+        return self._read(query, {}, single_statement=False) if wanted else {}  # chunked
 
     def publish(self, bundles: Sequence[MarketContextBundle], run_id: str | None = None) -> list[str]:
         """Append these bundles to history and make each the latest of its symbol unless that
