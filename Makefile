@@ -48,9 +48,12 @@ parity: $(STAMP)
 gate: $(STAMP)
 	$(BIN)/intel-assets parity --week
 
-## make bench: benchmark figures (P1 refresh, P2 serving); prints, never asserts timings
+## make bench: benchmark figures (P1 refresh on the embedded default and the PostgreSQL deploy
+## config, P2 serving, P4 parity); make bench P5=1 adds P5, end-to-end staleness with a live
+## clock (~14 min more); prints, never asserts timings
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(if $(P5),--with-p5)
 
 clean:
+	@if test -x $(BIN)/intel-assets; then $(BIN)/intel-assets postgres stop || true; fi
 	rm -rf .intel .pytest_cache

@@ -63,9 +63,14 @@ class Workspace:
     seeded: bool = False
     refreshed: bool = False  # the whole universe has been materialized and published once
     extra_env: dict[str, str] = field(default_factory=dict)  # also set in os.environ
-    storage: str = "sqlite"  # Dagster storage: "sqlite" (files in DAGSTER_HOME) or "postgres"
+    #: Dagster storage: "embedded" (the embedded default: PostgreSQL cluster under INTEL_HOME,
+    #: bundle store on it too), "sqlite" (INTEL_EMBEDDED_POSTGRES=false: SQLite files for both)
+    #: or "postgres" (deploy/dagster.yaml on a throwaway server; bundle store on it too)
+    storage: str = "embedded"
     pg: Any = None  # the throwaway cluster (intel_assets.devtools.pg_cluster.PgCluster) on "postgres"
     pg_db: str = "dagster"
+    store_dsn: str | None = None  # INTEL_BUNDLE_STORE_DSN (None = the embedded default)
+    dagster_dir: str = "dagster"
 
     @property
     def home(self) -> Path:
@@ -73,7 +78,11 @@ class Workspace:
 
     @property
     def dagster_home(self) -> Path:
-        return self.root / "dagster"
+        return self.root / self.dagster_dir
+
+    @property
+    def embedded_postgres(self) -> bool:
+        return self.storage != "sqlite"
 
     def settings(self):
         from intel_assets.settings import load_settings
@@ -84,7 +93,8 @@ class Workspace:
             synthetic_days=1,
             as_of=(self.as_of.isoformat() if self.as_of else SEED_END),
             clickhouse_url=None,
-            bundle_store_dsn=None,
+            bundle_store_dsn=self.store_dsn,
+            embedded_postgres=self.embedded_postgres,
         )
 
     def child_env(self) -> dict[str, str]:
@@ -97,6 +107,8 @@ class Workspace:
             "INTEL_UNIVERSE": ",".join(self.symbols),
             "INTEL_SYNTHETIC_DAYS": "1",
             "INTEL_AS_OF": (self.as_of.isoformat() if self.as_of else SEED_END),
+            "INTEL_EMBEDDED_POSTGRES": "true" if self.embedded_postgres else "false",
+            **({"INTEL_BUNDLE_STORE_DSN": self.store_dsn} if self.store_dsn else {}),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
         })
         env.update(self.extra_env)
@@ -107,22 +119,35 @@ class Workspace:
         self.extra_env.update(values)
         os.environ.update(values)
 
+    def _pg_admin(self):
+        """A connection to the `postgres` database of the cluster holding Dagster's storage."""
+        import psycopg2
+
+        if self.storage == "postgres":
+            return psycopg2.connect(host="127.0.0.1", port=self.pg.port, user="postgres",
+                                    dbname="postgres")
+        from intel_assets.local_postgres import database_url
+
+        return psycopg2.connect(database_url(self.home, "postgres"))
+
     def dagster_storage_bytes(self) -> int:
         """Bytes of Dagster storage: files under DAGSTER_HOME, plus the PostgreSQL database."""
         size = dir_bytes(self.dagster_home)
-        if self.pg is not None:
-            from benchmarks import pg_cluster
-
-            size += pg_cluster.database_bytes(self.pg, self.pg_db)
+        if self.storage != "sqlite":
+            conn = self._pg_admin()
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT pg_database_size(%s)", (self.pg_db,))
+                    size += int(cur.fetchone()[0])
+            finally:
+                conn.close()
         return size
 
     def pg_stats(self) -> dict[str, int] | None:
         """Cumulative pg_stat_database counters of the Dagster database (None on SQLite)."""
-        if self.pg is None:
+        if self.storage == "sqlite":
             return None
-        import psycopg2
-
-        conn = psycopg2.connect(host="127.0.0.1", port=self.pg.port, user="postgres", dbname="postgres")
+        conn = self._pg_admin()
         try:
             with conn.cursor() as cur:
                 cur.execute("SELECT xact_commit, sessions, tup_inserted, tup_updated "
@@ -133,13 +158,15 @@ class Workspace:
         return dict(zip(("commits", "sessions", "rows_inserted", "rows_updated"), map(int, row)))
 
 
-def use_postgres_storage(ws: Workspace) -> dict[str, Any]:
-    """Dagster storage on a throwaway PostgreSQL cluster, configured like production.
+def use_postgres_storage(ws: Workspace, planned_partition_subset: bool = True) -> dict[str, Any]:
+    """Dagster storage and the bundle store on a throwaway PostgreSQL server, configured like
+    production.
 
     Starts the cluster (benchmarks/pg_cluster.py: intel_assets.devtools.pg_cluster with
-    durable=True, fsync on), creates the database, copies deploy/dagster.yaml VERBATIM into
-    DAGSTER_HOME (replacing the SQLite one) and sets the DAGSTER_PG_* variables it reads, for
-    this process and every child.
+    durable=True, fsync on), creates the databases `dagster` and `intel` (the bundle store),
+    copies deploy/dagster.yaml VERBATIM into its own DAGSTER_HOME (`dagster-postgres/`; with
+    planned_partition_subset False, that one setting turned off) and sets the DAGSTER_PG_*
+    variables it reads, for this process and every child.
     Trust authentication without TLS over loopback: each new connection is cheaper than with
     production's scram + TLS, so per-connection costs are a lower bound.
     """
@@ -149,9 +176,17 @@ def use_postgres_storage(ws: Workspace) -> dict[str, Any]:
     cluster = pg_cluster.start(parent=ws.root.parent)  # same file system as DAGSTER_HOME
     ws.pg = cluster
     ws.storage = "postgres"
+    ws.dagster_dir = "dagster-postgres"
+    ws.dagster_home.mkdir(parents=True, exist_ok=True)
     cluster.create_database(ws.pg_db)
-    shutil.copyfile(ROOT / "deploy" / "dagster.yaml", ws.dagster_home / "dagster.yaml")
-    ws.set_env(DAGSTER_PG_USERNAME="postgres", DAGSTER_PG_PASSWORD="unused-trust-auth",
+    ws.store_dsn = cluster.create_database("intel")
+    text = (ROOT / "deploy" / "dagster.yaml").read_text()
+    if not planned_partition_subset:
+        assert "planned_partition_subset: true" in text
+        text = text.replace("planned_partition_subset: true", "planned_partition_subset: false")
+    (ws.dagster_home / "dagster.yaml").write_text(text)
+    ws.set_env(DAGSTER_HOME=str(ws.dagster_home), INTEL_BUNDLE_STORE_DSN=ws.store_dsn,
+               DAGSTER_PG_USERNAME="postgres", DAGSTER_PG_PASSWORD="unused-trust-auth",
                DAGSTER_PG_HOST="127.0.0.1", DAGSTER_PG_PORT=str(cluster.port),
                DAGSTER_PG_DB=ws.pg_db)
     info: dict[str, Any] = {"start_s": round(time.perf_counter() - t0, 3),
@@ -161,14 +196,21 @@ def use_postgres_storage(ws: Workspace) -> dict[str, Any]:
     return info
 
 
-def make_workspace(n_symbols: int) -> Workspace:
+def make_workspace(n_symbols: int, storage: str = "embedded",
+                   planned_partition_subset: bool = True) -> Workspace:
+    """A workspace whose DAGSTER_HOME holds the dagster.yaml `intel-assets` writes: the embedded
+    default (PostgreSQL cluster under INTEL_HOME), or with storage "sqlite" the SQLite one."""
     root = Path(tempfile.mkdtemp(prefix="intel-bench-"))
-    ws = Workspace(root=root, symbols=[f"SYN{i:03d}" for i in range(n_symbols)])
+    ws = Workspace(root=root, symbols=[f"SYN{i:03d}" for i in range(n_symbols)], storage=storage)
     ws.dagster_home.mkdir(parents=True)
     os.environ["DAGSTER_HOME"] = str(ws.dagster_home)
     from intel_assets.cli import prepare_dagster_home
 
     prepare_dagster_home(ws.settings())  # writes dagster.yaml (queued coordinator, no telemetry)
+    if not planned_partition_subset and storage == "embedded":
+        path = ws.dagster_home / "dagster.yaml"
+        path.write_text(path.read_text().replace("planned_partition_subset: true",
+                                                 "planned_partition_subset: false"))
     return ws
 
 
@@ -235,6 +277,12 @@ def remove_workspace(ws: Workspace, keep: bool = False) -> None:
         from benchmarks import pg_cluster
 
         pg_cluster.stop(ws.pg, keep=keep)
+    from intel_assets.local_postgres import Cluster, release
+
+    release(ws.home)  # the embedded cluster (if any): stopped now, not at its idle timeout
+    embedded = Cluster(ws.home)
+    if embedded.server_pid() is not None:
+        embedded.stop()
     if not keep:
         shutil.rmtree(ws.root, ignore_errors=True)
 

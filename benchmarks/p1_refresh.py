@@ -249,3 +249,27 @@ def run_p1(ws: Workspace, partition_runs: int, inprocess_runs: int) -> dict[str,
             log(f"P1(b): {len(chosen)} one-partition runs, each in a new Python process")
             figures["per_partition_subprocess"] = subprocess_partition_runs(ws, instance, chosen)
     return figures
+
+
+def deploy_single_run(ws: Workspace, planned_partition_subset: bool = True
+                      ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """P1 (a) on the PostgreSQL deploy config in the same seeded workspace (chdb admits one data
+    path per process): deploy/dagster.yaml on a throwaway durable server, the bundle store on it
+    too. The workspace is put back on its own storage afterwards (P2 reads that one)."""
+    from dagster import DagsterInstance
+
+    from benchmarks.common import use_postgres_storage
+
+    saved = (ws.storage, ws.dagster_dir, ws.store_dsn, os.environ.get("DAGSTER_HOME"))
+    info = use_postgres_storage(ws, planned_partition_subset)
+    try:
+        with DagsterInstance.get() as instance:
+            figures = single_run(ws, instance)
+    finally:
+        ws.storage, ws.dagster_dir, ws.store_dsn, home = saved
+        os.environ["DAGSTER_HOME"] = home or str(ws.dagster_home)
+        ws.extra_env["DAGSTER_HOME"] = os.environ["DAGSTER_HOME"]
+        for key in ("INTEL_BUNDLE_STORE_DSN",):
+            os.environ.pop(key, None)
+            ws.extra_env.pop(key, None)
+    return figures, info

@@ -53,6 +53,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--p4", action="store_true", help="parity replay at scale through both venues "
                    "(default: with P1 and P2); needs the LEAN data (INTEL_LEAN_DATA_DIR)")
     p.add_argument("--intents", type=int, help="P4 decisions over the LEAN week (10,000)")
+    p.add_argument("--p5", action="store_true", help="end-to-end staleness with a live clock "
+                   "(`intel-assets ui` + a minute-bar feed; long: --p5-minutes plus ~3 min of "
+                   "set-up). Not in the default set; add it to the others with --with-p5")
+    p.add_argument("--with-p5", action="store_true", help="run P5 after the default P1, P2, P4")
+    p.add_argument("--p5-minutes", type=float, default=10.0, help="P5 measured minutes (10)")
+    p.add_argument("--p5-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="an INTEL_* setting for P5's `intel-assets ui` (repeatable), e.g. "
+                   "INTEL_TECHNICALS_REFRESH_SECONDS=15")
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run under a minute")
     p.add_argument("--symbols", type=int, help="universe size (full 500, quick 50)")
     p.add_argument("--partition-runs", type=int, help="one-partition runs, each in a new process (20)")
@@ -68,27 +76,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="serve news from the packaged sample Alpaca-compatible server on 127.0.0.1 "
                    "(as `make demo` does); default: no news server and no keys, so the news "
                    "step fails fast per symbol without any HTTP")
-    p.add_argument("--dagster-storage", choices=("sqlite", "postgres"), default="sqlite",
-                   help="Dagster storage: SQLite files in DAGSTER_HOME (default), or PostgreSQL "
-                   "on a throwaway local cluster (fsync on) configured by deploy/dagster.yaml")
-    p.add_argument("--event-batch-size", type=int, default=0,
-                   help="DAGSTER_EVENT_BATCH_SIZE for the runs (default 0 = Dagster's default: "
-                   "no batching); only dagster-postgres writes a batch in one INSERT")
-    p.add_argument("--planned-partition-subset", action="store_true",
-                   help="set DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=true: ONE "
-                   "ASSET_MATERIALIZATION_PLANNED event per asset for a range run instead of one "
-                   "per partition (Dagster then does not mark the partitions failed if the run fails)")
+    p.add_argument("--dagster-storage", choices=("embedded", "sqlite", "postgres"),
+                   default="embedded",
+                   help="Dagster storage (and bundle store): the embedded default (PostgreSQL "
+                   "cluster under INTEL_HOME, the dagster.yaml `intel-assets` writes), sqlite "
+                   "(INTEL_EMBEDDED_POSTGRES=false), or postgres: deploy/dagster.yaml on a "
+                   "throwaway local server (fsync on)")
+    p.add_argument("--no-p1-deploy", dest="p1_deploy", action="store_false",
+                   help="with the embedded default, do not repeat P1 (a) on the PostgreSQL "
+                   "deploy config (deploy/dagster.yaml on a throwaway server) for the side-by-side")
+    p.add_argument("--event-batch-size", type=int, default=None,
+                   help="DAGSTER_EVENT_BATCH_SIZE for the runs (default: unset, so the dagster.yaml's "
+                   "event_batch_size applies: 500; 0 = no batching); only dagster-postgres writes "
+                   "a batch in one INSERT")
+    p.add_argument("--no-planned-subset", dest="planned_partition_subset", action="store_false",
+                   help="planned_partition_subset: false in the dagster.yaml: one "
+                   "ASSET_MATERIALIZATION_PLANNED event per asset AND partition (Dagster's default)")
     p.add_argument("--keep", action="store_true", help="keep the temporary homes (path printed)")
     args = p.parse_args(argv)
     base = QUICK if args.quick else FULL
     for key, value in base.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    if not args.p1 and not args.p2 and not args.p4:
+    if not args.p1 and not args.p2 and not args.p4 and not args.p5:
         args.p1 = args.p2 = args.p4 = True
+    args.p5 = args.p5 or args.with_p5
+    if any("=" not in item for item in args.p5_env):
+        p.error("--p5-env takes NAME=VALUE")
     if args.symbols < 1 or args.concurrency < 1:
         p.error("--symbols and --concurrency must be >= 1")
-    if args.event_batch_size < 0:
+    if args.event_batch_size is not None and args.event_batch_size < 0:
         p.error("--event-batch-size must be >= 0")
     return args
 
@@ -110,7 +127,8 @@ def _row(label: str, value: Any, unit: str = "", note: str = "", digits: int = 3
 
 
 def _target(met: bool | None) -> str:
-    return "MET" if met else "NOT MET"
+    """MET / NOT MET; None (the target's size was not run, e.g. P4 with --intents) is n/a."""
+    return "n/a" if met is None else "MET" if met else "NOT MET"
 
 
 def print_setup(f: dict[str, Any]) -> None:
@@ -121,20 +139,28 @@ def print_setup(f: dict[str, Any]) -> None:
     _row("seed (synthetic market into chdb)", s["seed_s"], "s")
     _row("news source", f["news"])
     d = f["dagster_storage"]
-    note = f"DAGSTER_EVENT_BATCH_SIZE={d['event_batch_size']}"
-    if d.get("planned_partition_subset"):
-        note += ", DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=true"
-    if d["kind"] == "postgres":
-        pg = d["postgres"]
+    batch = d["event_batch_size"]
+    note = ("event_batch_size from dagster.yaml (500)" if batch is None
+            else f"DAGSTER_EVENT_BATCH_SIZE={batch} (environment)")
+    note += (", planned_partition_subset: " + ("true" if d.get("planned_partition_subset")
+                                                else "false"))
+    kinds = {"embedded": "embedded default: PostgreSQL cluster under INTEL_HOME (unix socket), "
+                         "dagster.yaml written by intel-assets; bundle store on it",
+             "sqlite": "SQLite files (INTEL_EMBEDDED_POSTGRES=false)",
+             "postgres": "deploy/dagster.yaml on a throwaway PostgreSQL server over TCP; bundle "
+                         "store on it"}
+    _row("Dagster storage", d["kind"], note=kinds[d["kind"]])
+    _row("  event settings", "", note=note)
+    for key, label in (("postgres", "PostgreSQL server (P1 deploy config)"),):
+        pg = d.get(key)
+        if not pg:
+            continue
         st = pg["settings"]
-        note += (f"; PostgreSQL {st.get('server_version')} on 127.0.0.1, fsync={st.get('fsync')}, "
-                 f"synchronous_commit={st.get('synchronous_commit')}, deploy/dagster.yaml")
-    _row("Dagster storage", d["kind"], note=note)
-    if d["kind"] == "postgres":
-        _row("  new PostgreSQL connection (connect+SELECT 1)", d["postgres"]["new_connection_ms"], "ms",
+        _row(label, "", note=f"PostgreSQL {st.get('server_version')} on 127.0.0.1, "
+             f"fsync={st.get('fsync')}, synchronous_commit={st.get('synchronous_commit')}")
+        _row("  new PostgreSQL connection (connect+SELECT 1)", pg["new_connection_ms"], "ms",
              "dagster-postgres opens one per storage call (NullPool)")
-        _row("  one durable INSERT + COMMIT, warm connection", d["postgres"]["durable_insert_commit_ms"],
-             "ms")
+        _row("  one durable INSERT + COMMIT, warm connection", pg["durable_insert_commit_ms"], "ms")
 
 
 def print_p1(f: dict[str, Any]) -> None:
@@ -205,6 +231,59 @@ def print_p1(f: dict[str, Any]) -> None:
         _row("median wall per run", ip["median_s"], "s", f"min {ip['min_s']}, max {ip['max_s']}")
         _row("mean CPU per run", ip["mean_cpu_s"], "s")
         _row(f"extrapolated to {n} runs (mean x {n})", ip.get(f"extrapolated_{n}_runs_s"), "s", digits=1)
+
+
+def print_p5(p: dict[str, Any]) -> None:
+    print("\n== P5 end-to-end staleness (live clock, `intel-assets ui`, minute-bar feed) " + "=" * 5)
+    _row("universe / measured", f"{p['symbols']} sym", note=f"{p['minutes']:g} min, "
+         f"{p['samples']:,} samples (1/s, random symbol); statuses {p['statuses']}")
+    _row("settings", "", note=", ".join(f"{k}={v}" for k, v in p["settings"].items())
+         or "defaults")
+    _row("set-up: seed / first publish / warm-up", f"{p['seed_s']} / {p['first_publish_s']} / "
+         f"{p['warmup_s']}", "s")
+    lag, fresh = p["lag_behind_feed"], p["served_freshness"]
+    _row("lag behind the feed p50 / p95 / max", f"{lag['p50_s']} / {lag['p95_s']} / "
+         f"{lag['max_s']}", "s", f"target p95 <= {p['target_p95_s']:.0f} s: "
+         f"{_target(p['target_met'])}")
+    _row("served freshnessSeconds p50 / p95 / max", f"{fresh['p50_s']} / {fresh['p95_s']} / "
+         f"{fresh['max_s']}", "s", "= lag + the newest bar's own age (0-60 s)")
+    f = p["feed"]
+    _row("feed: bars landed / write p50 / max", f"{f['bars_landed']} / {f['write_s'].get('p50_s')}"
+         f" / {f['write_s'].get('max_s')}", "s", "all symbols per minute, chdb lock wait included")
+    r = p["runs"]
+    _row("refresh_technicals runs in the window", r["count"], note=str(r["statuses"]))
+    for key, label in (("between_creations", "  spacing between runs (sensor)"),
+                       ("created_to_started", "  created -> started (queue + worker start)"),
+                       ("started_to_ended", "  started -> ended (the run)")):
+        v = r[key]
+        if v.get("n"):
+            _row(f"{label} p50/p95/max", f"{v['p50_s']} / {v['p95_s']} / {v['max_s']}", "s")
+
+
+def print_p1_side_by_side(f: dict[str, Any]) -> None:
+    """P1 (a) on the embedded default and on the PostgreSQL deploy config, one column each."""
+    runs = [("embedded default", f["p1"]["single_run"]), ("PostgreSQL deploy", f["p1_deploy"])]
+    print("\n== P1 (a) side by side: one run of the whole universe " + "=" * 25)
+    print(f"  {'':<44} " + " ".join(f"{name:>18}" for name, _ in runs))
+
+    def line(label: str, values: list[Any], unit: str = "") -> None:
+        print(f"  {label:<44} " + " ".join(f"{_fmt(v, 2):>18}" for v in values) + f" {unit}")
+
+    line("run succeeded", [a["success"] for _, a in runs])
+    line("wall", [a["wall_s"] for _, a in runs], "s")
+    line("  target <= 10 s", [_target(a["target_met"]) for _, a in runs])
+    line("process CPU", [a["cpu_s"] for _, a in runs], "s")
+    line("before RUN_START (run + planned events)", [a.get("before_run_start_s") for _, a in runs],
+         "s")
+    line("ASSET_MATERIALIZATION_PLANNED events",
+         [a["event_counts"].get("ASSET_MATERIALIZATION_PLANNED", 0) for _, a in runs])
+    line("sum of step durations", [a.get("steps_total_s") for _, a in runs], "s")
+    line("emit + after (materialization writes)",
+         [round(sum(st["emit_events_s"] + st.get("after_last_mat_s", 0.0) for st in a["steps"]
+                    if st["materializations"]), 3) for _, a in runs], "s")
+    line("PostgreSQL sessions opened in the call",
+         [a.get("pg_activity", {}).get("sessions") for _, a in runs])
+    line("published bundles", [a["published_symbols"] for _, a in runs])
 
 
 def _latency_rows(title: str, ph: dict[str, Any], target: str = "") -> None:
@@ -302,12 +381,18 @@ def main(argv: list[str] | None = None) -> int:
             "news_server": bool(args.news_server),
             "dagster_storage": args.dagster_storage, "event_batch_size": args.event_batch_size,
             "planned_partition_subset": bool(args.planned_partition_subset),
+            "p1_deploy": bool(args.p1_deploy),
         },
     }
     if args.p1 or args.p2:
         run_p1_p2(args, figures)
     if args.p4:
         figures["p4"] = run_p4_or_skip(lean_dir_env, args.intents)
+    if args.p5:
+        from benchmarks.p5_staleness import run_p5
+
+        figures["p5"] = run_p5(args.symbols, args.p5_minutes,
+                               dict(item.split("=", 1) for item in args.p5_env), keep=args.keep)
     return report(args, figures, started)
 
 
@@ -329,12 +414,11 @@ def run_p4_or_skip(lean_dir_env: str | None, intents: int) -> dict[str, Any]:
 
 def run_p1_p2(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     """P1 and/or P2 in a throwaway workspace (removed unless --keep)."""
-    ws = make_workspace(args.symbols)
+    if args.event_batch_size is not None:  # else the dagster.yaml's event_batch_size (500)
+        os.environ["DAGSTER_EVENT_BATCH_SIZE"] = str(args.event_batch_size)
+    ws = make_workspace(args.symbols, "sqlite" if args.dagster_storage == "sqlite" else "embedded",
+                        planned_partition_subset=args.planned_partition_subset)
     log(f"workspace {ws.root} (INTEL_HOME={ws.home}, DAGSTER_HOME={ws.dagster_home})")
-    batch = str(args.event_batch_size)
-    ws.set_env(DAGSTER_EVENT_BATCH_SIZE=batch)  # "0" = Dagster's default (no batching)
-    if args.planned_partition_subset:
-        ws.set_env(DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS="true")
     storage: dict[str, Any] = {"kind": args.dagster_storage, "event_batch_size": args.event_batch_size,
                                "planned_partition_subset": bool(args.planned_partition_subset)}
     news_server = None
@@ -343,7 +427,7 @@ def run_p1_p2(args: argparse.Namespace, figures: dict[str, Any]) -> None:
             from benchmarks.common import use_postgres_storage
 
             log("starting a throwaway PostgreSQL cluster for Dagster storage (fsync on)")
-            storage["postgres"] = use_postgres_storage(ws)
+            storage["postgres"] = use_postgres_storage(ws, args.planned_partition_subset)
             log(f"PostgreSQL on 127.0.0.1:{ws.pg.port}, data in {ws.pg.folder}")
         from benchmarks import p1_refresh
 
@@ -360,6 +444,13 @@ def run_p1_p2(args: argparse.Namespace, figures: dict[str, Any]) -> None:
         figures["setup"] = setup
         if args.p1:
             figures["p1"] = p1_refresh.run_p1(ws, args.partition_runs, args.inprocess_runs)
+            if args.p1_deploy and args.dagster_storage == "embedded":
+                log("P1(a) again on the PostgreSQL deploy config (deploy/dagster.yaml, a "
+                    "throwaway server, fsync on), same seeded market")
+                figures["p1_deploy"], storage["postgres"] = p1_refresh.deploy_single_run(
+                    ws, args.planned_partition_subset)
+                log(f"P1(a) deploy config: {figures['p1_deploy']['wall_s']:.2f} s wall, "
+                    f"success={figures['p1_deploy']['success']}")
         if args.p2:
             from benchmarks.p2_serving import run_p2
 
@@ -397,10 +488,14 @@ def report(args: argparse.Namespace, figures: dict[str, Any], started: float) ->
     if "p1" in figures:
         a = figures["p1"]["single_run"]
         figures["targets"]["p1_single_run_wall_le_10s"] = a["target_met"]
+    if "p1_deploy" in figures:
+        figures["targets"]["p1_deploy_single_run_wall_le_10s"] = figures["p1_deploy"]["target_met"]
     if "p2" in figures:
         figures["targets"]["p2_http_p99_le_5ms"] = figures["p2"]["target_met"]
     if "p4" in figures and "skipped" not in figures["p4"]:
         figures["targets"]["p4_parity_10k_le_5s"] = figures["p4"]["target_met"]
+    if "p5" in figures:
+        figures["targets"]["p5_lag_p95_le_30s"] = figures["p5"]["target_met"]
 
     c = figures["config"]
     print(f"intel_assets benchmark ({c['mode']}): {c['symbols']} symbols, Python {c['python']}, "
@@ -411,15 +506,23 @@ def report(args: argparse.Namespace, figures: dict[str, Any], started: float) ->
         print_setup(figures["setup"])
     if "p1" in figures:
         print_p1(figures["p1"])
+    if "p1_deploy" in figures:
+        print_p1_side_by_side(figures)
     if "p2" in figures:
         print_p2(figures["p2"], args.symbols, figures["setup"])
     if "p4" in figures:
         print_p4(figures["p4"])
+    if "p5" in figures:
+        print_p5(figures["p5"])
     print("\n== targets " + "=" * 68)
     if "p1" in figures:
         a = figures["p1"]["single_run"]
-        _row(f"P1 one run of {a['partitions']} partitions <= 10 s", _target(a["target_met"]),
-             note=f"{a['wall_s']:.2f} s")
+        _row(f"P1 one run of {a['partitions']} partitions <= 10 s ({args.dagster_storage})",
+             _target(a["target_met"]), note=f"{a['wall_s']:.2f} s")
+    if "p1_deploy" in figures:
+        a = figures["p1_deploy"]
+        _row(f"P1 one run of {a['partitions']} partitions <= 10 s (PostgreSQL deploy)",
+             _target(a["target_met"]), note=f"{a['wall_s']:.2f} s")
     if "p2" in figures:
         p = figures["p2"]
         _row(f"P2 HTTP p99 <= 5 ms ({p['concurrent']['concurrency']} workers)", _target(p["target_met"]),
@@ -433,6 +536,10 @@ def report(args: argparse.Namespace, figures: dict[str, Any], started: float) ->
         else:
             _row(f"P4 {p['intents']:,} intents, both venues <= {p['target_wall_s']:.0f} s",
                  _target(p["target_met"]), note=f"{p['wall_s']:.2f} s")
+    if "p5" in figures:
+        p = figures["p5"]
+        _row(f"P5 served technicals lag p95 <= {p['target_p95_s']:.0f} s", _target(p["target_met"]),
+             note=f"{p['lag_behind_feed'].get('p95_s')} s over {p['minutes']:g} min")
     _row("benchmark wall", figures["benchmark_seconds"], "s", digits=1)
     print()
     print(json.dumps(figures, separators=(",", ":"), default=str), flush=True)
