@@ -181,6 +181,58 @@ def test_bad_configs_get_plain_word_400s_and_a_run_is_bounded_in_time(lean_dir, 
         assert failed["result"] is None and "past its time limit" in failed["error"]
 
 
+def test_a_failed_backtest_submitted_again_runs_again(lean_dir, tmp_path):
+    """A failure is not final: the same config submitted again (Torghut retries the lane) is
+    queued and run again, on the same id, attempts counted; a completed one is not rerun."""
+    path = tmp_path / "store.sqlite3"
+    config = week_config("time-in-force")
+    with lean_runner_in_background(lean_dir, store_path=path, backtest_time_limit=0.0) as url:
+        ledger = TorghutLaneLedger(TorghutLeanAuthority(f"{url}/v1/backtests", ""))
+        first = ledger.submit_backtest(config, lane="research")
+        assert settle(ledger, first["backtest_id"])[-1] == "failed"
+    with lean_runner_in_background(lean_dir, store_path=path) as url:  # the limit lifted
+        authority = TorghutLeanAuthority(f"{url}/v1/backtests", "")
+        ledger = TorghutLaneLedger(authority)
+        again = ledger.submit_backtest(config, lane="research")
+        assert again["backtest_id"] == first["backtest_id"]
+        assert settle(ledger, again["backtest_id"])[-1] == "completed"
+        done = authority.get_backtest(again["backtest_id"])
+        assert done["error"] is None and done["result"]["summary"]["trade_count"] > 0
+        ledger.submit_backtest(config, lane="research")  # completed: answered as it is
+    assert BacktestStore(path).get(first["backtest_id"]).attempts == 2
+
+
+def test_a_store_error_in_the_worker_never_leaves_the_queue_stuck(lean_dir, tmp_path,
+                                                                   monkeypatch):
+    """The store failing under the worker (here: its first ``finish`` raises, as a locked
+    SQLite file past its timeout would) stops that worker, logged; the next request starts a
+    new one, so later backtests still complete instead of waiting queued until a restart."""
+    import sqlite3
+
+    real_finish, failures = BacktestStore.finish, []
+
+    def finish_failing_once(self, *args, **kwargs):
+        if not failures:
+            failures.append(args[0])
+            raise sqlite3.OperationalError("database is locked")
+        return real_finish(self, *args, **kwargs)
+
+    monkeypatch.setattr(BacktestStore, "finish", finish_failing_once)
+    with lean_runner_in_background(lean_dir, store_path=tmp_path / "s.sqlite3") as url:
+        ledger = TorghutLaneLedger(TorghutLeanAuthority(f"{url}/v1/backtests", ""))
+        lost = ledger.submit_backtest(week_config("time-in-force"), lane="research")
+        deadline = time.monotonic() + 60
+        while not failures and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert failures == [lost["backtest_id"]]
+        later = ledger.submit_backtest(week_config("market-order-stale-data-fill"),
+                                       lane="research")
+        assert settle(ledger, later["backtest_id"])[-1] == "completed"
+        # the one whose result could not be written stays running until the next runner on
+        # the store queues it again (the test below)
+        assert ledger.authority.get_backtest(lost["backtest_id"])["status"] == "running"
+
+
 def test_a_backtest_left_running_by_a_stopped_runner_is_run_again(lean_dir, tmp_path):
     """A runner that stopped mid-run leaves the row running; the next runner on the store
     queues it again and completes it."""

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import threading
 import time
@@ -53,7 +54,9 @@ from intel_assets.execution.lean_backtests import (
 )
 from intel_assets.execution.lean_regressions import LEAN_COMMIT, REGRESSIONS
 from intel_assets.execution.lean_runner_state import RunnerRequestError
-from intel_assets.execution.lean_upstream_store import BacktestStore, StoredBacktest
+from intel_assets.execution.lean_upstream_store import PENDING, BacktestStore, StoredBacktest
+
+log = logging.getLogger(__name__)
 
 INTEGRATION_MODE = "intel_assets_lean_runner"
 LANE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")  # Torghut's lean_backtest_runs.lane: 32 chars
@@ -149,6 +152,13 @@ class BacktestUpstream:
                 f"research_backtest or shadow_replay), not {lane!r}"))
         bt_id, digest = backtest_id(lane, raw)
         known = self.store.get(bt_id)
+        if known is not None and known.status == "failed":
+            if self.store.pending_count() >= self.max_pending:
+                raise RunnerRequestError(429, "busy", (
+                    f"{self.max_pending} backtests are already waiting at this runner; submit "
+                    "again once one has completed"))
+            known = self.store.retry(bt_id, correlation_id) or self.store.get(bt_id)
+            self._wake()  # a failure is not final: the same config submitted again runs again
         if known is not None:
             return known
         try:
@@ -166,7 +176,10 @@ class BacktestUpstream:
         return stored
 
     def record(self, backtest: StoredBacktest) -> dict[str, Any]:
-        """``GET /v1/backtests/{id}``: Torghut's fields plus when and why."""
+        """``GET /v1/backtests/{id}``: Torghut's fields plus when and why. Reading a pending
+        backtest makes sure a worker runs the queue."""
+        if backtest.status in PENDING:
+            self._wake()
         return {"backtest_id": backtest.backtest_id, "lane": backtest.lane,
                 "status": backtest.status,
                 "reproducibility_hash": backtest.reproducibility_hash,
@@ -183,18 +196,31 @@ class BacktestUpstream:
                 self._worker.start()
 
     def _work(self) -> None:
-        while True:
-            with self._lock:  # an empty queue and the worker's exit are one step
-                job = self.store.claim_next()
-                if job is None:
+        """Run the queue until it is empty. A backtest that raises is failed with the reason;
+        if the store itself fails (claim or finish), the worker logs it and exits cleanly, so
+        the next submit (or read of a pending backtest) starts a new one: never a dead worker
+        that leaves the queue stuck."""
+        try:
+            while True:
+                with self._lock:  # an empty queue and the worker's exit are one step
+                    job = self.store.claim_next()
+                    if job is None:
+                        self._worker = None
+                        return
+                try:
+                    result, error = self.run(job), None
+                except (BacktestTimeout, LeanDataError, ValueError) as exc:
+                    result, error = None, f"{type(exc).__name__}: {exc}"
+                except Exception as exc:  # noqa: BLE001 - a failed backtest, never a dead worker
+                    result, error = None, f"internal {type(exc).__name__}: {exc}"
+                self.store.finish(job.backtest_id, result, error)
+        except Exception:  # noqa: BLE001 - the store failed: log, exit, restart on next call
+            log.exception("LEAN backtest worker stopped on a store error; the next request "
+                          "restarts it")
+        finally:
+            with self._lock:
+                if self._worker is threading.current_thread():
                     self._worker = None
-                    return
-            try:
-                self.store.finish(job.backtest_id, self.run(job))
-            except (BacktestTimeout, LeanDataError, ValueError) as exc:
-                self.store.finish(job.backtest_id, None, f"{type(exc).__name__}: {exc}")
-            except Exception as exc:  # noqa: BLE001 - a failed backtest, never a dead worker
-                self.store.finish(job.backtest_id, None, f"internal {type(exc).__name__}: {exc}")
 
     def run(self, job: StoredBacktest) -> dict[str, Any]:
         """The config run twice, compared, and answered in Torghut's result shape."""

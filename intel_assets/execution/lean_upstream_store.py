@@ -127,6 +127,19 @@ class BacktestStore:
         assert stored is not None
         return stored, created
 
+    def retry(self, backtest_id: str, correlation_id: str | None) -> StoredBacktest | None:
+        """A FAILED backtest queued again (a time limit hit under load, data added since): its
+        error and times cleared, its attempts kept. None when it is not failed (any more)."""
+        with self._connect() as db:
+            cursor = db.execute(
+                "UPDATE lean_backtests SET status = 'queued', result_json = NULL, error = NULL, "
+                "started_at = NULL, finished_at = NULL, submitted_at = ?, correlation_id = ? "
+                "WHERE backtest_id = ? AND status = 'failed'",
+                (_now(), correlation_id, backtest_id))
+            if cursor.rowcount != 1:
+                return None
+        return self.get(backtest_id)
+
     def claim_next(self) -> StoredBacktest | None:
         """The oldest queued backtest, now ``running`` (None when the queue is empty)."""
         with self._connect() as db:
