@@ -327,7 +327,8 @@ def test_postgres_one_statement_reads_skip_begin_and_commit(postgres_schema_dsn:
     admin.close()
 
 
-def test_postgres_over_a_unix_socket_is_read_on_the_event_loop(postgres_dsn: str) -> None:
+def test_postgres_over_a_unix_socket_is_read_on_the_event_loop(postgres_dsn: str,
+                                                                monkeypatch) -> None:
     """The serving API reads a local store on its event loop (no thread-pool hop): SQLite, and
     PostgreSQL over a Unix socket on this machine (the embedded cluster); over TCP, even on
     127.0.0.1, reads go to the thread pool."""
@@ -345,6 +346,12 @@ def test_postgres_over_a_unix_socket_is_read_on_the_event_loop(postgres_dsn: str
             BundleStore.from_dsn(postgres_dsn, max_connections=1) as tcp:
         local.ping()
         assert local.is_local and not tcp.is_local
+    # No host in the DSN, but PGHOST sends libpq over TCP: not local (read in the thread pool).
+    monkeypatch.setenv("PGHOST", "127.0.0.1")
+    with BundleStore.from_dsn(f"postgresql://{url.username}@{url.path}?port={url.port}",
+                              max_connections=1) as via_pghost:
+        via_pghost.ping()
+        assert not via_pghost.is_local
 
 
 def test_redact_dsn_hides_passwords() -> None:

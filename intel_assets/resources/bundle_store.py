@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -213,9 +214,11 @@ class _PostgresBackend:
             ) from None
         self._password = params.get("password")
         host = params.get("host") or params.get("hostaddr") or "local socket"
-        #: A Unix-socket server on this machine (the embedded cluster): no network in between.
-        self.local_socket = not params.get("hostaddr") and all(
-            not h or h.startswith("/") for h in str(params.get("host") or "").split(","))
+        from intel_assets.resources.dsn_contract import is_local_socket  # it imports us
+
+        #: A Unix-socket server on this machine (the embedded cluster): no network in between
+        #: (PGHOST / PGHOSTADDR count, as libpq reads them).
+        self.local_socket = is_local_socket(params, os.environ)
         self.where = (
             f"PostgreSQL bundle store at {host}:{params.get('port') or 5432} "
             f"(database {params.get('dbname') or params.get('user') or '?'})"

@@ -96,7 +96,7 @@ def _parse(dsn: str, name: str) -> dict[str, str]:
         ) from None
 
 
-def _is_local_socket(params: Mapping[str, str], environ: Mapping[str, str]) -> bool:
+def is_local_socket(params: Mapping[str, str], environ: Mapping[str, str]) -> bool:
     if params.get("hostaddr") or environ.get("PGHOSTADDR"):
         return False
     hosts = (params.get("host") or environ.get("PGHOST") or "").split(",")
@@ -166,7 +166,7 @@ def check_dsn_tls(dsn: str, *, name: str, production: bool, sslrootcert_env: str
         extra["sslrootcert"] = ca
     else:
         ca, ca_source = None, None
-    local = _is_local_socket(params, environ)
+    local = is_local_socket(params, environ)
     problems: list[tuple[str, str]] = []  # (problem, fix): errors in production, else warnings
     notes: list[str] = []  # always warnings
     said = "leaves sslmode unset (libpq default prefer)" if mode_source == "libpq default" else (
