@@ -183,15 +183,20 @@ def test_failed_blocking_check_stops_publication(tmp_path, chdb_dsn):
     assert _latest(settings, "SYNA") == before, "Torghut keeps the last good bundle"
 
 
-def test_freshness_sensor_requests_refresh_of_unmaterialized_range(tmp_path, chdb_dsn):
+def _sensor_tick_after_refreshing(tmp_path, chdb_dsn, first: str, last: str):
+    """The technicals freshness sensor's tick after refreshing first..last of SYNA..SYND."""
     end = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)
     settings = _settings(tmp_path, chdb_dsn, universe="SYNA,SYNB,SYNC,SYND", as_of=end.isoformat())
     cli.seed(settings, synthetic=True)
     defs = build_definitions(settings)
     sensor = defs.resolve_sensor_def("symbol_freshness_sensor")
     with DagsterInstance.ephemeral() as instance:
-        assert _run(settings, instance, "SYNA", "SYNB").success
-        result = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
+        assert _run(settings, instance, first, last).success
+        return sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
+
+
+def test_freshness_sensor_requests_refresh_of_unmaterialized_range(tmp_path, chdb_dsn):
+    result = _sensor_tick_after_refreshing(tmp_path, chdb_dsn, "SYNA", "SYNB")
     assert len(result.run_requests) == 1
     request = result.run_requests[0]
     assert request.partition_key_range.start == "SYNC"
@@ -204,14 +209,7 @@ def test_freshness_sensor_coalesces_gaps_into_one_range_run(tmp_path, chdb_dsn):
     """Stale symbols split by fresh ones (SYNA and SYNC..SYND stale, SYNB fresh) are refreshed by
     ONE range run from the first to the last stale symbol, not one run per gap: each run pays a
     launch, and per-gap runs fragmented a 500-symbol universe into ever smaller queued runs."""
-    end = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)
-    settings = _settings(tmp_path, chdb_dsn, universe="SYNA,SYNB,SYNC,SYND", as_of=end.isoformat())
-    cli.seed(settings, synthetic=True)
-    defs = build_definitions(settings)
-    sensor = defs.resolve_sensor_def("symbol_freshness_sensor")
-    with DagsterInstance.ephemeral() as instance:
-        assert _run(settings, instance, "SYNB", "SYNB").success
-        result = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
+    result = _sensor_tick_after_refreshing(tmp_path, chdb_dsn, "SYNB", "SYNB")
     assert [(r.partition_key_range.start, r.partition_key_range.end)
             for r in result.run_requests] == [("SYNA", "SYND")]
     assert result.run_requests[0].tags["intel/stale_symbols"] == "SYNA,SYNC,SYND"
