@@ -154,6 +154,15 @@ def check_bundle_store(settings: Settings, environ: Mapping[str, str], productio
     from intel_assets.resources.bundle_store import BundleStore, StoreConfigError, StoreUnavailableError
 
     dsn, contract = settings.store_dsn, None
+    if settings.embedded_store:  # the embedded cluster: started on demand, as every command does
+        from intel_assets.local_postgres import EmbeddedPostgresError, ensure_for
+
+        try:
+            ensure_for(settings)
+        except EmbeddedPostgresError as exc:
+            return _fail("bundle_store", f"the embedded PostgreSQL cluster does not start: {exc}",
+                         "run `intel-assets postgres start` for details, or set "
+                         "INTEL_EMBEDDED_POSTGRES=false / INTEL_BUNDLE_STORE_DSN")
     if is_postgres_dsn(dsn):
         checked = _contract(dsn, BUNDLE_STORE_DSN_ENV, BUNDLE_STORE_SSLROOTCERT_ENV, production, environ)
         if isinstance(checked, CheckResult):

@@ -152,6 +152,9 @@ def generated_skills(settings) -> dict[str, str]:
     if settings.as_of is None:
         raise SystemExit("error: set INTEL_AS_OF (make demo's replay clock) so the examples are "
                          "deterministic, e.g. INTEL_AS_OF=2013-10-11T15:59:00-04:00")
+    from intel_assets.local_postgres import ensure_for
+
+    ensure_for(settings)  # the embedded cluster holds the demo's bundles: started or joined
     app = create_app(lambda: BundleStore.from_dsn(settings.store_dsn), serving_config(settings))
     examples: dict[str, dict] = {}
     with asgi_in_background(app) as url:

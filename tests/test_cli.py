@@ -135,6 +135,16 @@ def test_doctor_reports_each_dependency_in_plain_words(lean_demo):
     assert "FAIL" in broken.stdout and "refused" in broken.stdout.lower()
 
 
+def test_doctor_starts_the_embedded_cluster_like_every_command(tmp_path):
+    """On a fresh INTEL_HOME the embedded default has no server yet: doctor starts it on
+    demand (as materialize, serve and skills do) and reports the store answering, not a
+    missing socket."""
+    done = _cli(["doctor", "--only", "bundle_store"], tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "OK    bundle_store  PostgreSQL bundle store answers" in done.stdout
+    assert "No such file" not in done.stdout
+
+
 def test_parity_command_prints_tca_and_drift_for_both_venues(tmp_path, lean_dir):
     done = _cli(["parity", "--day", "2013-10-08"], tmp_path, INTEL_LEAN_DATA_DIR=str(lean_dir))
     assert done.returncode == 0, done.stdout + done.stderr
