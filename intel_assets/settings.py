@@ -81,7 +81,7 @@ class Settings(BaseSettings):
         default=5.0, description="Live clock: the technicals/regime freshness sensor requests a "
         "refresh of symbols last refreshed longer ago than this (5 s .. the technicals budget), "
         "evaluating every half of it (5..30 s), never while a refresh is in flight. 5 s keeps "
-        "the served technicals within 7.4 s (p95) of new bars at 500 symbols (benchmark P5).")
+        "the served technicals within 10 s (p95) of new bars at 500 symbols (benchmark P5).")
     news_budget_seconds: float = Field(default=300.0)
     fundamentals_budget_seconds: float = Field(default=86_400.0)
     alpaca_data_url: str | None = Field(
