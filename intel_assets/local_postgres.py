@@ -286,8 +286,22 @@ class Cluster:
         running = self.server_pid() is not None
         if running:
             done = self._pg("pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w", "-t", "60")
-            if done.returncode != 0 and self.server_pid() is not None:
-                raise EmbeddedPostgresError(f"pg_ctl stop failed: {_last_line(done.stderr)}")
+            pid = self.server_pid()
+            if done.returncode != 0 and pid is not None:
+                # pg_ctl could not reach the data folder (as the server's OS user, a folder
+                # above it lost its search permission, e.g. pytest resets its temp root to
+                # 0700): ask the postmaster directly, as pg_ctl -m fast does (SIGINT).
+                try:
+                    os.kill(pid, signal.SIGINT)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                deadline = time.monotonic() + 60
+                while self.server_pid() is not None and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                if self.server_pid() is not None:
+                    raise EmbeddedPostgresError(
+                        f"pg_ctl stop failed: {_last_line(done.stderr)}; the server (pid {pid}) "
+                        "did not stop on SIGINT either")
         sup = self.supervisor_pid()
         if sup is not None and sup != os.getpid():
             try:

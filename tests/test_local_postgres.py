@@ -113,6 +113,37 @@ def test_the_cluster_stops_cleanly_once_nobody_uses_it(home):
           "the supervisor's note (written once the server is down)")
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="as root the server runs as another OS user, "
+                    "which a folder's permissions can shut out; as that user they cannot")
+def test_the_supervisor_stops_the_server_even_when_pg_ctl_cannot_reach_its_folder(tmp_path):
+    """Seen under pytest: a new pytest session resets its temp root to 0700, so pg_ctl (run as
+    the server's OS user) could not reach the data folder, the supervisor died on the error and
+    the server ran on forever. It now signals the postmaster itself (SIGINT = fast shutdown)."""
+    outer = tmp_path / "outer"
+    home = outer / "intel"
+    home.mkdir(parents=True)
+    user = _start_in_child(home, hold_seconds=120, INTEL_POSTGRES_IDLE_SECONDS="1")
+    cluster = lp.Cluster(home)
+    try:
+        pid = int(user.stdout.readline().split()[0])
+        outer.chmod(0o700)  # the server's OS user can no longer traverse to its data folder
+        user.send_signal(signal.SIGKILL)
+        user.wait()
+        _wait(lambda: cluster.server_pid() is None, 60, "the supervisor to stop the server")
+        assert not lp._is_postgres(pid)
+    finally:
+        outer.chmod(0o755)
+        if user.poll() is None:
+            user.kill()
+            user.wait()
+        if cluster.server_pid() is not None:
+            cluster.stop()
+    supervisor_log = (lp.cluster_root(home) / "supervisor.log").read_text()
+    assert "Traceback" not in supervisor_log
+    _wait(lambda: "stopped: no lease for 1 s" in (lp.cluster_root(home) / "supervisor.log")
+          .read_text(), 10, "the supervisor's note")
+
+
 def test_a_cluster_that_cannot_start_is_one_line_from_the_cli(tmp_path):
     """A data folder that is not a cluster: `intel-assets serve` says why in one line, exit 2."""
     home = tmp_path / "broken"
