@@ -153,10 +153,7 @@ class BacktestUpstream:
         bt_id, digest = backtest_id(lane, raw)
         known = self.store.get(bt_id)
         if known is not None and known.status == "failed":
-            if self.store.pending_count() >= self.max_pending:
-                raise RunnerRequestError(429, "busy", (
-                    f"{self.max_pending} backtests are already waiting at this runner; submit "
-                    "again once one has completed"))
+            self._refuse_when_full()
             known = self.store.retry(bt_id, correlation_id) or self.store.get(bt_id)
             self._wake()  # a failure is not final: the same config submitted again runs again
         if known is not None:
@@ -167,13 +164,17 @@ class BacktestUpstream:
             raise RunnerRequestError(400, "invalid_config", str(exc)) from exc
         assert isinstance(config, BacktestConfig)
         check_data(self.lean_dir, config)
+        self._refuse_when_full()
+        stored, _ = self.store.add(bt_id, lane, digest, raw, correlation_id, base_url)
+        self._wake()
+        return stored
+
+    def _refuse_when_full(self) -> None:
+        """429 when max_pending backtests already wait: before a new one, or a failed one again."""
         if self.store.pending_count() >= self.max_pending:
             raise RunnerRequestError(429, "busy", (
                 f"{self.max_pending} backtests are already waiting at this runner; submit "
                 "again once one has completed"))
-        stored, _ = self.store.add(bt_id, lane, digest, raw, correlation_id, base_url)
-        self._wake()
-        return stored
 
     def record(self, backtest: StoredBacktest) -> dict[str, Any]:
         """``GET /v1/backtests/{id}``: Torghut's fields plus when and why. Reading a pending
