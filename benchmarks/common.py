@@ -11,7 +11,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from intel_assets.devtools.pg_cluster import free_port  # a free 127.0.0.1 port, one definition
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
@@ -214,7 +216,31 @@ def make_workspace(n_symbols: int, storage: str = "embedded",
     return ws
 
 
-class NewsServer:
+class ChildServer:
+    """A server in a subprocess the benchmark started (``proc``, logging to ``_log``): its CPU
+    from /proc, and stopped by its own pid: SIGINT, then SIGKILL if it is still up after 10 s."""
+
+    proc: Any
+    _log: IO[str]
+
+    def cpu_seconds(self) -> float | None:
+        return proc_cpu_seconds(self.proc.pid)
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # still running: kill our own child
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+
+class NewsServer(ChildServer):
     """The packaged sample Alpaca-compatible news server (intel_assets.devtools.alpaca_server)
     in a subprocess on 127.0.0.1, wired like `make demo` wires it: INTEL_ALPACA_DATA_URL plus
     sample keys. Started by us, stopped by its own pid."""
@@ -225,9 +251,7 @@ class NewsServer:
         import socket
         import subprocess
 
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = open(ws.root / "news-server.log", "w")
         self.proc = subprocess.Popen(
@@ -256,19 +280,6 @@ class NewsServer:
             return importlib.util.find_spec("intel_assets.devtools.alpaca_server") is not None
         except ModuleNotFoundError:
             return False
-
-    def stop(self) -> None:
-        import signal
-
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=10)
-            except Exception:  # noqa: BLE001 - still running: kill our own child
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log.close()
-
 
 def remove_workspace(ws: Workspace, keep: bool = False) -> None:
     """Stop the PostgreSQL cluster if any (its folder kept with `keep`), delete the homes

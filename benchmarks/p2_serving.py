@@ -12,8 +12,6 @@ import http.client
 import itertools
 import json
 import random
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,23 +19,25 @@ import time
 from collections import Counter
 from typing import Any
 
-from benchmarks.common import BENCH_DIR, ROOT, Workspace, latency_summary, log, proc_cpu_seconds
+from benchmarks.common import (
+    BENCH_DIR,
+    ROOT,
+    ChildServer,
+    Workspace,
+    free_port,
+    latency_summary,
+    log,
+)
 
 PATH = "/api/torghut/market-context"
 TARGET_P99_MS = 5.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
+class Server(ChildServer):
     """The serving app in a subprocess we started; stopped by its own pid only."""
 
     def __init__(self, ws: Workspace) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.log_path = ws.root / "server.log"
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
@@ -62,19 +62,6 @@ class Server:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"server not ready on port {self.port} after {timeout_s:.0f} s")
-
-    def cpu_seconds(self) -> float | None:
-        return proc_cpu_seconds(self.proc.pid)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log.close()
 
 
 def _get(port: int, symbol: str, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:

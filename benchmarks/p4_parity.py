@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from typing import Any, Iterator
 if __package__ in (None, ""):  # python benchmarks/p4_parity.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ROOT, isolate_environment, log, proc_cpu_seconds
+from benchmarks.common import ROOT, ChildServer, free_port, isolate_environment, log
 
 TARGET_S, TARGET_INTENTS = 5.0, 10_000  # issue 11: <= 5 s for 10,000 intents
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -44,18 +43,12 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _TIMINGS = {"submit_latency_ms", "torghut"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class ServerProcess:
+class ServerProcess(ChildServer):
     """A venue server in a subprocess on 127.0.0.1 (started and stopped by its own pid)."""
 
     def __init__(self, name: str, args: list[str], ready_path: str, folder: Path,
                  headers: dict[str, str] | None = None) -> None:
-        self.name, self.port = name, _free_port()
+        self.name, self.port = name, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log_path = folder / f"{name}.log"
         self._log = open(self._log_path, "w")
@@ -77,20 +70,6 @@ class ServerProcess:
                 raise RuntimeError(f"{name} not ready on {self.url} after 60 s")
             time.sleep(0.1)
 
-    def cpu_seconds(self) -> float | None:
-        return proc_cpu_seconds(self.proc.pid)
-
-    def stop(self) -> None:
-        import signal
-
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log.close()
 
 
 @contextmanager

@@ -28,7 +28,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,15 +36,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import BENCH_DIR, ROOT, log, percentile
+from benchmarks.common import BENCH_DIR, ROOT, free_port, log, percentile
 
 TARGET_P95_S = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _get(url: str, timeout: float = 5.0) -> tuple[int, dict | None]:
@@ -86,7 +79,7 @@ def run_p5(symbols: int, minutes: float, env_overrides: dict[str, str], keep: bo
     root = Path(tempfile.mkdtemp(prefix="intel-bench-p5-"))
     home = root / "intel"
     universe = [f"SYN{i:03d}" for i in range(symbols)]
-    serve_port, ui_port = _free_port(), _free_port()
+    serve_port, ui_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INTEL_", "DAGSTER_"))}
     env.update({"TZ": "UTC", "INTEL_HOME": str(home), "INTEL_UNIVERSE": ",".join(universe),
                 "INTEL_MARKET_SOURCE": "synthetic", "INTEL_SYNTHETIC_DAYS": "1",

@@ -48,6 +48,15 @@ def _home(tmp_path: Path, storage_yaml: str) -> Path:
     return home
 
 
+def _intel_storage_home(tmp_path: Path, url: str, **config: object) -> Path:
+    """A DAGSTER_HOME whose dagster.yaml names our storage class on ``url`` with ``config``."""
+    extra = "".join(f"      {key}: {str(value).lower() if isinstance(value, bool) else value}\n"
+                    for key, value in config.items())
+    return _home(tmp_path, "storage:\n  custom:\n    module: intel_assets.dagster_storage\n"
+                 "    class: IntelPostgresStorage\n    config:\n"
+                 f'      postgres_url: "{url}"\n{extra}')
+
+
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory, chdb_dsn):
     tmp = tmp_path_factory.mktemp("storage")
@@ -86,15 +95,7 @@ def test_a_failed_range_run_marks_its_partitions_failed(tmp_path, seeded, postgr
                                                         monkeypatch):
     monkeypatch.delenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", raising=False)
     url = _database(postgres_dsn)
-    home = _home(tmp_path, f"""storage:
-  custom:
-    module: intel_assets.dagster_storage
-    class: IntelPostgresStorage
-    config:
-      postgres_url: "{url}"
-      event_batch_size: 500
-      planned_partition_subset: true
-""")
+    home = _intel_storage_home(tmp_path, url, event_batch_size=500, planned_partition_subset=True)
     with DagsterInstance.from_config(str(home)) as instance:
         assert isinstance(instance.event_log_storage, PartitionSubsetEventLogStorage)
         ok = _refresh(seeded, instance)
@@ -120,13 +121,7 @@ def test_a_failed_single_partition_run_still_counts(tmp_path, seeded, postgres_d
     """A one-partition run's planned event names its partition (no subset): Dagster's own path,
     kept by the override."""
     url = _database(postgres_dsn)
-    home = _home(tmp_path, f"""storage:
-  custom:
-    module: intel_assets.dagster_storage
-    class: IntelPostgresStorage
-    config:
-      postgres_url: "{url}"
-""")
+    home = _intel_storage_home(tmp_path, url)
     with DagsterInstance.from_config(str(home)) as instance:
         job = build_definitions(seeded).resolve_job_def("refresh_technicals")
         assert _refresh(seeded, instance).success
@@ -164,14 +159,7 @@ def test_the_batch_size_reaches_the_process_that_loads_the_instance(tmp_path, po
     import sys
 
     url = _database(postgres_dsn)
-    home = _home(tmp_path, f"""storage:
-  custom:
-    module: intel_assets.dagster_storage
-    class: IntelPostgresStorage
-    config:
-      postgres_url: "{url}"
-      event_batch_size: 321
-""")
+    home = _intel_storage_home(tmp_path, url, event_batch_size=321)
     code = ("import os; from dagster import DagsterInstance; i = DagsterInstance.get(); "
             "print(os.environ.get('DAGSTER_EVENT_BATCH_SIZE'), "
             "i.event_log_storage.supports_partition_subset_in_asset_materialization_planned_events)")
