@@ -89,3 +89,20 @@ def test_freshness_budgets_dagster_cannot_take_are_refused_at_start(monkeypatch,
     assert "Value error" not in text
     monkeypatch.setenv("INTEL_TECHNICALS_BUDGET_SECONDS", "60")
     assert load_settings().technicals_budget_seconds == 60
+
+
+@pytest.mark.parametrize("value", ["4.9", "61", "inf", "nan", "-5"])
+def test_a_refresh_age_outside_5_s_to_the_budget_is_refused_at_start(monkeypatch, value):
+    """INTEL_TECHNICALS_REFRESH_SECONDS: below the daemon's 5-s sensor loop, or past the
+    technicals budget (a refresh would come after the context is already stale), is one line
+    naming the variable and its range; 5 (the default) and the budget itself pass."""
+    monkeypatch.setenv("INTEL_TECHNICALS_REFRESH_SECONDS", value)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    text = str(err.value)
+    assert "INTEL_TECHNICALS_REFRESH_SECONDS must be from 5 to the technicals budget (60 s)" in text
+    assert "Value error" not in text and "\n" not in text
+    monkeypatch.delenv("INTEL_TECHNICALS_REFRESH_SECONDS")
+    assert load_settings().technicals_refresh_seconds == 5.0
+    monkeypatch.setenv("INTEL_TECHNICALS_REFRESH_SECONDS", "60")
+    assert load_settings().technicals_refresh_seconds == 60.0
