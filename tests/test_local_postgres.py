@@ -157,3 +157,19 @@ def test_a_cluster_that_cannot_start_is_one_line_from_the_cli(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: PostgreSQL did not start in "), done.stderr
     assert "server.log" in lines[0] and "Traceback" not in done.stderr
+
+
+def test_doctor_reports_a_cluster_that_cannot_start_as_one_fail_line(tmp_path):
+    """The same broken folder under `intel-assets doctor`: a FAIL row for the bundle store with
+    the reason and what to do, exit 1, no traceback (doctor starts the cluster on demand)."""
+    home = tmp_path / "broken"
+    data = home / "postgres" / "data"
+    data.mkdir(parents=True)
+    (data / "PG_VERSION").write_text("18\n")
+    done = subprocess.run([sys.executable, "-m", "intel_assets.cli", "doctor", "--only",
+                           "bundle_store"], cwd=ROOT, env=_env(INTEL_HOME=str(home)),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAIL  bundle_store  the embedded PostgreSQL cluster does not start: PostgreSQL did " \
+           "not start in " in done.stdout
+    assert "intel-assets postgres start" in done.stdout and "Traceback" not in done.stderr
