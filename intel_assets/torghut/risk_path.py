@@ -95,7 +95,9 @@ PROBE_SOURCE = "risk-path-probe"
 _DOMAIN_BUDGETS = {"technicals": 60, "regime": 60, "news": 300, "fundamentals": 86_400}
 
 #: A context source of the check: (symbol, as_of) -> what one fetch answers.
-ContextProbe = Callable[[str, "datetime | None"], MarketContextResult]
+ContextProbe = Callable[[str, datetime | None], MarketContextResult]
+#: Builds the policy under test for one settings variant (GuardrailPolicy itself by default).
+PolicyFactory = Callable[[MarketContextSettings], GuardrailPolicy]
 
 
 class TradePath(Protocol):
@@ -144,7 +146,8 @@ def recorded_risk_decision(row: DecisionRow) -> DeterministicDecision:
         return DeterministicDecision(False, ("guardrail_record_deterministic", *risk_reasons))
     if refused and stage in RISK_STAGES:
         return DeterministicDecision(False, (f"torghut_{stage}", *risk_reasons))
-    if refused and stage in (None, "") and risk_reasons and record.get("rejected_by") != "guardrail":
+    by_guardrail = record.get("rejected_by") == "guardrail"
+    if refused and stage in (None, "") and risk_reasons and not by_guardrail:
         return DeterministicDecision(False, ("torghut_rejected", *risk_reasons))
     problem = schema_problem(row)
     if problem is not None:
@@ -307,8 +310,8 @@ def _check_outcome(found: _Findings, decision_id: str, rejected: bool, ev: _Eval
                       "evaluated")
             continue
         if rejected and final != "reject":
-            found.add(decision_id, where, "reject (risk rejected)", f"{final} ({_describe(outcome)})",
-                      "risk_rejected_final")
+            found.add(decision_id, where, "reject (risk rejected)",
+                      f"{final} ({_describe(outcome)})", "risk_rejected_final")
         vetoes = outcome.llm_review == "enforced" and verdict == "veto"
         expected = "reject" if outcome.action == "reject" or vetoes else "submit"
         if final != expected:
@@ -359,7 +362,7 @@ def _summary(n: int, rejected: int, combos: int, found: _Findings, settings: Ite
 
 
 def risk_path_check(rows: Iterable[DecisionRow], *,
-                    policy_factory: Callable[[MarketContextSettings], GuardrailPolicy] = GuardrailPolicy,
+                    policy_factory: PolicyFactory = GuardrailPolicy,
                     settings_variants: Mapping[str, MarketContextSettings] | None = None,
                     contexts: Mapping[str, ContextProbe | None] | None = None,
                     trade_path: TradePath = guard_trade,
@@ -429,7 +432,8 @@ def risk_path_check(rows: Iterable[DecisionRow], *,
         summary=_summary(n, rejected_n, combos, found, variants, sources))
 
 
-__all__ = ["CONTEXTS", "CONTEXT_OFF", "CONTEXT_ON", "LAYERS", "LLM_VERDICTS", "OFF",
-           "PROBE_SOURCE", "RISK_STAGES", "RecordingSource", "SETTINGS_VARIANTS", "TradePath",
-           "decision_as_of", "domain_error_context", "fetch_error_context", "fresh_context",
-           "probe_bundle", "recorded_risk_decision", "risk_path_check", "stale_context"]
+__all__ = ["CONTEXTS", "CONTEXT_OFF", "CONTEXT_ON", "ContextProbe", "LAYERS", "LLM_VERDICTS",
+           "OFF", "PROBE_SOURCE", "PolicyFactory", "RISK_STAGES", "RecordingSource",
+           "SETTINGS_VARIANTS", "TradePath", "decision_as_of", "domain_error_context",
+           "fetch_error_context", "fresh_context", "probe_bundle", "recorded_risk_decision",
+           "risk_path_check", "stale_context"]
