@@ -294,9 +294,16 @@ class _Run:
             context_fetches_before=self.context_fetches_before,
             context_fetches_after=self.context_fetches_after, in_flight_retry=retry,
             env_before=dict(ENV_BEFORE), env_after=dict(ENV_AFTER), venues=self.venues,
-            guardrail_rejected=sum(r.expected_venue is None for r in rows), rows=rows,
+            guardrail_rejected=sum(r.expected_venue is None for r in rows),
+            guardrail_before=self._guardrail_before(routed), rows=rows,
             problems=problems)
         return RehearsalResult(record, routed, time.perf_counter() - clock)
+
+    def _guardrail_before(self, routed: list[tuple[Phase, RoutedIntent]]) -> dict[str, int]:
+        first = [self.in_flight[0]] if self.in_flight is not None else []
+        seen = [r for phase, r in routed if phase == "before_flip"] + first
+        return dict(sorted(Counter((r.guardrail.reason or "ok") if r.guardrail else "not guarded"
+                                   for r in seen).items()))
 
     @staticmethod
     def _row(phase: Phase, r: RoutedIntent, lean: Counter, alpaca: Counter) -> RehearsalIntent:
@@ -390,6 +397,12 @@ class _Run:
                              retry_outcome=retry.outcome)
 
 
+def _reasons(counts: Mapping[str, int]) -> str:
+    """' (guardrail: ok 7, market_context_stale 1)' or nothing."""
+    shown = ", ".join(f"{reason} {n}" for reason, n in counts.items())
+    return f" (guardrail: {shown})" if shown else ""
+
+
 def format_rehearsal(record: RehearsalRecord, seconds: float | None = None) -> str:
     """The short report the command prints."""
     took = f" in {seconds:.1f} s" if seconds is not None else ""
@@ -400,8 +413,8 @@ def format_rehearsal(record: RehearsalRecord, seconds: float | None = None) -> s
              f"  lost {record.lost}, doubled {record.doubled}, misrouted {record.misrouted}"
              + (f", guardrail rejected {record.guardrail_rejected}"
                 if record.guardrail_rejected else ""),
-             f"  context fetches: {record.context_fetches_before} before the flip, "
-             f"{record.context_fetches_after} after"]
+             f"  context fetches: {record.context_fetches_before} before the flip"
+             f"{_reasons(record.guardrail_before)}, {record.context_fetches_after} after"]
     retry = record.in_flight_retry
     if retry is not None:
         held = ", ".join(f"{v} {n}" for v, n in retry.venues.items())

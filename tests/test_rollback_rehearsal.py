@@ -61,6 +61,7 @@ def test_rehearsal_passes_with_nothing_lost_or_doubled_and_records_its_evidence(
     assert (record.intents, record.before_flip, record.after_flip) == (16, 8, 8)
     assert (record.lost, record.doubled, record.misrouted) == (0, 0, 0)
     assert record.context_fetches_before == 8 and record.context_fetches_after == 0
+    assert record.guardrail_before == {"ok": 8}  # each fetch found a fresh, good bundle
     retry = record.in_flight_retry
     assert retry is not None and retry.venue == "lean" and retry.venues == {"lean": 1, "alpaca": 0}
     assert (retry.first_outcome, retry.retry_outcome) == ("in_flight", "duplicate_avoided")
@@ -75,8 +76,6 @@ def test_rehearsal_passes_with_nothing_lost_or_doubled_and_records_its_evidence(
                for r in before)
     assert all(r.route == "alpaca" and r.flags_context_enabled is False
                and not r.context_consulted for r in rows if r.phase != "before_flip")
-    # every fetch before the flip found a fresh bundle: the guardrail let each intent through
-    assert all(x.guardrail.reason is None for phase, x in result.routed if phase == "before_flip")
     assert result.seconds < 30
 
     save_rehearsal(torghut_db, record)
@@ -129,7 +128,9 @@ def test_command_prints_the_report_records_it_and_exits_by_the_verdict(
     assert stored is not None and stored.passed and stored.intents == 4
     assert f"rollback rehearsal {stored.run_id} on 2013-10-08" in out
     assert "lost 0, doubled 0, misrouted 0" in out
-    assert "context fetches: 2 before the flip, 0 after" in out
+    # the store is empty: the context path is on (2 fetches), each answered not found
+    assert "context fetches: 2 before the flip (guardrail: market_context_fetch_error 2), " \
+        "0 after" in out
     assert "PASS" in out and f"recorded: run {stored.run_id} in intel_rollout_rehearsals" in out
 
     assert main(["--dsn", postgres_schema_dsn, "--day", "2013-10-32"]) == 2

@@ -89,6 +89,9 @@ class RehearsalRecord(_Model):
     env_after: dict[str, str] = Field(default_factory=dict)
     venues: dict[str, str] = Field(default_factory=dict, description="what answered as each venue")
     guardrail_rejected: int = Field(default=0, ge=0)
+    guardrail_before: dict[str, int] = Field(
+        default_factory=dict, description="the guardrail's reason per intent before the flip "
+        "(ok = context fine), e.g. market_context_fetch_error when no bundle was served")
     rows: list[RehearsalIntent] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list, description="plain sentences; empty = passed")
 
