@@ -86,10 +86,13 @@ def _canary(day: date, availability=0.9995, p99=120.0, error_rate=0.0002) -> Can
                      p99_latency_ms=p99, error_rate=error_rate)
 
 
-def _approval(phase=4, approved_by="risk-officer") -> ApprovalEvidence:
+def _approval(phase=4, approved_by="risk-officer", baseline_version=3,
+              **revoked) -> ApprovalEvidence:
+    """The token's latest sign-off: an approval of ``phase`` on baseline v3 (_baseline's), or
+    its revocation when ``revoked_by``/``revoked_at``/``revoke_reason`` are given."""
     return ApprovalEvidence(token_configured=True, token_ref=token_sha256("t0ken")[:12],
                             approved_by=approved_by, approved_at=NOW - timedelta(hours=2),
-                            phase=phase)
+                            phase=phase, baseline_version=baseline_version, **revoked)
 
 
 def _green(**overrides) -> GateEvidence:
@@ -262,9 +265,23 @@ def test_phase_4_needs_green_canary_every_day_and_the_approval():
 
     no_row = ApprovalEvidence(token_configured=True, token_ref="abc123abc123")
     approval = _by_id(evaluate_gates(_green(approval=no_row), POLICY))["p4_approval"]
-    assert approval.missing_evidence and "no intel_rollout_approvals row matches" in approval.message
+    assert approval.missing_evidence and "no approval of the configured token" in approval.message
+    assert "intel-assets rollout approve --phase 4" in approval.message
     wrong = _by_id(evaluate_gates(_green(approval=_approval(phase=3)), POLICY))["p4_approval"]
     assert not wrong.passed and "is for phase 3, not 4" in wrong.message
+    older = _by_id(evaluate_gates(_green(approval=_approval(baseline_version=2)),
+                                  POLICY))["p4_approval"]
+    assert not older.passed and older.message.startswith(
+        "approved baseline v2, the gate uses v3: approve again")
+    assert "--baseline-version 3" in older.message
+    revoked = _by_id(evaluate_gates(_green(approval=_approval(
+        revoked_by="cro", revoked_at=NOW - timedelta(hours=1), revoke_reason="fill drift spiked")),
+        POLICY))["p4_approval"]
+    assert not revoked.passed and revoked.message.startswith(
+        "revoked by cro at 2013-10-12T06:00:00+00:00: fill drift spiked")
+    future = _by_id(evaluate_gates(_green(approval=_approval().model_copy(
+        update={"approved_at": NOW + timedelta(hours=1)})), POLICY))["p4_approval"]
+    assert not future.passed and "dated in the future" in future.message
     unset = evaluate_gates(_green(approval=ApprovalEvidence(token_configured=False)), POLICY)
     assert unset.phase_reached == 3
 

@@ -353,9 +353,10 @@ def test_approval_token_moves_phase_4_only_with_green_canary_rows(
         assert "highest p99 latency (2013-10-09, torghut-canary) 410 ms > 250 ms" in checks[
             "p4_canary_p99_latency"].description
         assert checks["p4_approval"].description.startswith(
-            "no evidence: no intel_rollout_approvals row matches the configured token")
+            "no evidence: no approval of the configured token")
 
-        db.record_rollout_approval(token_sha256(TOKEN), "risk-officer", phase=4)
+        db.record_signoff("approve", token_sha256(TOKEN), "risk-officer", phase=4,
+                          baseline_version=db.baseline().version)
         phase, checks, _ = _gate(defs, instance)
         assert phase == 3 and _failing(checks) == {"p4_canary_p99_latency"}, \
             "the approval alone does not open phase 4 while a canary day is red"

@@ -41,7 +41,7 @@ from intel_assets.checks.rollout import (
     rollout_check_results,
     rollout_check_specs,
 )
-from intel_assets.contracts.gates import PHASES, ApprovalEvidence, GateEvidence, GateVerdict
+from intel_assets.contracts.gates import PHASES, GateEvidence, GateVerdict
 from intel_assets.domain.gates import CONTRACT_ASSET, FLAGS_CHECK, WIRE_CHECK, evaluate_gates
 from intel_assets.domain.lean_data import LeanDataError, read_exchange_hours
 from intel_assets.domain.market_data import NEW_YORK
@@ -56,6 +56,7 @@ from intel_assets.domain.stale_probe import stale_probe
 from intel_assets.resources.execution import LeanDataResource
 from intel_assets.resources.rollout import RolloutPolicyResource
 from intel_assets.resources.rollout_db import RolloutDb
+from intel_assets.resources.rollout_signoffs import approval_evidence
 from intel_assets.resources.torghut_db import TorghutDbResource
 
 ROLLOUT_GROUP = "rollout"
@@ -113,12 +114,7 @@ def gather_evidence(db: RolloutDb, instance: DagsterInstance, resource: RolloutP
     over trading-day windows skipping ``holidays`` (empty: weekends only)."""
     policy = resource.policy()
     digest = resource.approval_token_sha256()
-    approval = ApprovalEvidence(token_configured=digest is not None,
-                                token_ref=digest[:12] if digest else None)
-    found = db.rollout_approval(digest) if digest else None
-    if found is not None:
-        approval = approval.model_copy(update=dict(zip(("approved_by", "approved_at", "phase"),
-                                                       found)))
+    approval = approval_evidence(digest, db.signoffs(digest) if digest else [])
     parity = db.parity_reports(trading_days(as_of, policy.parity_window_days, holidays))
     return GateEvidence(
         as_of_day=as_of, evaluated_at=now, baseline=db.baseline(policy.baseline_version),

@@ -187,14 +187,36 @@ class CanaryDay(_Model):
     recorded_at: AwareDatetime | None = None
 
 
+class SignoffEvent(_Model):
+    """One intel_rollout_signoffs row: an approval or a revocation of a rollout token, recorded by
+    the token's sha256 only (append-only: a changed mind is a new event)."""
+
+    id: int | None = Field(default=None, description="the row's id (append order)")
+    kind: Literal["approve", "revoke"]
+    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    actor: str = Field(min_length=1, description="who approved or revoked")
+    at: AwareDatetime
+    phase: int = Field(ge=0, le=4, description="the phase approved (a revocation: the revoked "
+                       "approval's)")
+    baseline_version: int | None = Field(default=None, ge=1, description="the baseline version "
+                                         "approved (a revocation: the revoked approval's)")
+    reason: str = Field(default="", description="the approver's note or why it was revoked")
+
+
 class ApprovalEvidence(_Model):
-    """The configured approval token's intel_rollout_approvals row (never the token itself)."""
+    """The configured approval token's state in intel_rollout_signoffs (its latest event), never
+    the token itself. ``approved_*``/``phase``/``baseline_version``: its latest approval;
+    ``revoked_*``: set when its latest event is a revocation of that approval."""
 
     token_configured: bool
     token_ref: str | None = Field(default=None, description="first 12 hex of the token's sha256")
     approved_by: str | None = None
     approved_at: AwareDatetime | None = None
     phase: int | None = None
+    baseline_version: int | None = None
+    revoked_by: str | None = None
+    revoked_at: AwareDatetime | None = None
+    revoke_reason: str | None = None
 
 
 class GateEvidence(_Model):
@@ -248,4 +270,4 @@ class GateVerdict(_Model):
 __all__ = ["DEFAULT_PROBE_BUDGETS", "PHASES", "ApprovalEvidence", "BaselineSnapshot", "CanaryDay",
            "CheckEvaluation", "CriterionResult", "EvidenceRef", "ExecutionMetrics",
            "GateEvidence", "GateVerdict", "GuardrailDay", "GuardrailMetrics", "ParityDay",
-           "RejectionMetrics", "RolloutPolicy", "StaleProbe"]
+           "RejectionMetrics", "RolloutPolicy", "SignoffEvent", "StaleProbe"]

@@ -340,27 +340,49 @@ def _phase4(ev: GateEvidence, policy: RolloutPolicy,
 
 
 def _approval(ev: GateEvidence, policy: RolloutPolicy) -> CriterionResult:
-    cid, a = "p4_approval", ev.approval
+    """The configured token's state (its latest intel_rollout_signoffs event) must be an approval
+    of ``policy.approval_phase`` on the baseline version the gate uses, not dated in the future."""
+    cid, a, want = "p4_approval", ev.approval, policy.approval_phase
+    base = None if ev.baseline is None else ev.baseline.version
+    approve = (f"intel-assets rollout approve --phase {want} --approver NAME --token-env "
+               "INTEL_ROLLOUT_APPROVAL_TOKEN" + (f" --baseline-version {base}" if base else ""))
     if a is None or not a.token_configured:
         return _missing(cid, "INTEL_ROLLOUT_APPROVAL_TOKEN is not set", "the approver sets it "
-                        "(read through a Dagster EnvVar) and records its sha256 in "
-                        "intel_rollout_approvals")
-    ref = EvidenceRef(kind="table", name="intel_rollout_approvals",
-                      key=f"token_sha256={a.token_ref}...", at=a.approved_at)
-    if a.approved_by is None:
-        return _missing(cid, f"no intel_rollout_approvals row matches the configured token "
-                        f"(sha256 {a.token_ref}...)", "the approver records one "
-                        "(RolloutDb.record_rollout_approval)", [ref])
-    if a.phase != policy.approval_phase:
+                        "where the gate runs (read through a Dagster EnvVar) and signs it off: "
+                        f"`{approve}`")
+    at = a.revoked_at or a.approved_at
+    ref = EvidenceRef(kind="table", name="intel_rollout_signoffs",
+                      key=f"token_sha256={a.token_ref}...", at=at)
+    if a.approved_by is None or a.approved_at is None:
+        return _missing(cid, f"no approval of the configured token (sha256 {a.token_ref}...) in "
+                        "intel_rollout_signoffs", f"the approver records one: `{approve}`", [ref])
+    approved = f"v{a.baseline_version}" if a.baseline_version else "(no version)"
+    if a.revoked_by is not None:
+        when = a.revoked_at.isoformat(timespec="seconds") if a.revoked_at else "-"
+        return _result(cid, False, f"revoked by {a.revoked_by} at {when}: {a.revoke_reason} "
+                       f"(it withdrew {a.approved_by}'s approval of phase {a.phase}, baseline "
+                       f"{approved}); once resolved, approve again: `{approve}`", evidence=[ref])
+    if a.phase != want:
         return _result(cid, False, f"the approval by {a.approved_by} is for phase {a.phase}, not "
-                       f"{policy.approval_phase}", measured=float(a.phase or 0),
-                       threshold=float(policy.approval_phase), comparison="==", evidence=[ref])
-    if a.approved_at is not None and a.approved_at > ev.evaluated_at:
+                       f"{want}: `{approve}`", measured=float(a.phase or 0),
+                       threshold=float(want), comparison="==", evidence=[ref])
+    if base is None:
+        return _missing(cid, f"no baseline to check the approval's baseline {approved} against",
+                        "materialize rollout_baseline (phase 0), then approve it: "
+                        f"`{approve}`", [ref])
+    if a.baseline_version != base:
+        return _result(cid, False, f"approved baseline {approved}, the gate uses v{base}: approve "
+                       f"again (`{approve}`)", measured=float(a.baseline_version or 0),
+                       threshold=float(base), comparison="==", evidence=[ref])
+    if a.approved_at > ev.evaluated_at:
         return _result(cid, False, f"the approval by {a.approved_by} is dated in the future "
-                       f"({a.approved_at.isoformat()})", evidence=[ref])
-    return _result(cid, True, f"approved by {a.approved_by} at {a.approved_at} for phase "
-                   f"{a.phase}", measured=float(a.phase or 0),
-                   threshold=float(policy.approval_phase), comparison="==", evidence=[ref])
+                       f"({a.approved_at.isoformat(timespec='seconds')} > evaluation "
+                       f"{ev.evaluated_at.isoformat(timespec='seconds')}): check the clock of "
+                       f"the machine that recorded it and `{approve}`", evidence=[ref])
+    return _result(cid, True, f"approved by {a.approved_by} at "
+                   f"{a.approved_at.isoformat(timespec='seconds')} for phase {a.phase} on "
+                   f"baseline v{base}", measured=float(a.phase), threshold=float(want),
+                   comparison="==", evidence=[ref])
 
 
 def evaluate_gates(evidence: GateEvidence, policy: RolloutPolicy,

@@ -85,7 +85,7 @@ def trading_days(end: date, n: int, holidays: Collection[date] = frozenset()) ->
 
 
 def token_sha256(token: str) -> str:
-    """The hex sha256 of an approval token (what intel_rollout_approvals stores)."""
+    """The hex sha256 of an approval token (what intel_rollout_signoffs stores)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 

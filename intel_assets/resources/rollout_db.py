@@ -10,11 +10,10 @@ RolloutDb is a TorghutDb (same DSN, TLS contract and short connections) with the
 Torghut's own tables are only read (decisions_between, executions_between).
 * ``intel_canary_slo(day, source, availability, p99_latency_ms, error_rate, recorded_at)``:
   Torghut's canary reports one row per day and source (availability and error rate are 0..1).
-* ``intel_rollout_approvals(token_sha256, approved_by, approved_at, phase)``: explicit
-  approvals; only the sha256 of a token is ever stored or compared.
+* ``intel_rollout_signoffs``: the append-only approve/revoke record of rollout tokens (only a
+  token's sha256; resources/rollout_signoffs.py owns it, record_signoff/signoffs delegate).
 """
 
-import re
 from collections.abc import Sequence
 from datetime import date, datetime, timezone
 
@@ -25,10 +24,12 @@ from intel_assets.contracts.gates import (
     GuardrailDay,
     GuardrailMetrics,
     RejectionMetrics,
+    SignoffEvent,
 )
 from intel_assets.contracts.parity import ParityReport
 from intel_assets.domain.decisions import DecisionRow, decision_day
 from intel_assets.domain.rollout_metrics import ExecutionRow
+from intel_assets.resources import rollout_signoffs
 from intel_assets.resources.torghut_db import (
     DAY_FILTER,
     DECISION_SELECT,
@@ -57,11 +58,7 @@ ROLLOUT_DDL = (
     "p99_latency_ms double precision NOT NULL CHECK (p99_latency_ms >= 0), error_rate double "
     "precision NOT NULL CHECK (error_rate BETWEEN 0 AND 1), recorded_at timestamptz NOT NULL "
     "DEFAULT now(), PRIMARY KEY (day, source))",
-    "CREATE TABLE IF NOT EXISTS intel_rollout_approvals (token_sha256 text PRIMARY KEY CHECK "
-    "(token_sha256 ~ '^[0-9a-f]{64}$'), approved_by text NOT NULL, approved_at timestamptz NOT "
-    "NULL DEFAULT now(), phase integer NOT NULL CHECK (phase BETWEEN 0 AND 4))",
 )
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 #: DecisionRow's column count in DECISION_SELECT.
 _DECISION_FIELDS = 11
 
@@ -76,7 +73,7 @@ class RolloutDb(TorghutDb):
     def ensure_rollout_schema(self) -> None:
         """Create our rollout tables (and intel_parity_reports, which the gate reads)."""
         with self._cursor() as cur:
-            for statement in (*PARITY_DDL, *ROLLOUT_DDL):
+            for statement in (*PARITY_DDL, *ROLLOUT_DDL, *rollout_signoffs.SIGNOFF_DDL):
                 cur.execute(statement)
 
     # ---- Torghut's rows over a range of days (decisions_between: TorghutDb) -----------------
@@ -175,26 +172,17 @@ class RolloutDb(TorghutDb):
             return [CanaryDay(day=r[0], source=r[1], availability=r[2], p99_latency_ms=r[3],
                               error_rate=r[4], recorded_at=r[5]) for r in cur.fetchall()]
 
-    def record_rollout_approval(self, token_sha256: str, approved_by: str, phase: int = 4,
-                                approved_at: datetime | None = None) -> None:
-        """Record an approval by the sha256 of its token (domain.rollout_metrics.token_sha256)."""
-        if not _SHA256.fullmatch(token_sha256):
-            raise ValueError("token_sha256 must be 64 lowercase hex digits: pass "
-                             "token_sha256(token), never the token itself")
-        with self._cursor() as cur:
-            cur.execute("INSERT INTO intel_rollout_approvals (token_sha256, approved_by, "
-                        "approved_at, phase) VALUES (%s, %s, COALESCE(%s, now()), %s) ON CONFLICT"
-                        " (token_sha256) DO UPDATE SET approved_by = excluded.approved_by, "
-                        "approved_at = excluded.approved_at, phase = excluded.phase",
-                        (token_sha256, approved_by, approved_at, phase))
+    def record_signoff(self, kind: str, token_sha256: str, actor: str, *,
+                       phase: int | None = None, baseline_version: int | None = None,
+                       reason: str = "", at: datetime | None = None) -> SignoffEvent:
+        """Append an approve/revoke event by the sha256 of its token (rollout_signoffs)."""
+        return rollout_signoffs.record_signoff(self, kind, token_sha256, actor, phase=phase,
+                                               baseline_version=baseline_version, reason=reason,
+                                               at=at)
 
-    def rollout_approval(self, token_sha256: str) -> tuple[str, datetime, int] | None:
-        """(approved_by, approved_at, phase) of the approval with this token hash, or None."""
-        with self._cursor() as cur:
-            cur.execute("SELECT approved_by, approved_at, phase FROM intel_rollout_approvals "
-                        "WHERE token_sha256 = %s", (token_sha256,))
-            found = cur.fetchone()
-        return None if found is None else (found[0], found[1], found[2])
+    def signoffs(self, token_sha256: str) -> list[SignoffEvent]:
+        """Every sign-off event of the token with this sha256, oldest first."""
+        return rollout_signoffs.signoffs(self, token_sha256)
 
 
 __all__ = ["ROLLOUT_DDL", "RolloutDb"]
