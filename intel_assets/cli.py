@@ -1,5 +1,5 @@
 """Owns the `intel-assets` console script: seed, materialize, demo, serve, bundle, ui, doctor,
-parity, lean-runner, lean-replay."""
+parity, lean-runner, lean-replay, rollout."""
 
 from __future__ import annotations
 
@@ -476,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="serve the reference LEAN runner (Torghut's LEAN runner contract v2)")
     sub.add_parser("lean-replay", add_help=False,
                    help="replay LEAN regression algorithms (NAME or all) and compare with LEAN")
+    sub.add_parser("rollout", add_help=False,
+                   help="rollout sign-offs (approve, revoke), the gate's status, rollback drill")
     args, rest = parser.parse_known_args(argv)
     if args.cmd == "postgres":
         from intel_assets.local_postgres import main as postgres_main
@@ -505,6 +507,10 @@ def main(argv: list[str] | None = None) -> int:
         from intel_assets.execution.lean_replay import main as lean_replay_main
 
         return lean_replay_main(rest)
+    if args.cmd == "rollout":
+        from intel_assets.rollout_command import main as rollout_main
+
+        return rollout_main(rest)
     if rest and args.cmd != "parity":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     from intel_assets.local_postgres import EmbeddedPostgresError
