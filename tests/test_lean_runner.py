@@ -291,6 +291,10 @@ def test_observability_counts_requests_failures_and_latency_by_operation(http):
     assert metrics["requests_total"]["submit_order"] == 2
     assert metrics["failures_total"] == {"submit_order:http_422": 1, "get_order:http_404": 1}
     assert metrics["latency_ms_avg"]["submit_order"] >= 0
+    histogram = metrics["latency_ms_histogram"]["submit_order"]
+    assert histogram["count"] == 2 and histogram["buckets"]["+Inf"] == 2
+    counts = list(histogram["buckets"].values())
+    assert counts == sorted(counts), "bucket counts are cumulative, as Prometheus counts them"
     assert http.get("/healthz").json()["status"] == "ok"
 
 

@@ -17,8 +17,10 @@ The LEAN minute data a state loads is shared with its scratch states (loaded onc
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
+import itertools
 import json
 import threading
 import time
@@ -88,8 +90,19 @@ class _Entry:
     extra_params: dict[str, Any] = field(default_factory=dict)
 
 
+#: Upper bounds (ms) of the latency histogram's buckets; the last bucket is +Inf.
+LATENCY_BUCKETS_MS = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0,
+                      5000.0)
+
+
 class RunnerMetrics:
-    """Requests, failures (``operation:taxonomy``) and latency per operation."""
+    """Requests, failures (``operation:taxonomy``) and latency per operation.
+
+    Besides Torghut's four maps (requests_total, failures_total, latency_ms_last,
+    latency_ms_avg) the snapshot carries ``latency_ms_histogram``: per operation, cumulative
+    counts per bucket upper bound (``le``, ms, "+Inf" last) as Prometheus histograms count them,
+    so a scraper can take the difference of two snapshots and read a window's p99
+    (domain.canary_slo). Counters start at zero when the runner starts."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -97,23 +110,35 @@ class RunnerMetrics:
         self.failures: dict[str, int] = {}
         self.latency_last: dict[str, float] = {}
         self._latency_sum: dict[str, float] = {}
+        self._buckets: dict[str, list[int]] = {}  # per bucket (not cumulative), +Inf last
 
     def record(self, operation: str, started: float, failure: str | None = None) -> None:
         ms = max((time.perf_counter() - started) * 1000.0, 0.0)
+        slot = bisect.bisect_left(LATENCY_BUCKETS_MS, ms)
         with self._lock:
             self.requests[operation] = self.requests.get(operation, 0) + 1
             self.latency_last[operation] = ms
             self._latency_sum[operation] = self._latency_sum.get(operation, 0.0) + ms
+            counts = self._buckets.setdefault(operation, [0] * (len(LATENCY_BUCKETS_MS) + 1))
+            counts[slot] += 1
             if failure:
                 key = f"{operation}:{failure}"
                 self.failures[key] = self.failures.get(key, 0) + 1
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
+            histogram = {}
+            for op, counts in self._buckets.items():
+                cumulative = list(itertools.accumulate(counts))
+                histogram[op] = {
+                    "buckets": {**{f"{le:g}": n for le, n in zip(LATENCY_BUCKETS_MS, cumulative)},
+                                "+Inf": cumulative[-1]},
+                    "count": cumulative[-1], "sum": self._latency_sum[op]}
             return {"requests_total": dict(self.requests), "failures_total": dict(self.failures),
                     "latency_ms_last": dict(self.latency_last),
                     "latency_ms_avg": {op: self._latency_sum[op] / n
-                                       for op, n in self.requests.items()}}
+                                       for op, n in self.requests.items()},
+                    "latency_ms_histogram": histogram}
 
 
 def _canonical(payload: Any) -> str:
