@@ -405,7 +405,13 @@ def _parity(argv: list[str]) -> int:
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
     dsn = os.environ.get("TORGHUT_DB_DSN", "").strip()
-    seed = not dsn  # only a throwaway database is ever seeded
+    seed = not dsn  # only a throwaway or the demo's database is ever seeded
+    if args.week and not dsn and settings.embedded_postgres:
+        from intel_assets.rollout_command import DEMO_DB, torghut_dsn_for
+
+        dsn, _ = torghut_dsn_for(settings)  # persistent: `intel-assets rollout ...` reads it
+        _say(f"Torghut DB: the demo database {DEMO_DB} of the embedded PostgreSQL (kept for "
+             "`intel-assets rollout status/approve`; set TORGHUT_DB_DSN to use yours)")
     with ExitStack() as stack:
         if not dsn:
             try:
@@ -424,10 +430,15 @@ def _parity(argv: list[str]) -> int:
             home = prepare_dagster_home(settings)
             _say(f"Dagster instance: DAGSTER_HOME={home} (persistent: the gate reads the "
                  "contract-check evaluations `intel-assets demo` recorded there)")
+            from intel_assets.execution.parity_week import DEMO_CANARY_SYMBOLS
+            from intel_assets.parity_definitions import rollout_policy_from_env
+
+            canary = rollout_policy_from_env(
+                default_symbols=DEMO_CANARY_SYMBOLS if seed else ()).canary_symbols
             with DagsterInstance.get() as instance:
                 outcome = run_parity_week(lean_dir, dsn, lambda: BundleStore.from_dsn(store_dsn),
                                           _safe(store_dsn), instance, seed=seed,
-                                          dagster_home=str(home))
+                                          dagster_home=str(home), canary_symbols=canary)
             for problem in outcome.problems:
                 print(f"evidence incomplete: {problem}", file=sys.stderr)
             return 0 if not outcome.problems else 1

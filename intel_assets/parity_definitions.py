@@ -8,7 +8,9 @@ Alpaca's paper API), INTEL_ALPACA_REPLAY_CLOCK=1 when that URL is the devtools p
 INTEL_LEAN_DATA_DIR, INTEL_PARITY_START_DATE (default: the day of Torghut's first decision, read
 when the definitions load), ALPACA_API_KEY_ID / ALPACA_API_SECRET_KEY (read by Dagster at run
 time through EnvVar, never stored here), INTEL_ROLLOUT_APPROVAL_TOKEN (the rollout gate's
-phase-4 approval token, read through EnvVar); the replay clock (INTEL_AS_OF, passed in as
+phase-4 approval token, read through EnvVar), INTEL_CANARY_SYMBOLS / INTEL_CANARY_ACCOUNTS
+(the canary subset, comma-separated; accounts default ``paper``) and INTEL_SERVING_URL (the
+serving API canary_slo scrapes for context latency); the replay clock (INTEL_AS_OF, passed in as
 ``as_of``) ends the partitions at its day and stops parity automation by default.
 
 Partitions are trading days: weekdays minus the exchange holidays of LEAN's market-hours
@@ -26,19 +28,23 @@ from typing import Any
 
 from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
 
+from intel_assets.assets.canary import TORGHUT_EXECUTIONS, build_canary_asset
 from intel_assets.assets.lean_backtest import build_lean_backtest_asset
 from intel_assets.assets.parity import build_parity_assets, parity_partitions
 from intel_assets.assets.rollout import build_rollout_assets, exchange_holidays
+from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
 from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.resources.execution import ExecutionVenueResource, LeanDataResource
 from intel_assets.resources.rollout import APPROVAL_TOKEN_ENV, RolloutPolicyResource
 from intel_assets.resources.torghut_db import TorghutDb, TorghutDbError, TorghutDbResource
 from intel_assets.sensors.parity import build_parity_schedule, build_parity_sensor
-from intel_assets.sensors.rollout import build_rollout_schedules
+from intel_assets.resources.canary_telemetry import CanaryTelemetryResource
+from intel_assets.sensors.rollout import build_canary_schedule, build_rollout_schedules
 
 PARITY_JOB = "parity_job"
 GUARDRAIL_JOB = "guardrail_daily_job"
 ROLLOUT_GATE_JOB = "rollout_gate_job"
+CANARY_SLO_JOB = "canary_slo_job"
 LEAN_BACKTEST_JOB = "lean_backtest_job"
 ALPACA_PAPER_API = "https://paper-api.alpaca.markets"
 DEFAULT_LEAN_RUNNER_URL = "http://127.0.0.1:8787"
@@ -65,6 +71,8 @@ def build_parity_definitions(
     sensor_settle_seconds: float = 5.0,
     rollout_policy: RolloutPolicyResource | None = None,
     rollout_approval_token: Any = None,
+    serving_url: str | None = None,
+    canary_telemetry: CanaryTelemetryResource | None = None,
 ) -> Definitions:
     """Parity assets + check + ``parity_job`` + sensor + nightly schedule, with their resources;
     ``lean_backtest_evidence`` and ``lean_backtest_job`` (a backtest at the same LEAN runner,
@@ -73,7 +81,9 @@ def build_parity_definitions(
     ``alpaca_kind="lean"`` puts a second LEAN runner in the alpaca slot (tests, or before the
     Alpaca adapter is deployed); key/secret may be dagster ``EnvVar``s. The rollout gate
     (rollout_baseline, guardrail_daily, rollout_gate) joins with ``rollout_policy`` (default
-    thresholds when None) and ``rollout_approval_token`` (an EnvVar) as its approval token.
+    thresholds when None) and ``rollout_approval_token`` (an EnvVar) as its approval token;
+    canary_slo scrapes ``lean_runner_url`` and ``serving_url`` (None: not scraped), or what
+    ``canary_telemetry`` names (the canary's own runner, e.g. in the week demo).
     Partitions: trading days ``start_date``..``end_date`` (None: today) without ``holidays``
     (None: those of LEAN's market-hours database under ``lean_data_dir``). ``default_running``
     starts the parity sensor and nightly schedule; the rollout schedules always start stopped.
@@ -89,7 +99,10 @@ def build_parity_definitions(
     backtest_job = define_asset_job(
         LEAN_BACKTEST_JOB, selection=AssetSelection.assets(lean_backtest),
         description="Submit a backtest (run config) to the LEAN runner's backtest upstream.")
-    baseline, guardrail_daily, gate = build_rollout_assets(partitions, [tca_report])
+    canary = build_canary_asset(partitions)
+    canary_job = define_asset_job(CANARY_SLO_JOB, selection=AssetSelection.assets(canary),
+                                  description="A day's canary SLOs of the LEAN route.")
+    baseline, guardrail_daily, gate = build_rollout_assets(partitions, [tca_report, canary])
     guardrail_job = define_asset_job(GUARDRAIL_JOB, selection=AssetSelection.assets(
         guardrail_daily), description="A day's rejection and guardrail metrics.")
     gate_job = define_asset_job(ROLLOUT_GATE_JOB, selection=AssetSelection.assets(gate),
@@ -98,14 +111,15 @@ def build_parity_definitions(
     if rollout_approval_token is not None:
         policy = policy.with_approval_token(rollout_approval_token)
     return Definitions(
-        assets=[source, parity_backtest, tca_report, lean_backtest, baseline, guardrail_daily,
-                gate],
-        jobs=[job, guardrail_job, gate_job, backtest_job],
+        assets=[source, TORGHUT_EXECUTIONS, parity_backtest, tca_report, lean_backtest,
+                baseline, guardrail_daily, canary, gate],
+        jobs=[job, guardrail_job, gate_job, backtest_job, canary_job],
         sensors=[build_parity_sensor(job, partitions, settle_seconds=sensor_settle_seconds,
                                      default_running=default_running)],
         schedules=[build_parity_schedule(job, partitions, default_running=default_running),
                    *build_rollout_schedules(guardrail_job, gate_job, partitions,
-                                            default_running=False)],
+                                            default_running=False),
+                   build_canary_schedule(canary_job, partitions, default_running=False)],
         resources={
             "rollout_policy": policy,
             "torghut_db": TorghutDbResource(dsn=torghut_db_dsn),
@@ -114,6 +128,8 @@ def build_parity_definitions(
                 api_key_id=alpaca_api_key_id, api_secret_key=alpaca_api_secret_key),
             "lean_execution": ExecutionVenueResource(kind="lean", base_url=lean_runner_url),
             "lean_data": LeanDataResource(lean_dir=str(lean_data_dir)),
+            "canary_telemetry": canary_telemetry or CanaryTelemetryResource(
+                lean_runner_url=lean_runner_url, serving_url=serving_url),
         },
     )
 
@@ -128,6 +144,25 @@ def first_decision_day(dsn: str, fallback: date) -> tuple[date, str]:
     if first is None:
         return fallback, f"{fallback} (trade_decisions is empty)"
     return first, f"{first} (Torghut's first decision)"
+
+
+def rollout_policy_from_env(environ: Mapping[str, str] | None = None,
+                            default_symbols: Collection[str] = ()) -> RolloutPolicyResource:
+    """The rollout policy with the canary subset of INTEL_CANARY_SYMBOLS / INTEL_CANARY_ACCOUNTS
+    (comma-separated; ``default_symbols`` when the first is unset, accounts default ``paper``):
+    what the gate, canary_slo, ``parity --week`` and ``rollout status`` all judge with."""
+    env = os.environ if environ is None else environ
+    symbols = []
+    for raw in env.get("INTEL_CANARY_SYMBOLS", "").split(","):
+        if raw.strip():
+            try:
+                symbols.append(normalize_symbol(raw))
+            except InvalidSymbolError as exc:
+                raise ParityConfigError(f"INTEL_CANARY_SYMBOLS: {exc}") from None
+    accounts = [a.strip() for a in env.get("INTEL_CANARY_ACCOUNTS", "").split(",") if a.strip()]
+    return RolloutPolicyResource(canary_symbols=sorted(set(symbols or default_symbols)),
+                                 **({"canary_accounts": sorted(set(accounts))} if accounts
+                                    else {}))
 
 
 def parity_config_from_env(environ: Mapping[str, str] | None = None,
@@ -160,7 +195,13 @@ def parity_config_from_env(environ: Mapping[str, str] | None = None,
     if clock not in ("", "0", "1", "true", "false"):
         raise ParityConfigError(f"INTEL_ALPACA_REPLAY_CLOCK={clock!r}: write 1 (devtools paper "
                                 "server) or 0")
+    serving_url = env.get("INTEL_SERVING_URL", "").strip() or None
+    if serving_url and not serving_url.startswith(("http://", "https://")):
+        raise ParityConfigError(f"INTEL_SERVING_URL={serving_url!r}: write the serving API's "
+                                "base URL, e.g. http://127.0.0.1:8080")
     return {
+        "rollout_policy": rollout_policy_from_env(env),
+        "serving_url": serving_url,
         # the process environment's value: an EnvVar Dagster resolves at run time, so the
         # password never lands in run or job snapshots (a mapping given in code: the value)
         "torghut_db_dsn": EnvVar("TORGHUT_DB_DSN") if os.environ.get("TORGHUT_DB_DSN",
@@ -180,7 +221,9 @@ def parity_config_from_env(environ: Mapping[str, str] | None = None,
     }
 
 
-__all__ = ["ALPACA_PAPER_API", "DEFAULT_LEAN_RUNNER_URL", "GUARDRAIL_JOB", "LEAN_BACKTEST_JOB",
+__all__ = ["ALPACA_PAPER_API", "CANARY_SLO_JOB", "DEFAULT_LEAN_RUNNER_URL", "GUARDRAIL_JOB",
+           "LEAN_BACKTEST_JOB",
            "PARITY_JOB",
            "ROLLOUT_GATE_JOB", "ParityConfigError",
-           "build_parity_definitions", "first_decision_day", "parity_config_from_env"]
+           "build_parity_definitions", "first_decision_day", "parity_config_from_env",
+           "rollout_policy_from_env"]

@@ -167,7 +167,7 @@ def _token(var: str) -> str:
 
 
 def _open_db(settings: Settings):
-    """(RolloutDb with its tables, where it is, for messages)."""
+    """(RolloutDb with its tables, where it is for messages, whether it is the demo's)."""
     from intel_assets.resources.rollout_db import RolloutDb
 
     dsn, demo = torghut_dsn_for(settings)
@@ -175,7 +175,7 @@ def _open_db(settings: Settings):
     db.ensure_rollout_schema()
     where = (f"demo database {DEMO_DB} of the embedded PostgreSQL (set {TORGHUT_DB_DSN_ENV} for "
              "Torghut's)" if demo else db.where)
-    return db, where
+    return db, where, demo
 
 
 def _baseline(db, version: int | None, where: str) -> BaselineSnapshot:
@@ -192,7 +192,7 @@ def _baseline(db, version: int | None, where: str) -> BaselineSnapshot:
 
 def _approve(args: argparse.Namespace) -> int:
     digest = token_sha256(_token(args.token_env))
-    db, where = _open_db(load_settings())
+    db, where, _ = _open_db(load_settings())
     base = _baseline(db, args.baseline_version, where)
     event = db.record_signoff("approve", digest, args.approver, phase=args.phase,
                               baseline_version=base.version, reason=args.note)
@@ -205,7 +205,7 @@ def _approve(args: argparse.Namespace) -> int:
 
 def _revoke(args: argparse.Namespace) -> int:
     digest = token_sha256(_token(args.token_env))
-    db, where = _open_db(load_settings())
+    db, where, _ = _open_db(load_settings())
     event = db.record_signoff("revoke", digest, args.by, reason=args.reason)
     print(f"revoked: {event.actor} withdrew the approval of phase {event.phase} on baseline "
           f"v{event.baseline_version} for the token with sha256 {digest[:12]}...: {event.reason} "
@@ -253,10 +253,12 @@ def _status(args: argparse.Namespace) -> int:
     from intel_assets.cli import prepare_dagster_home
     from intel_assets.domain.gates import evaluate_gates
     from intel_assets.domain.market_data import NEW_YORK
-    from intel_assets.resources.rollout import APPROVAL_TOKEN_ENV, RolloutPolicyResource
+    from intel_assets.execution.parity_week import DEMO_CANARY_SYMBOLS
+    from intel_assets.parity_definitions import rollout_policy_from_env
+    from intel_assets.resources.rollout import APPROVAL_TOKEN_ENV
 
     settings = load_settings()
-    db, where = _open_db(settings)
+    db, where, demo = _open_db(settings)
     now = datetime.now(timezone.utc)
     as_of = args.as_of or _newest_parity_day(db) or (now.astimezone(NEW_YORK).date()
                                                      - timedelta(days=1))
@@ -264,7 +266,10 @@ def _status(args: argparse.Namespace) -> int:
     holidays, calendar = (exchange_holidays(lean_dir) if lean_dir is not None else
                           (frozenset(), "weekends only (no LEAN data: set INTEL_LEAN_DATA_DIR "
                            "for the exchange holidays)"))
-    resource = RolloutPolicyResource(approval_token=os.environ.get(APPROVAL_TOKEN_ENV))
+    # The canary subset the week demo and the gate use (INTEL_CANARY_SYMBOLS; the demo's SPY).
+    resource = rollout_policy_from_env(default_symbols=DEMO_CANARY_SYMBOLS if demo
+                                       else ()).with_approval_token(
+        os.environ.get(APPROVAL_TOKEN_ENV))
     home = prepare_dagster_home(settings)
     with DagsterInstance.get() as instance:
         evidence = gather_evidence(db, instance, resource, as_of, now, holidays)

@@ -15,6 +15,7 @@ from intel_assets.contracts.gates import (
     ApprovalEvidence,
     BaselineSnapshot,
     CanaryDay,
+    CanarySubset,
     CheckEvaluation,
     ExecutionMetrics,
     GateEvidence,
@@ -24,6 +25,8 @@ from intel_assets.contracts.gates import (
     RejectionMetrics,
     RolloutPolicy,
 )
+from intel_assets.contracts.rehearsal import RehearsalRecord
+from intel_assets.contracts.risk_path import RiskPathResult, RiskPathViolation
 from intel_assets.domain.decisions import DecisionRow
 from intel_assets.domain.gates import CRITERIA, FLAGS_CHECK, WIRE_CHECK, evaluate_gates
 from intel_assets.domain.lean_data import read_exchange_hours
@@ -43,7 +46,8 @@ UTC = timezone.utc
 AS_OF = date(2013, 10, 11)  # a Friday
 NOW = datetime(2013, 10, 12, 7, 0, tzinfo=UTC)
 WEEK = trading_days(AS_OF, 7)  # 2013-10-03 .. 2013-10-11, weekdays only
-POLICY = RolloutPolicy()
+POLICY = RolloutPolicy(canary_symbols=["SPY"])
+CANARY = CanarySubset(symbols=["SPY"], accounts=["paper"])
 
 
 def _baseline(*, rate=5.0, share=12.5, executions=40) -> BaselineSnapshot:
@@ -81,9 +85,17 @@ def _parity(day: date, *, compared=16, agreed=16, drift=(0.0,) * 13 + (3.0, 4.0)
                      evidence_problems=list(problems))
 
 
-def _canary(day: date, availability=0.9995, p99=120.0, error_rate=0.0002) -> CanaryDay:
-    return CanaryDay(day=day, source="torghut-canary", availability=availability,
-                     p99_latency_ms=p99, error_rate=error_rate)
+def _canary(day: date, availability=0.9995, p99=120.0, error_rate=0.0002,
+            subset=CANARY, **fields) -> CanaryDay:
+    """A measured canary_slo record: 2,000 LEAN-routed executions, 10,000 runner requests."""
+    values = dict(day=day, run_id=f"run-c-{day}", computed_at=NOW, subset=subset,
+                  lean_expected=2000, lean_served=round(availability * 2000),
+                  availability=availability, runner_requests=10_000,
+                  runner_failures=None if error_rate is None else round(error_rate * 10_000),
+                  error_rate=error_rate,
+                  runner_p99_ms=p99, context_p99_ms=min(p99, 4.0), p99_latency_ms=p99,
+                  runner_window=f"lean-runner {day}")
+    return CanaryDay(**{**values, **fields})
 
 
 def _approval(phase=4, approved_by="risk-officer", baseline_version=3,
@@ -95,6 +107,25 @@ def _approval(phase=4, approved_by="risk-officer", baseline_version=3,
                             phase=phase, baseline_version=baseline_version, **revoked)
 
 
+def _risk_path(violations: int = 0) -> RiskPathResult:
+    broken = [RiskPathViolation(decision_id="d-7", combination="decide/shadow_only/fresh",
+                                expected="reject", got="submit", rule="risk_rejected_final")]
+    return RiskPathResult(decisions_checked=32, risk_rejected=4, risk_approved=28,
+                          combinations_evaluated=32 * 192, violation_count=violations,
+                          violations_by_rule={"risk_rejected_final": violations} if violations
+                          else {}, violations=broken[:violations], passed=not violations,
+                          summary="-")
+
+
+def _rehearsal(age_days: float = 1.0, doubled: int = 0) -> RehearsalRecord:
+    finished = NOW - timedelta(days=age_days)
+    return RehearsalRecord(
+        run_id="rehearsal-1", day=date(2013, 10, 8), started_at=finished - timedelta(seconds=9),
+        finished_at=finished, passed=not doubled, intents=16, before_flip=8, after_flip=8,
+        lost=0, doubled=doubled, misrouted=0, context_fetches_before=8, context_fetches_after=0,
+        problems=[f"{doubled} intent(s) have two orders"] if doubled else [])
+
+
 def _green(**overrides) -> GateEvidence:
     """Evidence on which every criterion passes."""
     fields = dict(
@@ -102,7 +133,8 @@ def _green(**overrides) -> GateEvidence:
         contract_checks={WIRE_CHECK: _check(WIRE_CHECK), FLAGS_CHECK: _check(FLAGS_CHECK)},
         stale_probe=stale_probe(NOW), guardrail_days=[_gday(d) for d in WEEK],
         parity_days=[_parity(d) for d in trading_days(AS_OF, 5)],
-        canary_days=[_canary(d) for d in trading_days(AS_OF, 5)], approval=_approval())
+        canary_days=[_canary(d) for d in trading_days(AS_OF, 5)], approval=_approval(),
+        risk_path=_risk_path(), rehearsal=_rehearsal())
     fields.update(overrides)
     return GateEvidence(**fields)
 
@@ -138,7 +170,10 @@ def test_no_evidence_at_all_passes_nothing_and_says_what_would_produce_it():
     assert "operator materializes rollout_baseline" in found["p0_baseline_snapshot"].message
     assert "refresh_market_context" in found["p1_wire_contract"].message
     assert "parity_backtest" in found["p3_status_agreement"].message
-    assert "intel_canary_slo" in found["p4_canary_availability"].message
+    assert "no canary subset is configured" in _by_id(evaluate_gates(
+        GateEvidence(as_of_day=AS_OF, evaluated_at=NOW), RolloutPolicy())
+    )["p4_canary_availability"].message
+    assert "canary_slo missing for" in found["p4_canary_availability"].message
     assert "INTEL_ROLLOUT_APPROVAL_TOKEN is not set" in found["p4_approval"].message
 
 
@@ -182,7 +217,8 @@ def test_phase_2_rejection_rate_increase_names_rate_and_threshold():
                                    "(threshold <= 5.50 %)")
     assert "8/140" in rate.message and "baseline v3 5 % + 0.50 pp" in rate.message
     assert evaluate_gates(_green(guardrail_days=days),
-                          RolloutPolicy(rejection_rate_tolerance_pp=1.0)).phase_reached == 4, \
+                          RolloutPolicy(rejection_rate_tolerance_pp=1.0,
+                                        canary_symbols=["SPY"])).phase_reached == 4, \
         "the tolerance is configuration"
 
 
@@ -253,15 +289,18 @@ def test_phase_4_needs_green_canary_every_day_and_the_approval():
     verdict = evaluate_gates(_green(canary_days=red), POLICY)
     latency = _by_id(verdict)["p4_canary_p99_latency"]
     assert verdict.phase_reached == 3 and not latency.passed
-    assert latency.message.startswith("highest p99 latency (2013-10-08, torghut-canary) 410 ms > "
+    assert latency.message.startswith("highest p99 latency (2013-10-08) 410 ms > "
                                       "250 ms (threshold <= 250 ms)")
+    assert "runner submit p99 410 ms, context API p99 4 ms" in latency.message
     low = _by_id(evaluate_gates(_green(canary_days=[_canary(d, availability=0.998)
                                                     for d in window]), POLICY))
-    assert "lowest availability (2013-10-07, torghut-canary) 0.998 < 0.999" in \
+    assert "lowest availability (2013-10-07) 0.998 < 0.999" in \
+        low["p4_canary_availability"].message
+    assert "1996/2000 LEAN-routed executions served by LEAN" in \
         low["p4_canary_availability"].message
     gap = _by_id(evaluate_gates(_green(canary_days=[_canary(d) for d in window[1:]]), POLICY))
     assert gap["p4_canary_error_rate"].missing_evidence and \
-        "no intel_canary_slo row for 2013-10-07" in gap["p4_canary_error_rate"].message
+        "canary_slo missing for 2013-10-07" in gap["p4_canary_error_rate"].message
 
     no_row = ApprovalEvidence(token_configured=True, token_ref="abc123abc123")
     approval = _by_id(evaluate_gates(_green(approval=no_row), POLICY))["p4_approval"]
@@ -446,7 +485,7 @@ def _assert_thanksgiving_missing(holidays: frozenset[date]) -> None:
         "2013-11-21..2013-11-29 is needed)" in stability.message
     assert "no intel_parity_reports row for 2013-11-28" in \
         found["p3_status_agreement"].message
-    assert "no intel_canary_slo row for 2013-11-28" in found["p4_canary_error_rate"].message
+    assert "canary_slo missing for 2013-11-28" in found["p4_canary_error_rate"].message
 
 
 def test_same_evidence_without_a_calendar_misses_the_holiday():
@@ -469,3 +508,53 @@ def test_gate_asset_reads_the_holidays_of_the_lean_market_hours_database(tmp_pat
     none, why = exchange_holidays(tmp_path)
     assert none == frozenset() and why.startswith("weekends only (no exchange calendar: ")
     assert "market-hours-database.json" in why
+
+
+def test_phase_4_refuses_canary_evidence_from_outside_the_subset_and_unmeasured_days():
+    window = trading_days(AS_OF, 5)
+    other = CanarySubset(symbols=["AAPL"], accounts=["paper"])
+    foreign = [_canary(d, subset=other) if d == AS_OF else _canary(d) for d in window]
+    found = _by_id(evaluate_gates(_green(canary_days=foreign), POLICY))
+    for cid in ("p4_canary_availability", "p4_canary_p99_latency", "p4_canary_error_rate"):
+        assert found[cid].missing_evidence and not found[cid].passed
+        assert ("canary_slo measured another subset on 2013-10-11 (symbols AAPL; accounts "
+                "paper); the policy's canary subset is symbols SPY; accounts paper") in \
+            found[cid].message
+    unscraped = [_canary(d, error_rate=None, runner_p99_ms=None, p99_latency_ms=None,
+                         runner_failures=None, problems=[
+                             "LEAN runner: no scrape at or before 2013-10-11 04:00 New York"])
+                 if d == AS_OF else _canary(d) for d in window]
+    found = _by_id(evaluate_gates(_green(canary_days=unscraped), POLICY))
+    assert found["p4_canary_availability"].passed, "availability comes from executions rows"
+    for cid in ("p4_canary_p99_latency", "p4_canary_error_rate"):
+        assert found[cid].missing_evidence
+        assert "not measured on 2013-10-11: LEAN runner: no scrape at or before 2013-10-11 " \
+            "04:00 New York" in found[cid].message
+
+
+def test_a_risk_path_regression_blocks_phase_2_and_names_the_decision():
+    found = _by_id(evaluate_gates(_green(risk_path=_risk_path(violations=1)), POLICY))
+    result = found["p2_risk_path_identical"]
+    assert not result.passed and result.measured == 1.0
+    assert result.message.startswith("risk-path regression: 1 violations "
+                                     "{'risk_rejected_final': 1} over 32 decisions")
+    assert "d-7 decide/shadow_only/fresh: risk_rejected_final (expected reject, got submit)" in \
+        result.message
+    assert evaluate_gates(_green(risk_path=_risk_path(violations=1)), POLICY).phase_reached == 1
+    none = _by_id(evaluate_gates(_green(risk_path=None), POLICY))["p2_risk_path_identical"]
+    assert none.missing_evidence and "no decisions replayed from baseline v3" in none.message
+
+
+def test_phase_4_needs_a_recent_passed_rollback_rehearsal():
+    assert _by_id(evaluate_gates(_green(), POLICY))["p4_rollback_rehearsal"].message.startswith(
+        "rollback rehearsed (run rehearsal-1, 2013-10-08 replayed, 1.0 days ago): 16 intents "
+        "(8 before the flip, 8 after), lost 0, doubled 0, misrouted 0")
+    failed = _by_id(evaluate_gates(_green(rehearsal=_rehearsal(doubled=1)), POLICY))
+    assert not failed["p4_rollback_rehearsal"].passed
+    assert "failed: 1 intent(s) have two orders" in failed["p4_rollback_rehearsal"].message
+    old = _by_id(evaluate_gates(_green(rehearsal=_rehearsal(age_days=45)), POLICY))
+    assert old["p4_rollback_rehearsal"].missing_evidence
+    assert "is 45 days old > 30" in old["p4_rollback_rehearsal"].message
+    missing = evaluate_gates(_green(rehearsal=None), POLICY)
+    assert missing.phase_reached == 3 and [c.id for c in missing.blockers()] == [
+        "p4_rollback_rehearsal"]

@@ -56,6 +56,7 @@ from intel_assets.domain.stale_probe import stale_probe
 from intel_assets.resources.execution import LeanDataResource
 from intel_assets.resources.rollout import RolloutPolicyResource
 from intel_assets.resources.rollout_db import RolloutDb
+from intel_assets.resources.rollout_rehearsals import ensure_rehearsal_schema, latest_rehearsal
 from intel_assets.resources.rollout_signoffs import approval_evidence
 from intel_assets.resources.torghut_db import TorghutDbResource
 
@@ -116,15 +117,23 @@ def gather_evidence(db: RolloutDb, instance: DagsterInstance, resource: RolloutP
     digest = resource.approval_token_sha256()
     approval = approval_evidence(digest, db.signoffs(digest) if digest else [])
     parity = db.parity_reports(trading_days(as_of, policy.parity_window_days, holidays))
+    baseline = db.baseline(policy.baseline_version)
+    risk_path = None
+    if baseline is not None:  # the consumer's real guardrail, over the baseline's decisions
+        from intel_assets.torghut.risk_path import risk_path_check
+
+        risk_path = risk_path_check(db.decisions_between(baseline.start_day, baseline.end_day))
+    ensure_rehearsal_schema(db)
     return GateEvidence(
-        as_of_day=as_of, evaluated_at=now, baseline=db.baseline(policy.baseline_version),
+        as_of_day=as_of, evaluated_at=now, baseline=baseline,
+        risk_path=risk_path, rehearsal=latest_rehearsal(db),
         contract_checks={name: latest_check_evaluation(instance, CONTRACT_ASSET, name)
                          for name in (WIRE_CHECK, FLAGS_CHECK)},
         stale_probe=stale_probe(datetime.combine(as_of, time(16), NEW_YORK),
                                 policy.probe_budgets_seconds),
         guardrail_days=db.guardrail_days(trading_days(as_of, policy.stability_days, holidays)),
         parity_days=[parity_day(report, run_id) for run_id, report in parity],
-        canary_days=db.canary_slo(trading_days(as_of, policy.canary_window_days, holidays)),
+        canary_days=db.canary_days(trading_days(as_of, policy.canary_window_days, holidays)),
         approval=approval)
 
 

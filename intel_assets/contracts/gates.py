@@ -13,6 +13,9 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from intel_assets.contracts.rehearsal import RehearsalRecord
+from intel_assets.contracts.risk_path import RiskPathResult
+
 #: Phase numbers and what reaching each one allows.
 PHASES: dict[int, str] = {
     0: "baseline frozen",
@@ -62,8 +65,20 @@ class RolloutPolicy(_Model):
     canary_availability_min: float = Field(default=0.999, ge=0, le=1)
     canary_p99_latency_max_ms: float = Field(default=250.0, gt=0)
     canary_error_rate_max: float = Field(default=0.001, ge=0, le=1)
+    canary_symbols: list[str] = Field(default_factory=list, description="the canary subset's "
+                                      "symbols (INTEL_CANARY_SYMBOLS); empty: no canary set")
+    canary_accounts: list[str] = Field(default_factory=lambda: ["paper"], description="the "
+                                       "canary subset's Alpaca account labels "
+                                       "(INTEL_CANARY_ACCOUNTS)")
     approval_phase: int = Field(default=4, ge=0, le=4, description="the phase an approval row "
                                 "must name")
+    rehearsal_max_age_days: int = Field(default=30, ge=1, description="the rollback rehearsal "
+                                        "must be younger than this")
+
+    def canary_subset(self) -> "CanarySubset":
+        """The canary subset this policy accepts evidence from."""
+        return CanarySubset(symbols=sorted(self.canary_symbols),
+                            accounts=sorted(self.canary_accounts))
 
 
 class EvidenceRef(_Model):
@@ -176,15 +191,81 @@ class ParityDay(_Model):
     evidence_problems: list[str] = Field(default_factory=list)
 
 
+class CanarySubset(_Model):
+    """The canary's symbols and Alpaca account labels (both upper/lower-case exact as Torghut
+    writes them: symbols upper case, account labels as configured)."""
+
+    symbols: list[str] = Field(default_factory=list)
+    accounts: list[str] = Field(default_factory=list)
+
+    def label(self) -> str:
+        """``symbols AAPL, SPY; accounts paper`` (sorted)."""
+        return (f"symbols {', '.join(sorted(self.symbols)) or '-'}; accounts "
+                f"{', '.join(sorted(self.accounts)) or '-'}")
+
+
+class LatencyHistogram(_Model):
+    """Cumulative request counts per latency bucket upper bound (ms; "+Inf" last), as a
+    Prometheus histogram counts them, with the count, sum and failed requests."""
+
+    buckets: dict[str, int] = Field(default_factory=dict)
+    count: int = 0
+    sum_ms: float = 0.0
+    failures: int = 0
+
+
+class TelemetrySnapshot(_Model):
+    """One scrape of a service's cumulative latency histograms (the LEAN runner's
+    /v1/observability or the serving API's /metrics), per operation."""
+
+    source: str
+    url: str
+    scraped_at: AwareDatetime
+    operations: dict[str, LatencyHistogram] = Field(default_factory=dict)
+
+
+class TelemetryWindow(_Model):
+    """The difference of two scrapes of one source: what happened between ``start_at`` and
+    ``end_at``. ``restarted``: a counter went down (the service restarted), so the window holds
+    only what the end scrape counted since that restart."""
+
+    source: str
+    start_at: AwareDatetime | None
+    end_at: AwareDatetime
+    restarted: bool = False
+    operations: dict[str, LatencyHistogram] = Field(default_factory=dict)
+
+    def span(self) -> str:
+        start = self.start_at.isoformat() if self.start_at and not self.restarted else \
+            "service start"
+        return f"{self.source} {start}..{self.end_at.isoformat()}"
+
+
 class CanaryDay(_Model):
-    """One intel_canary_slo row, as Torghut's canary reported it."""
+    """A day's canary SLOs of the LEAN route for the canary subset (canary_slo[day]): measured
+    from Torghut's executions rows and the scraped telemetry windows (domain/canary_slo.py).
+    A figure is None when its source gave no evidence that day (``problems`` says why)."""
 
     day: date
-    source: str
-    availability: float
-    p99_latency_ms: float
-    error_rate: float
-    recorded_at: AwareDatetime | None = None
+    run_id: str
+    computed_at: AwareDatetime
+    subset: CanarySubset
+    lean_expected: int = 0
+    lean_served: int = 0
+    fallbacks_by_reason: dict[str, int] = Field(default_factory=dict)
+    outside_subset: int = 0
+    outside_subset_symbols: list[str] = Field(default_factory=list)
+    availability: float | None = None
+    runner_requests: int | None = None
+    runner_failures: int | None = None
+    error_rate: float | None = None
+    runner_p99_ms: float | None = None
+    context_requests: int | None = None
+    context_p99_ms: float | None = None
+    p99_latency_ms: float | None = None
+    runner_window: str = ""
+    context_window: str = ""
+    problems: list[str] = Field(default_factory=list)
 
 
 class SignoffEvent(_Model):
@@ -231,6 +312,10 @@ class GateEvidence(_Model):
     parity_days: list[ParityDay] = Field(default_factory=list)
     canary_days: list[CanaryDay] = Field(default_factory=list)
     approval: ApprovalEvidence | None = None
+    risk_path: RiskPathResult | None = Field(default=None, description="the risk-path check over "
+                                             "the baseline window's decisions")
+    rehearsal: RehearsalRecord | None = Field(default=None, description="the latest rollback "
+                                              "rehearsal")
 
 
 class CriterionResult(_Model):
@@ -268,6 +353,7 @@ class GateVerdict(_Model):
 
 
 __all__ = ["DEFAULT_PROBE_BUDGETS", "PHASES", "ApprovalEvidence", "BaselineSnapshot", "CanaryDay",
+           "CanarySubset", "LatencyHistogram", "TelemetrySnapshot", "TelemetryWindow",
            "CheckEvaluation", "CriterionResult", "EvidenceRef", "ExecutionMetrics",
            "GateEvidence", "GateVerdict", "GuardrailDay", "GuardrailMetrics", "ParityDay",
            "RejectionMetrics", "RolloutPolicy", "SignoffEvent", "StaleProbe"]

@@ -133,6 +133,7 @@ class ThrowawayTorghutDb(RolloutDb):
         """Insert executions rows in Torghut's shape (keys: trade_decision_id, alpaca_order_id,
         client_order_id, symbol, side, order_type, time_in_force, submitted_qty, filled_qty,
         avg_fill_price, status, optional id, alpaca_account_label, raw_order, adapters,
+        execution_fallback_reason/count (Torghut's check: a count > 0 needs a reason),
         created_at); an order already recorded for the account is skipped."""
         from psycopg2.extras import Json
 
@@ -143,16 +144,19 @@ class ThrowawayTorghutDb(RolloutDb):
                     "INSERT INTO executions (id, trade_decision_id, alpaca_account_label, "
                     "alpaca_order_id, client_order_id, symbol, side, order_type, time_in_force, "
                     "submitted_qty, filled_qty, avg_fill_price, status, raw_order, "
-                    "execution_expected_adapter, execution_actual_adapter, created_at) VALUES "
+                    "execution_expected_adapter, execution_actual_adapter, "
+                    "execution_fallback_reason, execution_fallback_count, created_at) VALUES "
                     "(%s::uuid, %s::uuid, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                    "COALESCE(%s, now())) ON CONFLICT DO NOTHING",
+                    "%s, %s, COALESCE(%s, now())) ON CONFLICT DO NOTHING",
                     (str(row.get("id") or uuid.uuid4()), row.get("trade_decision_id"),
                      row.get("alpaca_account_label", "paper"), row["alpaca_order_id"],
                      row.get("client_order_id"), row["symbol"], row["side"], row["order_type"],
                      row.get("time_in_force", "day"), row["submitted_qty"],
                      row.get("filled_qty", 0), row.get("avg_fill_price"), row["status"],
                      Json(row.get("raw_order")), row.get("execution_expected_adapter", "unknown"),
-                     row.get("execution_actual_adapter", "unknown"), row.get("created_at")))
+                     row.get("execution_actual_adapter", "unknown"),
+                     row.get("execution_fallback_reason"), row.get("execution_fallback_count", 0),
+                     row.get("created_at")))
                 inserted += cur.rowcount
         return inserted
 

@@ -15,10 +15,11 @@ phase until the holiday leaves the window. A window that skips a holiday says so
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from datetime import date
 
 from intel_assets.contracts.gates import (
+    CanaryDay,
     CriterionResult,
     EvidenceRef,
     GateEvidence,
@@ -39,6 +40,8 @@ CRITERIA: dict[str, tuple[int, str]] = {
     "p1_stale_probe": (1, "a block past its budget is stale, flagged and lowers bundle quality"),
     "p2_schema_rejection_rate": (2, "no increase in the schema/validation rejection rate"),
     "p2_guardrail_stability": (2, "degraded-context share within the baseline band every day"),
+    "p2_risk_path_identical": (2, "deterministic risk decisions identical with market context "
+                               "on and off over the baseline window"),
     "p3_status_agreement": (3, "parity status agreement over the window"),
     "p3_fill_drift_p95": (3, "parity p95 |fill-price drift| over the window"),
     "p3_duplicate_submissions": (3, "no duplicate submissions over the window"),
@@ -46,6 +49,8 @@ CRITERIA: dict[str, tuple[int, str]] = {
     "p4_canary_availability": (4, "canary availability every day of the window"),
     "p4_canary_p99_latency": (4, "canary p99 latency every day of the window"),
     "p4_canary_error_rate": (4, "canary error rate every day of the window"),
+    "p4_rollback_rehearsal": (4, "a passed rollback rehearsal (LEAN -> Alpaca, context off) "
+                              "with zero lost or doubled orders"),
     "p4_approval": (4, "an explicit approval matching INTEL_ROLLOUT_APPROVAL_TOKEN"),
 }
 _EPS = 1e-9
@@ -246,7 +251,33 @@ def _phase2(ev: GateEvidence, policy: RolloutPolicy,
             cid, deviation[worst], policy.degraded_share_band_pp, "<=", "pp",
             f"largest daily degraded-share deviation ({worst})",
             f"from baseline v{b.version} {_n(base)} % over {span}: {listing}", refs))
+    out.append(_risk_path(ev))
     return out
+
+
+def _risk_path(ev: GateEvidence) -> CriterionResult:
+    cid, r, b = "p2_risk_path_identical", ev.risk_path, ev.baseline
+    if b is None:
+        return _missing(cid, "no baseline window to replay", "materialize rollout_baseline "
+                        "(phase 0)")
+    ref = EvidenceRef(kind="probe", name="torghut.risk_path", key=f"baseline=v{b.version} "
+                      f"{b.start_day}..{b.end_day}", at=ev.evaluated_at)
+    if r is None or not r.decisions_checked:
+        return _missing(cid, f"no decisions replayed from baseline v{b.version} "
+                        f"({b.start_day}..{b.end_day})", "rematerialize rollout_gate (it replays "
+                        "the baseline window's trade_decisions)", [ref])
+    counts = (f"{r.decisions_checked} decisions ({r.risk_rejected} risk-rejected), "
+              f"{r.combinations_evaluated} final actions")
+    if not r.passed:
+        shown = "; ".join(f"{v.decision_id} {v.combination}: {v.rule} (expected {v.expected}, "
+                          f"got {v.got})" for v in r.violations[:3])
+        return _result(cid, False, f"risk-path regression: {r.violation_count} violations "
+                       f"{dict(sorted(r.violations_by_rule.items()))} over {counts}; first: "
+                       f"{shown}", measured=float(r.violation_count), threshold=0.0,
+                       comparison="<=", unit="violations", evidence=[ref])
+    return _result(cid, True, f"0 violations over {counts} of baseline v{b.version} "
+                   f"({b.start_day}..{b.end_day}), context off and on", measured=0.0,
+                   threshold=0.0, comparison="<=", unit="violations", evidence=[ref])
 
 
 # ---------------------------------------------------------------------------- phase 3
@@ -308,35 +339,95 @@ def _phase3(ev: GateEvidence, policy: RolloutPolicy,
 # ---------------------------------------------------------------------------- phase 4
 
 
+def _canary_figure(cid: str, r: CanaryDay) -> tuple[float | None, str]:
+    """(the day's figure for criterion ``cid``, what it was measured from)."""
+    if cid == "p4_canary_availability":
+        return r.availability, (f"{r.lean_served}/{r.lean_expected} LEAN-routed executions "
+                                f"served by LEAN" + (f", fallbacks {r.fallbacks_by_reason}"
+                                                     if r.fallbacks_by_reason else ""))
+    if cid == "p4_canary_error_rate":
+        return r.error_rate, (f"{r.runner_failures}/{r.runner_requests} runner order requests "
+                              f"failed ({r.runner_window})")
+    return r.p99_latency_ms, (f"runner submit p99 {_n(r.runner_p99_ms)} ms, context API p99 "
+                              f"{_n(r.context_p99_ms)} ms")
+
+
 def _phase4(ev: GateEvidence, policy: RolloutPolicy,
             holidays: Collection[date]) -> list[CriterionResult]:
     window = trading_days(ev.as_of_day, policy.canary_window_days, holidays)
-    span = _span(window, holidays)
-    rows = sorted((r for r in ev.canary_days if r.day in window), key=lambda r: (r.day, r.source))
-    refs = [EvidenceRef(kind="table", name="intel_canary_slo", key=f"day={r.day},source={r.source}",
-                        at=r.recorded_at) for r in rows]
-    lacking = [str(d) for d in window if d not in {r.day for r in rows}]
-    checks: list[tuple[str, Callable, str, float, str, str]] = [
-        ("p4_canary_availability", lambda r: r.availability, ">=",
-         policy.canary_availability_min, "", "lowest availability"),
-        ("p4_canary_p99_latency", lambda r: r.p99_latency_ms, "<=",
-         policy.canary_p99_latency_max_ms, "ms", "highest p99 latency"),
-        ("p4_canary_error_rate", lambda r: r.error_rate, "<=", policy.canary_error_rate_max, "",
-         "highest error rate"),
+    span, subset = _span(window, holidays), policy.canary_subset()
+    rows = {r.day: r for r in sorted(ev.canary_days, key=lambda r: r.computed_at)
+            if r.day in window}
+    refs = [EvidenceRef(kind="asset", name="canary_slo", key=str(day), run_id=r.run_id,
+                        at=r.computed_at) for day, r in sorted(rows.items())]
+    lacking = [str(d) for d in window if d not in rows]
+    foreign = [f"{day} ({r.subset.label()})" for day, r in sorted(rows.items())
+               if r.subset != subset]
+    checks: list[tuple[str, str, float, str, str]] = [
+        ("p4_canary_availability", ">=", policy.canary_availability_min, "",
+         "lowest availability"),
+        ("p4_canary_p99_latency", "<=", policy.canary_p99_latency_max_ms, "ms",
+         "highest p99 latency"),
+        ("p4_canary_error_rate", "<=", policy.canary_error_rate_max, "", "highest error rate"),
     ]
+    produce = "materialize canary_slo for those days (schedule canary_slo_nightly, 02:45 New York)"
     out = []
-    for cid, value, op, limit, unit, label in checks:
-        if lacking:
-            out.append(_missing(cid, f"no intel_canary_slo row for {', '.join(lacking)} of "
-                                f"{span}", "Torghut's canary records one per day "
-                                "(RolloutDb.record_canary_slo)", refs))
+    for cid, op, limit, unit, label in checks:
+        if not subset.symbols:
+            out.append(_missing(cid, "no canary subset is configured", "set INTEL_CANARY_SYMBOLS "
+                                "(and INTEL_CANARY_ACCOUNTS) to the canary's symbols", refs))
             continue
-        worst = (min if op == ">=" else max)(rows, key=value)
-        out.append(_threshold(cid, value(worst), limit, op, unit,
-                              f"{label} ({worst.day}, {worst.source})",
-                              f"over {span}", refs))
+        if lacking:
+            out.append(_missing(cid, f"canary_slo missing for {', '.join(lacking)} of {span}",
+                                produce, refs))
+            continue
+        if foreign:
+            out.append(_missing(cid, f"canary_slo measured another subset on {'; '.join(foreign)}"
+                                f"; the policy's canary subset is {subset.label()}",
+                                "rematerialize canary_slo for those days", refs))
+            continue
+        figures = {day: _canary_figure(cid, r) for day, r in sorted(rows.items())}
+        gaps = [f"{day}: {'; '.join(rows[day].problems) or 'not measured'}"
+                for day, (value, _) in figures.items() if value is None]
+        if gaps:
+            out.append(_missing(cid, "not measured on " + " | ".join(gaps),
+                                "fix what is named and rematerialize canary_slo for those days",
+                                refs))
+            continue
+        pick = min if op == ">=" else max
+        worst = pick(figures, key=lambda day: figures[day][0])
+        value, basis = figures[worst]
+        out.append(_threshold(cid, value, limit, op, unit, f"{label} ({worst})",
+                              f"over {span}: {basis} on {worst}", refs))
+    out.append(_rehearsal(ev, policy))
     out.append(_approval(ev, policy))
     return out
+
+
+def _rehearsal(ev: GateEvidence, policy: RolloutPolicy) -> CriterionResult:
+    cid, r = "p4_rollback_rehearsal", ev.rehearsal
+    produce = "run `intel-assets rollout rehearse-rollback`"
+    if r is None:
+        return _missing(cid, "no rollback rehearsal in intel_rollout_rehearsals", produce)
+    ref = EvidenceRef(kind="table", name="intel_rollout_rehearsals", key=f"run_id={r.run_id}",
+                      run_id=r.run_id, at=r.finished_at)
+    age = (ev.evaluated_at - r.finished_at).total_seconds() / 86_400
+    if age > policy.rehearsal_max_age_days + _EPS:
+        return _result(cid, False, f"no evidence: the latest rollback rehearsal (run {r.run_id}) "
+                       f"is {age:.0f} days old > {policy.rehearsal_max_age_days}; {produce}",
+                       measured=age, threshold=float(policy.rehearsal_max_age_days),
+                       comparison="<=", unit="days", evidence=[ref], missing=True)
+    figures = (f"{r.intents} intents ({r.before_flip} before the flip, {r.after_flip} after), "
+               f"lost {r.lost}, doubled {r.doubled}, misrouted {r.misrouted}, context fetches "
+               f"after the flip {r.context_fetches_after}")
+    if not r.passed:
+        return _result(cid, False, f"the latest rollback rehearsal (run {r.run_id}) failed: "
+                       f"{'; '.join(r.problems)} ({figures}); fix it and {produce}",
+                       measured=float(r.lost + r.doubled + r.misrouted), threshold=0.0,
+                       comparison="<=", unit="orders", evidence=[ref])
+    return _result(cid, True, f"rollback rehearsed (run {r.run_id}, {r.day} replayed, "
+                   f"{age:.1f} days ago): {figures}", measured=0.0, threshold=0.0,
+                   comparison="<=", unit="orders", evidence=[ref])
 
 
 def _approval(ev: GateEvidence, policy: RolloutPolicy) -> CriterionResult:

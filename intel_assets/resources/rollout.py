@@ -43,7 +43,10 @@ class RolloutPolicyResource(ConfigurableResource):
     canary_availability_min: float = _field("canary_availability_min")
     canary_p99_latency_max_ms: float = _field("canary_p99_latency_max_ms")
     canary_error_rate_max: float = _field("canary_error_rate_max")
+    canary_symbols: list[str] = _field("canary_symbols")
+    canary_accounts: list[str] = _field("canary_accounts")
     approval_phase: int = _field("approval_phase")
+    rehearsal_max_age_days: int = _field("rehearsal_max_age_days")
     approval_token: Optional[str] = Field(
         default=None, description=f"{APPROVAL_TOKEN_ENV} as a Dagster EnvVar (never logged)")
 

@@ -8,14 +8,16 @@ RolloutDb is a TorghutDb (same DSN, TLS contract and short connections) with the
   newest per day is the day's evidence (intel_parity_reports: the newest complete one).
 
 Torghut's own tables are only read (decisions_between, executions_between).
-* ``intel_canary_slo(day, source, availability, p99_latency_ms, error_rate, recorded_at)``:
-  Torghut's canary reports one row per day and source (availability and error rate are 0..1).
+* ``intel_canary_slo_days(day, run_id, computed_at, record)``: canary_slo[day]'s measured
+  CanaryDay per run (the newest per day is the day's evidence; domain/canary_slo.py).
+* ``intel_canary_telemetry(source, scraped_at, url, snapshot)``: every scrape of the LEAN
+  runner's and the serving API's cumulative latency histograms (windows are differences).
 * ``intel_rollout_signoffs``: the append-only approve/revoke record of rollout tokens (only a
   token's sha256; resources/rollout_signoffs.py owns it, record_signoff/signoffs delegate).
 """
 
 from collections.abc import Sequence
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
 
 from intel_assets.contracts.gates import (
     BaselineSnapshot,
@@ -25,9 +27,12 @@ from intel_assets.contracts.gates import (
     GuardrailMetrics,
     RejectionMetrics,
     SignoffEvent,
+    TelemetrySnapshot,
 )
 from intel_assets.contracts.parity import ParityReport
+from intel_assets.domain.canary_slo import CanaryExecution, next_day_start
 from intel_assets.domain.decisions import DecisionRow, decision_day
+from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.domain.rollout_metrics import ExecutionRow
 from intel_assets.resources import rollout_signoffs
 from intel_assets.resources.torghut_db import (
@@ -53,11 +58,13 @@ ROLLOUT_DDL = (
     "computed_at timestamptz NOT NULL, metrics jsonb NOT NULL, PRIMARY KEY (day, run_id))",
     "CREATE INDEX IF NOT EXISTS intel_guardrail_daily_day_computed ON intel_guardrail_daily "
     "(day, computed_at)",
-    "CREATE TABLE IF NOT EXISTS intel_canary_slo (day date NOT NULL, source text NOT NULL, "
-    "availability double precision NOT NULL CHECK (availability BETWEEN 0 AND 1), "
-    "p99_latency_ms double precision NOT NULL CHECK (p99_latency_ms >= 0), error_rate double "
-    "precision NOT NULL CHECK (error_rate BETWEEN 0 AND 1), recorded_at timestamptz NOT NULL "
-    "DEFAULT now(), PRIMARY KEY (day, source))",
+    "CREATE TABLE IF NOT EXISTS intel_canary_slo_days (day date NOT NULL, run_id text NOT NULL, "
+    "computed_at timestamptz NOT NULL, record jsonb NOT NULL, PRIMARY KEY (day, run_id))",
+    "CREATE INDEX IF NOT EXISTS intel_canary_slo_days_day_computed ON intel_canary_slo_days "
+    "(day, computed_at)",
+    "CREATE TABLE IF NOT EXISTS intel_canary_telemetry (source text NOT NULL, scraped_at "
+    "timestamptz NOT NULL, url text NOT NULL, snapshot jsonb NOT NULL, PRIMARY KEY (source, "
+    "scraped_at))",
 )
 #: DecisionRow's column count in DECISION_SELECT.
 _DECISION_FIELDS = 11
@@ -152,26 +159,55 @@ class RolloutDb(TorghutDb):
                         (list(days),))
             return [(r[0], ParityReport.model_validate(r[1])) for r in cur.fetchall()]
 
-    # ---- canary SLOs and approvals -------------------------------------------------------------
-    def record_canary_slo(self, day: date, *, availability: float, p99_latency_ms: float,
-                          error_rate: float, source: str = "torghut-canary") -> None:
-        """Record (or replace) a day's canary SLO figures from ``source``."""
+    # ---- canary SLOs ---------------------------------------------------------------------------
+    def canary_executions(self, day: date) -> list[CanaryExecution]:
+        """Torghut's executions rows created on New York ``day`` (every adapter and account:
+        domain.canary_slo picks the LEAN-routed ones of the canary subset)."""
+        start = datetime.combine(day, time(0), NEW_YORK)
         with self._cursor() as cur:
-            cur.execute("INSERT INTO intel_canary_slo (day, source, availability, p99_latency_ms,"
-                        " error_rate) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (day, source) DO "
-                        "UPDATE SET availability = excluded.availability, p99_latency_ms = "
-                        "excluded.p99_latency_ms, error_rate = excluded.error_rate, recorded_at "
-                        "= now()", (day, source, availability, p99_latency_ms, error_rate))
+            cur.execute("SELECT id::text, symbol, alpaca_account_label, execution_expected_adapter,"
+                        " execution_actual_adapter, execution_fallback_reason, "
+                        "execution_fallback_count, status, created_at FROM executions WHERE "
+                        "created_at >= %s AND created_at < %s ORDER BY created_at",
+                        (start, next_day_start(day)))
+            return [CanaryExecution(*r[:6], int(r[6] or 0), r[7], r[8]) for r in cur.fetchall()]
 
-    def canary_slo(self, days: Sequence[date]) -> list[CanaryDay]:
-        """Every intel_canary_slo row of ``days``."""
+    def save_telemetry(self, snapshot: TelemetrySnapshot) -> None:
+        """Store one scrape (a second scrape at the same instant replaces the first)."""
         with self._cursor() as cur:
-            cur.execute("SELECT day, source, availability, p99_latency_ms, error_rate, recorded_at"
-                        " FROM intel_canary_slo WHERE day = ANY(%s) ORDER BY day, source",
-                        (list(days),))
-            return [CanaryDay(day=r[0], source=r[1], availability=r[2], p99_latency_ms=r[3],
-                              error_rate=r[4], recorded_at=r[5]) for r in cur.fetchall()]
+            cur.execute("INSERT INTO intel_canary_telemetry (source, scraped_at, url, snapshot) "
+                        "VALUES (%s, %s, %s, %s::jsonb) ON CONFLICT (source, scraped_at) DO UPDATE"
+                        " SET url = excluded.url, snapshot = excluded.snapshot",
+                        (snapshot.source, snapshot.scraped_at, snapshot.url,
+                         snapshot.model_dump_json()))
 
+    def telemetry_around(self, source: str, open_at: datetime, close_at: datetime
+                         ) -> list[TelemetrySnapshot]:
+        """The newest scrape of ``source`` at or before ``open_at`` and the first at or after
+        ``close_at`` (those that exist)."""
+        with self._cursor() as cur:
+            cur.execute("(SELECT snapshot FROM intel_canary_telemetry WHERE source = %s AND "
+                        "scraped_at <= %s ORDER BY scraped_at DESC LIMIT 1) UNION ALL (SELECT "
+                        "snapshot FROM intel_canary_telemetry WHERE source = %s AND scraped_at >= "
+                        "%s ORDER BY scraped_at LIMIT 1)", (source, open_at, source, close_at))
+            return [TelemetrySnapshot.model_validate(r[0]) for r in cur.fetchall()]
+
+    def save_canary_day(self, record: CanaryDay) -> None:
+        """Store canary_slo[day]'s record for its run (a retry of the run replaces it)."""
+        with self._cursor() as cur:
+            cur.execute("INSERT INTO intel_canary_slo_days (day, run_id, computed_at, record) "
+                        "VALUES (%s, %s, %s, %s::jsonb) ON CONFLICT (day, run_id) DO UPDATE SET "
+                        "computed_at = excluded.computed_at, record = excluded.record",
+                        (record.day, record.run_id, record.computed_at, record.model_dump_json()))
+
+    def canary_days(self, days: Sequence[date]) -> list[CanaryDay]:
+        """The newest canary_slo record of each of ``days`` that has one."""
+        with self._cursor() as cur:
+            cur.execute("SELECT DISTINCT ON (day) record FROM intel_canary_slo_days WHERE day = "
+                        "ANY(%s) ORDER BY day, computed_at DESC", (list(days),))
+            return [CanaryDay.model_validate(r[0]) for r in cur.fetchall()]
+
+    # ---- approvals -----------------------------------------------------------------------------
     def record_signoff(self, kind: str, token_sha256: str, actor: str, *,
                        phase: int | None = None, baseline_version: int | None = None,
                        reason: str = "", at: datetime | None = None) -> SignoffEvent:

@@ -1,4 +1,5 @@
-"""Owns the rollout schedules: guardrail_daily of the previous day, then rollout_gate as of it.
+"""Owns the rollout schedules: guardrail_daily and canary_slo of the previous day, then
+rollout_gate as of it.
 
 rollout_baseline is deliberately absent: an operator materializes it; nothing schedules it.
 """
@@ -51,4 +52,22 @@ def build_rollout_schedules(guardrail_job, gate_job, partitions_def: PartitionsD
     return [guardrail_daily_nightly, rollout_gate_daily]
 
 
-__all__ = ["build_rollout_schedules"]
+def build_canary_schedule(canary_job, partitions_def: PartitionsDefinition, *,
+                          default_running: bool = False):
+    """canary_slo_nightly (02:45 New York, Tuesday-Saturday): canary_slo of the previous
+    (week)day; its scrape also opens the next day's telemetry window (assets/canary.py)."""
+
+    @schedule(name="canary_slo_nightly", job=canary_job, cron_schedule="45 2 * * 2-6",
+              execution_timezone="America/New_York", default_status=_status(default_running),
+              description="canary_slo of the previous (week)day, 02:45 New York (before "
+              "rollout_gate_daily); each run scrapes the LEAN runner and the serving API.")
+    def canary_slo_nightly(context: ScheduleEvaluationContext):
+        previous = _previous_day(context)
+        if not partitions_def.has_partition_key(previous):
+            return SkipReason(f"{previous} is not a trading-day partition")
+        return RunRequest(run_key=f"canary-slo:{previous}", partition_key=previous)
+
+    return canary_slo_nightly
+
+
+__all__ = ["build_canary_schedule", "build_rollout_schedules"]
