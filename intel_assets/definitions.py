@@ -1,7 +1,8 @@
 """Owns the one Definitions object: assets, checks, jobs, sensors and resources from settings.
 
 Resources are chosen from settings (embedded chdb + SQLite by default, servers when
-INTEL_CLICKHOUSE_URL / INTEL_BUNDLE_STORE_DSN are set); assets never branch on environment.
+INTEL_CLICKHOUSE_URL / INTEL_BUNDLE_STORE_DSN are set), and so is the executor (INTEL_EXECUTOR:
+in-process on chdb, multiprocess on a ClickHouse server); assets never branch on environment.
 """
 
 import os
@@ -13,6 +14,7 @@ from dagster import (
     BetaWarning,
     Definitions,
     EnvVar,
+    ExecutorDefinition,
     FreshnessPolicy,
     PreviewWarning,
     StaticPartitionsDefinition,
@@ -20,6 +22,7 @@ from dagster import (
     define_asset_job,
     in_process_executor,
     map_asset_specs,
+    multiprocess_executor,
 )
 
 from intel_assets.assets.bundle import build_bundle_assets
@@ -35,7 +38,7 @@ from intel_assets.resources.dsn_contract import BUNDLE_STORE_DSN_ENV, store_conn
 from intel_assets.resources.edgar import DEFAULT_BASE_URL, DEFAULT_TICKERS_URL, EdgarResource
 from intel_assets.run_limits import MAX_RUNTIME_TAG, run_limits
 from intel_assets.sensors.freshness import build_freshness_sensor
-from intel_assets.settings import Settings, load_settings
+from intel_assets.settings import Settings, SettingsError, load_settings
 
 #: Refreshes every domain and publishes (demo, backfills, the UI's "materialize all").
 REFRESH_JOB = "refresh_market_context"
@@ -69,6 +72,21 @@ def _from_env(name: str, value: str) -> EnvVar | str:
 def _secret(name: str) -> EnvVar | None:
     """An EnvVar when the variable is set (Dagster reads it at run time, never logs it)."""
     return EnvVar(name) if os.environ.get(name) else None
+
+
+def executor_for(settings: Settings) -> ExecutorDefinition:
+    """INTEL_EXECUTOR (settings.py): in_process with chdb (one process per data path),
+    multiprocess with a ClickHouse server, or dagster-k8s's k8s_job_executor (a Job per step)."""
+    choice = settings.resolved_executor
+    if choice == "k8s":
+        try:
+            from dagster_k8s import k8s_job_executor
+        except ImportError:
+            raise SettingsError(
+                "INTEL_EXECUTOR=k8s needs dagster-k8s: pip install 'intel_assets[k8s]' (the "
+                "user-code image has it) or set INTEL_EXECUTOR=multiprocess") from None
+        return k8s_job_executor
+    return multiprocess_executor if choice == "multiprocess" else in_process_executor
 
 
 def build_definitions(settings: Settings) -> Definitions:
@@ -132,8 +150,7 @@ def build_market_context_definitions(settings: Settings) -> Definitions:
         asset_checks=checks,
         jobs=[refresh_all, refresh_technicals, refresh_news, refresh_fundamentals],
         sensors=sensors,
-        # chdb admits one process per data path: run every step of a run in its process.
-        executor=in_process_executor,
+        executor=executor_for(settings),
         resources={
             "clickhouse": ClickHouseResource(  # a server URL may carry a password
                 dsn=_from_env("INTEL_CLICKHOUSE_URL", settings.clickhouse_dsn),

@@ -5,6 +5,11 @@ home, an embedded PostgreSQL cluster (Dagster's storage and the bundle store;
 intel_assets.local_postgres) and the embedded ClickHouse (chdb) data. INTEL_EMBEDDED_POSTGRES=false
 keeps SQLite for both. Point INTEL_CLICKHOUSE_URL / INTEL_BUNDLE_STORE_DSN at servers to leave
 the embedded mode.
+
+INTEL_EXECUTOR picks how a run executes its steps (definitions.py): auto (default) = in_process
+with the embedded ClickHouse, multiprocess with a ClickHouse server; in_process is allowed always;
+multiprocess and k8s (dagster-k8s's k8s_job_executor: a Kubernetes Job per step, needs the `k8s`
+extra) are refused with chdb, which admits one process per data path.
 """
 
 from __future__ import annotations
@@ -112,6 +117,11 @@ class Settings(BaseSettings):
     market_context_enabled: bool = Field(
         default=True, description="Kill switch: false serves bundles whose domains are missing, "
         "flagged market_context_disabled (Torghut then skips the LLM review).")
+    executor: Literal["auto", "in_process", "multiprocess", "k8s"] = Field(
+        default="auto", description="How a run executes its steps: in_process (one process), "
+        "multiprocess (a process per step) or k8s (a Kubernetes Job per step: dagster-k8s's "
+        "k8s_job_executor, the `k8s` extra). auto = in_process with the embedded ClickHouse "
+        "(chdb admits one process per data path), multiprocess with a ClickHouse server.")
 
     @field_validator("technicals_budget_seconds", "regime_budget_seconds", "news_budget_seconds",
                      "fundamentals_budget_seconds")
@@ -170,6 +180,15 @@ class Settings(BaseSettings):
         return value or None
 
     @model_validator(mode="after")
+    def _executor_fits_clickhouse(self) -> "Settings":
+        if self.executor in ("multiprocess", "k8s") and self.clickhouse_dsn.startswith("chdb://"):
+            raise ValueError(
+                f"INTEL_EXECUTOR={self.executor} runs steps in several processes, but the embedded "
+                "ClickHouse (chdb) admits one process per data path; set INTEL_CLICKHOUSE_URL to a "
+                "ClickHouse server or INTEL_EXECUTOR=in_process (or auto)")
+        return self
+
+    @model_validator(mode="after")
     def _absolute_home(self) -> "Settings":
         self.home = self.home.expanduser().resolve()
         return self
@@ -217,6 +236,13 @@ class Settings(BaseSettings):
     @property
     def clickhouse_dsn(self) -> str:
         return self.clickhouse_url or f"chdb://{self.chdb_path}"
+
+    @property
+    def resolved_executor(self) -> Literal["in_process", "multiprocess", "k8s"]:
+        """INTEL_EXECUTOR with auto resolved: in_process on chdb, multiprocess on a server."""
+        if self.executor != "auto":
+            return self.executor
+        return "in_process" if self.clickhouse_dsn.startswith("chdb://") else "multiprocess"
 
     @property
     def edgar_cache_dir(self) -> Path:
