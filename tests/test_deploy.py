@@ -3,10 +3,11 @@
 * Every YAML document under deploy/k8s/ validates against the Kubernetes object schemas
   (kubernetes-validate, strict: unknown fields fail, for Kubernetes K8S_VERSION) and loads into
   the `kubernetes` client's models (dagster-k8s's strict loader: unknown keys fail).
-* deploy/helm/values.yaml parses; the parts the chart turns into Kubernetes objects (the code
-  server's, webserver's and daemon's containers: probes, resources, securityContext, env,
-  volumes; a run Job from the run launcher's settings) are assembled as the chart would and
-  validated as Pods and a Job.
+* deploy/helm/values.yaml parses and uses only the chart's keys; the parts the chart turns into
+  Kubernetes objects (the code server's, webserver's and daemon's containers: probes,
+  resources, securityContext, env, volumes) are assembled as the chart's templates do and
+  validated as Pods; the run Job is built by dagster-k8s itself (K8sRunLauncher's own code, up
+  to the API call) from the chart's instance and from the cluster instance, and validated.
 * No Secret, ConfigMap, values or instance file carries a secret value: Secrets in the template
   are empty, secret-looking settings are references (secretKeyRef, envSecrets, {env: VAR}), no
   URL carries a password (and the checker catches planted leaks).
@@ -26,8 +27,9 @@ from __future__ import annotations
 import importlib
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -270,25 +272,9 @@ def test_values_parts_validate_as_kubernetes_objects():
             "resources": part["resources"], "volumeMounts": part["volumeMounts"]},
             volumes=part["volumes"]))
 
-    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
-    run_config = launcher["runK8sConfig"]
-    env = [dict(zip(("name", "value"), item.split("=", 1))) for item in launcher["envVars"]]
-    job = {"apiVersion": "batch/v1", "kind": "Job",
-           "metadata": {"name": "dagster-run-0123", "namespace": launcher["jobNamespace"]},
-           "spec": {**run_config["jobSpecConfig"], "backoffLimit": 0, "template": {"spec": {
-               **run_config["podSpecConfig"], "restartPolicy": "Never",
-               "volumes": d["volumes"],  # includeConfigInLaunchedRuns
-               "containers": [{
-                   "name": "dagster", "image": image, "args": ["dagster", "api", "execute_run"],
-                   "imagePullPolicy": launcher["imagePullPolicy"], "env": [*env, *d["env"]],
-                   "envFrom": _env_from(launcher["envConfigMaps"], launcher["envSecrets"]),
-                   "resources": launcher["resources"],
-                   "securityContext": launcher["securityContext"],
-                   "volumeMounts": d["volumeMounts"]}]}}}}
-    _validate_object(job)
-    assert launcher["jobNamespace"] == NAMESPACE
-    pod_security = run_config["podSpecConfig"]["securityContext"]
-    assert pod_security["runAsNonRoot"] and pod_security["runAsUser"] == 10001
+    # The run Job: test_run_job_built_by_dagster_k8s_is_valid builds it with dagster-k8s.
+    assert values["runLauncher"]["config"]["k8sRunLauncher"]["jobNamespace"] == NAMESPACE
+    assert d["includeConfigInLaunchedRuns"]["enabled"] is False
 
 
 def test_values_mirror_deploy_dagster_yaml():
@@ -319,7 +305,7 @@ def test_values_mirror_deploy_dagster_yaml():
 
 _SECRET_NAME = re.compile(r"(?i)(password|passwd|secret|token|api_?key|credential|dsn)")
 _SECRET_ENV = re.compile(r"(?i)(password|secret|token|api_key|key_id|_dsn$|clickhouse_url$)")
-_CREDENTIAL_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.I)
+_CREDENTIAL_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
 #: Keys whose values name a Secret (a reference), never hold one.
 _REFERENCE_KEYS = {"postgresqlSecretName", "postgres_password_secret", "secretName",
                    "generatePostgresqlPasswordSecret"}
@@ -413,8 +399,8 @@ def _chart_instance(values: dict[str, Any], with_additional: bool = True) -> dic
         "scheme": pg["postgresqlScheme"]}}
     launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
     handled = {"jobNamespace", "loadInclusterConfig", "imagePullPolicy", "envConfigMaps",
-               "envSecrets", "envVars", "resources", "securityContext", "failPodOnRunFailure",
-               "runK8sConfig"}
+               "envSecrets", "envVars", "volumes", "volumeMounts", "resources", "securityContext",
+               "failPodOnRunFailure", "runK8sConfig"}
     assert set(launcher) <= handled, set(launcher) - handled
     run_k8s = {"podSpecConfig": "pod_spec_config", "jobSpecConfig": "job_spec_config",
                "containerConfig": "container_config",
@@ -443,6 +429,8 @@ def _chart_instance(values: dict[str, Any], with_additional: bool = True) -> dic
             "env_config_maps": [c["name"] for c in launcher["envConfigMaps"]],
             "env_secrets": [s["name"] for s in launcher["envSecrets"]],
             "env_vars": launcher["envVars"],
+            "volume_mounts": launcher["volumeMounts"],
+            "volumes": launcher["volumes"],
             "resources": launcher["resources"],
             "fail_pod_on_run_failure": launcher["failPodOnRunFailure"],
             "security_context": launcher["securityContext"],
@@ -540,8 +528,9 @@ def test_cluster_instance_agrees_with_the_chart(tmp_path, pg_env):
     assert pg["params"] == chart["run_storage"]["config"]["postgres_db"]["params"]
     ours, theirs = cluster["run_launcher"]["config"], chart["run_launcher"]["config"]
     for key in ("job_namespace", "image_pull_policy", "env_config_maps", "env_secrets",
-                "resources", "security_context", "fail_pod_on_run_failure",
-                "postgres_password_secret", "service_account_name", "dagster_home"):
+                "resources", "security_context", "fail_pod_on_run_failure", "volumes",
+                "volume_mounts", "postgres_password_secret", "service_account_name",
+                "dagster_home"):
         assert ours[key] == theirs[key], key
     assert ours["run_k8s_config"] == theirs["run_k8s_config"]
     (d,) = _values()["dagster-user-deployments"]["deployments"]
@@ -554,6 +543,74 @@ def test_cluster_instance_agrees_with_the_chart(tmp_path, pg_env):
     _k8s_part("V1JobSpec", ours["run_k8s_config"]["job_spec_config"])
     _k8s_part("V1SecurityContext", ours["security_context"])
     _k8s_part("V1ResourceRequirements", ours["resources"])
+
+
+def _run_job(run_launcher_config: dict[str, Any]) -> dict[str, Any]:
+    """The Kubernetes Job dagster-k8s's K8sRunLauncher creates for a run of our image, built by
+    dagster-k8s itself from this run launcher config (as K8sRunLauncher.launch_run does, up to
+    the API call), as the dict it sends."""
+    pytest.importorskip("dagster_k8s", reason="dagster-k8s is not installed (the k8s extra)")
+    from unittest import mock
+
+    import kubernetes
+    from dagster._config import process_config, resolve_to_config_type
+    from dagster._core.code_pointer import ModuleCodePointer
+    from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
+    from dagster._core.storage.dagster_run import DagsterRun
+    from dagster_k8s import K8sRunLauncher
+    from dagster_k8s.job import construct_dagster_k8s_job
+
+    processed = process_config(resolve_to_config_type(K8sRunLauncher.config_type()),
+                               run_launcher_config)
+    assert processed.success, processed.errors
+    with mock.patch("kubernetes.config.load_incluster_config"):  # no cluster to read
+        launcher = K8sRunLauncher.from_config_value(None, processed.value)
+    origin = JobPythonOrigin(REFRESH_JOB, RepositoryPythonOrigin(
+        "/opt/venv/bin/python", ModuleCodePointer("intel_assets.definitions", "defs", None),
+        container_image=f"{IMAGE}:0.1.0"))  # what the code server reports (DAGSTER_CURRENT_IMAGE)
+    run = DagsterRun(job_name=REFRESH_JOB, run_id="0123abcd-0000-4000-8000-000000000000",
+                     job_code_origin=origin)
+    context = launcher.get_container_context_for_run(run)
+    job = construct_dagster_k8s_job(
+        job_config=context.get_k8s_job_config(job_image=origin.repository_origin.container_image,
+                                              run_launcher=launcher),
+        args=["dagster", "api", "execute_run", "{}"], job_name="dagster-run-0123abcd",
+        pod_name="dagster-run-0123abcd", component="run_worker",
+        user_defined_k8s_config=context.run_k8s_config, labels={"dagster/job": REFRESH_JOB},
+        env_vars=[{"name": "DAGSTER_RUN_JOB_NAME", "value": REFRESH_JOB}])
+    doc = kubernetes.client.ApiClient().sanitize_for_serialization(job)
+    return {"apiVersion": "batch/v1", "kind": "Job", **doc,
+            "metadata": {**doc["metadata"], "namespace": context.namespace}}
+
+
+@pytest.mark.parametrize("source", ["chart", "cluster"])
+def test_run_job_built_by_dagster_k8s_is_valid(source):
+    """The run Job from the chart's instance (values) and from deploy/k8s/dagster-instance.yaml:
+    a valid Kubernetes Job running as uid 10001 on a read-only root with /tmp writable, the
+    launcher's resources, settings from the ConfigMap and every secret by reference."""
+    values = _values()
+    instance = _chart_instance(values) if source == "chart" else _instance_from_configmap()
+    launcher = instance["run_launcher"]["config"]
+    job = _run_job(launcher)
+    _validate_object(job)
+    assert not inline_secrets(job), inline_secrets(job)
+    assert job["metadata"]["namespace"] == NAMESPACE
+    assert job["spec"]["ttlSecondsAfterFinished"] == 3600
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == f"{IMAGE}:0.1.0"
+    assert container["resources"] == launcher["resources"]
+    assert pod["securityContext"]["runAsUser"] == container["securityContext"]["runAsUser"] == 10001
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert {"configMapRef": {"name": "intel-assets-config"}} in container["envFrom"]
+    assert {"secretRef": {"name": "intel-assets-secrets"}} in container["envFrom"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["DAGSTER_PG_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": values["global"]["postgresqlSecretName"], "key": "postgresql-password"}
+    if source == "chart":  # the event-write variables (the cluster instance's storage sets them)
+        assert env["DAGSTER_EVENT_BATCH_SIZE"]["value"] == "500"
+        assert env["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"]["value"] == "true"
 
 
 def test_a_broken_instance_config_is_refused(tmp_path, pg_env):
