@@ -7,17 +7,38 @@ STAMP := $(VENV)/.installed
 export TZ := UTC
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test contract ui serve bench parity gate install clean
+.PHONY: demo test contract ui serve bench parity gate install clean lock
 
-$(STAMP): pyproject.toml
+# requirements.lock pins base + every extra (embedded, ui, k8s, test, dev): what make install,
+# make test and CI install. requirements-image.lock pins base + k8s: the user-code image's Python
+# layer (Dockerfile; make image-venv builds it as a plain venv). Both for CPython 3.11 on Linux
+# x86_64, resolved by uv from pyproject.toml; never edited by hand.
+LOCK := requirements.lock
+IMAGE_LOCK := requirements-image.lock
+UV ?= $(shell command -v uv || echo .tmp/uv/bin/uv)
+LOCK_TARGET := --python-version 3.11 --python-platform x86_64-unknown-linux-gnu
+
+$(STAMP): $(LOCK) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "installing intel_assets and its dependencies into $(VENV) (first run takes ~2 min)"
+	@echo "installing intel_assets and its dependencies from $(LOCK) into $(VENV) (first run takes ~2 min)"
 	@$(BIN)/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-	@set -o pipefail; $(BIN)/python -m pip install --quiet -e ".[test]" 2>&1 | { grep -v "^WARNING: Location" || true; }
+	@set -o pipefail; $(BIN)/python -m pip install --quiet -r $(LOCK) 2>&1 | { grep -v "^WARNING: Location" || true; }
+	@set -o pipefail; $(BIN)/python -m pip install --quiet --no-deps -e . 2>&1 | { grep -v "^WARNING: Location" || true; }
 	@$(BIN)/python -m pip check
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+## make lock: re-resolve both lock files after editing pyproject.toml's dependencies (pins already
+## in a lock file are kept when they still fit; make lock UPGRADE=1 moves everything to the newest).
+## The image lock is constrained by the full one: it ships exactly the versions the tests ran on.
+lock:
+	@test -x "$(UV)" || { echo "uv is not on PATH: installing it into .tmp/uv"; \
+	  $(PYTHON) -m venv .tmp/uv && .tmp/uv/bin/python -m pip install --quiet uv; }
+	@bash scripts/lock-header.sh "$(LOCK)" "base + every extra (embedded, ui, k8s, test, dev)" \
+	  $(UV) pip compile pyproject.toml --all-extras $(LOCK_TARGET) $(if $(UPGRADE),--upgrade) -o $(LOCK)
+	@bash scripts/lock-header.sh "$(IMAGE_LOCK)" "base + k8s: the user-code image (Dockerfile)" \
+	  $(UV) pip compile pyproject.toml --extra k8s $(LOCK_TARGET) -c $(LOCK) -o $(IMAGE_LOCK)
 
 ## make demo: seed the embedded stores, materialize every asset in one run, publish, summarize
 demo: $(STAMP)
