@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export TZ := UTC
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test contract ui serve bench parity gate install clean lock
+.PHONY: demo test contract ui serve bench parity gate install clean lock image-venv
 
 # requirements.lock pins base + every extra (embedded, ui, k8s, test, dev): what make install,
 # make test and CI install. requirements-image.lock pins base + k8s: the user-code image's Python
@@ -39,6 +39,12 @@ lock:
 	  $(UV) pip compile pyproject.toml --all-extras $(LOCK_TARGET) $(if $(UPGRADE),--upgrade) -o $(LOCK)
 	@bash scripts/lock-header.sh "$(IMAGE_LOCK)" "base + k8s: the user-code image (Dockerfile)" \
 	  $(UV) pip compile pyproject.toml --extra k8s $(LOCK_TARGET) -c $(LOCK) -o $(IMAGE_LOCK)
+
+## make image-venv: the image's Python layer as a plain venv from requirements-image.lock in a
+## temp dir (the Dockerfile's builder steps), then the code server and the serving API run from it
+## (~45 s with a warm pip cache; CI runs it first)
+image-venv:
+	@bash scripts/image-venv.sh "$(PYTHON)" "$(IMAGE_LOCK)"
 
 ## make demo: seed the embedded stores, materialize every asset in one run, publish, summarize
 demo: $(STAMP)
