@@ -83,12 +83,14 @@ _DDL = (
         o Float64, h Float64, l Float64, c Float64, v Float64,
         vwap Nullable(Float64), `count` UInt64
     ) {_ENGINE}""",
+    # Torghut's column order (vol_realized_w60s last): deploy/clickhouse/torghut-tables.sql.
     f"""CREATE TABLE IF NOT EXISTS {{db:Identifier}}.ta_signals (
         {_KEY_DDL}
-        {", ".join(f"{c} Nullable(Float64)" for c in SIGNAL_VALUE_COLUMNS)},
+        {", ".join(f"{c} Nullable(Float64)" for c in SIGNAL_VALUE_COLUMNS
+                   if c != "vol_realized_w60s")},
         imbalance_spread Nullable(Float64), imbalance_bid_px Nullable(Float64),
         imbalance_ask_px Nullable(Float64), imbalance_bid_sz Nullable(UInt64),
-        imbalance_ask_sz Nullable(UInt64)
+        imbalance_ask_sz Nullable(UInt64), vol_realized_w60s Nullable(Float64)
     ) {_ENGINE}""",
 )
 _WINDOW = ("event_ts > {since:DateTime64(3, 'UTC')} AND event_ts <= {until:DateTime64(3, 'UTC')}"
