@@ -560,7 +560,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _warn_about_tls(settings: Settings) -> None:
     """Outside production, say at start what the TLS contract would refuse in production
-    (in production such a DSN stops the command with an error instead)."""
+    (in production such a DSN or ClickHouse URL stops the command with an error instead)."""
+    from intel_assets.resources.clickhouse_tls import assert_clickhouse_contract
     from intel_assets.resources.dsn_contract import (
         TORGHUT_DB_DSN_ENV,
         TORGHUT_DB_SSLROOTCERT_ENV,
@@ -576,6 +577,7 @@ def _warn_about_tls(settings: Settings) -> None:
         contracts.append(check_dsn_tls(torghut, name=TORGHUT_DB_DSN_ENV,
                                        production=production_mode(),
                                        sslrootcert_env=TORGHUT_DB_SSLROOTCERT_ENV))
+    contracts.append(assert_clickhouse_contract(settings))  # https + a verified CA in production
     for contract in contracts:
         for warning in (contract.warnings if contract is not None else ()):
             print(f"warning: {warning} (refused when INTEL_ENV=production)", file=sys.stderr)

@@ -8,7 +8,6 @@ import os
 import sys
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterable, Mapping, Sequence
-from urllib.parse import urlparse
 
 from intel_assets.resources.bundle_store import redact_dsn
 from intel_assets.resources.dsn_contract import (
@@ -86,12 +85,21 @@ def check_environment(environ: Mapping[str, str]) -> CheckResult:
                f"{ENV_VAR}=production to enforce them")
 
 
-def check_clickhouse(settings: Settings, timeout: float) -> CheckResult:
-    """Open the warehouse (embedded chdb: folder writable, lock free) and run SELECT 1."""
+def check_clickhouse(settings: Settings, timeout: float, environ: Mapping[str, str] | None = None,
+                     production: bool = False) -> CheckResult:
+    """The TLS contract for a server (clickhouse_tls.py), then open the warehouse (embedded
+    chdb: folder writable, lock free) and run SELECT 1."""
     from intel_assets.resources.clickhouse import EMBEDDED_MISSING, WarehouseError, open_warehouse
+    from intel_assets.resources.clickhouse_tls import ClickHouseTlsError, check_clickhouse_tls
 
+    environ = os.environ if environ is None else environ
     dsn, database = settings.clickhouse_dsn, settings.clickhouse_database
     shown = redact_dsn(dsn)
+    try:
+        contract = check_clickhouse_tls(dsn, production=production,
+                                        ca_file=settings.clickhouse_ca_file, environ=environ)
+    except ClickHouseTlsError as exc:
+        return _fail("clickhouse", exc.problem, exc.fix)
     if dsn.startswith("chdb://"):
         path = dsn[len("chdb://"):]
         folder = next((p for p in (path, os.path.dirname(path)) if os.path.isdir(p)), None)
@@ -99,7 +107,8 @@ def check_clickhouse(settings: Settings, timeout: float) -> CheckResult:
             return _fail("clickhouse", f"the embedded ClickHouse folder {folder} is not writable",
                          f"make {folder} writable by this user, or point INTEL_HOME elsewhere")
     try:
-        with open_warehouse(dsn, database, lock_timeout_seconds=max(timeout, 0.5)) as warehouse:
+        with open_warehouse(dsn, database, lock_timeout_seconds=max(timeout, 0.5),
+                            ca_file=settings.clickhouse_ca_file, environ=environ) as warehouse:
             answer = warehouse.client.command("SELECT 1")
             tables = [t for t in ("ta_microbars", "ta_signals") if int(warehouse.client.command(
                 "EXISTS TABLE {db:Identifier}.{t:Identifier}", parameters={"db": database, "t": t}))]
@@ -108,6 +117,8 @@ def check_clickhouse(settings: Settings, timeout: float) -> CheckResult:
             return _fail("clickhouse", "chdb (the embedded ClickHouse) is not installed",
                          "pip install 'intel_assets[embedded]', or set INTEL_CLICKHOUSE_URL to a "
                          "ClickHouse server")
+        if ". Fix: " in str(exc):  # a TLS failure, already diagnosed (clickhouse_tls.py)
+            return _fail("clickhouse", *str(exc).split(". Fix: ", 1))
         return _fail("clickhouse", str(exc),
                      "wait for the other run to finish, or set INTEL_CLICKHOUSE_URL to a server"
                      if "held by another process" in str(exc) else
@@ -126,12 +137,12 @@ def check_clickhouse(settings: Settings, timeout: float) -> CheckResult:
         return _fail("clickhouse", f"{kind} at {shown} answers, but database {database} lacks "
                      f"{', '.join(missing)}", "run `intel-assets seed` (embedded) or check "
                      "INTEL_CLICKHOUSE_DATABASE names Torghut's database")
-    note = ""
-    host = urlparse(dsn).hostname or ""
-    if dsn.startswith("http://") and host != "localhost" and not host.startswith(("127.", "::1")):
-        note = " (plain http: credentials and data travel unencrypted; prefer https://)"
-    return _ok("clickhouse", f"{kind} at {shown} answers SELECT 1; {database}.ta_microbars and "
-               f"ta_signals exist{note}")
+    if contract.embedded:
+        return _ok("clickhouse", f"{kind} at {shown} answers SELECT 1; {database}.ta_microbars "
+                   "and ta_signals exist")
+    warnings = "; warnings: " + "; ".join(contract.warnings) if contract.warnings else ""
+    return _ok("clickhouse", f"{kind} answers SELECT 1: {contract.describe()}; "
+               f"{database}.ta_microbars and ta_signals exist{warnings}")
 
 
 def _contract(dsn: str, name: str, env: str, production: bool,
@@ -333,7 +344,7 @@ def run_doctor(settings: Settings, environ: Mapping[str, str] = os.environ, *,
         production = True  # an unrecognised INTEL_ENV is reported; check as strictly as production
     runners: dict[str, Callable[[], CheckResult]] = {
         "environment": lambda: check_environment(environ),
-        "clickhouse": lambda: check_clickhouse(settings, timeout),
+        "clickhouse": lambda: check_clickhouse(settings, timeout, environ, production),
         "bundle_store": lambda: check_bundle_store(settings, environ, production, timeout),
         "torghut_db": lambda: check_torghut_db(environ, production, timeout),
         "alpaca": lambda: check_alpaca(settings, environ, timeout),

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         description="http(s)://user:pass@host:8123/ for a server; unset = embedded chdb in INTEL_HOME.",
     )
     clickhouse_database: str = "torghut"
+    clickhouse_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA file that signed the ClickHouse server's certificate (https "
+        "INTEL_CLICKHOUSE_URL); required with INTEL_ENV=production (the TLS contract, "
+        "intel_assets/resources/clickhouse_tls.py).",
+    )
     bundle_store_dsn: str | None = Field(
         default=None,
         description="postgresql://... or sqlite:///path; unset = the embedded PostgreSQL "
@@ -168,6 +174,15 @@ class Settings(BaseSettings):
                 "HTTP interface) or chdb:///abs/path (embedded); unset it for the embedded default"
             )
         return value or None
+
+    @field_validator("clickhouse_ca_file", mode="before")
+    @classmethod
+    def _check_clickhouse_ca_file(cls, value: object) -> object:
+        """Empty means unset; ``~`` is expanded. Whether the file is a readable PEM CA is the
+        TLS contract's to say (refused in production, a warning otherwise), not a load error."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return Path(str(value).strip()).expanduser()
 
     @field_validator("bundle_store_dsn")
     @classmethod

@@ -32,7 +32,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -316,9 +316,16 @@ _embedded: dict[str, list] = {}  # path -> [client, refcount, filelock]
 
 
 @contextmanager
-def open_warehouse(dsn: str, database: str = "torghut",
-                   lock_timeout_seconds: float = 120.0) -> Iterator[Warehouse]:
-    """A Warehouse on dsn: chdb:///abs/path (embedded) or http(s)://user:pass@host:port."""
+def open_warehouse(dsn: str, database: str = "torghut", lock_timeout_seconds: float = 120.0,
+                   ca_file: str | os.PathLike | None = None,
+                   environ: Mapping[str, str] | None = None) -> Iterator[Warehouse]:
+    """A Warehouse on dsn: chdb:///abs/path (embedded) or http(s)://user:pass@host:port.
+
+    A server URL is checked against the TLS contract first (clickhouse_tls.py: with
+    INTEL_ENV=production only https with a verified certificate; ``ca_file`` or
+    INTEL_CLICKHOUSE_CA_FILE names the CA) and the client is opened with exactly what was
+    checked; a breach raises ClickHouseTlsError (a DsnContractError) in one line. ``environ``
+    (default os.environ) gives INTEL_ENV and INTEL_CLICKHOUSE_CA_FILE."""
     if not _DB_NAME.fullmatch(database):
         raise ValueError(f"ClickHouse database name {database!r} must match {_DB_NAME.pattern}")
     if dsn.startswith("chdb://"):
@@ -332,12 +339,18 @@ def open_warehouse(dsn: str, database: str = "torghut",
             _release_embedded(path)
         return
     if not dsn.startswith(("http://", "https://")):
-        raise ValueError(f"ClickHouse DSN must be chdb:///abs/path or http(s)://host:port, got {dsn!r}")
+        raise ValueError(f"ClickHouse DSN must be chdb:///abs/path or http(s)://host:port, got {_redact(dsn)!r}")
     import clickhouse_connect
 
+    from intel_assets.resources.clickhouse_tls import clickhouse_contract, diagnose_clickhouse_error
+
+    contract = clickhouse_contract(dsn, ca_file, environ)
     try:
-        client = clickhouse_connect.get_client(dsn=dsn, database="default")
+        client = clickhouse_connect.get_client(database="default", **contract.client_options)
     except Exception as exc:  # noqa: BLE001 - reworded for the operator
+        tls = diagnose_clickhouse_error(exc, contract)
+        if tls is not None:
+            raise WarehouseError(f"{tls[0]}. Fix: {tls[1]}") from None
         raise WarehouseError(
             f"cannot reach the ClickHouse server at {_redact(dsn)}: {exc}. Check INTEL_CLICKHOUSE_URL "
             "(host, port 8123/8443, user and password) or unset it for the embedded engine"
@@ -418,10 +431,13 @@ class ClickHouseResource(ConfigurableResource):
     dsn: str = Field(description="chdb:///abs/path (embedded) or http(s)://user:pass@host:port")
     database: str = Field(default="torghut", description="Database holding ta_microbars/ta_signals")
     lock_timeout_seconds: float = Field(default=120.0, gt=0)
+    ca_file: str | None = Field(default=None, description="PEM CA file for an https server; "
+                                "unset = INTEL_CLICKHOUSE_CA_FILE when the run opens the client")
 
     @contextmanager
     def warehouse(self) -> Iterator[Warehouse]:
-        with open_warehouse(self.dsn, self.database, self.lock_timeout_seconds) as wh:
+        with open_warehouse(self.dsn, self.database, self.lock_timeout_seconds,
+                            ca_file=self.ca_file) as wh:
             yield wh
 
 
