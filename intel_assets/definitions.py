@@ -33,6 +33,7 @@ from intel_assets.checks.contract import build_bundle_checks
 from intel_assets.parity_definitions import build_parity_definitions, parity_config_from_env
 from intel_assets.resources.alpaca import AlpacaResource, NewsConfigResource
 from intel_assets.resources.clickhouse import ClickHouseResource
+from intel_assets.resources.clickhouse_tls import assert_clickhouse_contract
 from intel_assets.resources.context import BundleStoreResource, ContextPolicyResource
 from intel_assets.resources.dsn_contract import BUNDLE_STORE_DSN_ENV, store_connect_dsn
 from intel_assets.resources.edgar import DEFAULT_BASE_URL, DEFAULT_TICKERS_URL, EdgarResource
@@ -102,6 +103,7 @@ def build_definitions(settings: Settings) -> Definitions:
 
 def build_market_context_definitions(settings: Settings) -> Definitions:
     store_connect_dsn(settings)  # the TLS contract: a broken one stops the code location loading
+    assert_clickhouse_contract(settings)  # and ClickHouse's (https + a verified CA in production)
     partitions = StaticPartitionsDefinition(list(settings.symbols))
     fundamentals_assets = build_fundamentals_assets(partitions)
     technicals, regime, news, fundamentals = _with_freshness_policies(

@@ -66,3 +66,20 @@ def test_parity_slice_joins_when_torghut_db_is_configured(tmp_path, monkeypatch,
     assert defs.resolve_schedule_def("parity_nightly") is not None
     monkeypatch.delenv("TORGHUT_DB_DSN")
     assert AssetKey("parity_backtest") not in _defs(tmp_path).resolve_asset_graph().get_all_asset_keys()
+
+
+def test_the_code_location_refuses_a_plain_http_clickhouse_in_production(tmp_path, monkeypatch):
+    """The ClickHouse TLS contract stops the code location loading in production (one line),
+    as a broken PostgreSQL DSN does; outside production the same URL loads."""
+    import pytest
+
+    from intel_assets.resources.clickhouse_tls import ClickHouseTlsError
+
+    settings = load_settings(home=tmp_path, clickhouse_url="http://clickhouse.internal:8123",
+                             embedded_postgres=False,
+                             bundle_store_dsn=f"sqlite:///{tmp_path / 'b.sqlite3'}")
+    assert build_definitions(settings).resolve_job_def(REFRESH_JOB) is not None
+    monkeypatch.setenv("INTEL_ENV", "production")
+    with pytest.raises(ClickHouseTlsError) as refused:
+        build_definitions(settings)
+    assert "\n" not in str(refused.value) and "https" in str(refused.value)
