@@ -79,14 +79,17 @@ class CanaryRoute:
     def run_day(self, db, day: date, symbols: Collection[str], present: set[str]
                 ) -> CanaryDaySession:
         """Route the canary symbols' intents of ``day`` between two stamped scrapes; record the
-        orders as Torghut's executions rows (decisions already recorded in ``present`` are
-        skipped)."""
+        orders as Torghut's executions rows. Decisions already recorded in ``present`` are
+        skipped, and a day with none left is not scraped again (a rerun of the week keeps the
+        first run's windows instead of replacing them with an idle runner's)."""
         from intel_assets.execution.parity_week import bracket, scrape_stamped
         from intel_assets.rollback_rehearsal import rehearsal_intents
 
         session = CanaryDaySession(day=day)
         intents, _ = rehearsal_intents(self.lean_dir, day)
         intents = [i for i in intents if i.symbol in symbols and i.intent_id not in present]
+        if not intents:  # a rerun: the day was routed and scraped before; its evidence stands
+            return session
         before, after = bracket(day)
         scrape_stamped(db, RUNNER_SOURCE, self.runner_url, before)
         scrape_stamped(db, SERVING_SOURCE, self.serving_url, before)

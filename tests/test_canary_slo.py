@@ -278,3 +278,22 @@ def test_a_lookups_404_is_an_answer_not_an_error_of_the_route():
     snap = runner_snapshot(payload, "http://r", datetime.now(timezone.utc))
     assert snap.operations["get_order_by_client_order_id"].failures == 0
     assert snap.operations["submit_order"].failures == 1
+
+
+def test_a_rerun_of_the_week_keeps_a_routed_days_scrapes(lean_dir):
+    """The week demo's canary route skips a day whose canary intents are all recorded already:
+    it routes nothing and scrapes nothing, so the first run's stamped windows stay the day's
+    evidence (an idle runner's scrapes would replace them and leave p99 unmeasured)."""
+    from intel_assets.canary_demo import CanaryRoute
+    from intel_assets.rollback_rehearsal import rehearsal_intents
+
+    intents, _ = rehearsal_intents(lean_dir, DAY)
+    recorded = {i.intent_id for i in intents if i.symbol == "SPY"}
+    assert recorded, "the LEAN day has SPY intents"
+
+    class NoWrites:
+        def __getattr__(self, name):
+            raise AssertionError(f"the rerun touched the database ({name})")
+
+    session = CanaryRoute(lean_dir, lambda: None).run_day(NoWrites(), DAY, {"SPY"}, recorded)
+    assert (session.intents, session.recorded, session.outcomes) == (0, 0, {})
