@@ -9,8 +9,9 @@ INTEL_LEAN_DATA_DIR, INTEL_PARITY_START_DATE (default: the day of Torghut's firs
 when the definitions load), ALPACA_API_KEY_ID / ALPACA_API_SECRET_KEY (read by Dagster at run
 time through EnvVar, never stored here), INTEL_ROLLOUT_APPROVAL_TOKEN (the rollout gate's
 phase-4 approval token, read through EnvVar), INTEL_CANARY_SYMBOLS / INTEL_CANARY_ACCOUNTS
-(the canary subset, comma-separated; accounts default ``paper``) and INTEL_SERVING_URL (the
-serving API canary_slo scrapes for context latency); the replay clock (INTEL_AS_OF, passed in as
+(the canary subset, comma-separated; accounts default ``paper``), INTEL_SERVING_URL (the
+serving API canary_slo scrapes for context latency) and INTEL_CANARY_LEAN_RUNNER_URL (the LEAN
+runner Torghut's canary routes to, scraped for its error rate and latency); the replay clock (INTEL_AS_OF, passed in as
 ``as_of``) ends the partitions at its day and stops parity automation by default.
 
 Partitions are trading days: weekdays minus the exchange holidays of LEAN's market-hours
@@ -72,6 +73,7 @@ def build_parity_definitions(
     rollout_policy: RolloutPolicyResource | None = None,
     rollout_approval_token: Any = None,
     serving_url: str | None = None,
+    canary_runner_url: str | None = None,
     canary_telemetry: CanaryTelemetryResource | None = None,
 ) -> Definitions:
     """Parity assets + check + ``parity_job`` + sensor + nightly schedule, with their resources;
@@ -82,8 +84,9 @@ def build_parity_definitions(
     Alpaca adapter is deployed); key/secret may be dagster ``EnvVar``s. The rollout gate
     (rollout_baseline, guardrail_daily, rollout_gate) joins with ``rollout_policy`` (default
     thresholds when None) and ``rollout_approval_token`` (an EnvVar) as its approval token;
-    canary_slo scrapes ``lean_runner_url`` and ``serving_url`` (None: not scraped), or what
-    ``canary_telemetry`` names (the canary's own runner, e.g. in the week demo).
+    canary_slo scrapes ``canary_runner_url`` (the LEAN runner Torghut's canary routes to, not
+    the replay runner at ``lean_runner_url``) and ``serving_url`` (None: not scraped), or what
+    ``canary_telemetry`` names.
     Partitions: trading days ``start_date``..``end_date`` (None: today) without ``holidays``
     (None: those of LEAN's market-hours database under ``lean_data_dir``). ``default_running``
     starts the parity sensor and nightly schedule; the rollout schedules always start stopped.
@@ -129,7 +132,7 @@ def build_parity_definitions(
             "lean_execution": ExecutionVenueResource(kind="lean", base_url=lean_runner_url),
             "lean_data": LeanDataResource(lean_dir=str(lean_data_dir)),
             "canary_telemetry": canary_telemetry or CanaryTelemetryResource(
-                lean_runner_url=lean_runner_url, serving_url=serving_url),
+                lean_runner_url=canary_runner_url, serving_url=serving_url),
         },
     )
 
@@ -195,13 +198,18 @@ def parity_config_from_env(environ: Mapping[str, str] | None = None,
     if clock not in ("", "0", "1", "true", "false"):
         raise ParityConfigError(f"INTEL_ALPACA_REPLAY_CLOCK={clock!r}: write 1 (devtools paper "
                                 "server) or 0")
-    serving_url = env.get("INTEL_SERVING_URL", "").strip() or None
-    if serving_url and not serving_url.startswith(("http://", "https://")):
-        raise ParityConfigError(f"INTEL_SERVING_URL={serving_url!r}: write the serving API's "
-                                "base URL, e.g. http://127.0.0.1:8080")
+    urls = {}
+    for name, example in (("INTEL_SERVING_URL", "the serving API's base URL, e.g. "
+                           "http://127.0.0.1:8080"),
+                          ("INTEL_CANARY_LEAN_RUNNER_URL", "the LEAN runner Torghut's canary "
+                           "routes orders to, e.g. http://lean-runner.torghut.svc:8787")):
+        urls[name] = env.get(name, "").strip() or None
+        if urls[name] and not urls[name].startswith(("http://", "https://")):
+            raise ParityConfigError(f"{name}={urls[name]!r}: write {example}")
     return {
         "rollout_policy": rollout_policy_from_env(env),
-        "serving_url": serving_url,
+        "serving_url": urls["INTEL_SERVING_URL"],
+        "canary_runner_url": urls["INTEL_CANARY_LEAN_RUNNER_URL"],
         # the process environment's value: an EnvVar Dagster resolves at run time, so the
         # password never lands in run or job snapshots (a mapping given in code: the value)
         "torghut_db_dsn": EnvVar("TORGHUT_DB_DSN") if os.environ.get("TORGHUT_DB_DSN",

@@ -137,6 +137,7 @@ def main(argv: list[str]) -> int:
 
     from intel_assets.local_postgres import EmbeddedPostgresError
     from intel_assets.resources.dsn_contract import DsnContractError
+    from intel_assets.parity_definitions import ParityConfigError
     from intel_assets.resources.rollout_signoffs import SignoffError
     from intel_assets.resources.torghut_db import TorghutDbError
 
@@ -147,7 +148,7 @@ def main(argv: list[str]) -> int:
             return _revoke(args)
         return _status(args)
     except (SettingsError, DsnContractError, TorghutDbError, EmbeddedPostgresError,
-            SignoffError) as exc:
+            SignoffError, ParityConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except psycopg2.OperationalError as exc:

@@ -209,7 +209,7 @@ def test_canary_slo_materializes_from_executions_and_scrapes_and_phase_4_judges_
     runner_url, serving_url = live_services
     assert torghut_db.insert_executions(_executions(DAY)) == 26
     torghut_db.ensure_rollout_schema()
-    open_at, _ = session_bounds(DAY)
+    open_at, close_at = session_bounds(DAY)
     with httpx.Client(base_url=runner_url, timeout=10) as runner, \
             httpx.Client(base_url=serving_url, timeout=10) as serving:
         torghut_db.save_telemetry(runner_snapshot(runner.get("/v1/observability").json(),
@@ -219,6 +219,12 @@ def test_canary_slo_materializes_from_executions_and_scrapes_and_phase_4_judges_
         codes = _submit(runner, 40)
         for _ in range(5):
             serving.get(CONTEXT_PATH, params={"symbol": "SPY"})
+        # the nightly run's scrape after the close (the asset's own scrape, now, is days later:
+        # after the next session opened, it is no end for this day's window)
+        torghut_db.save_telemetry(runner_snapshot(runner.get("/v1/observability").json(),
+                                                  runner_url, close_at + timedelta(hours=6)))
+        torghut_db.save_telemetry(serving_snapshot(serving.get("/metrics").text, serving_url,
+                                                   close_at + timedelta(hours=6)))
     assert set(codes) == {200}
     from intel_assets.resources.rollout import RolloutPolicyResource
 
@@ -226,6 +232,7 @@ def test_canary_slo_materializes_from_executions_and_scrapes_and_phase_4_judges_
         torghut_db_dsn=postgres_schema_dsn, lean_runner_url=runner_url, alpaca_url=runner_url,
         alpaca_kind="lean", lean_data_dir=lean_dir, start_date="2013-10-07",
         end_date="2013-10-11", default_running=False, serving_url=serving_url,
+        canary_runner_url=runner_url,
         rollout_policy=RolloutPolicyResource(canary_symbols=["SPY"]))
     with DagsterInstance.ephemeral() as instance:
         result = defs.resolve_job_def(CANARY_SLO_JOB).execute_in_process(
@@ -243,7 +250,7 @@ def test_canary_slo_materializes_from_executions_and_scrapes_and_phase_4_judges_
     with psycopg2.connect(postgres_schema_dsn) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM intel_canary_telemetry WHERE source IN (%s, %s)",
                     (RUNNER_SOURCE, SERVING_SOURCE))
-        assert cur.fetchone()[0] == 4, "the run scraped both services and kept every scrape"
+        assert cur.fetchone()[0] == 6, "the run scraped both services and kept every scrape"
 
     def phase4(**thresholds):
         policy = RolloutPolicy(canary_symbols=["SPY"], canary_window_days=1, **thresholds)
@@ -297,3 +304,31 @@ def test_a_rerun_of_the_week_keeps_a_routed_days_scrapes(lean_dir):
 
     session = CanaryRoute(lean_dir, lambda: None).run_day(NoWrites(), DAY, {"SPY"}, recorded)
     assert (session.intents, session.recorded, session.outcomes) == (0, 0, {})
+
+
+def test_windows_refuse_scrapes_from_another_session_and_unlike_buckets():
+    """A start scrape before the previous close (a missed night) or an end scrape after the
+    next open (a rerun next morning) would count another session's traffic: no window, with
+    the reason. Bucket keys match by bound ("2.50" is "2.5"); different bounds, or an
+    operation that vanished, mean the service restarted."""
+    open_at, close_at = session_bounds(DAY)
+    hist = _hist({"2.5": 10, "+Inf": 10})
+    old = _snap(RUNNER_SOURCE, open_at - timedelta(days=2), submit_order=hist)
+    start = _snap(RUNNER_SOURCE, open_at - timedelta(hours=1), submit_order=hist)
+    end = _snap(RUNNER_SOURCE, close_at + timedelta(hours=6), submit_order=hist)
+    late = _snap(RUNNER_SOURCE, close_at + timedelta(days=1), submit_order=hist)
+    assert day_window([start, end], DAY)[0] is not None
+    _, why = day_window([old, end], DAY)
+    assert "before the previous session closed" in why and "missed" in why
+    _, why = day_window([start, late], DAY)
+    assert "after the next session opened" in why
+    padded = _snap(RUNNER_SOURCE, close_at, submit_order=_hist({"2.50": 15, "+Inf": 16}))
+    window = telemetry_window(start, padded)
+    assert not window.restarted and window.operations["submit_order"].buckets == {
+        "2.5": 5, "+Inf": 6}
+    vanished = _snap(RUNNER_SOURCE, close_at, get_order=_hist({"2.5": 1, "+Inf": 1}))
+    assert telemetry_window(start, vanished).restarted
+    rebucketed = _snap(RUNNER_SOURCE, close_at, submit_order=_hist({"5": 20, "+Inf": 20}))
+    assert telemetry_window(start, rebucketed).restarted
+    with pytest.raises(TelemetryError, match="not cumulative"):
+        histogram_quantile(0.99, _hist({"1": 5, "2": 3, "+Inf": 5}))

@@ -558,3 +558,13 @@ def test_phase_4_needs_a_recent_passed_rollback_rehearsal():
     missing = evaluate_gates(_green(rehearsal=None), POLICY)
     assert missing.phase_reached == 3 and [c.id for c in missing.blockers()] == [
         "p4_rollback_rehearsal"]
+
+
+def test_a_rehearsal_too_small_or_dated_in_the_future_is_no_evidence():
+    small = _rehearsal().model_copy(update={"intents": 4, "before_flip": 2, "after_flip": 2})
+    found = _by_id(evaluate_gates(_green(rehearsal=small), POLICY))["p4_rollback_rehearsal"]
+    assert found.missing_evidence and "routed 2 intents before the flip and 2 after; at " \
+        "least 5 on each side are needed" in found.message
+    future = _by_id(evaluate_gates(_green(rehearsal=_rehearsal(age_days=-2)), POLICY))
+    assert not future["p4_rollback_rehearsal"].passed
+    assert "dated in the future" in future["p4_rollback_rehearsal"].message

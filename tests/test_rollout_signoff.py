@@ -263,3 +263,12 @@ def test_without_torghut_db_dsn_the_embedded_cluster_holds_the_demo_database(
                                          "(set TORGHUT_DB_DSN for Torghut's))")
     assert [e.actor for e in db.signoffs(token_sha256("demo-token"))] == ["demo-approver"]
 
+
+
+def test_a_bad_canary_symbol_is_one_error_line_in_status(env, capsys, monkeypatch):
+    """rollout status reads the canary subset from INTEL_CANARY_SYMBOLS: a symbol that is not
+    one is a single error line (exit 2), never a traceback."""
+    monkeypatch.setenv("INTEL_CANARY_SYMBOLS", "SPY,not a symbol!")
+    code, out, err = _run(capsys, "status")
+    assert code == 2 and out == [] and len(err) == 1
+    assert err[0].startswith("error: INTEL_CANARY_SYMBOLS: ")

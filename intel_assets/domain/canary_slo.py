@@ -16,8 +16,10 @@ Definitions (what canary_slo[day] stores and phase 4 compares):
   histograms: the newest scrape at or before the day's extended session opens (04:00 New
   York) and the first at or after it closes (20:00). A counter that went down means the
   service restarted in between: the window is then what the end scrape counted since that
-  restart (``restarted``). The nightly canary_slo run scrapes at 02:45, so consecutive nights
-  bracket exactly one session.
+  restart (``restarted``; so do bucket bounds that changed or an operation that vanished).
+  The nightly canary_slo run scrapes at 02:45, so consecutive nights bracket exactly one
+  session; a start scrape before the previous session's close or an end scrape after the next
+  session's open is refused (the window would count another session's traffic).
 * **error rate** = failed / all requests of the LEAN runner's order operations
   (ORDER_OPERATIONS) in its window; a failure is an answer >= 400 (the runner's
   ``failures_total``), except a look-up's 404 (LOOKUP_OPERATIONS: "no such order" is the
@@ -89,7 +91,16 @@ class CanaryExecution:
 
 
 def _bound(le: str) -> float:
-    return math.inf if le == INF else float(le)
+    """A bucket's upper bound from its key: "+Inf", "inf", "Infinity", "2.5", "2.50"..."""
+    value = float(le)
+    if math.isnan(value):
+        raise TelemetryError(f"bucket bound {le!r} is not a number")
+    return value
+
+
+def _by_bound(buckets: dict[str, int]) -> dict[float, int]:
+    """Bucket counts keyed by their bound (so "2.5" and "2.50" are one bucket)."""
+    return {_bound(le): n for le, n in buckets.items()}
 
 
 def runner_snapshot(payload: Mapping[str, Any], url: str, scraped_at: datetime
@@ -170,10 +181,14 @@ def session_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def _minus(end: LatencyHistogram, start: LatencyHistogram | None) -> LatencyHistogram | None:
-    """end - start, or None when a counter went down (a restart)."""
+    """end - start bucket by bucket (matched by bound), or None when the two cannot be
+    differenced: a counter went down (a restart) or the bucket bounds differ."""
     if start is None:
         return end
-    diff = {le: n - start.buckets.get(le, 0) for le, n in end.buckets.items()}
+    ends, starts = _by_bound(end.buckets), _by_bound(start.buckets)
+    if set(ends) != set(starts):
+        return None
+    diff = {f"{le:g}" if not math.isinf(le) else INF: n - starts[le] for le, n in ends.items()}
     if any(v < 0 for v in diff.values()) or end.count < start.count or \
             end.failures < start.failures:
         return None
@@ -186,8 +201,11 @@ def telemetry_window(start: TelemetrySnapshot | None, end: TelemetrySnapshot) ->
     """What ``end`` counted after ``start`` (module docstring; ``start`` None: since the
     service started)."""
     ops: dict[str, LatencyHistogram] = {}
-    restarted = False
+    # An operation counted at the start but gone at the end: the service started afresh.
+    restarted = start is not None and bool(set(start.operations) - set(end.operations))
     for op, h in end.operations.items():
+        if restarted:
+            break
         d = _minus(h, None if start is None else start.operations.get(op))
         if d is None:
             restarted = True
@@ -201,8 +219,14 @@ def telemetry_window(start: TelemetrySnapshot | None, end: TelemetrySnapshot) ->
 
 def day_window(snapshots: Sequence[TelemetrySnapshot], day: date
                ) -> tuple[TelemetryWindow | None, str]:
-    """(the window of ``day``'s session, '') from one source's scrapes, or (None, why)."""
+    """(the window of ``day``'s session, '') from one source's scrapes, or (None, why).
+
+    The start scrape must lie between the previous day's close and the session's open, the
+    end scrape between the close and the next day's open: a window reaching into another
+    session (a missed night, a rerun the next morning) would count its traffic too."""
     open_at, close_at = session_bounds(day)
+    earliest = session_bounds(day - timedelta(days=1))[1]
+    latest = session_bounds(day + timedelta(days=1))[0]
     before = [s for s in snapshots if s.scraped_at <= open_at]
     after = [s for s in snapshots if s.scraped_at >= close_at]
     if not after:
@@ -211,21 +235,34 @@ def day_window(snapshots: Sequence[TelemetrySnapshot], day: date
     if not before:
         return None, (f"no scrape at or before {open_at.strftime('%Y-%m-%d %H:%M')} New York "
                       "(the session's open)")
-    return telemetry_window(max(before, key=lambda s: s.scraped_at),
-                            min(after, key=lambda s: s.scraped_at)), ""
+    start = max(before, key=lambda s: s.scraped_at)
+    end = min(after, key=lambda s: s.scraped_at)
+    if start.scraped_at < earliest:
+        return None, (f"the last scrape before the session is from "
+                      f"{start.scraped_at.astimezone(NEW_YORK).strftime('%Y-%m-%d %H:%M')} New "
+                      "York, before the previous session closed: the window would span two "
+                      "sessions (a nightly canary_slo run was missed)")
+    if end.scraped_at > latest:
+        return None, (f"the first scrape after the session is from "
+                      f"{end.scraped_at.astimezone(NEW_YORK).strftime('%Y-%m-%d %H:%M')} New "
+                      "York, after the next session opened: the window would count its traffic "
+                      "(rematerialize before 04:00, or it stays unmeasured)")
+    return telemetry_window(start, end), ""
 
 
 def histogram_quantile(q: float, h: LatencyHistogram) -> tuple[float | None, bool]:
     """(the q-quantile in ms, whether it is only a lower bound: it fell in +Inf); None when the
     histogram counted nothing. Linear interpolation inside the bucket, as Prometheus does."""
-    bounds = sorted(h.buckets.items(), key=lambda kv: _bound(kv[0]))
+    bounds = sorted(_by_bound(h.buckets).items())
     total = bounds[-1][1] if bounds else 0
     if total <= 0:
         return None, False
+    counts = [n for _, n in bounds]
+    if counts != sorted(counts):
+        raise TelemetryError(f"bucket counts {counts} are not cumulative")
     rank, lower, below = q * total, 0.0, 0
-    finite = [_bound(le) for le, _ in bounds if le != INF]
-    for le, cumulative in bounds:
-        upper = _bound(le)
+    finite = [le for le, _ in bounds if not math.isinf(le)]
+    for upper, cumulative in bounds:
         if cumulative >= rank:
             if math.isinf(upper):
                 return (finite[-1] if finite else None), True

@@ -40,8 +40,8 @@ CRITERIA: dict[str, tuple[int, str]] = {
     "p1_stale_probe": (1, "a block past its budget is stale, flagged and lowers bundle quality"),
     "p2_schema_rejection_rate": (2, "no increase in the schema/validation rejection rate"),
     "p2_guardrail_stability": (2, "degraded-context share within the baseline band every day"),
-    "p2_risk_path_identical": (2, "deterministic risk decisions identical with market context "
-                               "on and off over the baseline window"),
+    "p2_risk_path_identical": (2, "the guardrail preserves every recorded deterministic risk "
+                               "decision with market context on and off (baseline window)"),
     "p3_status_agreement": (3, "parity status agreement over the window"),
     "p3_fill_drift_p95": (3, "parity p95 |fill-price drift| over the window"),
     "p3_duplicate_submissions": (3, "no duplicate submissions over the window"),
@@ -54,6 +54,8 @@ CRITERIA: dict[str, tuple[int, str]] = {
     "p4_approval": (4, "an explicit approval matching INTEL_ROLLOUT_APPROVAL_TOKEN"),
 }
 _EPS = 1e-9
+#: Intents a rollback rehearsal must route on each side of the flip to count as evidence.
+MIN_REHEARSAL_SIDE = 5
 
 
 def _n(value: float | None, digits: int = 2, fraction: bool = False) -> str:
@@ -417,6 +419,14 @@ def _rehearsal(ev: GateEvidence, policy: RolloutPolicy) -> CriterionResult:
                        f"is {age:.0f} days old > {policy.rehearsal_max_age_days}; {produce}",
                        measured=age, threshold=float(policy.rehearsal_max_age_days),
                        comparison="<=", unit="days", evidence=[ref], missing=True)
+    if age < -_EPS:
+        return _result(cid, False, f"the latest rollback rehearsal (run {r.run_id}) is dated in "
+                       f"the future ({r.finished_at.isoformat()}); {produce}", evidence=[ref])
+    if r.before_flip < MIN_REHEARSAL_SIDE or r.after_flip < MIN_REHEARSAL_SIDE:
+        return _result(cid, False, f"no evidence: the latest rollback rehearsal (run {r.run_id}) "
+                       f"routed {r.before_flip} intents before the flip and {r.after_flip} after; "
+                       f"at least {MIN_REHEARSAL_SIDE} on each side are needed; {produce} "
+                       "without --limit", evidence=[ref], missing=True)
     figures = (f"{r.intents} intents ({r.before_flip} before the flip, {r.after_flip} after), "
                f"lost {r.lost}, doubled {r.doubled}, misrouted {r.misrouted}, context fetches "
                f"after the flip {r.context_fetches_after}")
