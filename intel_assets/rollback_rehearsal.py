@@ -20,12 +20,21 @@ Run:
 3. the in-flight intent is retried under the same client_order_id (Torghut never saw an
    answer), then the second half is routed.
 
+Variant ``lean_down_after_flip``: LEAN stays unreachable after the flip (the usual reason to roll
+back), healed only for the final verification read. The router was told it sent nothing before
+(``sent={}``), so it skips LEAN's look-up for the post-flip intents (never sent there) and
+routes them to Alpaca, and holds the in-flight retry (sent to LEAN without an answer): the retry
+must be ``held``, its one order the one LEAN placed before the drop.
+
 Verdict, from each venue's own order list (LEAN ``GET /v1/orders?status=all``, Alpaca
 ``GET /v2/orders?status=all``) counted by client_order_id, cross-checked by a look-up of every
 client_order_id at both venues: each intent the guardrail let through has exactly one order
 across both venues (``lost`` 0, ``doubled`` 0), on LEAN before the flip and for the in-flight
 retry, on Alpaca after it (``misrouted`` 0); no order exists for an intent the guardrail
-rejected, nor for a client_order_id that is no intent of the rehearsal; the context client
+rejected (the judge decides that itself, not from the router's answer: before the flip by
+``guard_trade`` with the same policy and flags and a context client of its own; after the flip
+the context is off and the risk decision approved, so every post-flip intent must have its
+order), nor for a client_order_id that is no intent of the rehearsal; the context client
 made some fetches before the flip and none after it. Each failed condition is one sentence in
 ``problems``; the rehearsal passed when there is none.
 """
@@ -44,8 +53,12 @@ from typing import Any
 
 from intel_assets.contracts.orders import OrderIntent, OrderState
 from intel_assets.contracts.rehearsal import InFlightRetry, Phase, RehearsalIntent, RehearsalRecord
-from intel_assets.torghut.flags import EXECUTION_ADAPTER_VAR, MARKET_CONTEXT_ENABLED_VAR
-from intel_assets.torghut.routing import ExecutionRouter, OrderVenue, RoutedIntent
+from intel_assets.torghut.flags import (
+    EXECUTION_ADAPTER_VAR,
+    MARKET_CONTEXT_ENABLED_VAR,
+    RolloutFlags,
+)
+from intel_assets.torghut.routing import APPROVED, ExecutionRouter, OrderVenue, RoutedIntent
 
 DEFAULT_DAY = date(2013, 10, 8)
 ENV_BEFORE = {EXECUTION_ADAPTER_VAR: "lean", MARKET_CONTEXT_ENABLED_VAR: "true"}
@@ -191,11 +204,14 @@ def alpaca_order_counts(base_url: str, key: str = PAPER_KEY,
 
 def rehearse_rollback(lean_dir: Path | str, day: date, store_factory: Callable[[], Any], *,
                       limit: int | None = None, router_factory: RouterFactory = ExecutionRouter,
-                      policy: Any = None) -> RehearsalResult:
+                      policy: Any = None, lean_down_after_flip: bool = False
+                      ) -> RehearsalResult:
     """Run the rehearsal (module docstring) and judge it; never raises for what the venues
     do (their failures are the verdict's problems). ``store_factory`` opens the bundle store
-    the serving app reads; ``router_factory(venues, environ, context=, policy=)`` builds the
-    router (a variant plants a fault); ``policy`` is a GuardrailPolicy (default Torghut's)."""
+    the serving app reads; ``router_factory(venues, environ, context=, policy=, sent=)``
+    builds the router (a variant plants a fault; ``sent={}``: nothing was sent before);
+    ``policy`` is a GuardrailPolicy (default Torghut's); ``lean_down_after_flip``: LEAN stays
+    unreachable after the flip (module docstring)."""
     from intel_assets.devtools.alpaca_server import start_alpaca_server
     from intel_assets.devtools.asgi import asgi_in_background
     from intel_assets.execution.alpaca_adapter import AlpacaAdapter
@@ -208,7 +224,8 @@ def rehearse_rollback(lean_dir: Path | str, day: date, store_factory: Callable[[
     started, clock = datetime.now(timezone.utc), time.perf_counter()
     lean_dir = Path(lean_dir)
     intents, problems = rehearsal_intents(lean_dir, day, limit)
-    run = _Run(run_id=str(uuid.uuid4()), day=day, started_at=started, problems=problems)
+    run = _Run(run_id=str(uuid.uuid4()), day=day, started_at=started, problems=problems,
+               lean_down_after_flip=lean_down_after_flip)
     if len(intents) < 2:
         run.problems.append(f"{len(intents)} intents on {day}: a rehearsal needs at least 2 (one "
                             "on each side of the flip)")
@@ -228,8 +245,8 @@ def rehearse_rollback(lean_dir: Path | str, day: date, store_factory: Callable[[
                       "alpaca": f"Alpaca paper server at {paper.url} (replay clock)"}
         lean_venue, alpaca_venue = DroppingVenue(lean), AdapterVenue(alpaca)
         venues: dict[str, OrderVenue] = {"lean": lean_venue, "alpaca": alpaca_venue}
-        router = router_factory(venues, environ, context=client,
-                                policy=policy or GuardrailPolicy())
+        policy = policy or GuardrailPolicy()
+        router = router_factory(venues, environ, context=client, policy=policy, sent={})
         routed: list[tuple[Phase, RoutedIntent]] = []
         for intent in before[:-1]:
             routed.append(("before_flip", router.route(intent)))
@@ -238,13 +255,22 @@ def rehearse_rollback(lean_dir: Path | str, day: date, store_factory: Callable[[
         first = router.route(in_flight)
         run.context_fetches_before = client.stats.fetches
         environ.update(ENV_AFTER)  # the rollback: env changed, Torghut restarted
-        lean_venue.heal()
+        if not lean_down_after_flip:
+            lean_venue.heal()
         retry = router.route(in_flight)
         routed.append(("in_flight_retry", retry))
         for intent in after:
             routed.append(("after_flip", router.route(intent)))
         run.context_fetches_after = client.stats.fetches - run.context_fetches_before
         run.in_flight = (first, retry)
+        lean_venue.heal()  # reachable again for the verification read
+        try:
+            # the judge's own guardrail answers before the flip, on a client of its own
+            judge = stack.enter_context(MarketContextClient(context_url))
+            run.expected_actions = _guardrail_actions(before[:-1], judge, policy)
+        except Exception as exc:  # noqa: BLE001 - the verdict cannot be judged: it fails
+            run.problems.append(f"the judge could not recompute the guardrail before the flip: "
+                                f"{type(exc).__name__}: {exc}")
         try:
             held = {"lean": lean_order_counts(lean), "alpaca": alpaca_order_counts(paper.url)}
             looked_up = _look_up(venues, intents)
@@ -253,6 +279,17 @@ def rehearse_rollback(lean_dir: Path | str, day: date, store_factory: Callable[[
                                 f"proven: {type(exc).__name__}: {exc}")
             return run.result(routed, Counter(), Counter(), {}, clock)
     return run.result(routed, held["lean"], held["alpaca"], looked_up, clock)
+
+
+def _guardrail_actions(intents: list[OrderIntent], client: Any, policy: Any) -> dict[str, str]:
+    """client_order_id -> the guardrail's final action for it before the flip, as the judge
+    computes it (guard_trade with the pre-flip flags, an approved risk decision)."""
+    from intel_assets.torghut.guardrail import guard_trade
+
+    flags = RolloutFlags.from_env(ENV_BEFORE)
+    return {i.client_order_id or "": guard_trade(i.symbol, APPROVED, client=client, policy=policy,
+                                                 flags=flags, as_of=i.decision_time
+                                                 ).final_action() for i in intents}
 
 
 def _look_up(venues: Mapping[str, OrderVenue], intents: list[OrderIntent]
@@ -274,6 +311,10 @@ class _Run:
     context_fetches_before: int = 0
     context_fetches_after: int = 0
     in_flight: tuple[RoutedIntent, RoutedIntent] | None = None
+    lean_down_after_flip: bool = False
+    #: client_order_id -> the judge's guardrail action before the flip (None: not computed,
+    #: then the router's guardrail outcome is read instead)
+    expected_actions: dict[str, str] | None = None
 
     def result(self, routed: list[tuple[Phase, RoutedIntent]], lean: Counter, alpaca: Counter,
                looked_up: dict[tuple[str, str], bool], clock: float) -> RehearsalResult:
@@ -305,12 +346,25 @@ class _Run:
         return dict(sorted(Counter((r.guardrail.reason or "ok") if r.guardrail else "not guarded"
                                    for r in seen).items()))
 
-    @staticmethod
-    def _row(phase: Phase, r: RoutedIntent, lean: Counter, alpaca: Counter) -> RehearsalIntent:
+    def _expected(self, phase: Phase, r: RoutedIntent) -> str | None:
+        """The venue that must hold the intent's order (None: the guardrail rejects it), by
+        the judge, not by the router's answer."""
+        if phase == "after_flip":  # context off, risk approved: nothing may be rejected
+            return "alpaca"
+        if phase == "in_flight_retry":  # LEAN placed it before the drop
+            return "lean"
+        actions = self.expected_actions
+        if actions is not None and r.client_order_id in actions:
+            rejected = actions[r.client_order_id] == "reject"
+        else:
+            rejected = r.outcome == "guardrail_rejected"
+        return None if rejected else "lean"
+
+    def _row(self, phase: Phase, r: RoutedIntent, lean: Counter,
+             alpaca: Counter) -> RehearsalIntent:
         cid = r.client_order_id
         orders = {"lean": lean[cid], "alpaca": alpaca[cid]}
-        expected = None if r.outcome == "guardrail_rejected" else (
-            "alpaca" if phase == "after_flip" else "lean")
+        expected = self._expected(phase, r)
         total = sum(orders.values())
         if expected is None:
             verdict = "leaked" if total else "ok"
@@ -378,10 +432,14 @@ class _Run:
                             f"fetches after {MARKET_CONTEXT_ENABLED_VAR}=false (expected 0): the "
                             "context path is still on")
         if self.in_flight is not None:
-            first, _ = self.in_flight
+            first, retry = self.in_flight
             if not lean[first.client_order_id]:
                 problems.append(f"the in-flight intent {first.client_order_id} never reached "
                                 "LEAN: the dangerous case was not rehearsed")
+            if self.lean_down_after_flip and retry.outcome != "held":
+                problems.append(f"the in-flight retry {retry.client_order_id} was answered "
+                                f"{retry.outcome} while LEAN was unreachable (expected held: it "
+                                "may be at LEAN)")
         return problems
 
     def _in_flight_retry(self, lean: Counter, alpaca: Counter) -> InFlightRetry | None:

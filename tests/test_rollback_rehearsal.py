@@ -12,10 +12,11 @@ import pytest
 
 from helpers import make_bundle
 from intel_assets.contracts.orders import Fill, OrderIntent, OrderState
+from intel_assets.execution.adapter import OrderRequestError, RunnerUnavailableError
 from intel_assets.resources.bundle_store import BundleStore
 from intel_assets.resources.rollout_rehearsals import latest_rehearsal, save_rehearsal
 from intel_assets.rollback_rehearsal import rehearsal_intents, rehearse_rollback
-from intel_assets.torghut.routing import ExecutionRouter
+from intel_assets.torghut.routing import APPROVED, ExecutionRouter, RoutedIntent
 
 DAY = date(2013, 10, 8)
 
@@ -40,6 +41,16 @@ class NoCrossVenueLookup(ExecutionRouter):
 
     def lookup_venues(self, route):
         return [route]
+
+
+class RejectsAfterFlip(ExecutionRouter):
+    """Planted fault: answers guardrail_rejected for every intent routed to Alpaca."""
+
+    def route(self, intent, decision=APPROVED):
+        flags = self.read_flags()
+        if flags.execution_adapter == "alpaca":
+            return RoutedIntent(intent, "guardrail_rejected", flags, "alpaca", None)
+        return super().route(intent, decision)
 
 
 class FlagsReadOnce(ExecutionRouter):
@@ -113,6 +124,30 @@ def test_router_reading_the_flags_once_leaves_post_flip_intents_on_lean(lean_dir
                for p in record.problems)
 
 
+def test_rollback_keeps_trading_on_alpaca_while_lean_stays_down(lean_dir, store):
+    result = rehearse_rollback(lean_dir, DAY, store, limit=12, lean_down_after_flip=True)
+    record = result.record
+    assert record.problems == [] and record.passed
+    assert (record.lost, record.doubled, record.misrouted) == (0, 0, 0)
+    retry = record.in_flight_retry
+    assert (retry.first_outcome, retry.retry_outcome) == ("in_flight", "held")
+    assert retry.venues == {"lean": 1, "alpaca": 0} and retry.venue == "lean"
+    after = [r for r in record.rows if r.phase == "after_flip"]
+    assert len(after) == 6 and all(r.outcome == "submitted" and r.orders == {"lean": 0, "alpaca": 1}
+                                   for r in after)
+    assert all("lean look-up skipped" in routed.detail
+               for phase, routed in result.routed if phase == "after_flip")
+
+
+def test_judge_does_not_trust_the_router_about_post_flip_rejections(lean_dir, store):
+    record = rehearse_rollback(lean_dir, DAY, store, limit=12,
+                               router_factory=RejectsAfterFlip).record
+    assert not record.passed and record.lost == record.after_flip == 6
+    assert record.guardrail_rejected == 0
+    assert all(r.expected_venue == "alpaca" and r.verdict == "lost"
+               for r in record.rows if r.phase == "after_flip")
+
+
 def test_command_prints_the_report_records_it_and_exits_by_the_verdict(
         lean_dir, tmp_path, monkeypatch, capsys, postgres_schema_dsn):
     from intel_assets.resources.torghut_db import TorghutDb
@@ -149,6 +184,8 @@ class MemoryVenue:
 
     def __init__(self, name: str) -> None:
         self.name, self.orders, self.down, self.refuse = name, {}, False, False
+        self.timeout = False  # the submit reaches the venue, which commits it later
+        self.late: dict = {}
 
     def _state(self, intent: OrderIntent) -> OrderState:
         cid = intent.client_order_id
@@ -159,7 +196,10 @@ class MemoryVenue:
         if self.down:
             raise ConnectionError(f"{self.name} is down")
         if self.refuse:
-            raise RuntimeError(f"{self.name} refused it")
+            raise OrderRequestError(422, f"{self.name} refused it")
+        if self.timeout:
+            self.late[intent.client_order_id] = intent
+            raise RunnerUnavailableError(f"{self.name} timed out")
         self.orders.setdefault(intent.client_order_id, intent)
         return self._state(intent)
 
@@ -189,7 +229,7 @@ def test_router_holds_what_a_venue_cannot_rule_out_and_falls_back_only_when_lean
     lean.refuse = True  # LEAN answers, and does not hold it: Torghut's fallback to Alpaca
     fell = router.route(_intent(2))
     assert fell.outcome == "fallback" and fell.venue == "alpaca"
-    assert fell.fallback_reason.startswith("lean_submit_failed: RuntimeError")
+    assert fell.fallback_reason.startswith("lean_submit_failed: OrderRequestError")
     lean.refuse = False
 
     env["TRADING_EXECUTION_ADAPTER"] = "bogus"
@@ -201,3 +241,39 @@ def test_router_holds_what_a_venue_cannot_rule_out_and_falls_back_only_when_lean
     again = router.route(_intent(2))
     assert again.outcome == "duplicate_avoided" and again.venue == "alpaca"
     assert not again.context_consulted and len(alpaca.orders) == 1
+
+
+def test_router_skips_a_down_venue_it_never_sent_to_and_falls_back_only_on_a_refusal():
+    lean, alpaca = MemoryVenue("lean"), MemoryVenue("alpaca")
+    env = {"TRADING_EXECUTION_ADAPTER": "lean", "TRADING_MARKET_CONTEXT_ENABLED": "false"}
+    router = ExecutionRouter({"lean": lean, "alpaca": alpaca}, env, sent={})
+
+    lean.timeout = True  # LEAN may commit it later: nothing else sent
+    late = router.route(_intent(1))
+    assert late.outcome == "in_flight" and late.venue is None
+    assert not alpaca.orders and "cid-1" in router.unconfirmed
+    lean.timeout = False
+
+    lean.refuse = True  # LEAN's definite refusal: Torghut's fallback to Alpaca
+    fell = router.route(_intent(2))
+    assert fell.outcome == "fallback" and fell.venue == "alpaca"
+    assert fell.fallback_reason.startswith("lean_submit_failed: OrderRequestError")
+    assert set(alpaca.orders) == {"cid-2"} and router.sent["cid-2"] == "alpaca"
+    lean.refuse = False
+
+    lean.down = True  # the rollback while LEAN is down
+    env["TRADING_EXECUTION_ADAPTER"] = "alpaca"
+    rolled = router.route(_intent(3))
+    assert rolled.outcome == "submitted" and rolled.venue == "alpaca"
+    assert "lean look-up skipped" in rolled.detail and "cid-3" in alpaca.orders
+    retry = router.route(_intent(1))  # sent to LEAN without an answer: it may be there
+    assert retry.outcome == "held" and "cid-1" not in alpaca.orders
+    again = router.route(_intent(2))  # at Alpaca already
+    assert again.outcome == "duplicate_avoided" and again.venue == "alpaca"
+
+    restarted = ExecutionRouter({"lean": lean, "alpaca": alpaca}, env, sent={"cid-9": "lean"})
+    known = restarted.route(_intent(9))  # the record says LEAN took it: not sent again
+    assert known.outcome == "duplicate_avoided" and known.venue == "lean"
+    assert "cid-9" not in alpaca.orders
+    unknown = ExecutionRouter({"lean": lean, "alpaca": alpaca}, env).route(_intent(4))
+    assert unknown.outcome == "held" and "cid-4" not in alpaca.orders  # no record: conservative

@@ -11,19 +11,35 @@ records ``execution_fallback_reason``. Per intent, ``ExecutionRouter.route``:
    sends nothing (``flags_invalid``), it never guesses a venue;
 2. looks the client_order_id up at **every** venue (the routed one first): a retry of an intent
    that either venue already accepted returns that order (``duplicate_avoided``), sent nowhere.
-   A venue that cannot answer the look-up sends nothing (``held``: retry later), since the order
-   may be there;
+   A venue that cannot answer the look-up sends nothing (``held``: retry later) only when the
+   order may be there, by the router's record of what it sent (below); otherwise that venue's
+   look-up is skipped (said in ``detail``) and routing goes on;
 3. runs the guardrail (``guard_trade``: deterministic check, TRADING_MARKET_CONTEXT_ENABLED,
    the context fetch, GuardrailPolicy); a reject sends nothing (``guardrail_rejected``);
 4. submits to the routed venue (``submitted``). When the submit fails, the venue is asked
    whether it has the order after all: it does -> ``submitted`` (the answer was lost, the order
-   was not); it says no -> a LEAN route falls back to Alpaca (``fallback``, with the reason),
-   an Alpaca route is ``failed``; it cannot answer -> ``in_flight`` (outcome unknown, nothing
-   else sent: a retry resolves it by step 2).
+   was not); it says no and the submit failed by a definite refusal (``OrderRequestError``, the
+   venue's 4xx answer) -> a LEAN route falls back to Alpaca (``fallback``, with the reason), an
+   Alpaca route is ``failed``; it says no but the submit failed otherwise (timeout, venue
+   unavailable: the venue may still commit it) or it cannot answer -> ``in_flight`` (outcome
+   unknown, nothing else sent: a retry resolves it by step 2).
 
-Difference from Torghut, on purpose: Torghut falls back on any LEAN failure, including a
+The record of what was sent (``sent``: client_order_id -> venue; ``unconfirmed``: the ids whose
+submit got no definite answer, in flight). A venue's failed look-up holds the intent only when
+the intent may be at that venue: it was sent there without a definite answer (``unconfirmed``),
+or the router cannot know (below). An intent sent there with a definite answer is at that venue
+(``duplicate_avoided`` from the record, nothing sent). An intent never sent to that venue skips
+its look-up and proceeds to the routed venue: so a rollback to Alpaca keeps trading while LEAN
+is down, and only LEAN's in-flight intents wait. Torghut keeps the same knowledge in its
+executions rows and decision status; a restarted process must be given it: pass ``sent`` (and
+``unconfirmed``, else the entries count as definite) to the constructor, ``{}`` meaning nothing
+was sent before. With ``sent=None`` (the default) the router has no record of what earlier
+processes sent, so for every id it did not send itself it keeps the conservative rule: any
+failed look-up holds the intent.
+
+Differences from Torghut, on purpose: Torghut falls back on any LEAN failure, including a
 timeout after the runner took the order, which places it a second time at Alpaca. Here the
-fallback waits until LEAN says it does not hold the order.
+fallback needs LEAN's definite refusal and LEAN's answer that it does not hold the order.
 
 Venues implement ``OrderVenue`` (submit, and find_order answering None only when the venue says
 it has no such order); intel_assets.rollback_rehearsal adapts the execution adapters to it.
@@ -32,11 +48,12 @@ it has no such order); intel_assets.rollback_rehearsal adapts the execution adap
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, Protocol
 
 from intel_assets.contracts.orders import OrderIntent, OrderState
+from intel_assets.execution.adapter import OrderRequestError
 from intel_assets.torghut.client import MarketContextResult
 from intel_assets.torghut.flags import EXECUTION_ADAPTERS, ExecutionAdapterName, RolloutFlags
 from intel_assets.torghut.guardrail import (
@@ -108,6 +125,11 @@ class _LookupFailed(Exception):
         self.venue = venue
 
 
+def _refused(exc: Exception) -> bool:
+    """The venue's definite refusal (a 4xx answer): it did not take the order, and will not."""
+    return isinstance(exc, OrderRequestError)
+
+
 @dataclass
 class ExecutionRouter:
     """Routes intents to the 'lean' or 'alpaca' venue by the flags in ``environ`` (module
@@ -118,12 +140,42 @@ class ExecutionRouter:
     context: ContextSource | None = None  # None: no TRADING_MARKET_CONTEXT_URL
     policy: GuardrailPolicy = field(default_factory=GuardrailPolicy)
     fallback_to_alpaca: bool = True
+    #: client_order_id -> the venue it was sent to (module docstring); None: no record of what
+    #: earlier processes sent (conservative look-ups for ids this router did not send).
+    sent: dict[str, ExecutionAdapterName] | None = None
+    #: the ids in ``sent`` whose submit got no definite answer (in flight).
+    unconfirmed: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         missing = [name for name in EXECUTION_ADAPTERS if name not in self.venues]
         if missing:
             raise ValueError(f"the router needs a venue for each of {EXECUTION_ADAPTERS}; "
                              f"missing {missing}")
+        self._complete = self.sent is not None
+        self.sent = dict(self.sent or {})
+        self.unconfirmed = set(self.unconfirmed)
+        self.skipped: list[str] = []  # the venues whose look-up the last route skipped
+
+    def unreachable(self, client_order_id: str, venue: ExecutionAdapterName
+                    ) -> Literal["hold", "there", "skip"]:
+        """What ``venue``'s failed look-up of ``client_order_id`` means, by the router's record
+        (module docstring): ``hold`` (the order may be there), ``there`` (sent there, definite
+        answer) or ``skip`` (never sent there)."""
+        assert self.sent is not None
+        if client_order_id in self.sent:
+            if self.sent[client_order_id] != venue:
+                return "skip"
+            return "hold" if client_order_id in self.unconfirmed else "there"
+        return "skip" if self._complete else "hold"
+
+    def _record(self, client_order_id: str, venue: ExecutionAdapterName,
+                definite: bool) -> None:
+        assert self.sent is not None
+        self.sent[client_order_id] = venue
+        if definite:
+            self.unconfirmed.discard(client_order_id)
+        else:
+            self.unconfirmed.add(client_order_id)
 
     # ---- the steps (overridable, e.g. to plant a fault in a rehearsal) ---------------------
     def read_flags(self) -> RolloutFlags:
@@ -136,13 +188,22 @@ class ExecutionRouter:
 
     def existing_order(self, client_order_id: str, route: ExecutionAdapterName
                        ) -> tuple[ExecutionAdapterName, OrderState] | None:
-        """Step 2: the venue already holding ``client_order_id`` and its order, or None;
-        _LookupFailed when a venue cannot tell."""
+        """Step 2: the venue already holding ``client_order_id`` and its order (None when the
+        order is known from the router's record only), or None; _LookupFailed when a venue
+        cannot tell and the order may be there. Skipped venues are listed in ``skipped``."""
+        self.skipped = []
         for name in self.lookup_venues(route):
             try:
                 found = self.venues[name].find_order(client_order_id)
             except Exception as exc:  # noqa: BLE001 - any failure: the venue cannot tell
-                raise _LookupFailed(name, exc) from exc
+                meaning = self.unreachable(client_order_id, name)
+                if meaning == "hold":
+                    raise _LookupFailed(name, exc) from exc
+                if meaning == "there":  # sent there with a definite answer: it is there
+                    return name, None
+                self.skipped.append(f"{name} look-up skipped ({_text(exc)}): this router never "
+                                    f"sent {client_order_id} to {name}")
+                continue
             if found is not None:
                 return name, found
         return None
@@ -166,25 +227,46 @@ class ExecutionRouter:
                                 "retry later", **seen)
         if existing is not None:
             venue, state = existing
+            how = "" if state is not None else (
+                " (by the router's record; the venue cannot be asked now)")
             return RoutedIntent(intent, "duplicate_avoided", venue=venue, state=state,
-                                detail=f"{venue} already holds {cid}: not sent again", **seen)
+                                detail=f"{venue} already holds {cid}{how}: not sent again",
+                                **seen)
+        skipped = "; ".join(self.skipped)
         counted = _CountedSource(self.context) if self.context is not None else None
         guarded = guard_trade(intent.symbol, decision, client=counted, policy=self.policy,
                               flags=flags, as_of=intent.decision_time)
         consulted = bool(counted and counted.calls)
         seen.update(context_consulted=consulted, guardrail=guarded)
         if guarded.final_action() == "reject":
-            return RoutedIntent(intent, "guardrail_rejected", venue=None,
-                                detail=guarded.detail or str(guarded.reason), **seen)
-        return self._submit(intent, route, seen)
+            return RoutedIntent(intent, "guardrail_rejected", venue=None, detail=_joined(
+                skipped, guarded.detail or str(guarded.reason)), **seen)
+        routed = self._submit(intent, route, seen)
+        if skipped:
+            routed = replace(routed, detail=_joined(skipped, routed.detail))
+        return routed
+
+    def _send(self, venue: ExecutionAdapterName, intent: OrderIntent) -> OrderState:
+        """Submit at ``venue``, keeping the record: unconfirmed until the venue answers."""
+        cid = intent.client_order_id or ""
+        self._record(cid, venue, definite=False)
+        state = self.venues[venue].submit(intent)
+        self._record(cid, venue, definite=True)
+        return state
+
+    def _forget(self, client_order_id: str) -> None:
+        """The venue definitely did not take it: as if never sent."""
+        assert self.sent is not None
+        self.sent.pop(client_order_id, None)
+        self.unconfirmed.discard(client_order_id)
 
     def _submit(self, intent: OrderIntent, route: ExecutionAdapterName,
                 seen: dict) -> RoutedIntent:
         cid = intent.client_order_id or ""
         try:
-            state = self.venues[route].submit(intent)
+            state = self._send(route, intent)
         except Exception as exc:  # noqa: BLE001 - the venue's failure is this intent's answer
-            failure = _text(exc)
+            failure, refused = _text(exc), _refused(exc)
         else:
             return RoutedIntent(intent, "submitted", venue=route, state=state, **seen)
         try:
@@ -195,19 +277,32 @@ class ExecutionRouter:
                 f"{cid} ({_text(exc)}); nothing else sent, retry with the same client_order_id"),
                 **seen)
         if found is not None:
+            self._record(cid, route, definite=True)
             return RoutedIntent(intent, "submitted", venue=route, state=found, detail=(
                 f"the {route} submit failed ({failure}) but {route} holds {cid}"), **seen)
+        if not refused:  # a timeout / unavailability: the venue may still commit the order
+            return RoutedIntent(intent, "in_flight", venue=None, detail=(
+                f"the {route} submit failed ({failure}) without a refusal and {route} does not "
+                f"hold {cid} yet; it may still commit it: nothing else sent, retry with the same "
+                "client_order_id"), **seen)
+        self._forget(cid)
         if route == "lean" and self.fallback_to_alpaca:
             reason = f"{LEAN_SUBMIT_FAILED}: {failure}"
             try:
-                state = self.venues["alpaca"].submit(intent)
+                state = self._send("alpaca", intent)
             except Exception as exc:  # noqa: BLE001
+                if _refused(exc):
+                    self._forget(cid)
                 return RoutedIntent(intent, "failed", venue=None, fallback_reason=reason,
                                     detail=f"the Alpaca fallback failed too: {_text(exc)}", **seen)
             return RoutedIntent(intent, "fallback", venue="alpaca", state=state,
                                 fallback_reason=reason, **seen)
         return RoutedIntent(intent, "failed", venue=None,
                             detail=f"{route} did not take {cid}: {failure}", **seen)
+
+
+def _joined(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
 
 
 def _text(exc: Exception) -> str:
