@@ -450,9 +450,11 @@ def _parity(argv: list[str]) -> int:
 
 
 def _safe(dsn: str) -> str:
-    import re
+    """A DSN fit to print: every password masked (in the userinfo and in the query), as the
+    bundle store's redact_dsn masks it everywhere else."""
+    from intel_assets.resources.bundle_store import redact_dsn
 
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", dsn)
+    return redact_dsn(dsn)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -321,3 +321,15 @@ def test_late_failures_are_one_error_line(tmp_path):
                 INTEL_CLICKHOUSE_URL="http://reader:s3cret@127.0.0.1:1")
     assert seed.returncode == 2 and "Traceback" not in seed.stderr
     assert "error: cannot reach the ClickHouse server at http://reader:***@127.0.0.1:1" in seed.stderr
+
+
+def test_printed_dsns_mask_every_password_as_redact_dsn_does():
+    """The CLI's printed store DSNs hide a password in the query string too (it used to mask
+    only the userinfo: ``?password=hunter2`` was printed as is)."""
+    from intel_assets.cli import _safe
+    from intel_assets.resources.bundle_store import redact_dsn
+
+    for dsn in ("postgresql://intel@db.internal/intel?password=hunter2&sslmode=verify-full",
+                "postgresql://intel:hunter2@db.internal:5432/intel"):
+        shown = _safe(dsn)
+        assert "hunter2" not in shown and shown == redact_dsn(dsn)
