@@ -94,6 +94,25 @@ def stale_versions(rows, fraction: float = 0.3, seed: int = 2):
     return sample
 
 
+def insert_signals_with_stale_version(warehouse, event_ts) -> None:
+    """Per-second ta_signals rows for AAA at every 60th of ``event_ts`` (bid 99.5, ask 100.5,
+    rsi14 55.5, macd 0.25), inserted after an older version of each (ingest_ts 1 s earlier,
+    wrong imbalance_bid_px and rsi14): what Torghut's ReplacingMergeTree holds until it merges."""
+    import pandas as pd
+
+    from intel_assets.domain.ta_tables import SIGNAL_COLUMNS, signal_rows
+
+    quotes = pd.DataFrame({"symbol": "AAA", "ts": event_ts.iloc[::60].to_numpy(),
+                           "bid": 99.5, "bid_size": 3.0, "ask": 100.5, "ask_size": 4.0})
+    signals = signal_rows(quotes, source="ta", window_size="PT1S")
+    signals["rsi14"], signals["macd"] = 55.5, 0.25
+    old = signals.copy()
+    old["ingest_ts"] = old["ingest_ts"] - pd.Timedelta(seconds=1)
+    old["imbalance_bid_px"], old["rsi14"] = 1.0, 1.0
+    warehouse.insert("ta_signals", old.loc[:, list(SIGNAL_COLUMNS)])
+    warehouse.insert("ta_signals", signals)
+
+
 def reference_minute_bars(rows):
     """Independent pandas aggregation of clean 1-second rows into 1-minute bars."""
     import pandas as pd

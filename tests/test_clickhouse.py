@@ -16,10 +16,15 @@ import pandas as pd
 import pytest
 import talib
 
-from helpers import reference_minute_bars, second_microbars, stale_versions
+from helpers import (
+    insert_signals_with_stale_version,
+    reference_minute_bars,
+    second_microbars,
+    stale_versions,
+)
 from intel_assets.domain.indicators import technicals_payload
 from intel_assets.domain.market_data import synthetic_market
-from intel_assets.domain.ta_tables import SIGNAL_COLUMNS, microbar_rows, signal_rows
+from intel_assets.domain.ta_tables import microbar_rows, signal_rows
 from intel_assets.resources.clickhouse import WarehouseError, open_warehouse
 
 END = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)
@@ -85,15 +90,7 @@ def test_one_second_bars_with_stale_versions_aggregate_exactly(warehouse):
     in_progress = clean[clean["event_ts"] <= pd.Timestamp(clock)]["event_ts"].max()
     assert back["window_end"].iloc[-1] == in_progress <= pd.Timestamp(clock)  # no look-ahead
 
-    bid = pd.DataFrame({"symbol": "AAA", "ts": clean["event_ts"].iloc[::60].to_numpy(),
-                        "bid": 99.5, "bid_size": 3.0, "ask": 100.5, "ask_size": 4.0})
-    signals = signal_rows(bid, source="ta", window_size="PT1S")
-    signals["rsi14"], signals["macd"] = 55.5, 0.25
-    old = signals.copy()
-    old["ingest_ts"] = old["ingest_ts"] - pd.Timedelta(seconds=1)
-    old["imbalance_bid_px"], old["rsi14"] = 1.0, 1.0
-    warehouse.insert("ta_signals", old.loc[:, list(SIGNAL_COLUMNS)])
-    warehouse.insert("ta_signals", signals)
+    insert_signals_with_stale_version(warehouse, clean["event_ts"])
     quotes = warehouse.latest_signals(["AAA"], OPEN - timedelta(days=1), clock)
     assert quotes.iloc[0]["bid"] == 99.5 and quotes.iloc[0]["rsi14"] == 55.5
 

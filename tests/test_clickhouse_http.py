@@ -18,13 +18,13 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from helpers import second_microbars, stale_versions
+from helpers import insert_signals_with_stale_version, second_microbars, stale_versions
 
 from intel_assets.assets.technicals import read_frames
 from intel_assets.devtools.clickhouse_http import HttpUser, serve_chdb_http
 from intel_assets.domain.indicators import technicals_payload
 from intel_assets.domain.market_data import synthetic_market
-from intel_assets.domain.ta_tables import SIGNAL_COLUMNS, microbar_rows, signal_rows
+from intel_assets.domain.ta_tables import microbar_rows, signal_rows
 from intel_assets.resources.clickhouse import (
     ClickHouseResource,
     Warehouse,
@@ -118,15 +118,7 @@ def _seed(wh: Warehouse) -> None:
     clean = second_microbars("AAA", OPEN, minutes=80, seed=11)
     wh.insert("ta_microbars", stale_versions(clean))
     wh.insert("ta_microbars", clean)
-    quotes = pd.DataFrame({"symbol": "AAA", "ts": clean["event_ts"].iloc[::60].to_numpy(),
-                           "bid": 99.5, "bid_size": 3.0, "ask": 100.5, "ask_size": 4.0})
-    signals = signal_rows(quotes, source="ta", window_size="PT1S")
-    signals["rsi14"], signals["macd"] = 55.5, 0.25
-    old = signals.copy()
-    old["ingest_ts"] = old["ingest_ts"] - pd.Timedelta(seconds=1)
-    old["imbalance_bid_px"], old["rsi14"] = 1.0, 1.0
-    wh.insert("ta_signals", old.loc[:, list(SIGNAL_COLUMNS)])
-    wh.insert("ta_signals", signals)
+    insert_signals_with_stale_version(wh, clean["event_ts"])
 
 
 def _read(resource: ClickHouseResource):

@@ -56,7 +56,7 @@ from intel_assets.domain.stale_probe import stale_probe
 from intel_assets.resources.execution import LeanDataResource
 from intel_assets.resources.rollout import RolloutPolicyResource
 from intel_assets.resources.rollout_db import RolloutDb
-from intel_assets.resources.rollout_rehearsals import ensure_rehearsal_schema, latest_rehearsal
+from intel_assets.resources.rollout_rehearsals import latest_rehearsal
 from intel_assets.resources.rollout_signoffs import approval_evidence
 from intel_assets.resources.torghut_db import TorghutDbResource
 
@@ -123,7 +123,6 @@ def gather_evidence(db: RolloutDb, instance: DagsterInstance, resource: RolloutP
         from intel_assets.torghut.risk_path import risk_path_check
 
         risk_path = risk_path_check(db.decisions_between(baseline.start_day, baseline.end_day))
-    ensure_rehearsal_schema(db)
     return GateEvidence(
         as_of_day=as_of, evaluated_at=now, baseline=baseline,
         risk_path=risk_path, rehearsal=latest_rehearsal(db),

@@ -25,7 +25,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from intel_assets.resources.bundle_store import redact_dsn
-from intel_assets.resources.dsn_contract import DsnContractError, production_mode
+from intel_assets.resources.dsn_contract import (
+    DsnContractError,
+    ca_file_problem,
+    production_mode,
+)
 
 if TYPE_CHECKING:  # settings has no dagster import either; typing only
     from intel_assets.settings import Settings
@@ -80,22 +84,6 @@ class ClickHouseContract:
             return f"{self.redacted} (https, certificate verified against the system's CA store)"
         return (f"{self.redacted} (https, certificate and host name verified against "
                 f"{self.ca_file}, from {self.ca_source})")
-
-
-def ca_file_problem(path: str) -> str | None:
-    """Why ``path`` cannot serve as a CA file, or None when it holds a PEM certificate."""
-    if not os.path.exists(path):
-        return "does not exist"
-    if os.path.isdir(path):
-        return "is a folder, not a file"
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(1 << 20)
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror})"
-    if b"-----BEGIN CERTIFICATE-----" not in head:
-        return "holds no PEM certificate (no -----BEGIN CERTIFICATE----- line)"
-    return None
 
 
 def _flag(value: str, key: str, redacted: str) -> bool:

@@ -104,13 +104,20 @@ def is_local_socket(params: Mapping[str, str], environ: Mapping[str, str]) -> bo
 
 
 def _ca_file_problem(path: str) -> str | None:
-    """Why `path` cannot serve as a CA file, or None when it holds a PEM certificate."""
+    """Why `path` cannot serve as libpq's sslrootcert, or None: 'system' (libpq 16+) or a file
+    holding a PEM certificate."""
     if path == "system":
         import psycopg2.extensions
 
         if psycopg2.extensions.libpq_version() < 160000:
             return "is 'system', which needs libpq 16 or newer (this one is older)"
         return None
+    return ca_file_problem(path)
+
+
+def ca_file_problem(path: str) -> str | None:
+    """Why `path` cannot serve as a CA file, or None when it holds a PEM certificate (the
+    PostgreSQL and ClickHouse TLS contracts both ask this)."""
     if not os.path.exists(path):
         return "does not exist"
     if os.path.isdir(path):

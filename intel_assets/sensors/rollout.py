@@ -27,18 +27,29 @@ def _previous_day(context: ScheduleEvaluationContext) -> str:
             - timedelta(days=1)).isoformat()
 
 
+def _previous_day_partition(name: str, job, cron: str, description: str, run_key: str,
+                            partitions_def: PartitionsDefinition, default_running: bool):
+    """A New York schedule that requests the previous (week)day's partition of ``job``."""
+
+    @schedule(name=name, job=job, cron_schedule=cron, execution_timezone="America/New_York",
+              default_status=_status(default_running), description=description)
+    def _previous_day_schedule(context: ScheduleEvaluationContext):
+        previous = _previous_day(context)
+        if not partitions_def.has_partition_key(previous):
+            return SkipReason(f"{previous} is not a trading-day partition (before the start "
+                              "date, or an exchange holiday)")
+        return RunRequest(run_key=f"{run_key}:{previous}", partition_key=previous)
+
+    return _previous_day_schedule
+
+
 def build_rollout_schedules(guardrail_job, gate_job, partitions_def: PartitionsDefinition, *,
                             default_running: bool = True) -> list:
     """[guardrail_daily_nightly (02:30 NY), rollout_gate_daily (03:00 NY)], Tuesday-Saturday."""
-
-    @schedule(name="guardrail_daily_nightly", job=guardrail_job, cron_schedule="30 2 * * 2-6",
-              execution_timezone="America/New_York", default_status=_status(default_running),
-              description="guardrail_daily of the previous (week)day, 02:30 New York.")
-    def guardrail_daily_nightly(context: ScheduleEvaluationContext):
-        previous = _previous_day(context)
-        if not partitions_def.has_partition_key(previous):
-            return SkipReason(f"{previous} is not a partition (before the start date)")
-        return RunRequest(run_key=f"guardrail-nightly:{previous}", partition_key=previous)
+    guardrail_daily_nightly = _previous_day_partition(
+        "guardrail_daily_nightly", guardrail_job, "30 2 * * 2-6",
+        "guardrail_daily of the previous (week)day, 02:30 New York.", "guardrail-nightly",
+        partitions_def, default_running)
 
     @schedule(name="rollout_gate_daily", job=gate_job, cron_schedule="0 3 * * 2-6",
               execution_timezone="America/New_York", default_status=_status(default_running),
@@ -56,18 +67,11 @@ def build_canary_schedule(canary_job, partitions_def: PartitionsDefinition, *,
                           default_running: bool = False):
     """canary_slo_nightly (02:45 New York, Tuesday-Saturday): canary_slo of the previous
     (week)day; its scrape also opens the next day's telemetry window (assets/canary.py)."""
-
-    @schedule(name="canary_slo_nightly", job=canary_job, cron_schedule="45 2 * * 2-6",
-              execution_timezone="America/New_York", default_status=_status(default_running),
-              description="canary_slo of the previous (week)day, 02:45 New York (before "
-              "rollout_gate_daily); each run scrapes the LEAN runner and the serving API.")
-    def canary_slo_nightly(context: ScheduleEvaluationContext):
-        previous = _previous_day(context)
-        if not partitions_def.has_partition_key(previous):
-            return SkipReason(f"{previous} is not a trading-day partition")
-        return RunRequest(run_key=f"canary-slo:{previous}", partition_key=previous)
-
-    return canary_slo_nightly
+    return _previous_day_partition(
+        "canary_slo_nightly", canary_job, "45 2 * * 2-6",
+        "canary_slo of the previous (week)day, 02:45 New York (before rollout_gate_daily); "
+        "each run scrapes the LEAN runner and the serving API.", "canary-slo", partitions_def,
+        default_running)
 
 
 __all__ = ["build_canary_schedule", "build_rollout_schedules"]
