@@ -175,3 +175,28 @@ def test_the_sensor_says_in_plain_words_when_the_database_is_not_torghuts(postgr
     assert not tick.run_requests
     assert "cannot read Torghut's trade_decisions" in tick.skip_message
     assert "table trade_decisions does not exist" in tick.skip_message
+
+
+def test_canary_settings_are_read_once_and_bad_values_refused_in_one_line(lean_dir):
+    """INTEL_CANARY_SYMBOLS / _ACCOUNTS become the rollout policy's canary subset,
+    INTEL_CANARY_LEAN_RUNNER_URL and INTEL_SERVING_URL what canary_slo scrapes; a value that
+    cannot work is one ParityConfigError naming the variable."""
+    import pytest
+
+    from intel_assets.parity_definitions import ParityConfigError
+
+    env = {"TORGHUT_DB_DSN": "postgresql://t@127.0.0.1:9/t", "INTEL_LEAN_DATA_DIR": str(lean_dir),
+           "INTEL_PARITY_START_DATE": "2013-10-07", "INTEL_CANARY_SYMBOLS": "spy, aapl,SPY",
+           "INTEL_CANARY_ACCOUNTS": "live-canary", "INTEL_SERVING_URL": "http://serving:8080",
+           "INTEL_CANARY_LEAN_RUNNER_URL": "http://lean-runner:8787"}
+    config = parity_config_from_env(env)
+    policy = config["rollout_policy"].policy()
+    assert (policy.canary_symbols, policy.canary_accounts) == (["AAPL", "SPY"], ["live-canary"])
+    assert (config["serving_url"], config["canary_runner_url"]) == (
+        "http://serving:8080", "http://lean-runner:8787")
+    for name, value in (("INTEL_CANARY_SYMBOLS", "SPY,not a symbol!"),
+                        ("INTEL_SERVING_URL", "serving:8080"),
+                        ("INTEL_CANARY_LEAN_RUNNER_URL", "lean-runner")):
+        with pytest.raises(ParityConfigError) as refused:
+            parity_config_from_env({**env, name: value})
+        assert str(refused.value).startswith(f"{name}") and "\n" not in str(refused.value)
