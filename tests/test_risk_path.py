@@ -1,6 +1,12 @@
 """Tests the risk-path regression check (intel_assets/torghut/risk_path.py): the recorded risk
 decision of Torghut's rows, the real guardrail passing with no violation, and planted
-regressions caught by the rule they break, on hand-built rows and on the LEAN week's decisions."""
+regressions caught by the rule they break, on hand-built rows and on the LEAN week's decisions.
+
+The recorded risk decision and the guardrail follow proompteng/lab 255d330fe:
+services/torghut/app/trading/execution.py (a risk rejection recorded by ``mark_rejected`` with
+its reasons), services/torghut/app/trading/scheduler.py (``_maybe_handle_market_context_block``
+after the risk check) and services/torghut/app/trading/market_context.py (the context
+policy)."""
 
 from __future__ import annotations
 

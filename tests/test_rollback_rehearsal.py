@@ -2,6 +2,12 @@
 the real LEAN runner and Alpaca paper server, the serving app and MarketContextClient, the
 flags flipped mid window; the evidence recorded in PostgreSQL and read back. Planted faults
 (a router without the both-venue look-up, one reading the flags once) are caught.
+
+The flags and route provenance follow proompteng/lab 255d330fe: services/torghut/app/config.py
+(TRADING_EXECUTION_ADAPTER, TRADING_MARKET_CONTEXT_*), services/torghut/app/trading/
+execution_adapters.py (the LEAN adapter's fallback to Alpaca and its fallback reason) and
+services/torghut/app/trading/route_metadata.py (``alpaca_fallback`` recorded as ``alpaca``).
+Where we deliberately differ (no fallback after a timeout) the router's docstring says so.
 """
 
 from __future__ import annotations
