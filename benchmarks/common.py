@@ -128,7 +128,7 @@ class Workspace:
         if self.storage == "postgres":
             return psycopg2.connect(host="127.0.0.1", port=self.pg.port, user="postgres",
                                     dbname="postgres")
-        from intel_assets.local_postgres import database_url
+        from intel_assets.stores.local_postgres import database_url
 
         return psycopg2.connect(database_url(self.home, "postgres"))
 
@@ -206,7 +206,7 @@ def make_workspace(n_symbols: int, storage: str = "embedded",
     ws = Workspace(root=root, symbols=[f"SYN{i:03d}" for i in range(n_symbols)], storage=storage)
     ws.dagster_home.mkdir(parents=True)
     os.environ["DAGSTER_HOME"] = str(ws.dagster_home)
-    from intel_assets.cli import prepare_dagster_home
+    from intel_assets.cli.main import prepare_dagster_home
 
     prepare_dagster_home(ws.settings())  # writes dagster.yaml (queued coordinator, no telemetry)
     if not planned_partition_subset and storage == "embedded":
@@ -288,7 +288,7 @@ def remove_workspace(ws: Workspace, keep: bool = False) -> None:
         from benchmarks import pg_cluster
 
         pg_cluster.stop(ws.pg, keep=keep)
-    from intel_assets.local_postgres import Cluster, release
+    from intel_assets.stores.local_postgres import Cluster, release
 
     release(ws.home)  # the embedded cluster (if any): stopped now, not at its idle timeout
     embedded = Cluster(ws.home)

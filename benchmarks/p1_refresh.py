@@ -38,7 +38,7 @@ def _range_tags(first: str, last: str) -> dict[str, str]:
 
 def seed(ws: Workspace) -> dict[str, Any]:
     """Seed the synthetic market (1 session) into the embedded chdb; replay at its newest bar."""
-    from intel_assets import cli
+    from intel_assets.cli import main as cli
 
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # cli.seed narrates on stdout
@@ -56,7 +56,7 @@ def seed(ws: Workspace) -> dict[str, Any]:
 def _store_summary(ws: Workspace) -> dict[str, Any]:
     from intel_assets.contracts.bundle import MarketContextBundle
     from intel_assets.domain.context_health import universe_health
-    from intel_assets.resources.bundle_store import BundleStore
+    from intel_assets.stores.bundle_store import BundleStore
 
     store = BundleStore.from_dsn(ws.settings().store_dsn)
     try:  # the states as published (not re-aged to the wall clock)

@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--as-of", default=None, help="replay clock (ISO-8601 with offset)")
     args = parser.parse_args()
 
-    from intel_assets.resources.bundle_store import BundleStore
+    from intel_assets.stores.bundle_store import BundleStore
     from intel_assets.serving.app import create_app, serve, serving_config
     from intel_assets.settings import load_settings
 

@@ -187,7 +187,7 @@ def dagster_lookups(ws: Workspace, count: int, seed: int = 3) -> dict[str, Any]:
 
 def store_lookups(ws: Workspace, count: int, seed: int = 4) -> dict[str, Any]:
     """BundleStore.latest(symbol) in process: the floor under the HTTP path."""
-    from intel_assets.resources.bundle_store import BundleStore
+    from intel_assets.stores.bundle_store import BundleStore
 
     rng = random.Random(seed)
     samples: list[float] = []

@@ -132,7 +132,7 @@ def run_p4(lean_dir: Path, intents: int, seed: int = 11, batch: bool = True) -> 
     from intel_assets.devtools.parity_load import by_day, load_decisions
     from intel_assets.domain.decisions import MarketTape
     from intel_assets.execution.parity_replay import replay_day
-    from intel_assets.resources.execution import ExecutionVenueResource
+    from intel_assets.resources.execution_venue import ExecutionVenueResource
 
     folder = Path(tempfile.mkdtemp(prefix="intel-bench-p4-"))
     tape = MarketTape(lean_dir)

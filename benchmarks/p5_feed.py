@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
     import numpy as np
 
     from intel_assets.domain.ta_tables import microbar_rows, signal_rows
-    from intel_assets.resources.clickhouse import open_warehouse
+    from intel_assets.stores.warehouse import open_warehouse
 
     dsn, database, symbols_csv, log_path = argv
     symbols = symbols_csv.split(",")

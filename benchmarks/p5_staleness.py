@@ -181,7 +181,7 @@ def run_p5(symbols: int, minutes: float, env_overrides: dict[str, str], keep: bo
                     pass
                 ui.wait()
         ui_log.close()
-        from intel_assets.local_postgres import Cluster, release
+        from intel_assets.stores.local_postgres import Cluster, release
 
         release(home)
         cluster = Cluster(home)

@@ -23,7 +23,7 @@ instance ref, which carries this class and its config).
   so the UI's failed (and in-progress) partitions stay right (tests/test_dagster_storage.py).
   This relies on Dagster's storage internals: Dagster is pinned (pyproject) and the test fails
   when an upgrade changes them.
-* ``embedded_home``: an INTEL_HOME whose embedded PostgreSQL cluster (intel_assets.local_postgres)
+* ``embedded_home``: an INTEL_HOME whose embedded PostgreSQL cluster (intel_assets.stores.local_postgres)
   the storage starts or joins before connecting; ``postgres_url`` is then that cluster's.
 """
 
@@ -162,7 +162,7 @@ class IntelPostgresStorage(DagsterPostgresStorage):
                           config_value: Mapping[str, Any]) -> "IntelPostgresStorage":
         config = dict(config_value)
         if config.get("embedded_home"):
-            from intel_assets.local_postgres import DAGSTER_DB, ensure_running
+            from intel_assets.stores.local_postgres import DAGSTER_DB, ensure_running
 
             cluster = ensure_running(config["embedded_home"])
             config.pop("postgres_db", None)

@@ -31,12 +31,15 @@ from intel_assets.assets.news import build_news_assets
 from intel_assets.assets.technicals import MARKET_DATA_SOURCES, build_technicals_assets
 from intel_assets.checks.contract import build_bundle_checks
 from intel_assets.parity_definitions import build_parity_definitions, parity_config_from_env
-from intel_assets.resources.alpaca import AlpacaResource, NewsConfigResource
+from intel_assets.resources.alpaca import AlpacaResource
+from intel_assets.resources.news_config import NewsConfigResource
 from intel_assets.resources.clickhouse import ClickHouseResource
-from intel_assets.resources.clickhouse_tls import assert_clickhouse_contract
-from intel_assets.resources.context import BundleStoreResource, ContextPolicyResource
-from intel_assets.resources.dsn_contract import BUNDLE_STORE_DSN_ENV, store_connect_dsn
-from intel_assets.resources.edgar import DEFAULT_BASE_URL, DEFAULT_TICKERS_URL, EdgarResource
+from intel_assets.stores.clickhouse_tls import assert_clickhouse_contract
+from intel_assets.resources.bundle_store import BundleStoreResource
+from intel_assets.resources.context_policy import ContextPolicyResource
+from intel_assets.stores.dsn_contract import BUNDLE_STORE_DSN_ENV, store_connect_dsn
+from intel_assets.providers.edgar import DEFAULT_BASE_URL, DEFAULT_TICKERS_URL
+from intel_assets.resources.edgar import EdgarResource
 from intel_assets.run_limits import MAX_RUNTIME_TAG, run_limits
 from intel_assets.sensors.freshness import build_freshness_sensor
 from intel_assets.settings import Settings, SettingsError, load_settings

@@ -35,9 +35,11 @@ from intel_assets.assets.parity import build_parity_assets, parity_partitions
 from intel_assets.assets.rollout import build_rollout_assets, exchange_holidays
 from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
 from intel_assets.domain.market_data import NEW_YORK
-from intel_assets.resources.execution import ExecutionVenueResource, LeanDataResource
-from intel_assets.resources.rollout import APPROVAL_TOKEN_ENV, RolloutPolicyResource
-from intel_assets.resources.torghut_db import TorghutDb, TorghutDbError, TorghutDbResource
+from intel_assets.resources.execution_venue import ExecutionVenueResource
+from intel_assets.resources.lean_data import LeanDataResource
+from intel_assets.resources.rollout_policy import APPROVAL_TOKEN_ENV, RolloutPolicyResource
+from intel_assets.stores.torghut_db import TorghutDb, TorghutDbError
+from intel_assets.resources.torghut_db import TorghutDbResource
 from intel_assets.sensors.parity import build_parity_schedule, build_parity_sensor
 from intel_assets.resources.canary_telemetry import CanaryTelemetryResource
 from intel_assets.sensors.rollout import build_canary_schedule, build_rollout_schedules

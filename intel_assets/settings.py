@@ -2,7 +2,7 @@
 
 Everything runs with no server installed: INTEL_HOME (default ./.intel) holds the Dagster
 home, an embedded PostgreSQL cluster (Dagster's storage and the bundle store;
-intel_assets.local_postgres) and the embedded ClickHouse (chdb) data. INTEL_EMBEDDED_POSTGRES=false
+intel_assets.stores.local_postgres) and the embedded ClickHouse (chdb) data. INTEL_EMBEDDED_POSTGRES=false
 keeps SQLite for both. Point INTEL_CLICKHOUSE_URL / INTEL_BUNDLE_STORE_DSN at servers to leave
 the embedded mode.
 
@@ -56,7 +56,7 @@ class Settings(BaseSettings):
         default=None,
         description="PEM CA file that signed the ClickHouse server's certificate (https "
         "INTEL_CLICKHOUSE_URL); required with INTEL_ENV=production (the TLS contract, "
-        "intel_assets/resources/clickhouse_tls.py).",
+        "intel_assets/stores/clickhouse_tls.py).",
     )
     bundle_store_dsn: str | None = Field(
         default=None,
@@ -273,7 +273,7 @@ class Settings(BaseSettings):
         if self.bundle_store_dsn:
             return self.bundle_store_dsn
         if self.embedded_postgres:
-            from intel_assets.local_postgres import STORE_DB, database_url
+            from intel_assets.stores.local_postgres import STORE_DB, database_url
 
             return database_url(self.home, STORE_DB)
         return f"sqlite:///{self.home / 'bundles.sqlite3'}"

@@ -17,7 +17,7 @@ import pytest
 from helpers import make_bundle
 from intel_assets.contracts.bundle import DOMAINS, WIRE_TOP_LEVEL_KEYS, MarketContextBundle
 from intel_assets.contracts.symbols import InvalidSymbolError
-from intel_assets.resources.bundle_store import (
+from intel_assets.stores.bundle_store import (
     BundleStore,
     StoreConfigError,
     StoreUnavailableError,

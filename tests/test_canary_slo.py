@@ -46,7 +46,7 @@ from intel_assets.domain.gates import evaluate_gates
 from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.execution.lean_runner import lean_runner_in_background
 from intel_assets.parity_definitions import CANARY_SLO_JOB, build_parity_definitions
-from intel_assets.resources.bundle_store import BundleStore
+from intel_assets.stores.bundle_store import BundleStore
 from intel_assets.serving.app import create_app
 
 DAY = date(2013, 10, 8)
@@ -226,7 +226,7 @@ def test_canary_slo_materializes_from_executions_and_scrapes_and_phase_4_judges_
         torghut_db.save_telemetry(serving_snapshot(serving.get("/metrics").text, serving_url,
                                                    close_at + timedelta(hours=6)))
     assert set(codes) == {200}
-    from intel_assets.resources.rollout import RolloutPolicyResource
+    from intel_assets.resources.rollout_policy import RolloutPolicyResource
 
     defs = build_parity_definitions(
         torghut_db_dsn=postgres_schema_dsn, lean_runner_url=runner_url, alpaca_url=runner_url,
@@ -291,8 +291,8 @@ def test_a_rerun_of_the_week_keeps_a_routed_days_scrapes(lean_dir):
     """The week demo's canary route skips a day whose canary intents are all recorded already:
     it routes nothing and scrapes nothing, so the first run's stamped windows stay the day's
     evidence (an idle runner's scrapes would replace them and leave p99 unmeasured)."""
-    from intel_assets.canary_demo import CanaryRoute
-    from intel_assets.rollback_rehearsal import rehearsal_intents
+    from intel_assets.drills.canary_route import CanaryRoute
+    from intel_assets.drills.rollback_rehearsal import rehearsal_intents
 
     intents, _ = rehearsal_intents(lean_dir, DAY)
     recorded = {i.intent_id for i in intents if i.symbol == "SPY"}

@@ -52,11 +52,11 @@ def test_demo_never_cites_sample_data_as_sec(lean_demo):
     wrote from our sample files is labelled sample and carries no sec.gov URL or SEC source."""
     from dagster import DagsterInstance
 
-    from intel_assets.resources.bundle_store import BundleStore
+    from intel_assets.stores.bundle_store import BundleStore
 
     home, done = lean_demo
     assert done.returncode == 0, done.stdout + done.stderr
-    from intel_assets.local_postgres import STORE_DB, ensure_running
+    from intel_assets.stores.local_postgres import STORE_DB, ensure_running
 
     store = BundleStore.from_dsn(ensure_running(home).url(STORE_DB))  # the embedded default
     try:
@@ -326,8 +326,8 @@ def test_late_failures_are_one_error_line(tmp_path):
 def test_printed_dsns_mask_every_password_as_redact_dsn_does():
     """The CLI's printed store DSNs hide a password in the query string too (it used to mask
     only the userinfo: ``?password=hunter2`` was printed as is)."""
-    from intel_assets.cli import _safe
-    from intel_assets.resources.bundle_store import redact_dsn
+    from intel_assets.cli.main import _safe
+    from intel_assets.stores.bundle_store import redact_dsn
 
     for dsn in ("postgresql://intel@db.internal/intel?password=hunter2&sslmode=verify-full",
                 "postgresql://intel:hunter2@db.internal:5432/intel"):

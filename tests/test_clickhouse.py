@@ -25,7 +25,7 @@ from helpers import (
 from intel_assets.domain.indicators import technicals_payload
 from intel_assets.domain.market_data import synthetic_market
 from intel_assets.domain.ta_tables import microbar_rows, signal_rows
-from intel_assets.resources.clickhouse import WarehouseError, open_warehouse
+from intel_assets.stores.warehouse import WarehouseError, open_warehouse
 
 END = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)
 OPEN = datetime(2024, 3, 8, 14, 30, tzinfo=timezone.utc)

@@ -25,17 +25,10 @@ from intel_assets.devtools.clickhouse_http import HttpUser, serve_chdb_http
 from intel_assets.domain.indicators import technicals_payload
 from intel_assets.domain.market_data import synthetic_market
 from intel_assets.domain.ta_tables import microbar_rows, signal_rows
-from intel_assets.resources.clickhouse import (
-    ClickHouseResource,
-    Warehouse,
-    WarehouseError,
-    open_warehouse,
-)
-from intel_assets.resources.clickhouse_tls import (
-    ClickHouseTlsError,
-    check_clickhouse_tls,
-)
-from intel_assets.resources.context import ContextPolicyResource
+from intel_assets.resources.clickhouse import ClickHouseResource
+from intel_assets.stores.warehouse import Warehouse, WarehouseError, open_warehouse
+from intel_assets.stores.clickhouse_tls import ClickHouseTlsError, check_clickhouse_tls
+from intel_assets.resources.context_policy import ContextPolicyResource
 from intel_assets.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -236,7 +229,7 @@ def test_production_refuses_http_and_a_missing_ca_in_one_line_each(http_url, htt
 def test_outside_production_the_same_breaches_are_warnings(http_url, dev_env, capsys):
     contract = check_clickhouse_tls(http_url, production=False, environ={})
     assert contract.warnings and contract.warnings[0].startswith("INTEL_CLICKHOUSE_URL uses http://")
-    from intel_assets.cli import _warn_about_tls
+    from intel_assets.cli.main import _warn_about_tls
 
     dev_env.setenv("INTEL_CLICKHOUSE_URL", http_url)
     _warn_about_tls(load_settings())
@@ -249,7 +242,7 @@ def test_outside_production_the_same_breaches_are_warnings(http_url, dev_env, ca
 
 
 def test_doctor_reports_the_clickhouse_contract(https_url, http_url, pki, dev_env):
-    from intel_assets.doctor import run_doctor
+    from intel_assets.cli.doctor import run_doctor
 
     environ = {"INTEL_ENV": "production", "INTEL_CLICKHOUSE_URL": _reader_url(https_url),
                "INTEL_CLICKHOUSE_CA_FILE": str(pki / "ca.crt")}

@@ -20,7 +20,7 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance
 from dagster._core.storage.partition_status_cache import AssetPartitionStatus
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from intel_assets import cli
+from intel_assets.cli import main as cli
 from intel_assets.dagster_storage import PartitionSubsetEventLogStorage
 from intel_assets.definitions import build_definitions
 from intel_assets.settings import load_settings

@@ -73,7 +73,7 @@ def test_the_code_location_refuses_a_plain_http_clickhouse_in_production(tmp_pat
     as a broken PostgreSQL DSN does; outside production the same URL loads."""
     import pytest
 
-    from intel_assets.resources.clickhouse_tls import ClickHouseTlsError
+    from intel_assets.stores.clickhouse_tls import ClickHouseTlsError
 
     settings = load_settings(home=tmp_path, clickhouse_url="http://clickhouse.internal:8123",
                              embedded_postgres=False,

@@ -13,7 +13,7 @@ from slow_http import elapsed
 
 from intel_assets.assets.fundamentals import fundamentals_for_symbol
 from intel_assets.devtools.edgar_server import start_edgar_server
-from intel_assets.resources.edgar import (
+from intel_assets.providers.edgar import (
     EdgarClient,
     EdgarHTTPError,
     EdgarMalformedError,

@@ -20,7 +20,8 @@ from intel_assets.domain.fundamentals import (
     next_expected_filing,
     period_facts,
 )
-from intel_assets.resources.edgar import EdgarClient, EdgarConfigError, EdgarResource
+from intel_assets.providers.edgar import EdgarClient, EdgarConfigError
+from intel_assets.resources.edgar import EdgarResource
 
 UA = "intel_assets tests tests@example.com"
 SNOW, LPA, TSLA = 1640147, 1997711, 1318605

@@ -18,8 +18,9 @@ from dagster import (
 from intel_assets.assets.fundamentals import RESEARCH_KIND, build_fundamentals_assets
 from intel_assets.contracts.bundle import DomainBlock
 from intel_assets.devtools.edgar_server import start_edgar_server
-from intel_assets.resources.bundle_store import BundleStore
-from intel_assets.resources.context import BundleStoreResource, ContextPolicyResource
+from intel_assets.stores.bundle_store import BundleStore
+from intel_assets.resources.bundle_store import BundleStoreResource
+from intel_assets.resources.context_policy import ContextPolicyResource
 from intel_assets.resources.edgar import EdgarResource
 
 warnings.filterwarnings("ignore", category=BetaWarning)

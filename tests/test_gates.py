@@ -40,7 +40,7 @@ from intel_assets.domain.rollout_metrics import (
     trading_days,
 )
 from intel_assets.domain.stale_probe import stale_probe
-from intel_assets.resources.rollout import RolloutPolicyResource
+from intel_assets.resources.rollout_policy import RolloutPolicyResource
 
 UTC = timezone.utc
 AS_OF = date(2013, 10, 11)  # a Friday

@@ -22,7 +22,7 @@ from helpers import make_block, make_bundle
 from intel_assets.contracts.bundle import DOMAINS
 from intel_assets.domain.bundle import bundle_at
 from intel_assets.domain.clock import Clock
-from intel_assets.resources.bundle_store import BundleStore
+from intel_assets.stores.bundle_store import BundleStore
 from intel_assets.serving.app import ServingConfig, create_app
 from intel_assets.torghut.client import MarketContextClient, MarketContextResult
 from intel_assets.torghut.flags import RolloutFlags, market_context_enabled, selected_execution_adapter

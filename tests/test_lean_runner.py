@@ -499,7 +499,7 @@ def test_contract_request_bodies_match_the_models(model, schema) -> None:
 
 
 def test_doctor_checks_the_runners_healthz(runner_url) -> None:
-    from intel_assets.doctor import check_lean_runner
+    from intel_assets.cli.doctor import check_lean_runner
 
     result = check_lean_runner({"INTEL_LEAN_RUNNER_URL": runner_url}, timeout=5)
     assert result.ok and "answers HTTP 200" in result.detail

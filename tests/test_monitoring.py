@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from helpers import make_bundle
 from intel_assets.devtools.asgi import asgi_in_background
 from intel_assets.domain.clock import Clock
-from intel_assets.resources.bundle_store import BundleStore
+from intel_assets.stores.bundle_store import BundleStore
 from intel_assets.serving.app import ServingConfig, create_app
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "monitoring"

@@ -12,8 +12,10 @@ from intel_assets.assets.bundle import build_bundle_assets
 from intel_assets.assets.news import build_news_assets
 from intel_assets.contracts.bundle import DomainBlock, DomainState, MarketContextBundle
 from intel_assets.devtools.alpaca_server import SAMPLE_NEWS_FILE, start_alpaca_server
-from intel_assets.resources.alpaca import AlpacaResource, NewsConfigResource
-from intel_assets.resources.context import BundleStoreResource, ContextPolicyResource
+from intel_assets.resources.alpaca import AlpacaResource
+from intel_assets.resources.news_config import NewsConfigResource
+from intel_assets.resources.bundle_store import BundleStoreResource
+from intel_assets.resources.context_policy import ContextPolicyResource
 
 AS_OF = "2013-10-11T15:59:00-04:00"
 SYMBOLS = ["AIG", "BAC", "IBM", "SPY"]

@@ -15,7 +15,7 @@ from intel_assets.contracts.bundle import DOMAINS
 from intel_assets.devtools.asgi import asgi_in_background
 from intel_assets.domain.clock import Clock
 from intel_assets.domain.research import research_brief
-from intel_assets.resources.bundle_store import BundleStore
+from intel_assets.stores.bundle_store import BundleStore
 from intel_assets.serving.app import ServingConfig, create_app
 
 T0 = datetime(2024, 3, 1, 15, 30, tzinfo=timezone.utc)

@@ -29,12 +29,12 @@ from intel_assets.execution.adapter import OrderNotFoundError
 from intel_assets.execution.alpaca_adapter import AlpacaAdapter
 from intel_assets.execution.lean_adapter import LeanAdapter
 from intel_assets.execution.lean_runner import lean_runner_in_background
-from intel_assets.execution.parity_demo import format_parity_report, run_parity_demo
+from intel_assets.cli.parity import format_parity_report, run_parity_demo
 from intel_assets.execution.parity_replay import day_end, replay_day, reusable_outcomes
-from intel_assets.execution.parity_week import replay_executions
+from intel_assets.drills.parity_week import replay_executions
 from intel_assets.parity_definitions import PARITY_JOB, build_parity_definitions
-from intel_assets.resources.execution import ExecutionVenueResource
-from intel_assets.resources.rollout_db import RolloutDb
+from intel_assets.resources.execution_venue import ExecutionVenueResource
+from intel_assets.stores.rollout_db import RolloutDb
 from intel_assets.sensors.parity import read_cursor
 from torghut_rows import decision_json, decision_row
 
@@ -215,7 +215,7 @@ def test_a_failed_replay_never_replaces_the_days_good_evidence(
 
     from intel_assets.assets.rollout import gather_evidence
     from intel_assets.domain.gates import evaluate_gates
-    from intel_assets.resources.rollout import RolloutPolicyResource
+    from intel_assets.resources.rollout_policy import RolloutPolicyResource
 
     seed_trade_decisions(torghut_db, lean_dir, DAY)
     torghut_db.ensure_rollout_schema()

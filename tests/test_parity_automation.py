@@ -14,7 +14,7 @@ import pytest
 
 from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.domain.strategy import seed_trade_decisions
-from intel_assets.local_stack import parity_venues
+from intel_assets.cli.local_stack import parity_venues
 from intel_assets.parity_definitions import (
     PARITY_JOB,
     build_parity_definitions,

@@ -30,7 +30,7 @@ from intel_assets.execution.lean_runner import create_lean_runner_app, lean_runn
 from intel_assets.execution.lean_runner_state import RunnerState
 from intel_assets.execution.lean_runner_wire import SubmitOrderBody
 from intel_assets.execution.parity_replay import Venue, replay_day, replay_horizon, replay_venue
-from intel_assets.resources.execution import ExecutionVenueResource
+from intel_assets.resources.execution_venue import ExecutionVenueResource
 
 DAY = date(2013, 10, 8)
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

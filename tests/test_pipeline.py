@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterInstance, build_sensor_context
 
-from intel_assets import cli
+from intel_assets.cli import main as cli
 from intel_assets.contracts.bundle import WIRE_TOP_LEVEL_KEYS, MarketContextBundle
 from intel_assets.definitions import REFRESH_JOB, build_definitions
-from intel_assets.resources.bundle_store import BundleStore
+from intel_assets.stores.bundle_store import BundleStore
 from intel_assets.settings import LEAN_DEMO_AS_OF, load_settings
 
 LEAN_UNIVERSE = "SPY,IBM,BAC,AIG"
@@ -310,7 +310,7 @@ def test_materialize_on_torghuts_exact_tables(tmp_path, chdb_dsn, monkeypatch):
 
     from helpers import reference_minute_bars, second_microbars, stale_versions
     from intel_assets.domain.ta_tables import signal_rows
-    from intel_assets.resources.clickhouse import open_warehouse
+    from intel_assets.stores.warehouse import open_warehouse
 
     start = datetime(2024, 3, 8, 14, 30, tzinfo=timezone.utc)
     clock = start + timedelta(minutes=89, seconds=59)

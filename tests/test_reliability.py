@@ -24,7 +24,7 @@ from torghut_schemas import Bundle255d
 from intel_assets.contracts.bundle import MarketContextBundle
 from intel_assets.devtools.asgi import asgi_in_background
 from intel_assets.domain.clock import Clock
-from intel_assets.resources.bundle_store import BundleStore
+from intel_assets.stores.bundle_store import BundleStore
 from intel_assets.serving.app import ServingConfig, create_app
 
 ROOT = Path(__file__).resolve().parents[1]

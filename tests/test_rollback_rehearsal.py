@@ -19,9 +19,9 @@ import pytest
 from helpers import make_bundle
 from intel_assets.contracts.orders import Fill, OrderIntent, OrderState
 from intel_assets.execution.adapter import OrderRequestError, RunnerUnavailableError
-from intel_assets.resources.bundle_store import BundleStore
-from intel_assets.resources.rollout_rehearsals import latest_rehearsal, save_rehearsal
-from intel_assets.rollback_rehearsal import rehearsal_intents, rehearse_rollback
+from intel_assets.stores.bundle_store import BundleStore
+from intel_assets.stores.rollout_rehearsals import latest_rehearsal, save_rehearsal
+from intel_assets.drills.rollback_rehearsal import rehearsal_intents, rehearse_rollback
 from intel_assets.torghut.routing import APPROVED, ExecutionRouter, RoutedIntent
 
 DAY = date(2013, 10, 8)
@@ -156,8 +156,8 @@ def test_judge_does_not_trust_the_router_about_post_flip_rejections(lean_dir, st
 
 def test_command_prints_the_report_records_it_and_exits_by_the_verdict(
         lean_dir, tmp_path, monkeypatch, capsys, postgres_schema_dsn):
-    from intel_assets.resources.torghut_db import TorghutDb
-    from intel_assets.rollback_rehearsal_command import main
+    from intel_assets.stores.torghut_db import TorghutDb
+    from intel_assets.cli.rehearse_rollback import main
 
     monkeypatch.setenv("INTEL_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("INTEL_BUNDLE_STORE_DSN", f"sqlite:///{tmp_path / 'empty.sqlite3'}")

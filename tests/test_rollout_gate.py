@@ -25,7 +25,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from intel_assets import cli
+from intel_assets.cli import main as cli
 from intel_assets.contracts.bundle import DOMAINS
 from intel_assets.contracts.decisions import StrategyDecision, decision_hash
 from intel_assets.contracts.gates import LatencyHistogram, TelemetrySnapshot
@@ -45,16 +45,16 @@ from intel_assets.domain.quality import observed_block
 from intel_assets.domain.rollout_metrics import token_sha256, trading_days
 from intel_assets.domain.strategy import STRATEGY_ID, decision_id, strategy_decisions, strategy_row
 from intel_assets.domain.tca import percentile
-from intel_assets.execution.parity_demo import run_parity_demo
+from intel_assets.cli.parity import run_parity_demo
 from intel_assets.execution.lean_runner_state import LATENCY_BUCKETS_MS
-from intel_assets.execution.parity_week import replay_executions
+from intel_assets.drills.parity_week import replay_executions
 from intel_assets.parity_definitions import (
     GUARDRAIL_JOB,
     ROLLOUT_GATE_JOB,
     build_parity_definitions,
 )
-from intel_assets.resources.rollout import APPROVAL_TOKEN_ENV, RolloutPolicyResource
-from intel_assets.resources.rollout_db import RolloutDb
+from intel_assets.resources.rollout_policy import APPROVAL_TOKEN_ENV, RolloutPolicyResource
+from intel_assets.stores.rollout_db import RolloutDb
 from intel_assets.settings import LEAN_DEMO_AS_OF, load_settings
 from intel_assets.torghut.client import MarketContextResult
 from intel_assets.torghut.decision_record import with_guardrail_record
@@ -383,9 +383,9 @@ def test_phase_4_from_measured_canary_evidence_a_rehearsal_and_a_sign_off(
     canary runner's and serving API's scrapes, measured by canary_slo in Dagster; phase 4
     fails and passes on its thresholds, then needs the rollback rehearsal and the sign-off."""
     from intel_assets.parity_definitions import CANARY_SLO_JOB
-    from intel_assets.resources.bundle_store import BundleStore
-    from intel_assets.resources.rollout_rehearsals import save_rehearsal
-    from intel_assets.rollback_rehearsal import rehearse_rollback
+    from intel_assets.stores.bundle_store import BundleStore
+    from intel_assets.stores.rollout_rehearsals import save_rehearsal
+    from intel_assets.drills.rollback_rehearsal import rehearse_rollback
 
     db = ThrowawayTorghutDb(postgres_schema_dsn)
     _world(db, lean_dir, parity_runs)

@@ -14,13 +14,13 @@ import psycopg2
 import pytest
 from dagster import DagsterInstance
 
-from intel_assets import cli, rollout_command
+from intel_assets.cli import main as cli, rollout as rollout_command
 from intel_assets.assets.rollout import gather_evidence
 from intel_assets.contracts.gates import ExecutionMetrics, GuardrailMetrics, RejectionMetrics
 from intel_assets.domain.gates import CRITERIA, evaluate_gates
 from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.domain.rollout_metrics import token_sha256
-from intel_assets.resources.rollout import APPROVAL_TOKEN_ENV, RolloutPolicyResource
+from intel_assets.resources.rollout_policy import APPROVAL_TOKEN_ENV, RolloutPolicyResource
 from intel_assets.settings import SettingsError, load_settings
 
 AS_OF = date(2013, 10, 11)
@@ -233,7 +233,7 @@ def test_status_prints_every_criterion_with_its_evidence_and_what_is_next(
 
 @pytest.fixture
 def embedded_home(tmp_path):
-    from intel_assets import local_postgres as lp
+    from intel_assets.stores import local_postgres as lp
 
     home = tmp_path / "intel"
     home.mkdir()
@@ -252,7 +252,7 @@ def test_without_torghut_db_dsn_the_embedded_cluster_holds_the_demo_database(
     dsn, demo = rollout_command.torghut_dsn_for(load_settings())
     assert demo and "/torghut_demo?" in dsn
     assert rollout_command.torghut_dsn_for(load_settings()) == (dsn, True), "found, not recreated"
-    from intel_assets.resources.rollout_db import RolloutDb
+    from intel_assets.stores.rollout_db import RolloutDb
 
     db = RolloutDb(dsn)
     db.ensure_rollout_schema()

@@ -53,7 +53,7 @@ def test_limits_follow_the_freshness_budgets():
 
 
 def test_every_dagster_yaml_enables_run_monitoring_with_those_limits(tmp_path, monkeypatch):
-    from intel_assets.cli import DAGSTER_YAML_MARKER, prepare_dagster_home
+    from intel_assets.cli.main import DAGSTER_YAML_MARKER, prepare_dagster_home
     from intel_assets.settings import load_settings
 
     expected = yaml.safe_load(monitoring_yaml(run_limits(60, 300)))["run_monitoring"]

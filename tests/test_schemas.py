@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from helpers import make_bundle
 from intel_assets.contracts.bundle import DOMAINS
 from intel_assets.contracts.envelopes import ContextEnvelope, ErrorEnvelope, SkillOutput
-from intel_assets.schema_command import DEFAULT_DIR, drift, generated_schemas
+from intel_assets.cli.schema import DEFAULT_DIR, drift, generated_schemas
 
 T0 = datetime(2024, 3, 1, 15, 30, tzinfo=timezone.utc)
 

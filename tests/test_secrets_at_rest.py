@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from dagster import ConfigurableResource, DagsterInstance, Definitions, asset, define_asset_job
 
-from intel_assets import cli
+from intel_assets.cli import main as cli
 from intel_assets.settings import load_settings
 
 SECRET = "hunter2-at-rest-" + uuid.uuid4().hex[:8]
@@ -63,7 +63,7 @@ def rows_holding(home: Path, secret: str) -> list[str]:
     the server (so TOAST-compressed values are seen decompressed; zlib blobs decompressed)."""
     import psycopg2
 
-    from intel_assets.local_postgres import DAGSTER_DB, STORE_DB, ensure_running
+    from intel_assets.stores.local_postgres import DAGSTER_DB, STORE_DB, ensure_running
 
     cluster = ensure_running(home)
     hits: list[str] = []
@@ -127,7 +127,7 @@ def test_refresh_run_stores_no_database_password(tmp_path: Path, postgres_schema
     result = cli.materialize(settings)
     assert result.success
     assert os.environ["INTEL_BUNDLE_STORE_DSN"] == store  # really used: the run published there
-    from intel_assets.resources.bundle_store import BundleStore
+    from intel_assets.stores.bundle_store import BundleStore
 
     with BundleStore.from_dsn(store) as published:
         assert published.latest("SYN000") is not None

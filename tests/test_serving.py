@@ -19,7 +19,7 @@ from intel_assets.contracts.symbols import SYMBOL_RULE
 from intel_assets.devtools.asgi import asgi_in_background
 from intel_assets.domain.bundle import BundlePolicy, bundle_seen_at
 from intel_assets.domain.clock import Clock
-from intel_assets.resources.bundle_store import BundleStore
+from intel_assets.stores.bundle_store import BundleStore
 from intel_assets.serving.app import ServingConfig, create_app
 
 T0 = datetime(2024, 3, 1, 15, 30, tzinfo=timezone.utc)

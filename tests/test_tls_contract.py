@@ -15,9 +15,9 @@ import pytest
 from conftest import PG_DSN_ENV, PgCluster, start_pg_cluster
 
 from intel_assets.devtools.torghut_tables import ThrowawayTorghutDb
-from intel_assets.doctor import exit_code, format_report, main_doctor, run_doctor
-from intel_assets.resources.bundle_store import BundleStore
-from intel_assets.resources.dsn_contract import (
+from intel_assets.cli.doctor import exit_code, format_report, main_doctor, run_doctor
+from intel_assets.stores.bundle_store import BundleStore
+from intel_assets.stores.dsn_contract import (
     DsnContractError,
     assert_store_contract,
     check_dsn_tls,

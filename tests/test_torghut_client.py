@@ -22,7 +22,7 @@ from helpers import make_bundle
 from intel_assets.contracts.bundle import DOMAINS
 from intel_assets.devtools.asgi import asgi_in_background
 from intel_assets.domain.clock import Clock
-from intel_assets.resources.bundle_store import BundleStore
+from intel_assets.stores.bundle_store import BundleStore
 from intel_assets.serving.app import ServingConfig, create_app
 from intel_assets.torghut.client import CircuitBreaker, MarketContextClient, endpoint_url
 from intel_assets.torghut.metrics import REGISTRY

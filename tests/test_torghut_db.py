@@ -18,11 +18,7 @@ from intel_assets.contracts.parity import ParityReport, VenueOutcome
 from intel_assets.domain.decisions import MarketTape, decision_day, validate_decisions
 from intel_assets.domain.strategy import STRATEGY_ID, seed_trade_decisions, strategy_decisions
 from intel_assets.domain.tca import ArrivalQuote, build_parity_report, parity_row
-from intel_assets.resources.torghut_db import (
-    TorghutDb,
-    TorghutDbUnavailableError,
-    TorghutSchemaError,
-)
+from intel_assets.stores.torghut_db import TorghutDb, TorghutDbUnavailableError, TorghutSchemaError
 from torghut_rows import decision_json, decision_row
 
 DAY = date(2013, 10, 8)

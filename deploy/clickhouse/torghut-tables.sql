@@ -10,7 +10,7 @@
 --
 -- intel_assets never runs this file against Torghut's production cluster: the tables are
 -- Torghut's and exist already. It is here to build a staging cluster shaped like production,
--- and so that tests can check our embedded DDL (intel_assets/resources/clickhouse.py, which drops
+-- and so that tests can check our embedded DDL (intel_assets/stores/warehouse.py, which drops
 -- ON CLUSTER, replication and the TTL: the demo replays 2013 data) keeps the same columns, types,
 -- order, key and version column (tests/test_clickhouse_http.py).
 --

@@ -14,7 +14,8 @@ from dagster import (
 from intel_assets.assets.common import GROUP, run_symbols, symbol_table
 from intel_assets.contracts.bundle import DOMAINS, DomainBlock, MarketContextBundle
 from intel_assets.domain.bundle import merge_bundle
-from intel_assets.resources.context import BundleStoreResource, ContextPolicyResource
+from intel_assets.resources.bundle_store import BundleStoreResource
+from intel_assets.resources.context_policy import ContextPolicyResource
 
 
 def bundle_table(bundles: list[MarketContextBundle]) -> MetadataValue:

@@ -31,8 +31,8 @@ from intel_assets.domain.canary_slo import (
 )
 from intel_assets.assets.rollout import ROLLOUT_GROUP, rollout_db
 from intel_assets.resources.canary_telemetry import CanaryTelemetryResource
-from intel_assets.resources.rollout import RolloutPolicyResource
-from intel_assets.resources.rollout_db import RolloutDb
+from intel_assets.resources.rollout_policy import RolloutPolicyResource
+from intel_assets.stores.rollout_db import RolloutDb
 from intel_assets.resources.torghut_db import TorghutDbResource
 
 TORGHUT_EXECUTIONS = AssetSpec(

@@ -28,15 +28,16 @@ from intel_assets.domain.fundamentals import DOMAIN, FilingProvenance, fundament
 from intel_assets.domain.quality import error_block, missing_block, with_clock
 from intel_assets.domain.research import DOMAINS as BRIEF_INPUTS
 from intel_assets.domain.research import research_brief as write_brief
-from intel_assets.resources.context import BundleStoreResource, ContextPolicyResource
-from intel_assets.resources.edgar import (
+from intel_assets.resources.bundle_store import BundleStoreResource
+from intel_assets.resources.context_policy import ContextPolicyResource
+from intel_assets.providers.edgar import (
     EdgarClient,
     EdgarError,
     EdgarNotFoundError,
-    EdgarResource,
     EdgarUnknownTickerError,
     cik10,
 )
+from intel_assets.resources.edgar import EdgarResource
 
 #: Staged kind of the research briefs (not a wire domain: Torghut's schema has exactly four).
 RESEARCH_KIND = "research"

@@ -20,7 +20,7 @@ from intel_assets.assets.parity import PARITY_GROUP
 from intel_assets.execution.adapter import OrderRequestError, RunnerUnavailableError
 from intel_assets.execution.lean_adapter import LeanAdapter
 from intel_assets.execution.lean_backtest_evidence import BacktestRecordError, backtest_evidence
-from intel_assets.resources.execution import ExecutionVenueResource
+from intel_assets.resources.execution_venue import ExecutionVenueResource
 
 LEAN_BACKTEST_ASSET = "lean_backtest_evidence"
 #: figures shown as numbers (the asset's Plots tab), the rest as text or booleans

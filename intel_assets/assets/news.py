@@ -22,8 +22,10 @@ from intel_assets.assets.common import (
 from intel_assets.contracts.bundle import DomainBlock
 from intel_assets.domain.news import DOMAIN, block_for_fetch, default_scorers
 from intel_assets.domain.quality import error_block, missing_block
-from intel_assets.resources.alpaca import AlpacaResource, NewsConfigResource, NewsFetchError
-from intel_assets.resources.context import BundleStoreResource, ContextPolicyResource
+from intel_assets.resources.alpaca import AlpacaResource, NewsFetchError
+from intel_assets.resources.news_config import NewsConfigResource
+from intel_assets.resources.bundle_store import BundleStoreResource
+from intel_assets.resources.context_policy import ContextPolicyResource
 
 
 def build_news_assets(partitions_def: PartitionsDefinition) -> list:

@@ -34,12 +34,10 @@ from intel_assets.contracts.parity import SIDES, ParityReport
 from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.domain.tca import tca_figures
 from intel_assets.execution.parity_replay import replay_day
-from intel_assets.resources.execution import ExecutionVenueResource, LeanDataResource
-from intel_assets.resources.torghut_db import (
-    StoredParityReport,
-    TorghutDbError,
-    TorghutDbResource,
-)
+from intel_assets.resources.execution_venue import ExecutionVenueResource
+from intel_assets.resources.lean_data import LeanDataResource
+from intel_assets.stores.torghut_db import StoredParityReport, TorghutDbError
+from intel_assets.resources.torghut_db import TorghutDbResource
 
 PARITY_GROUP = "execution_parity"
 EVIDENCE_CHECK = "parity_evidence_complete"

@@ -53,11 +53,11 @@ from intel_assets.domain.rollout_metrics import (
     trading_days,
 )
 from intel_assets.domain.stale_probe import stale_probe
-from intel_assets.resources.execution import LeanDataResource
-from intel_assets.resources.rollout import RolloutPolicyResource
-from intel_assets.resources.rollout_db import RolloutDb
-from intel_assets.resources.rollout_rehearsals import latest_rehearsal
-from intel_assets.resources.rollout_signoffs import approval_evidence
+from intel_assets.resources.lean_data import LeanDataResource
+from intel_assets.resources.rollout_policy import RolloutPolicyResource
+from intel_assets.stores.rollout_db import RolloutDb
+from intel_assets.stores.rollout_rehearsals import latest_rehearsal
+from intel_assets.stores.rollout_signoffs import approval_evidence
 from intel_assets.resources.torghut_db import TorghutDbResource
 
 ROLLOUT_GROUP = "rollout"

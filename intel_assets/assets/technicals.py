@@ -35,8 +35,10 @@ from intel_assets.domain.indicators import technicals_payload
 from intel_assets.domain.quality import error_block, missing_block, observed_block
 from intel_assets.domain.regime import regime_payload
 from intel_assets.domain.ta_tables import MICROBARS, SIGNALS
-from intel_assets.resources.clickhouse import ClickHouseResource, SourceFreshness, Warehouse
-from intel_assets.resources.context import BundleStoreResource, ContextPolicyResource
+from intel_assets.resources.clickhouse import ClickHouseResource
+from intel_assets.stores.warehouse import SourceFreshness, Warehouse
+from intel_assets.resources.bundle_store import BundleStoreResource
+from intel_assets.resources.context_policy import ContextPolicyResource
 from intel_assets.run_limits import CLICKHOUSE_POOL
 
 SOURCE_GROUP = "market_data"

@@ -24,7 +24,8 @@ from pydantic import ValidationError
 
 from intel_assets.contracts.bundle import WIRE_TOP_LEVEL_KEYS, MarketContextBundle
 from intel_assets.domain.bundle import unflagged_domains
-from intel_assets.resources.context import BundleStoreResource, ContextPolicyResource
+from intel_assets.resources.bundle_store import BundleStoreResource
+from intel_assets.resources.context_policy import ContextPolicyResource
 
 
 def run_partition_keys(tags: dict, partitions_def: PartitionsDefinition) -> list[str]:

@@ -3,7 +3,7 @@
 No ClickHouse server package runs on these machines (Debian ships 18.16, which
 clickhouse-connect refuses), so this endpoint puts the ClickHouse 26.x engine that chdb embeds
 behind ClickHouse's HTTP interface, closely enough that the real clickhouse-connect HTTP client
-(the production path, intel_assets/resources/clickhouse.py) runs unchanged against it, over
+(the production path, intel_assets/stores/warehouse.py) runs unchanged against it, over
 http or https (uvicorn's TLS, any certificate given). Every statement is executed by the engine
 itself: what it answers (results, Native bytes, errors) is ClickHouse's, not a re-implementation.
 

@@ -26,7 +26,7 @@ from intel_assets.domain.bundle import merge_bundle
 from intel_assets.domain.clock import Clock
 from intel_assets.domain.quality import error_block, observed_block
 from intel_assets.domain.research import research_brief
-from intel_assets.resources.bundle_store import BundleStore
+from intel_assets.stores.bundle_store import BundleStore
 from intel_assets.serving.app import ServingConfig, create_app
 
 AS_OF = datetime(2013, 10, 11, 19, 59, tzinfo=timezone.utc)

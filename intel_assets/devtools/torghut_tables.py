@@ -1,7 +1,7 @@
 """Owns a stand-in of Torghut's own database for the demo and the tests: Torghut's tables
 (strategies, trade_decisions, executions) restated from its migrations, and the writes that seed
 them in Torghut's shapes. Only ever used on a throwaway database: a configured TORGHUT_DB_DSN is
-Torghut's, and nothing of ours writes to its tables (intel_assets.resources.torghut_db reads).
+Torghut's, and nothing of ours writes to its tables (intel_assets.stores.torghut_db reads).
 
 The DDL restates what proompteng/lab 255d330fe leaves after its alembic migrations
 (services/torghut/migrations/versions/0001_initial_torghut_schema.py, 0002_trading_core_pipeline,
@@ -21,8 +21,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from intel_assets.resources.rollout_db import RolloutDb
-from intel_assets.resources.torghut_db import PARITY_DDL
+from intel_assets.stores.rollout_db import RolloutDb
+from intel_assets.stores.torghut_db import PARITY_DDL
 
 TORGHUT_DDL = (
     "CREATE TABLE IF NOT EXISTS strategies (id uuid NOT NULL, name varchar(255) NOT NULL, "

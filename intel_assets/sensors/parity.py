@@ -27,7 +27,8 @@ from dagster import (
 
 from intel_assets.domain.decisions import DecisionRow, decision_day
 from intel_assets.domain.market_data import NEW_YORK
-from intel_assets.resources.torghut_db import TorghutDbError, TorghutDbResource
+from intel_assets.stores.torghut_db import TorghutDbError
+from intel_assets.resources.torghut_db import TorghutDbResource
 
 NEW_DECISIONS_TAG = "intel/parity_new_decisions"
 

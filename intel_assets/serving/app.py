@@ -42,7 +42,7 @@ from intel_assets.contracts.symbols import SYMBOL_INPUT_RULE, SYMBOL_RULE, norma
 from intel_assets.domain.bundle import BundlePolicy, bundle_seen_at, disabled_bundle, merge_bundle
 from intel_assets.domain.clock import Clock
 from intel_assets.domain.context_health import symbol_health, universe_health
-from intel_assets.resources.bundle_store import (
+from intel_assets.stores.bundle_store import (
     BundleStore,
     StoreConfigError,
     StoreUnavailableError,

@@ -33,7 +33,7 @@ from intel_assets.domain.bundle import STALE_FLAG, bundle_seen_at
 from intel_assets.torghut.metrics import REGISTRY as CONSUMER_REGISTRY
 
 if TYPE_CHECKING:
-    from intel_assets.resources.bundle_store import BundleStore, StoredBundle
+    from intel_assets.stores.bundle_store import BundleStore, StoredBundle
     from intel_assets.serving.app import ServingConfig
 
 SERVING_REGISTRY = CollectorRegistry()

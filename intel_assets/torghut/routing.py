@@ -42,7 +42,7 @@ timeout after the runner took the order, which places it a second time at Alpaca
 fallback needs LEAN's definite refusal and LEAN's answer that it does not hold the order.
 
 Venues implement ``OrderVenue`` (submit, and find_order answering None only when the venue says
-it has no such order); intel_assets.rollback_rehearsal adapts the execution adapters to it.
+it has no such order); intel_assets.drills.rollback_rehearsal adapts the execution adapters to it.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
 from intel_assets.devtools.edgar_server import start_edgar_server
 from intel_assets.domain.fundamentals import SEC_DOWNLOADS
 from intel_assets.domain.market_data import NEW_YORK
-from intel_assets.resources.edgar import EdgarClient
+from intel_assets.providers.edgar import EdgarClient
 
 _SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "edgar"
 _LOCAL_UA = "intel-assets fundamentals-command local-files@example.com"

@@ -9,7 +9,7 @@
 * ``revoke --token-env VAR --by NAME --reason TEXT``: appends a revocation of that approval.
 * ``status [--as-of YYYY-MM-DD]``: evaluates the gate now (the same evidence rollout_gate
   gathers) and prints the phase reached, every criterion with its evidence, and what to do next.
-* ``rehearse-rollback ...``: the rollback rehearsal (intel_assets/rollback_rehearsal_command.py).
+* ``rehearse-rollback ...``: the rollback rehearsal (intel_assets/cli/rehearse_rollback.py).
 
 The database is TORGHUT_DB_DSN, or else (embedded PostgreSQL on) the demo database
 ``torghut_demo`` of INTEL_HOME's embedded cluster (torghut_dsn_for). Every error is one
@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from intel_assets.contracts.gates import PHASES, BaselineSnapshot, GateVerdict
 from intel_assets.domain.rollout_metrics import token_sha256
-from intel_assets.resources.dsn_contract import TORGHUT_DB_DSN_ENV
+from intel_assets.stores.dsn_contract import TORGHUT_DB_DSN_ENV
 from intel_assets.settings import Settings, SettingsError, load_settings
 
 #: The embedded cluster's database standing in for Torghut's in the demo.
@@ -47,7 +47,7 @@ def torghut_dsn_for(settings: Settings) -> tuple[str, bool]:
     import psycopg2
     from psycopg2 import errors
 
-    from intel_assets.local_postgres import EmbeddedPostgresError, ensure_running
+    from intel_assets.stores.local_postgres import EmbeddedPostgresError, ensure_running
 
     cluster = ensure_running(settings.home)
     try:
@@ -123,9 +123,9 @@ def main(argv: list[str]) -> int:
     argv = list(argv)
     if argv[:1] == ["rehearse-rollback"]:
         try:
-            from intel_assets.rollback_rehearsal_command import main as rehearse_main
+            from intel_assets.cli.rehearse_rollback import main as rehearse_main
         except ModuleNotFoundError as exc:
-            if exc.name != "intel_assets.rollback_rehearsal_command":
+            if exc.name != "intel_assets.cli.rehearse_rollback":
                 raise
             print("error: rehearse-rollback is not part of this build of intel_assets",
                   file=sys.stderr)
@@ -135,11 +135,11 @@ def main(argv: list[str]) -> int:
 
     import psycopg2
 
-    from intel_assets.local_postgres import EmbeddedPostgresError
-    from intel_assets.resources.dsn_contract import DsnContractError
+    from intel_assets.stores.local_postgres import EmbeddedPostgresError
+    from intel_assets.stores.dsn_contract import DsnContractError
     from intel_assets.parity_definitions import ParityConfigError
-    from intel_assets.resources.rollout_signoffs import SignoffError
-    from intel_assets.resources.torghut_db import TorghutDbError
+    from intel_assets.stores.rollout_signoffs import SignoffError
+    from intel_assets.stores.torghut_db import TorghutDbError
 
     try:
         if args.cmd == "approve":
@@ -169,7 +169,7 @@ def _token(var: str) -> str:
 
 def _open_db(settings: Settings):
     """(RolloutDb with its tables, where it is for messages, whether it is the demo's)."""
-    from intel_assets.resources.rollout_db import RolloutDb
+    from intel_assets.stores.rollout_db import RolloutDb
 
     dsn, demo = torghut_dsn_for(settings)
     db = RolloutDb(dsn)
@@ -226,7 +226,7 @@ def _newest_parity_day(db) -> date | None:
 def format_status(verdict: GateVerdict) -> str:
     """The verdict as `parity --week` prints it (execution/parity_week.format_gate_verdict),
     then a ``next:`` block naming each blocker with what to do."""
-    from intel_assets.execution.parity_week import GateOutcome, format_gate_verdict
+    from intel_assets.drills.parity_week import GateOutcome, format_gate_verdict
 
     reached = verdict.phase_reached
     blockers = verdict.blockers()
@@ -251,12 +251,12 @@ def _status(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from intel_assets.assets.rollout import exchange_holidays, gather_evidence
-    from intel_assets.cli import prepare_dagster_home
+    from intel_assets.cli.main import prepare_dagster_home
     from intel_assets.domain.gates import evaluate_gates
     from intel_assets.domain.market_data import NEW_YORK
-    from intel_assets.execution.parity_week import DEMO_CANARY_SYMBOLS
+    from intel_assets.drills.parity_week import DEMO_CANARY_SYMBOLS
     from intel_assets.parity_definitions import rollout_policy_from_env
-    from intel_assets.resources.rollout import APPROVAL_TOKEN_ENV
+    from intel_assets.resources.rollout_policy import APPROVAL_TOKEN_ENV
 
     settings = load_settings()
     db, where, demo = _open_db(settings)

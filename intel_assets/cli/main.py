@@ -30,7 +30,7 @@ def storage_yaml(settings: Settings) -> str:
 # event log writes events one at a time: a 500-symbol refresh takes ~90 s (benchmarks/README.md).
 """
     return f"""# Storage: the embedded PostgreSQL cluster of INTEL_HOME (started on demand by any process
-# loading this instance; intel_assets/local_postgres.py). The settings below are applied in every
+# loading this instance; intel_assets/stores/local_postgres.py). The settings below are applied in every
 # process that loads it (webserver, daemon, code servers, run workers): materializations written
 # {DEFAULT_EVENT_BATCH_SIZE} to a statement (DAGSTER_EVENT_BATCH_SIZE), one planned event per asset
 # for a range run, failed partitions still reported (intel_assets/dagster_storage.py).
@@ -139,7 +139,7 @@ def seed(settings: Settings, synthetic: bool = False) -> datetime:
 
     from intel_assets.domain.market_data import load_lean_minute, synthetic_market
     from intel_assets.domain.ta_tables import microbar_rows, signal_rows
-    from intel_assets.resources.clickhouse import open_warehouse
+    from intel_assets.stores.warehouse import open_warehouse
 
     lean_dir = None if synthetic else settings.resolved_lean_dir
     started = time.perf_counter()
@@ -202,9 +202,9 @@ def materialize(settings: Settings, symbols: list[str] | None = None, log_level:
 
 def open_store(settings: Settings):
     """The bundle store, opened with the DSN the TLS contract checked (sslrootcert added)."""
-    from intel_assets.local_postgres import ensure_for
-    from intel_assets.resources.bundle_store import BundleStore
-    from intel_assets.resources.dsn_contract import store_connect_dsn
+    from intel_assets.stores.local_postgres import ensure_for
+    from intel_assets.stores.bundle_store import BundleStore
+    from intel_assets.stores.dsn_contract import store_connect_dsn
 
     ensure_for(settings)  # the embedded cluster: started, or joined while it runs
     return BundleStore.from_dsn(store_connect_dsn(settings))
@@ -275,7 +275,7 @@ def demo() -> int:
     if settings.as_of is None:  # synthetic market: replay at its newest bar
         settings = load_settings(as_of=newest.isoformat())
         _say(f"replay clock: {newest.isoformat()} (newest synthetic bar)")
-    from intel_assets.local_stack import sample_providers
+    from intel_assets.cli.local_stack import sample_providers
 
     sessions = DEMO_SESSIONS if settings.resolved_lean_dir is not None else min(
         DEMO_SESSIONS, settings.synthetic_days)
@@ -306,12 +306,12 @@ def demo() -> int:
 # ---- serve / bundle / ui ----------------------------------------------------------------------
 
 def serve_cmd(settings: Settings, host: str | None, port: int | None) -> int:
-    from intel_assets.resources.bundle_store import BundleStore
-    from intel_assets.resources.dsn_contract import store_connect_dsn
+    from intel_assets.stores.bundle_store import BundleStore
+    from intel_assets.stores.dsn_contract import store_connect_dsn
     from intel_assets.serving.app import create_app, serve, serving_config
 
     dsn = store_connect_dsn(settings)  # fails fast (DsnContractError) on a broken TLS contract
-    from intel_assets.local_postgres import ensure_for
+    from intel_assets.stores.local_postgres import ensure_for
 
     ensure_for(settings)  # the embedded cluster: started, or joined (and kept up while we serve)
     config = serving_config(settings)
@@ -355,7 +355,7 @@ def bundle_cmd(settings: Settings, symbol: str) -> int:
 
 def ui_cmd(settings: Settings, port: int) -> int:
     """Dagster webserver + daemon (workspace.yaml) and the serving API, on 127.0.0.1."""
-    from intel_assets.local_stack import run_ui
+    from intel_assets.cli.local_stack import run_ui
 
     return run_ui(settings, port, prepare_dagster_home(settings))
 
@@ -364,7 +364,7 @@ def parity_cmd(argv: list[str]) -> int:
     """Replay a day of Torghut decisions through both venues, print TCA and drift; with --week,
     run the rollout gate end to end over the LEAN week and print its verdict. A Torghut database
     that cannot be used is one plain error line (exit 2), never a traceback."""
-    from intel_assets.resources.torghut_db import TorghutDbError
+    from intel_assets.stores.torghut_db import TorghutDbError
 
     try:
         return _parity(argv)
@@ -374,7 +374,7 @@ def parity_cmd(argv: list[str]) -> int:
 
 def _parity(argv: list[str]) -> int:
     from intel_assets.devtools.pg_cluster import PostgresUnavailableError, start_pg_cluster
-    from intel_assets.execution.parity_demo import run_parity_demo
+    from intel_assets.cli.parity import run_parity_demo
 
     parser = argparse.ArgumentParser(
         prog="intel-assets parity",
@@ -396,7 +396,7 @@ def _parity(argv: list[str]) -> int:
         raise SettingsError("parity replays LEAN data: set INTEL_LEAN_DATA_DIR to a LEAN Data folder")
     store_dsn = None
     if args.week:
-        from intel_assets.resources.dsn_contract import store_connect_dsn
+        from intel_assets.stores.dsn_contract import store_connect_dsn
         from intel_assets.torghut.flags import RolloutFlags
 
         store_dsn = store_connect_dsn(settings)  # fails fast (DsnContractError) like serve
@@ -407,7 +407,7 @@ def _parity(argv: list[str]) -> int:
     dsn = os.environ.get("TORGHUT_DB_DSN", "").strip()
     seed = not dsn  # only a throwaway or the demo's database is ever seeded
     if args.week and not dsn and settings.embedded_postgres:
-        from intel_assets.rollout_command import DEMO_DB, torghut_dsn_for
+        from intel_assets.cli.rollout import DEMO_DB, torghut_dsn_for
 
         dsn, _ = torghut_dsn_for(settings)  # persistent: `intel-assets rollout ...` reads it
         _say(f"Torghut DB: the demo database {DEMO_DB} of the embedded PostgreSQL (kept for "
@@ -424,13 +424,13 @@ def _parity(argv: list[str]) -> int:
         if args.week:  # on this home's persistent Dagster instance (the demo's)
             from dagster import DagsterInstance
 
-            from intel_assets.execution.parity_week import run_parity_week
-            from intel_assets.resources.bundle_store import BundleStore
+            from intel_assets.drills.parity_week import run_parity_week
+            from intel_assets.stores.bundle_store import BundleStore
 
             home = prepare_dagster_home(settings)
             _say(f"Dagster instance: DAGSTER_HOME={home} (persistent: the gate reads the "
                  "contract-check evaluations `intel-assets demo` recorded there)")
-            from intel_assets.execution.parity_week import DEMO_CANARY_SYMBOLS
+            from intel_assets.drills.parity_week import DEMO_CANARY_SYMBOLS
             from intel_assets.parity_definitions import rollout_policy_from_env
 
             canary = rollout_policy_from_env(
@@ -452,7 +452,7 @@ def _parity(argv: list[str]) -> int:
 def _safe(dsn: str) -> str:
     """A DSN fit to print: every password masked (in the userinfo and in the query), as the
     bundle store's redact_dsn masks it everywhere else."""
-    from intel_assets.resources.bundle_store import redact_dsn
+    from intel_assets.stores.bundle_store import redact_dsn
 
     return redact_dsn(dsn)
 
@@ -493,23 +493,23 @@ def main(argv: list[str] | None = None) -> int:
                    help="rollout sign-offs (approve, revoke), the gate's status, rollback drill")
     args, rest = parser.parse_known_args(argv)
     if args.cmd == "postgres":
-        from intel_assets.local_postgres import main as postgres_main
+        from intel_assets.stores.local_postgres import main as postgres_main
 
         return postgres_main(rest)
     if args.cmd == "doctor":
-        from intel_assets.doctor import main_doctor
+        from intel_assets.cli.doctor import main_doctor
 
         return main_doctor(rest)
     if args.cmd == "schema":
-        from intel_assets.schema_command import main as schema_main
+        from intel_assets.cli.schema import main as schema_main
 
         return schema_main(rest)
     if args.cmd == "skills":
-        from intel_assets.skills_command import main as skills_main
+        from intel_assets.cli.skills import main as skills_main
 
         return skills_main(rest)
     if args.cmd == "fundamentals":
-        from intel_assets.fundamentals_command import main as fundamentals_main
+        from intel_assets.cli.fundamentals import main as fundamentals_main
 
         return fundamentals_main(rest)
     if args.cmd == "lean-runner":
@@ -521,16 +521,16 @@ def main(argv: list[str] | None = None) -> int:
 
         return lean_replay_main(rest)
     if args.cmd == "rollout":
-        from intel_assets.rollout_command import main as rollout_main
+        from intel_assets.cli.rollout import main as rollout_main
 
         return rollout_main(rest)
     if rest and args.cmd != "parity":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    from intel_assets.local_postgres import EmbeddedPostgresError
+    from intel_assets.stores.local_postgres import EmbeddedPostgresError
     from intel_assets.parity_definitions import ParityConfigError
-    from intel_assets.resources.bundle_store import StoreConfigError, StoreUnavailableError
-    from intel_assets.resources.clickhouse import WarehouseError
-    from intel_assets.resources.dsn_contract import DsnContractError
+    from intel_assets.stores.bundle_store import StoreConfigError, StoreUnavailableError
+    from intel_assets.stores.warehouse import WarehouseError
+    from intel_assets.stores.dsn_contract import DsnContractError
 
     try:
         if args.cmd in ("materialize", "demo", "serve", "bundle", "ui"):
@@ -563,8 +563,8 @@ def main(argv: list[str] | None = None) -> int:
 def _warn_about_tls(settings: Settings) -> None:
     """Outside production, say at start what the TLS contract would refuse in production
     (in production such a DSN or ClickHouse URL stops the command with an error instead)."""
-    from intel_assets.resources.clickhouse_tls import assert_clickhouse_contract
-    from intel_assets.resources.dsn_contract import (
+    from intel_assets.stores.clickhouse_tls import assert_clickhouse_contract
+    from intel_assets.stores.dsn_contract import (
         TORGHUT_DB_DSN_ENV,
         TORGHUT_DB_SSLROOTCERT_ENV,
         assert_store_contract,

@@ -6,7 +6,7 @@ by the rollout gate (``latest_rehearsal``). Torghut's own tables are never touch
 from __future__ import annotations
 
 from intel_assets.contracts.rehearsal import RehearsalRecord
-from intel_assets.resources.torghut_db import TorghutDb
+from intel_assets.stores.torghut_db import TorghutDb
 
 TABLE = "intel_rollout_rehearsals"
 REHEARSAL_DDL = (

@@ -3,7 +3,7 @@ to end on a given (persistent) Dagster instance. With ``seed=True`` (the demo's 
 first writes a week of strategy decisions, each carrying the guardrail record the real Torghut
 consumer produced (bundle store served by the serving app, fetched by MarketContextClient,
 decided by GuardrailPolicy), records the Alpaca side's answers as Torghut executions and sends
-the canary symbols through the canary route (canary_demo.py); with ``seed=False`` (Torghut's
+the canary symbols through the canary route (drills/canary_route.py); with ``seed=False`` (Torghut's
 database) it writes none of Torghut's tables. Then parity for every day, guardrail_daily and
 canary_slo per day, rollout_baseline over the first two days (reused when identical), the
 rollback rehearsal (demo only) and rollout_gate with one check per criterion; it prints the
@@ -26,7 +26,7 @@ from intel_assets.contracts.parity import SIDES, ParityReport
 from intel_assets.domain.decisions import parse_event_ts
 from intel_assets.domain.rollout_metrics import guardrail_record
 from intel_assets.domain.strategy import strategy_decisions, strategy_row
-from intel_assets.execution.parity_demo import number_text
+from intel_assets.cli.parity import number_text
 
 #: The LEAN sample's full week (BasicTemplateAlgorithm's period).
 LEAN_WEEK = tuple(date(2013, 10, d) for d in range(7, 12))
@@ -70,7 +70,7 @@ class DayRuns:
     guardrail_run_id: str | None = None
     guardrail_success: bool = False
     canary_run_id: str | None = None
-    canary_session: object | None = None  # canary_demo.CanaryDaySession (the demo's route)
+    canary_session: object | None = None  # canary_route.CanaryDaySession (the demo's route)
     canary: dict = field(default_factory=dict)  # canary_slo's materialization metadata
 
 
@@ -196,7 +196,7 @@ def replay_executions(report: ParityReport, run_id: str | None, rejected: set[st
     """Torghut executions rows (its shape) for what the Alpaca paper venue answered in a parity
     run, as Torghut would have recorded them: decisions the guardrail rejected were never sent,
     rows already present are skipped, and so are ``skip_symbols`` (the canary's, which the
-    canary route records: canary_demo.py). The paper server's order id is not part of
+    canary route records: drills/canary_route.py). The paper server's order id is not part of
     OrderState, so alpaca_order_id is a UUIDv5 of the client_order_id (raw_order says so)."""
     rows = []
     for r in report.rows:
@@ -254,7 +254,7 @@ def open_week_db(db_dsn: str, seed: bool):
         db = ThrowawayTorghutDb(db_dsn)
         db.ensure_schema()
         return db
-    from intel_assets.resources.rollout_db import RolloutDb
+    from intel_assets.stores.rollout_db import RolloutDb
 
     db = RolloutDb(db_dsn)
     db.check_torghut_schema()
@@ -272,13 +272,13 @@ def run_parity_week(lean_dir: Path | str, db_dsn: str, store_factory: Callable, 
     The gate's phase-1 contract-check evidence is whatever ``instance`` holds: nothing is
     recorded here for it. Without ``seed`` (Torghut's own database) no decision or execution is
     written: the days' decisions are those Torghut wrote. With ``seed`` the ``canary_symbols``
-    go the canary route (canary_demo.py) and the rollback is rehearsed. Problems that make the
+    go the canary route (drills/canary_route.py) and the rollback is rehearsed. Problems that make the
     evidence incomplete (a parity run without a stored report or with an unavailable venue, a
     failed run or rehearsal) are listed in ``problems``.
     """
     from dagster import EnvVar
 
-    from intel_assets.canary_demo import CanaryRoute
+    from intel_assets.drills.canary_route import CanaryRoute
     from intel_assets.devtools.alpaca_server import start_alpaca_server
     from intel_assets.execution.lean_runner import lean_runner_in_background
     from intel_assets.parity_definitions import (
@@ -287,7 +287,7 @@ def run_parity_week(lean_dir: Path | str, db_dsn: str, store_factory: Callable, 
         build_parity_definitions,
     )
     from intel_assets.resources.canary_telemetry import CanaryTelemetryResource
-    from intel_assets.resources.rollout import APPROVAL_TOKEN_ENV, RolloutPolicyResource
+    from intel_assets.resources.rollout_policy import APPROVAL_TOKEN_ENV, RolloutPolicyResource
 
     days, lean_dir = sorted(days), Path(lean_dir)
     out = WeekOutcome(days=days, store=store_label)
@@ -433,8 +433,8 @@ def _freeze_baseline(defs, instance, window: list[date], out: WeekOutcome) -> No
 def _rehearse(db, lean_dir: Path, days: list[date], store_factory: Callable, out: WeekOutcome,
               echo: bool) -> None:
     """`intel-assets rollout rehearse-rollback` on the week's second day, recorded as evidence."""
-    from intel_assets.resources.rollout_rehearsals import ensure_rehearsal_schema, save_rehearsal
-    from intel_assets.rollback_rehearsal import format_rehearsal, rehearse_rollback
+    from intel_assets.stores.rollout_rehearsals import ensure_rehearsal_schema, save_rehearsal
+    from intel_assets.drills.rollback_rehearsal import format_rehearsal, rehearse_rollback
 
     result = rehearse_rollback(lean_dir, days[min(1, len(days) - 1)], store_factory)
     ensure_rehearsal_schema(db)

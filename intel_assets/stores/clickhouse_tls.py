@@ -24,12 +24,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from intel_assets.resources.bundle_store import redact_dsn
-from intel_assets.resources.dsn_contract import (
-    DsnContractError,
-    ca_file_problem,
-    production_mode,
-)
+from intel_assets.stores.bundle_store import redact_dsn
+from intel_assets.stores.dsn_contract import DsnContractError, ca_file_problem, production_mode
 
 if TYPE_CHECKING:  # settings has no dagster import either; typing only
     from intel_assets.settings import Settings

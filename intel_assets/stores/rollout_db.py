@@ -13,7 +13,7 @@ Torghut's own tables are only read (decisions_between, executions_between).
 * ``intel_canary_telemetry(source, scraped_at, url, snapshot)``: every scrape of the LEAN
   runner's and the serving API's cumulative latency histograms (windows are differences).
 * ``intel_rollout_signoffs``: the append-only approve/revoke record of rollout tokens (only a
-  token's sha256; resources/rollout_signoffs.py owns it, record_signoff/signoffs delegate).
+  token's sha256; stores/rollout_signoffs.py owns it, record_signoff/signoffs delegate).
 """
 
 from collections.abc import Sequence
@@ -34,8 +34,8 @@ from intel_assets.domain.canary_slo import CanaryExecution, next_day_start
 from intel_assets.domain.decisions import DecisionRow, decision_day
 from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.domain.rollout_metrics import ExecutionRow
-from intel_assets.resources import rollout_signoffs
-from intel_assets.resources.torghut_db import (
+from intel_assets.stores import rollout_signoffs
+from intel_assets.stores.torghut_db import (
     DAY_FILTER,
     DECISION_SELECT,
     PARITY_DDL,

@@ -7,7 +7,7 @@ Torghut's shapes; ``seed=False`` (TORGHUT_DB_DSN, Torghut's database) checks Tor
 replays what Torghut wrote, writing nothing but our intel_* tables. The week demo is
 parity_week.py.
 
-    python -m intel_assets.execution.parity_demo --db postgresql://... [--day 2013-10-08] [--seed]
+    python -m intel_assets.cli.parity --db postgresql://... [--day 2013-10-08] [--seed]
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def open_torghut(db_dsn: str, seed: bool):
         db = ThrowawayTorghutDb(db_dsn)
         db.ensure_schema()
         return db
-    from intel_assets.resources.torghut_db import TorghutDb
+    from intel_assets.stores.torghut_db import TorghutDb
 
     db = TorghutDb(db_dsn)
     db.check_torghut_schema()
@@ -136,7 +136,7 @@ def run_parity_demo(lean_dir: Path | str, db_dsn: str, day: date | str = date(20
 def main(argv: list[str] | None = None) -> int:
     from intel_assets.execution.lean_replay import default_lean_dir
 
-    parser = argparse.ArgumentParser(prog="python -m intel_assets.execution.parity_demo",
+    parser = argparse.ArgumentParser(prog="python -m intel_assets.cli.parity",
                                      description="Replay a day of decisions through both venues.")
     parser.add_argument("--db", required=True, help="PostgreSQL DSN for the Torghut tables")
     parser.add_argument("--lean-dir", type=Path, default=None)

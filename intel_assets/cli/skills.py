@@ -146,13 +146,13 @@ def skill_text(skill: Skill, examples: dict[str, dict], budgets: dict[str, int],
 def generated_skills(settings) -> dict[str, str]:
     """relative path -> SKILL.md text, from the store the settings name (the demo's)."""
     from intel_assets.devtools.asgi import asgi_in_background
-    from intel_assets.resources.bundle_store import BundleStore
+    from intel_assets.stores.bundle_store import BundleStore
     from intel_assets.serving.app import create_app, serving_config
 
     if settings.as_of is None:
         raise SystemExit("error: set INTEL_AS_OF (make demo's replay clock) so the examples are "
                          "deterministic, e.g. INTEL_AS_OF=2013-10-11T15:59:00-04:00")
-    from intel_assets.local_postgres import ensure_for
+    from intel_assets.stores.local_postgres import ensure_for
 
     ensure_for(settings)  # the embedded cluster holds the demo's bundles: started or joined
     app = create_app(lambda: BundleStore.from_dsn(settings.store_dsn), serving_config(settings))
@@ -178,7 +178,7 @@ def drift(folder: Path, settings) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    from intel_assets.cli import demo_settings
+    from intel_assets.cli.main import demo_settings
 
     parser = argparse.ArgumentParser(prog="intel-assets skills", description=__doc__.split(
         "\n\n")[0])

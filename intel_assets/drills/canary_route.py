@@ -56,7 +56,7 @@ class CanaryRoute:
         from intel_assets.execution.alpaca_adapter import AlpacaAdapter
         from intel_assets.execution.lean_adapter import LeanAdapter
         from intel_assets.execution.lean_runner import lean_runner_in_background
-        from intel_assets.rollback_rehearsal import PAPER_KEY, PAPER_SECRET, AdapterVenue
+        from intel_assets.drills.rollback_rehearsal import PAPER_KEY, PAPER_SECRET, AdapterVenue
         from intel_assets.serving.app import create_app
         from intel_assets.torghut.client import MarketContextClient
         from intel_assets.torghut.routing import ExecutionRouter
@@ -82,8 +82,8 @@ class CanaryRoute:
         orders as Torghut's executions rows. Decisions already recorded in ``present`` are
         skipped, and a day with none left is not scraped again (a rerun of the week keeps the
         first run's windows instead of replacing them with an idle runner's)."""
-        from intel_assets.execution.parity_week import bracket, scrape_stamped
-        from intel_assets.rollback_rehearsal import rehearsal_intents
+        from intel_assets.drills.parity_week import bracket, scrape_stamped
+        from intel_assets.drills.rollback_rehearsal import rehearsal_intents
 
         session = CanaryDaySession(day=day)
         intents, _ = rehearsal_intents(self.lean_dir, day)

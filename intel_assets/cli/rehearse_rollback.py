@@ -1,5 +1,5 @@
 """Owns ``intel-assets rollout rehearse-rollback``: run the rollback rehearsal
-(rollback_rehearsal.py) on a LEAN data day, print its short report, record the evidence in
+(drills/rollback_rehearsal.py) on a LEAN data day, print its short report, record the evidence in
 Torghut's database (intel_rollout_rehearsals, read by the rollout gate before phase 4).
 
 Exit 0 when the rehearsal passed, 1 when it failed (its problems printed), 2 on an error (one
@@ -12,7 +12,7 @@ import argparse
 import sys
 from datetime import date
 
-from intel_assets.rollback_rehearsal import DEFAULT_DAY
+from intel_assets.drills.rollback_rehearsal import DEFAULT_DAY
 
 PROG = "intel-assets rollout rehearse-rollback"
 
@@ -35,11 +35,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _torghut_dsn(settings, explicit: str | None) -> tuple[str, bool]:
-    """(dsn, is_demo): --dsn as given, else rollout_command.torghut_dsn_for(settings)."""
+    """(dsn, is_demo): --dsn as given, else cli.rollout.torghut_dsn_for(settings)."""
     if explicit:
         return explicit, False
     try:
-        from intel_assets.rollout_command import torghut_dsn_for
+        from intel_assets.cli.rollout import torghut_dsn_for
     except ImportError:
         raise LookupError("no Torghut database to record the evidence in: pass --dsn "
                           "postgresql://...") from None
@@ -47,16 +47,16 @@ def _torghut_dsn(settings, explicit: str | None) -> tuple[str, bool]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from intel_assets.local_postgres import ensure_for
-    from intel_assets.resources.bundle_store import BundleStore
-    from intel_assets.resources.dsn_contract import store_connect_dsn
-    from intel_assets.resources.rollout_rehearsals import (
+    from intel_assets.stores.local_postgres import ensure_for
+    from intel_assets.stores.bundle_store import BundleStore
+    from intel_assets.stores.dsn_contract import store_connect_dsn
+    from intel_assets.stores.rollout_rehearsals import (
         TABLE,
         ensure_rehearsal_schema,
         save_rehearsal,
     )
-    from intel_assets.resources.torghut_db import TorghutDb
-    from intel_assets.rollback_rehearsal import format_rehearsal, rehearse_rollback
+    from intel_assets.stores.torghut_db import TorghutDb
+    from intel_assets.drills.rollback_rehearsal import format_rehearsal, rehearse_rollback
     from intel_assets.settings import load_settings
 
     try:

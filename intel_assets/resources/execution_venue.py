@@ -1,4 +1,4 @@
-"""Owns the parity resources: an execution venue slot (LEAN runner or Alpaca over HTTP, each an
+"""Owns ExecutionVenueResource: an execution venue slot (LEAN runner or Alpaca over HTTP, each an
 ExecutionAdapter) and the LEAN market tape that arrival mids and decision checks read.
 
 ``kind="lean"`` wraps LeanAdapter (INTEL_LEAN_RUNNER_URL); ``kind="alpaca"`` wraps AlpacaAdapter
@@ -87,19 +87,6 @@ class ExecutionVenueResource(ConfigurableResource):
                 return True
             return finish_paper
         return None
-
-
-class LeanDataResource(ConfigurableResource):
-    """The LEAN Data folder (INTEL_LEAN_DATA_DIR): arrival quotes and the decisions' data days."""
-
-    lean_dir: str = Field(description="LEAN Data folder (equity/usa/minute inside)")
-    _tape: MarketTape | None = PrivateAttr(default=None)
-
-    def tape(self) -> MarketTape:
-        """The market tape over ``lean_dir`` (loaded per symbol on first use, then cached)."""
-        if self._tape is None:
-            self._tape = MarketTape(Path(self.lean_dir))
-        return self._tape
 
 
 __all__ = ["ExecutionVenueResource", "LeanDataResource", "VENUE_KINDS", "day_end"]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from intel_assets.contracts.gates import ApprovalEvidence, SignoffEvent
 
 if TYPE_CHECKING:
-    from intel_assets.resources.torghut_db import TorghutDb
+    from intel_assets.stores.torghut_db import TorghutDb
 
 SIGNOFF_TABLE = "intel_rollout_signoffs"
 SIGNOFF_DDL = (

@@ -12,7 +12,7 @@ code servers, run workers: the instance's storage class and the code location ca
   takes a **lease** for the calling process: a shared ``flock`` on ``lease.lock`` held by an open
   descriptor until the process exits. Concurrent starters queue on ``start.lock``: one starts,
   the others find it running.
-* **Clean shutdown.** A detached supervisor process (``python -m intel_assets.local_postgres
+* **Clean shutdown.** A detached supervisor process (``python -m intel_assets.stores.local_postgres
   supervise``) stops the server (``pg_ctl stop -m fast``: a clean checkpoint) once no process has
   held a lease for :data:`IDLE_SECONDS`. A lease is a kernel lock, so a process killed with
   ``kill -9`` releases it with its death: nothing stays counted. The supervisor stops only while
@@ -56,7 +56,7 @@ IDLE_SECONDS = 20.0
 SOCKET_PORT = 5432
 #: Longest socket path the kernel accepts (sun_path is 108 bytes with its NUL).
 _MAX_SOCKET_PATH = 107
-_SUPERVISOR_MODULE = "intel_assets.local_postgres"
+_SUPERVISOR_MODULE = "intel_assets.stores.local_postgres"
 
 # One lease descriptor per cluster per process (closed, hence released, at exit).
 _LEASES: dict[Path, int] = {}

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import quote
 
-from intel_assets.resources.bundle_store import redact_dsn
+from intel_assets.stores.bundle_store import redact_dsn
 
 if TYPE_CHECKING:  # settings has no dagster import either; typing only
     from intel_assets.settings import Settings

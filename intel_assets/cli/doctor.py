@@ -9,8 +9,8 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
-from intel_assets.resources.bundle_store import redact_dsn
-from intel_assets.resources.dsn_contract import (
+from intel_assets.stores.bundle_store import redact_dsn
+from intel_assets.stores.dsn_contract import (
     BUNDLE_STORE_DSN_ENV,
     BUNDLE_STORE_SSLROOTCERT_ENV,
     ENV_VAR,
@@ -89,8 +89,8 @@ def check_clickhouse(settings: Settings, timeout: float, environ: Mapping[str, s
                      production: bool = False) -> CheckResult:
     """The TLS contract for a server (clickhouse_tls.py), then open the warehouse (embedded
     chdb: folder writable, lock free) and run SELECT 1."""
-    from intel_assets.resources.clickhouse import EMBEDDED_MISSING, WarehouseError, open_warehouse
-    from intel_assets.resources.clickhouse_tls import ClickHouseTlsError, check_clickhouse_tls
+    from intel_assets.stores.warehouse import EMBEDDED_MISSING, WarehouseError, open_warehouse
+    from intel_assets.stores.clickhouse_tls import ClickHouseTlsError, check_clickhouse_tls
 
     environ = os.environ if environ is None else environ
     dsn, database = settings.clickhouse_dsn, settings.clickhouse_database
@@ -166,11 +166,15 @@ def _timed(dsn: str, timeout: float) -> str:
 def check_bundle_store(settings: Settings, environ: Mapping[str, str], production: bool,
                        timeout: float) -> CheckResult:
     """Open the bundle store (TLS contract first when PostgreSQL) and ping it."""
-    from intel_assets.resources.bundle_store import BundleStore, StoreConfigError, StoreUnavailableError
+    from intel_assets.stores.bundle_store import (
+        BundleStore,
+        StoreConfigError,
+        StoreUnavailableError,
+    )
 
     dsn, contract = settings.store_dsn, None
     if settings.embedded_store:  # the embedded cluster: started on demand, as every command does
-        from intel_assets.local_postgres import EmbeddedPostgresError, ensure_for
+        from intel_assets.stores.local_postgres import EmbeddedPostgresError, ensure_for
 
         try:
             ensure_for(settings)
@@ -215,7 +219,7 @@ def check_torghut_db(environ: Mapping[str, str], production: bool, timeout: floa
         return checked
     import psycopg2
 
-    from intel_assets.resources.torghut_db import missing_torghut_columns, schema_error_message
+    from intel_assets.stores.torghut_db import missing_torghut_columns, schema_error_message
 
     connect_dsn = _timed(checked.connect_dsn, timeout)
     try:
@@ -286,7 +290,7 @@ def check_alpaca(settings: Settings, environ: Mapping[str, str], timeout: float)
 
 def check_edgar(settings: Settings, timeout: float) -> CheckResult:
     """SEC EDGAR: a User-Agent SEC accepts, and the tickers URL reachable with it."""
-    from intel_assets.resources.edgar import DEFAULT_TICKERS_URL, EdgarConfigError, check_user_agent
+    from intel_assets.providers.edgar import DEFAULT_TICKERS_URL, EdgarConfigError, check_user_agent
 
     agent = settings.edgar_user_agent
     if agent is None and settings.edgar_base_url is None and settings.edgar_tickers_url is None:

@@ -1,0 +1,5 @@
+"""The intel-assets command line: one module per subcommand; ``main`` dispatches."""
+
+from intel_assets.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,1 @@
+"""Clients of outside data providers (SEC EDGAR); resources/ wraps them for runs."""
