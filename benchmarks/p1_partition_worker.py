@@ -19,9 +19,10 @@ def main() -> int:
     symbol = sys.argv[1]
     from dagster import DagsterInstance
 
-    from intel_assets.definitions import REFRESH_JOB, defs  # the code location, as the daemon loads it
+    from intel_assets.jobs import REFRESH_JOB
+    from intel_assets.definitions import defs
 
-    job = defs.resolve_job_def(REFRESH_JOB)
+    job = defs().resolve_job_def(REFRESH_JOB)
     p1 = time.perf_counter()
     with DagsterInstance.get() as instance:
         p2 = time.perf_counter()

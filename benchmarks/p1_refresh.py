@@ -75,7 +75,8 @@ def _store_summary(ws: Workspace) -> dict[str, Any]:
 
 def single_run(ws: Workspace, instance: Any) -> dict[str, Any]:
     """The whole universe in one run (range tags); wall, CPU, event-log breakdown."""
-    from intel_assets.definitions import REFRESH_JOB, build_definitions
+    from intel_assets.jobs import REFRESH_JOB
+    from intel_assets.definitions import build_definitions
 
     settings = ws.settings()
     t0 = time.perf_counter()
@@ -134,7 +135,8 @@ def pick_partitions(symbols: list[str], count: int) -> list[str]:
 
 def inprocess_partition_runs(ws: Workspace, instance: Any, symbols: list[str]) -> dict[str, Any]:
     """One run per partition inside this (warm) process: no process launch, no imports."""
-    from intel_assets.definitions import REFRESH_JOB, build_definitions
+    from intel_assets.jobs import REFRESH_JOB
+    from intel_assets.definitions import build_definitions
 
     job = build_definitions(ws.settings()).resolve_job_def(REFRESH_JOB)
     walls, cpus, ok = [], [], 0

@@ -2,7 +2,7 @@
 built from explicit values or from environment variables (merged into definitions.py). The
 slice also holds lean_backtest_evidence (a backtest at the same LEAN runner, run config only).
 
-Environment (``parity_config_from_env``): TORGHUT_DB_DSN (required), INTEL_LEAN_RUNNER_URL
+Settings (``settings.parity``, read by settings.py; checked by ``parity_config``): TORGHUT_DB_DSN (required), INTEL_LEAN_RUNNER_URL
 (default http://127.0.0.1:8787), INTEL_ALPACA_TRADING_URL (alpaca-py url_override; unset =
 Alpaca's paper API), INTEL_ALPACA_REPLAY_CLOCK=1 when that URL is the devtools paper server,
 INTEL_LEAN_DATA_DIR, INTEL_PARITY_START_DATE (default: the day of Torghut's first decision, read
@@ -21,41 +21,31 @@ and nightly schedule run by default on a live clock only; the rollout schedules
 """
 
 import logging
-import os
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
+from dagster import AssetKey, Definitions, EnvVar
 
-from intel_assets.assets.canary import TORGHUT_EXECUTIONS, build_canary_asset
-from intel_assets.assets.lean_backtest import build_lean_backtest_asset
-from intel_assets.assets.parity import build_parity_assets, parity_partitions
-from intel_assets.assets.rollout import build_rollout_assets, exchange_holidays
+from intel_assets.assets.canary import canary_definitions
+from intel_assets.assets.lean_backtest import lean_backtest_definitions
+from intel_assets.assets.parity import parity_partitions, parity_slice
+from intel_assets.assets.rollout import exchange_holidays, rollout_definitions
 from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
 from intel_assets.domain.market_data import NEW_YORK
+from intel_assets.resources.canary_telemetry import CanaryTelemetryResource
 from intel_assets.resources.execution_venue import ExecutionVenueResource
 from intel_assets.resources.lean_data import LeanDataResource
 from intel_assets.resources.rollout_policy import APPROVAL_TOKEN_ENV, RolloutPolicyResource
-from intel_assets.stores.torghut_db import TorghutDb, TorghutDbError
 from intel_assets.resources.torghut_db import TorghutDbResource
-from intel_assets.sensors.parity import build_parity_schedule, build_parity_sensor
-from intel_assets.resources.canary_telemetry import CanaryTelemetryResource
-from intel_assets.sensors.rollout import build_canary_schedule, build_rollout_schedules
-
-PARITY_JOB = "parity_job"
-GUARDRAIL_JOB = "guardrail_daily_job"
-ROLLOUT_GATE_JOB = "rollout_gate_job"
-CANARY_SLO_JOB = "canary_slo_job"
-LEAN_BACKTEST_JOB = "lean_backtest_job"
-ALPACA_PAPER_API = "https://paper-api.alpaca.markets"
-DEFAULT_LEAN_RUNNER_URL = "http://127.0.0.1:8787"
-
-
-class ParityConfigError(ValueError):
-    """Parity configuration that cannot work; the message names the variable and the fix."""
-
+from intel_assets.settings import (
+    ALPACA_PAPER_API,
+    DEFAULT_LEAN_RUNNER_URL,
+    ParityConfigError,
+    ParitySettings,
+)
+from intel_assets.stores.torghut_db import TorghutDb, TorghutDbError
 
 def build_parity_definitions(
     *,
@@ -96,36 +86,16 @@ def build_parity_definitions(
     if holidays is None:
         holidays, _ = exchange_holidays(lean_data_dir)
     partitions = parity_partitions(start_date, end_date, holidays)
-    source, parity_backtest, tca_report = build_parity_assets(partitions)
-    job = define_asset_job(
-        PARITY_JOB, selection=AssetSelection.assets(parity_backtest, tca_report),
-        description="Replay a day's Torghut decisions through Alpaca and LEAN, then its TCA.")
-    lean_backtest = build_lean_backtest_asset()
-    backtest_job = define_asset_job(
-        LEAN_BACKTEST_JOB, selection=AssetSelection.assets(lean_backtest),
-        description="Submit a backtest (run config) to the LEAN runner's backtest upstream.")
-    canary = build_canary_asset(partitions)
-    canary_job = define_asset_job(CANARY_SLO_JOB, selection=AssetSelection.assets(canary),
-                                  description="A day's canary SLOs of the LEAN route.")
-    baseline, guardrail_daily, gate = build_rollout_assets(partitions, [tca_report, canary])
-    guardrail_job = define_asset_job(GUARDRAIL_JOB, selection=AssetSelection.assets(
-        guardrail_daily), description="A day's rejection and guardrail metrics.")
-    gate_job = define_asset_job(ROLLOUT_GATE_JOB, selection=AssetSelection.assets(gate),
-                                description="Evaluate the rollout phases' exit criteria.")
+    parity = parity_slice(partitions, settle_seconds=sensor_settle_seconds,
+                          default_running=default_running)
+    canary = canary_definitions(partitions)
+    evidence = [AssetKey("tca_report"), AssetKey("canary_slo")]  # the gate's lineage
     policy = rollout_policy or RolloutPolicyResource()
     if rollout_approval_token is not None:
         policy = policy.with_approval_token(rollout_approval_token)
-    return Definitions(
-        assets=[source, TORGHUT_EXECUTIONS, parity_backtest, tca_report, lean_backtest,
-                baseline, guardrail_daily, canary, gate],
-        jobs=[job, guardrail_job, gate_job, backtest_job, canary_job],
-        sensors=[build_parity_sensor(job, partitions, settle_seconds=sensor_settle_seconds,
-                                     default_running=default_running)],
-        schedules=[build_parity_schedule(job, partitions, default_running=default_running),
-                   *build_rollout_schedules(guardrail_job, gate_job, partitions,
-                                            default_running=False),
-                   build_canary_schedule(canary_job, partitions, default_running=False)],
-        resources={
+    return Definitions.merge(
+        parity, lean_backtest_definitions(), canary, rollout_definitions(partitions, evidence),
+        Definitions(resources={
             "rollout_policy": policy,
             "torghut_db": TorghutDbResource(dsn=torghut_db_dsn),
             "alpaca_execution": ExecutionVenueResource(
@@ -135,8 +105,7 @@ def build_parity_definitions(
             "lean_data": LeanDataResource(lean_dir=str(lean_data_dir)),
             "canary_telemetry": canary_telemetry or CanaryTelemetryResource(
                 lean_runner_url=canary_runner_url, serving_url=serving_url),
-        },
-    )
+        }))
 
 
 def first_decision_day(dsn: str, fallback: date) -> tuple[date, str]:
@@ -151,41 +120,39 @@ def first_decision_day(dsn: str, fallback: date) -> tuple[date, str]:
     return first, f"{first} (Torghut's first decision)"
 
 
-def rollout_policy_from_env(environ: Mapping[str, str] | None = None,
-                            default_symbols: Collection[str] = ()) -> RolloutPolicyResource:
+def rollout_policy_from(parity: ParitySettings,
+                        default_symbols: Collection[str] = ()) -> RolloutPolicyResource:
     """The rollout policy with the canary subset of INTEL_CANARY_SYMBOLS / INTEL_CANARY_ACCOUNTS
     (comma-separated; ``default_symbols`` when the first is unset, accounts default ``paper``):
     what the gate, canary_slo, ``parity --week`` and ``rollout status`` all judge with."""
-    env = os.environ if environ is None else environ
     symbols = []
-    for raw in env.get("INTEL_CANARY_SYMBOLS", "").split(","):
+    for raw in parity.canary_symbols.split(","):
         if raw.strip():
             try:
                 symbols.append(normalize_symbol(raw))
             except InvalidSymbolError as exc:
                 raise ParityConfigError(f"INTEL_CANARY_SYMBOLS: {exc}") from None
-    accounts = [a.strip() for a in env.get("INTEL_CANARY_ACCOUNTS", "").split(",") if a.strip()]
+    accounts = [a.strip() for a in parity.canary_accounts.split(",") if a.strip()]
     return RolloutPolicyResource(canary_symbols=sorted(set(symbols or default_symbols)),
                                  **({"canary_accounts": sorted(set(accounts))} if accounts
                                     else {}))
 
 
-def parity_config_from_env(environ: Mapping[str, str] | None = None,
-                           default_lean_dir: Path | None = None,
-                           as_of: datetime | None = None) -> dict[str, Any]:
-    """Keyword arguments for build_parity_definitions from the environment (see module doc);
-    ``as_of`` is the replay clock (settings.as_of), None for a live clock."""
-    env = os.environ if environ is None else environ
-    dsn = env.get("TORGHUT_DB_DSN", "").strip()
+def parity_config(parity: ParitySettings, default_lean_dir: Path | None = None,
+                  as_of: datetime | None = None) -> dict[str, Any]:
+    """Keyword arguments for build_parity_definitions from ``settings.parity`` (see module doc);
+    ``as_of`` is the replay clock (settings.as_of), None for a live clock. Raises
+    ParityConfigError (a SettingsError) naming the variable and the fix."""
+    dsn = parity.torghut_db_dsn
     if not dsn:
         raise ParityConfigError("TORGHUT_DB_DSN is not set: write postgresql://user@host:5432/"
                                 "torghut (Torghut's database, where trade_decisions live)")
-    lean_dir = env.get("INTEL_LEAN_DATA_DIR", "").strip() or default_lean_dir
+    lean_dir = parity.lean_data_dir or default_lean_dir
     if not lean_dir or not (Path(lean_dir) / "equity" / "usa" / "minute").is_dir():
         raise ParityConfigError(f"INTEL_LEAN_DATA_DIR={lean_dir or '(unset)'} is not a LEAN Data "
                                 "folder (equity/usa/minute inside): parity needs its quotes")
     today = (as_of or datetime.now(timezone.utc)).astimezone(NEW_YORK).date()
-    start = env.get("INTEL_PARITY_START_DATE", "").strip()
+    start = parity.start_date
     if start:
         try:
             date.fromisoformat(start)
@@ -196,44 +163,41 @@ def parity_config_from_env(environ: Mapping[str, str] | None = None,
         first, why = first_decision_day(dsn, today)
         start = min(first, today).isoformat()  # decisions after a replay clock wait for it
         logging.getLogger(__name__).info("parity partitions start %s", why)
-    clock = env.get("INTEL_ALPACA_REPLAY_CLOCK", "").strip().lower()
+    clock = parity.alpaca_replay_clock.lower()
     if clock not in ("", "0", "1", "true", "false"):
         raise ParityConfigError(f"INTEL_ALPACA_REPLAY_CLOCK={clock!r}: write 1 (devtools paper "
                                 "server) or 0")
     urls = {}
-    for name, example in (("INTEL_SERVING_URL", "the serving API's base URL, e.g. "
-                           "http://127.0.0.1:8080"),
-                          ("INTEL_CANARY_LEAN_RUNNER_URL", "the LEAN runner Torghut's canary "
-                           "routes orders to, e.g. http://lean-runner.torghut.svc:8787")):
-        urls[name] = env.get(name, "").strip() or None
-        if urls[name] and not urls[name].startswith(("http://", "https://")):
-            raise ParityConfigError(f"{name}={urls[name]!r}: write {example}")
+    for name, value, example in (
+            ("INTEL_SERVING_URL", parity.serving_url,
+             "the serving API's base URL, e.g. http://127.0.0.1:8080"),
+            ("INTEL_CANARY_LEAN_RUNNER_URL", parity.canary_lean_runner_url,
+             "the LEAN runner Torghut's canary routes orders to, e.g. "
+             "http://lean-runner.torghut.svc:8787")):
+        urls[name] = value or None
+        if value and not value.startswith(("http://", "https://")):
+            raise ParityConfigError(f"{name}={value!r}: write {example}")
     return {
-        "rollout_policy": rollout_policy_from_env(env),
+        "rollout_policy": rollout_policy_from(parity),
         "serving_url": urls["INTEL_SERVING_URL"],
         "canary_runner_url": urls["INTEL_CANARY_LEAN_RUNNER_URL"],
-        # the process environment's value: an EnvVar Dagster resolves at run time, so the
-        # password never lands in run or job snapshots (a mapping given in code: the value)
-        "torghut_db_dsn": EnvVar("TORGHUT_DB_DSN") if os.environ.get("TORGHUT_DB_DSN",
-                                                                   "").strip() == dsn else dsn,
-        "lean_runner_url": env.get("INTEL_LEAN_RUNNER_URL", "").strip() or DEFAULT_LEAN_RUNNER_URL,
-        "alpaca_url": env.get("INTEL_ALPACA_TRADING_URL", "").strip() or ALPACA_PAPER_API,
+        # from the process environment: an EnvVar Dagster resolves at run time, so the
+        # password never lands in run or job snapshots (settings given in code: the value)
+        "torghut_db_dsn": EnvVar("TORGHUT_DB_DSN") if parity.dsn_from_environment else dsn,
+        "lean_runner_url": parity.lean_runner_url or DEFAULT_LEAN_RUNNER_URL,
+        "alpaca_url": parity.alpaca_trading_url or ALPACA_PAPER_API,
         "lean_data_dir": str(lean_dir),
         "alpaca_replay_clock": clock in ("1", "true"),
-        "alpaca_api_key_id": EnvVar("ALPACA_API_KEY_ID") if env.get("ALPACA_API_KEY_ID") else None,
+        "alpaca_api_key_id": EnvVar("ALPACA_API_KEY_ID") if parity.alpaca_keys_set else None,
         "alpaca_api_secret_key": (EnvVar("ALPACA_API_SECRET_KEY")
-                                  if env.get("ALPACA_API_SECRET_KEY") else None),
+                                  if parity.alpaca_secret_set else None),
         "start_date": start,
         "end_date": today.isoformat() if as_of is not None else None,
         "default_running": as_of is None,
         "rollout_approval_token": (EnvVar(APPROVAL_TOKEN_ENV)
-                                   if env.get(APPROVAL_TOKEN_ENV) else None),
+                                   if parity.approval_token_set else None),
     }
 
 
-__all__ = ["ALPACA_PAPER_API", "CANARY_SLO_JOB", "DEFAULT_LEAN_RUNNER_URL", "GUARDRAIL_JOB",
-           "LEAN_BACKTEST_JOB",
-           "PARITY_JOB",
-           "ROLLOUT_GATE_JOB", "ParityConfigError",
-           "build_parity_definitions", "first_decision_day", "parity_config_from_env",
-           "rollout_policy_from_env"]
+__all__ = ["build_parity_definitions", "first_decision_day", "parity_config",
+           "rollout_policy_from"]

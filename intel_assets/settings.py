@@ -10,17 +10,35 @@ INTEL_EXECUTOR picks how a run executes its steps (definitions.py): auto (defaul
 with the embedded ClickHouse, multiprocess with a ClickHouse server; in_process is allowed always;
 multiprocess and k8s (dagster-k8s's k8s_job_executor: a Kubernetes Job per step, needs the `k8s`
 extra) are refused with chdb, which admits one process per data path.
+
+This module is the only reader of the process environment. Typed variables are fields of
+``Settings`` (INTEL_*) and of its nested ``ParitySettings`` (``settings.parity``: TORGHUT_DB_DSN and
+the parity slice's INTEL_* variables, checked by parity_definitions when the slice is built);
+``process_environment()`` hands libpq's own PG* variables and the TLS contracts' CA variables to
+the code that must see exactly what libpq sees; ``export_environment()`` is the one writer (the
+DAGSTER_HOME a started Dagster reads, the sample keys of the local stand-ins).
 """
 
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Mapping
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import AwareDatetime, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
@@ -41,6 +59,94 @@ MAX_BUDGET_SECONDS = 30 * 86_400.0
 
 class SettingsError(ValueError):
     """Configuration that cannot work; the message says which variable to fix and how."""
+
+
+class ParityConfigError(SettingsError):
+    """Parity configuration that cannot work; the message names the variable and the fix."""
+
+
+def process_environment() -> Mapping[str, str]:
+    """The process environment, read here only: for libpq's PG* variables and the TLS
+    contracts' CA variables (they must see what libpq will see) and child processes' env."""
+    return os.environ
+
+
+def environment_value(name: str) -> str | None:
+    """One variable named at run time (``rollout approve --token-env VAR``), stripped; None
+    when unset or blank."""
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def environment_holds(name: str, value: object) -> bool:
+    """Whether the process environment sets ``name`` to exactly ``value`` (then definitions pass
+    it to Dagster as an EnvVar, resolved at run time and never written into a snapshot)."""
+    return name in os.environ and os.environ[name] == value
+
+
+def export_environment(values: Mapping[str, str], *, only_unset: bool = False) -> None:
+    """The one writer of the process environment: values a library or child process started
+    from here reads (DAGSTER_HOME, Dagster's event batch size, chdb's TZ, sample keys)."""
+    for name, value in values.items():
+        if only_unset:
+            os.environ.setdefault(name, value)
+        else:
+            os.environ[name] = value
+
+
+#: Alpaca's paper-trading API, the parity slice's default Alpaca venue.
+ALPACA_PAPER_API = "https://paper-api.alpaca.markets"
+#: The LEAN runner the parity slice replays through by default.
+DEFAULT_LEAN_RUNNER_URL = "http://127.0.0.1:8787"
+
+
+class ParitySettings(BaseModel):
+    """The execution-parity slice's variables as the environment gives them (stripped; blank =
+    unset). They are checked when the slice is built (parity_definitions.parity_config raises
+    ParityConfigError naming the variable), so a market-context-only deployment never fails on
+    them. Secrets are never held: only whether they are set (Dagster reads them through EnvVar)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    torghut_db_dsn: str = Field(default="", alias="TORGHUT_DB_DSN",
+                                description="Torghut's PostgreSQL (trade_decisions); unset = no "
+                                "parity slice.")
+    lean_runner_url: str = Field(default="", alias="INTEL_LEAN_RUNNER_URL",
+                                 description=f"unset = {DEFAULT_LEAN_RUNNER_URL}")
+    alpaca_trading_url: str = Field(default="", alias="INTEL_ALPACA_TRADING_URL",
+                                    description=f"alpaca-py url_override; unset = {ALPACA_PAPER_API}")
+    alpaca_replay_clock: str = Field(default="", alias="INTEL_ALPACA_REPLAY_CLOCK",
+                                     description="1 when the trading URL is the devtools paper server")
+    lean_data_dir: str = Field(default="", alias="INTEL_LEAN_DATA_DIR")
+    start_date: str = Field(default="", alias="INTEL_PARITY_START_DATE",
+                            description="YYYY-MM-DD; unset = the day of Torghut's first decision")
+    serving_url: str = Field(default="", alias="INTEL_SERVING_URL")
+    canary_lean_runner_url: str = Field(default="", alias="INTEL_CANARY_LEAN_RUNNER_URL")
+    canary_symbols: str = Field(default="", alias="INTEL_CANARY_SYMBOLS")
+    canary_accounts: str = Field(default="", alias="INTEL_CANARY_ACCOUNTS")
+    alpaca_keys_set: bool = Field(default=False, description="ALPACA_API_KEY_ID is set")
+    alpaca_secret_set: bool = Field(default=False, description="ALPACA_API_SECRET_KEY is set")
+    approval_token_set: bool = Field(default=False,
+                                     description="INTEL_ROLLOUT_APPROVAL_TOKEN is set")
+    dsn_from_environment: bool = Field(
+        default=False, description="TORGHUT_DB_DSN came from the process environment (then "
+        "it reaches Dagster as an EnvVar: the password never lands in a snapshot)")
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> "ParitySettings":
+        """From a mapping of variables (the process environment, or a test's dict)."""
+        values = {f.alias: environ.get(f.alias, "").strip()
+                  for f in cls.model_fields.values() if f.alias}
+        return cls(**values, alpaca_keys_set=bool(environ.get("ALPACA_API_KEY_ID")),
+                   alpaca_secret_set=bool(environ.get("ALPACA_API_SECRET_KEY")),
+                   approval_token_set=bool(environ.get("INTEL_ROLLOUT_APPROVAL_TOKEN")),
+                   dsn_from_environment=environ is os.environ
+                   and bool(os.environ.get("TORGHUT_DB_DSN", "").strip()))
+
+    @property
+    def enabled(self) -> bool:
+        """The parity slice joins the definitions (TORGHUT_DB_DSN is set)."""
+        return bool(self.torghut_db_dsn)
 
 
 class Settings(BaseSettings):
@@ -123,6 +229,24 @@ class Settings(BaseSettings):
     market_context_enabled: bool = Field(
         default=True, description="Kill switch: false serves bundles whose domains are missing, "
         "flagged market_context_disabled (Torghut then skips the LLM review).")
+    edgar_data_dir: Path | None = Field(
+        default=None, description="Folder of real SEC companyfacts/submissions JSON the "
+        "`fundamentals` command reads; default ../shared/data/edgar when present.")
+    postgres_idle_seconds: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="How long the embedded PostgreSQL "
+        "supervisor waits with no client before it stops the cluster (default 600).")
+    dagster_home_override: Path | None = Field(
+        default=None, validation_alias="DAGSTER_HOME", description="DAGSTER_HOME as Dagster "
+        "reads it; unset = INTEL_HOME/dagster.")
+    alpaca_api_key_id: SecretStr | None = Field(
+        default=None, validation_alias="ALPACA_API_KEY_ID", description="Alpaca key id (news and "
+        "trading); Dagster resources read it at run time through EnvVar.")
+    alpaca_api_secret_key: SecretStr | None = Field(
+        default=None, validation_alias="ALPACA_API_SECRET_KEY")
+    parity: ParitySettings = Field(
+        default_factory=lambda: ParitySettings.from_environ(os.environ),
+        description="The execution-parity slice's variables (TORGHUT_DB_DSN, INTEL_LEAN_RUNNER_URL,"
+        " ...), read from the environment; checked when the slice is built.")
     executor: Literal["auto", "in_process", "multiprocess", "k8s"] = Field(
         default="auto", description="How a run executes its steps: in_process (one process), "
         "multiprocess (a process per step) or k8s (a Kubernetes Job per step: dagster-k8s's "
@@ -245,6 +369,12 @@ class Settings(BaseSettings):
         return self.home / "dagster"
 
     @property
+    def dagster_home_in_use(self) -> Path:
+        """DAGSTER_HOME when set (Dagster reads it), else INTEL_HOME/dagster."""
+        return (self.dagster_home_override.expanduser() if self.dagster_home_override
+                else self.dagster_home)
+
+    @property
     def chdb_path(self) -> Path:
         return self.home / "clickhouse"
 
@@ -296,11 +426,19 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            (f"INTEL_{'_'.join(str(p) for p in err['loc']).upper()}: " if err["loc"] else "")
+            (f"{_variable(err['loc'])}: " if err["loc"] else "")
             + str(err["msg"]).removeprefix("Value error, ")
             for err in exc.errors()
         )
         raise SettingsError(f"invalid configuration: {problems}") from None
+
+
+def _variable(loc: tuple) -> str:
+    """The environment variable a validation error's location names."""
+    name = str(loc[0])
+    if name.isupper():  # an alias (DAGSTER_HOME, ALPACA_API_KEY_ID)
+        return name
+    return "INTEL_" + "_".join(str(p) for p in loc).upper()
 
 
 def parse_as_of(text: str) -> datetime:

@@ -50,7 +50,7 @@ import intel_assets.serving.app  # noqa: F401
 
 if "site-packages" not in intel_assets.__file__:
     sys.exit(f"image-venv: intel_assets imported from {intel_assets.__file__}, not the venv")
-jobs = definitions.defs.resolve_all_job_defs()
+jobs = definitions.defs().resolve_all_job_defs()
 print(f"image-venv: intel_assets.definitions loads ({len(jobs)} jobs); intel_assets.serving.app imports")
 PY
 intel-assets serve --help >/dev/null

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from dagster import AssetKey, DefaultSensorStatus
 
-from intel_assets.definitions import REFRESH_JOB, build_definitions
+from intel_assets.jobs import REFRESH_JOB
+from intel_assets.definitions import build_definitions
 from intel_assets.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent

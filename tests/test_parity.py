@@ -32,7 +32,8 @@ from intel_assets.execution.lean_runner import lean_runner_in_background
 from intel_assets.cli.parity import format_parity_report, run_parity_demo
 from intel_assets.execution.parity_replay import day_end, replay_day, reusable_outcomes
 from intel_assets.drills.parity_week import replay_executions
-from intel_assets.parity_definitions import PARITY_JOB, build_parity_definitions
+from intel_assets.jobs import PARITY_JOB
+from intel_assets.parity_definitions import build_parity_definitions
 from intel_assets.resources.execution_venue import ExecutionVenueResource
 from intel_assets.stores.rollout_db import RolloutDb
 from intel_assets.sensors.parity import read_cursor

@@ -15,11 +15,9 @@ import pytest
 from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.domain.strategy import seed_trade_decisions
 from intel_assets.cli.local_stack import parity_venues
-from intel_assets.parity_definitions import (
-    PARITY_JOB,
-    build_parity_definitions,
-    parity_config_from_env,
-)
+from intel_assets.jobs import PARITY_JOB
+from intel_assets.parity_definitions import build_parity_definitions, parity_config
+from intel_assets.settings import ParitySettings
 from intel_assets.settings import load_settings
 
 REPLAY = datetime(2013, 10, 11, 15, 59, tzinfo=NEW_YORK)
@@ -36,7 +34,7 @@ def test_partitions_run_from_the_first_decision_to_the_replay_clock(torghut_db, 
                                                                       postgres_schema_dsn):
     seed_trade_decisions(torghut_db, lean_dir, date(2013, 10, 8))
     env = {"TORGHUT_DB_DSN": postgres_schema_dsn, "INTEL_LEAN_DATA_DIR": str(lean_dir)}
-    config = parity_config_from_env(env, as_of=REPLAY)
+    config = parity_config(ParitySettings.from_environ(env), as_of=REPLAY)
     assert (config["start_date"], config["end_date"]) == ("2013-10-08", "2013-10-11")
     defs = build_parity_definitions(**config)
     keys = defs.resolve_job_def(PARITY_JOB).partitions_def.get_partition_keys()
@@ -48,7 +46,7 @@ def test_live_partitions_are_trading_days_and_only_parity_automation_runs(
         torghut_db, lean_dir, postgres_schema_dsn):
     seed_trade_decisions(torghut_db, lean_dir, date(2013, 10, 8))
     env = {"TORGHUT_DB_DSN": postgres_schema_dsn, "INTEL_LEAN_DATA_DIR": str(lean_dir)}
-    config = parity_config_from_env(env)
+    config = parity_config(ParitySettings.from_environ(env))
     assert config["start_date"] == "2013-10-08" and config["end_date"] is None
     defs = build_parity_definitions(**config)
     partitions = defs.resolve_job_def(PARITY_JOB).partitions_def
@@ -74,10 +72,10 @@ def test_start_date_override_and_an_unreadable_database_fall_back_without_failin
         port = sock.getsockname()[1]
     env = {"TORGHUT_DB_DSN": f"postgresql://torghut@127.0.0.1:{port}/torghut",
            "INTEL_LEAN_DATA_DIR": str(lean_dir)}
-    config = parity_config_from_env(env, as_of=REPLAY)
+    config = parity_config(ParitySettings.from_environ(env), as_of=REPLAY)
     assert config["start_date"] == config["end_date"] == "2013-10-11", \
         "no decisions readable: one partition, the replay clock's day"
-    pinned = parity_config_from_env({**env, "INTEL_PARITY_START_DATE": "2013-10-07"}, as_of=REPLAY)
+    pinned = parity_config(ParitySettings.from_environ({**env, "INTEL_PARITY_START_DATE": "2013-10-07"}), as_of=REPLAY)
     assert pinned["start_date"] == "2013-10-07"
 
 
@@ -183,13 +181,13 @@ def test_canary_settings_are_read_once_and_bad_values_refused_in_one_line(lean_d
     cannot work is one ParityConfigError naming the variable."""
     import pytest
 
-    from intel_assets.parity_definitions import ParityConfigError
+    from intel_assets.settings import ParityConfigError
 
     env = {"TORGHUT_DB_DSN": "postgresql://t@127.0.0.1:9/t", "INTEL_LEAN_DATA_DIR": str(lean_dir),
            "INTEL_PARITY_START_DATE": "2013-10-07", "INTEL_CANARY_SYMBOLS": "spy, aapl,SPY",
            "INTEL_CANARY_ACCOUNTS": "live-canary", "INTEL_SERVING_URL": "http://serving:8080",
            "INTEL_CANARY_LEAN_RUNNER_URL": "http://lean-runner:8787"}
-    config = parity_config_from_env(env)
+    config = parity_config(ParitySettings.from_environ(env))
     policy = config["rollout_policy"].policy()
     assert (policy.canary_symbols, policy.canary_accounts) == (["AAPL", "SPY"], ["live-canary"])
     assert (config["serving_url"], config["canary_runner_url"]) == (
@@ -198,5 +196,5 @@ def test_canary_settings_are_read_once_and_bad_values_refused_in_one_line(lean_d
                         ("INTEL_SERVING_URL", "serving:8080"),
                         ("INTEL_CANARY_LEAN_RUNNER_URL", "lean-runner")):
         with pytest.raises(ParityConfigError) as refused:
-            parity_config_from_env({**env, name: value})
+            parity_config(ParitySettings.from_environ({**env, name: value}))
         assert str(refused.value).startswith(f"{name}") and "\n" not in str(refused.value)

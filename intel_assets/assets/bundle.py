@@ -2,7 +2,11 @@
 (the upsert to the serving store, downstream of the blocking contract checks)."""
 
 
+from collections.abc import Sequence
+
 from dagster import (
+    AssetKey,
+    Definitions,
     AssetExecutionContext,
     BackfillPolicy,
     MaterializeResult,
@@ -12,6 +16,7 @@ from dagster import (
 )
 
 from intel_assets.assets.common import GROUP, run_symbols, symbol_table
+from intel_assets.checks.contract import build_bundle_checks
 from intel_assets.contracts.bundle import DOMAINS, DomainBlock, MarketContextBundle
 from intel_assets.domain.bundle import merge_bundle
 from intel_assets.resources.bundle_store import BundleStoreResource
@@ -91,3 +96,12 @@ def build_bundle_assets(partitions_def: PartitionsDefinition, domain_assets: lis
         })
 
     return [market_context_bundle, published_bundle]
+
+
+def bundle_definitions(partitions_def: PartitionsDefinition,
+                       domain_keys: Sequence[AssetKey]) -> Definitions:
+    """The bundle slice: market_context_bundle from ``domain_keys``, its blocking checks and
+    published_bundle (which a failed blocking check stops)."""
+    market_context_bundle, published_bundle = build_bundle_assets(partitions_def, list(domain_keys))
+    return Definitions(assets=[market_context_bundle, published_bundle],
+                       asset_checks=build_bundle_checks(market_context_bundle, partitions_def))

@@ -13,6 +13,9 @@ reason in ``problems``): the record is still written and the gate says what is m
 from datetime import date, datetime, timezone
 
 from dagster import (
+    AssetSelection,
+    Definitions,
+    define_asset_job,
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
@@ -30,6 +33,8 @@ from intel_assets.domain.canary_slo import (
     session_bounds,
 )
 from intel_assets.assets.rollout import ROLLOUT_GROUP, rollout_db
+from intel_assets.jobs import CANARY_SLO_JOB
+from intel_assets.sensors.rollout import build_canary_schedule
 from intel_assets.resources.canary_telemetry import CanaryTelemetryResource
 from intel_assets.resources.rollout_policy import RolloutPolicyResource
 from intel_assets.stores.rollout_db import RolloutDb
@@ -102,3 +107,14 @@ def build_canary_asset(partitions_def: PartitionsDefinition):
 
 
 __all__ = ["TORGHUT_EXECUTIONS", "build_canary_asset", "measure_canary_day"]
+
+
+def canary_definitions(partitions_def: PartitionsDefinition) -> Definitions:
+    """Torghut's executions (observable source), canary_slo per trading day, ``canary_slo_job``
+    and its nightly schedule (stopped by default)."""
+    canary = build_canary_asset(partitions_def)
+    job = define_asset_job(CANARY_SLO_JOB, selection=AssetSelection.assets(canary),
+                           description="A day's canary SLOs of the LEAN route.")
+    return Definitions(assets=[TORGHUT_EXECUTIONS, canary], jobs=[job],
+                       schedules=[build_canary_schedule(job, partitions_def,
+                                                        default_running=False)])

@@ -7,11 +7,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
-from dagster import AssetExecutionContext, MetadataValue
+from dagster import AssetExecutionContext, AssetKey, AssetSelection, MetadataValue, define_asset_job
 
 from intel_assets.contracts.bundle import DomainBlock
 from intel_assets.domain.samples import SAMPLE_FLAG
+from intel_assets.run_limits import MAX_RUNTIME_TAG, RunLimits
+from intel_assets.sensors.freshness import build_freshness_sensor
 
 GROUP = "market_context"
 
@@ -122,3 +125,34 @@ def provider_poll(store, provider: str, configured: bool = True) -> Iterator[Pol
                                           error=poll.error)
         except Exception:  # noqa: BLE001 - health bookkeeping must not fail a refresh
             pass
+
+
+#: What every refresh job ends with: the brief, the bundle and its publication.
+PUBLISH_KEYS = (AssetKey("research_brief"), AssetKey("market_context_bundle"),
+                AssetKey("published_bundle"))
+
+
+@dataclass(frozen=True)
+class RefreshLoop:
+    """What every domain slice's refresh job and freshness sensor share (from settings): the
+    symbol universe, whether the clock is live (a replay clock never goes stale, so the
+    sensors start stopped) and the run limits a job's max runtime comes from."""
+
+    universe: tuple[str, ...]
+    live: bool
+    limits: RunLimits
+
+    def job(self, name: str, description: str, domains: Sequence[str]):
+        """A job refreshing ``domains`` of a symbol range and publishing them; Dagster's run
+        monitoring ends it past its max runtime (derived in run_limits.py)."""
+        runtime = self.limits.max_runtime_seconds(domains)
+        return define_asset_job(
+            name, selection=AssetSelection.assets(*(AssetKey(d) for d in domains), *PUBLISH_KEYS),
+            description=description, tags={MAX_RUNTIME_TAG: str(runtime)})
+
+    def sensor(self, name: str, job, domains: Sequence[str], budget_seconds: float,
+               refresh_seconds: float | None = None):
+        """The per-symbol freshness sensor requesting ``job`` for symbols past their age."""
+        return build_freshness_sensor(name, job, [AssetKey(d) for d in domains],
+                                      list(self.universe), budget_seconds,
+                                      default_running=self.live, refresh_seconds=refresh_seconds)

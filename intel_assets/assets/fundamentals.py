@@ -5,6 +5,7 @@ from collections import Counter
 from datetime import datetime, timezone
 
 from dagster import (
+    Definitions,
     AssetExecutionContext,
     AssetKey,
     BackfillPolicy,
@@ -15,6 +16,7 @@ from dagster import (
 from pydantic import ValidationError
 
 from intel_assets.assets.common import (
+    RefreshLoop,
     GROUP,
     blocks_for_symbols,
     blocks_metadata,
@@ -28,6 +30,7 @@ from intel_assets.domain.fundamentals import DOMAIN, FilingProvenance, fundament
 from intel_assets.domain.quality import error_block, missing_block, with_clock
 from intel_assets.domain.research import DOMAINS as BRIEF_INPUTS
 from intel_assets.domain.research import research_brief as write_brief
+from intel_assets.jobs import REFRESH_FUNDAMENTALS_JOB
 from intel_assets.resources.bundle_store import BundleStoreResource
 from intel_assets.resources.context_policy import ContextPolicyResource
 from intel_assets.providers.edgar import (
@@ -196,3 +199,15 @@ def build_fundamentals_assets(partitions_def: PartitionsDefinition) -> list:
         })
 
     return [fundamentals, research_brief]
+
+
+def fundamentals_definitions(partitions_def: PartitionsDefinition, loop: RefreshLoop,
+                             budget_seconds: float) -> Definitions:
+    """The fundamentals slice: fundamentals and the research brief (every refresh ends with
+    it), the fundamentals refresh job and its per-symbol freshness sensor."""
+    fundamentals, research_brief = build_fundamentals_assets(partitions_def)
+    job = loop.job(REFRESH_FUNDAMENTALS_JOB, "Refresh SEC fundamentals of a symbol range and "
+                   "republish.", [DOMAIN])
+    return Definitions(assets=[fundamentals, research_brief], jobs=[job],
+                       sensors=[loop.sensor("fundamentals_freshness_sensor", job, [DOMAIN],
+                                            budget_seconds)])

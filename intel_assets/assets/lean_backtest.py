@@ -13,10 +13,21 @@ reads it back rather than running it again.
 
 from typing import Any
 
-from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetSelection,
+    Config,
+    Definitions,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    define_asset_job,
+)
 from pydantic import Field
 
 from intel_assets.assets.parity import PARITY_GROUP
+from intel_assets.jobs import LEAN_BACKTEST_JOB
 from intel_assets.execution.adapter import OrderRequestError, RunnerUnavailableError
 from intel_assets.execution.lean_adapter import LeanAdapter
 from intel_assets.execution.lean_backtest_evidence import BacktestRecordError, backtest_evidence
@@ -110,3 +121,12 @@ def build_lean_backtest_asset():
 
 __all__ = ["LEAN_BACKTEST_ASSET", "LeanBacktestConfig", "build_lean_backtest_asset",
            "evidence_metadata"]
+
+
+def lean_backtest_definitions() -> Definitions:
+    """lean_backtest_evidence and ``lean_backtest_job`` (a backtest given as run config)."""
+    evidence = build_lean_backtest_asset()
+    job = define_asset_job(
+        LEAN_BACKTEST_JOB, selection=AssetSelection.assets(evidence),
+        description="Submit a backtest (run config) to the LEAN runner's backtest upstream.")
+    return Definitions(assets=[evidence], jobs=[job])

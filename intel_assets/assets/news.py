@@ -4,6 +4,7 @@
 from collections import Counter
 
 from dagster import (
+    Definitions,
     AssetExecutionContext,
     BackfillPolicy,
     MaterializeResult,
@@ -12,6 +13,7 @@ from dagster import (
 )
 
 from intel_assets.assets.common import (
+    RefreshLoop,
     GROUP,
     blocks_for_symbols,
     blocks_metadata,
@@ -22,6 +24,7 @@ from intel_assets.assets.common import (
 from intel_assets.contracts.bundle import DomainBlock
 from intel_assets.domain.news import DOMAIN, block_for_fetch, default_scorers
 from intel_assets.domain.quality import error_block, missing_block
+from intel_assets.jobs import REFRESH_NEWS_JOB
 from intel_assets.resources.alpaca import AlpacaResource, NewsFetchError
 from intel_assets.resources.news_config import NewsConfigResource
 from intel_assets.resources.bundle_store import BundleStoreResource
@@ -93,3 +96,12 @@ def build_news_assets(partitions_def: PartitionsDefinition) -> list:
         })
 
     return [news]
+
+
+def news_definitions(partitions_def: PartitionsDefinition, loop: RefreshLoop,
+                     budget_seconds: float) -> Definitions:
+    """The news slice: news, its refresh job and its per-symbol freshness sensor."""
+    [news] = build_news_assets(partitions_def)
+    job = loop.job(REFRESH_NEWS_JOB, "Refresh news of a symbol range and republish.", [DOMAIN])
+    return Definitions(assets=[news], jobs=[job],
+                       sensors=[loop.sensor("news_freshness_sensor", job, [DOMAIN], budget_seconds)])

@@ -13,6 +13,9 @@ from collections.abc import Collection
 from datetime import date, datetime, timedelta
 
 from dagster import (
+    AssetSelection,
+    Definitions,
+    define_asset_job,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
@@ -30,6 +33,8 @@ from dagster import (
 
 from pydantic import Field
 
+from intel_assets.jobs import PARITY_JOB
+from intel_assets.sensors.parity import build_parity_schedule, build_parity_sensor
 from intel_assets.contracts.parity import SIDES, ParityReport
 from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.domain.tca import tca_figures
@@ -277,3 +282,19 @@ def build_parity_assets(partitions_def: PartitionsDefinition) -> list:
 __all__ = ["EVIDENCE_CHECK", "PARITY_GROUP", "TRADE_DECISIONS", "ParityBacktestConfig",
            "build_parity_assets", "evidence_description", "next_trading_day",
            "parity_partitions", "per_symbol_table", "torghut_tca_table"]
+
+
+def parity_slice(partitions_def: PartitionsDefinition, *, settle_seconds: float,
+                 default_running: bool) -> Definitions:
+    """The parity slice proper: Torghut's trade_decisions (observable source), parity_backtest
+    and tca_report per trading day, ``parity_job``, the new-decisions sensor and the nightly
+    schedule (both running by default on a live clock only)."""
+    source, parity_backtest, tca_report = build_parity_assets(partitions_def)
+    job = define_asset_job(
+        PARITY_JOB, selection=AssetSelection.assets(parity_backtest, tca_report),
+        description="Replay a day's Torghut decisions through Alpaca and LEAN, then its TCA.")
+    return Definitions(
+        assets=[source, parity_backtest, tca_report], jobs=[job],
+        sensors=[build_parity_sensor(job, partitions_def, settle_seconds=settle_seconds,
+                                     default_running=default_running)],
+        schedules=[build_parity_schedule(job, partitions_def, default_running=default_running)])

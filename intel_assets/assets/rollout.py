@@ -23,7 +23,13 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Optional
 
+from collections.abc import Sequence
+
 from dagster import (
+    AssetKey,
+    AssetSelection,
+    Definitions,
+    define_asset_job,
     AssetExecutionContext,
     Config,
     DagsterInstance,
@@ -36,6 +42,8 @@ from dagster import (
 from pydantic import Field
 
 from intel_assets.assets.parity import TRADE_DECISIONS
+from intel_assets.jobs import GUARDRAIL_JOB, ROLLOUT_GATE_JOB
+from intel_assets.sensors.rollout import build_rollout_schedules
 from intel_assets.checks.rollout import (
     latest_check_evaluation,
     rollout_check_results,
@@ -261,3 +269,17 @@ def build_rollout_assets(partitions_def: PartitionsDefinition, parity_assets: li
 
 __all__ = ["ROLLOUT_GROUP", "RolloutBaselineConfig", "RolloutGateConfig", "build_rollout_assets",
            "exchange_holidays", "gather_evidence", "rollout_db", "verdict_table"]
+
+
+def rollout_definitions(partitions_def: PartitionsDefinition,
+                        evidence_keys: Sequence[AssetKey]) -> Definitions:
+    """rollout_baseline, guardrail_daily and rollout_gate (drawn downstream of
+    ``evidence_keys``), their jobs and the nightly schedules (stopped by default)."""
+    baseline, guardrail_daily, gate = build_rollout_assets(partitions_def, list(evidence_keys))
+    guardrail_job = define_asset_job(GUARDRAIL_JOB, selection=AssetSelection.assets(
+        guardrail_daily), description="A day's rejection and guardrail metrics.")
+    gate_job = define_asset_job(ROLLOUT_GATE_JOB, selection=AssetSelection.assets(gate),
+                                description="Evaluate the rollout phases' exit criteria.")
+    return Definitions(assets=[baseline, guardrail_daily, gate], jobs=[guardrail_job, gate_job],
+                       schedules=build_rollout_schedules(guardrail_job, gate_job, partitions_def,
+                                                         default_running=False))

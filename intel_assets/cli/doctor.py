@@ -24,7 +24,7 @@ from intel_assets.stores.dsn_contract import (
     production_mode,
     with_params,
 )
-from intel_assets.settings import Settings
+from intel_assets.settings import Settings, process_environment
 
 LEAN_RUNNER_URL_ENV = "INTEL_LEAN_RUNNER_URL"
 ALPACA_LIVE_DATA_URL = "https://data.alpaca.markets"
@@ -92,7 +92,7 @@ def check_clickhouse(settings: Settings, timeout: float, environ: Mapping[str, s
     from intel_assets.stores.warehouse import EMBEDDED_MISSING, WarehouseError, open_warehouse
     from intel_assets.stores.clickhouse_tls import ClickHouseTlsError, check_clickhouse_tls
 
-    environ = os.environ if environ is None else environ
+    environ = process_environment() if environ is None else environ
     dsn, database = settings.clickhouse_dsn, settings.clickhouse_database
     shown = redact_dsn(dsn)
     try:
@@ -335,9 +335,10 @@ def check_lean_runner(environ: Mapping[str, str], timeout: float) -> CheckResult
 
 
 # ---- running and reporting ----------------------------------------------------------------
-def run_doctor(settings: Settings, environ: Mapping[str, str] = os.environ, *,
+def run_doctor(settings: Settings, environ: Mapping[str, str] | None = None, *,
                only: Iterable[str] | None = None, timeout: float = 5.0) -> list[CheckResult]:
     """Run the checks (all, or those named in `only`) and return one result per check."""
+    environ = process_environment() if environ is None else environ
     wanted = tuple(only) if only else CHECKS
     unknown = [name for name in wanted if name not in CHECKS]
     if unknown:
@@ -402,7 +403,7 @@ def main_doctor(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         results = [_fail("settings", str(exc), "fix the INTEL_* variable named above")]
     else:
-        results = run_doctor(settings, os.environ, only=args.only, timeout=args.timeout)
+        results = run_doctor(settings, only=args.only, timeout=args.timeout)
     if args.json:
         print(json.dumps([asdict(r) for r in results], indent=2))
     else:

@@ -18,6 +18,7 @@ import sys
 from datetime import datetime, time
 from pathlib import Path
 
+from intel_assets.settings import load_settings
 from intel_assets.assets.fundamentals import fundamentals_for_symbol
 from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
 from intel_assets.devtools.edgar_server import start_edgar_server
@@ -32,9 +33,9 @@ _SHOWN = ("ttmRevenue", "revenueGrowthYoY", "ttmNetIncome", "netMargin", "grossM
 
 
 def default_edgar_dir() -> Path:
-    """$INTEL_EDGAR_DATA_DIR, else ../shared/data/edgar beside the repository."""
-    env = os.environ.get("INTEL_EDGAR_DATA_DIR")
-    return Path(env).expanduser() if env else _SHARED
+    """INTEL_EDGAR_DATA_DIR (settings), else ../shared/data/edgar beside the repository."""
+    configured = load_settings().edgar_data_dir
+    return configured.expanduser() if configured else _SHARED
 
 
 def _as_of(text: str) -> datetime:

@@ -101,7 +101,8 @@ def run_parity_demo(lean_dir: Path | str, db_dsn: str, day: date | str = date(20
     from intel_assets.devtools.alpaca_server import start_alpaca_server
     from intel_assets.domain.strategy import seed_trade_decisions
     from intel_assets.execution.lean_runner import lean_runner_in_background
-    from intel_assets.parity_definitions import PARITY_JOB, build_parity_definitions
+    from intel_assets.jobs import PARITY_JOB
+    from intel_assets.parity_definitions import build_parity_definitions
 
     day = date.fromisoformat(day) if isinstance(day, str) else day
     lean_dir = Path(lean_dir)

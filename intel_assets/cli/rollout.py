@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta, timezone
 from intel_assets.contracts.gates import PHASES, BaselineSnapshot, GateVerdict
 from intel_assets.domain.rollout_metrics import token_sha256
 from intel_assets.stores.dsn_contract import TORGHUT_DB_DSN_ENV
-from intel_assets.settings import Settings, SettingsError, load_settings
+from intel_assets.settings import Settings, SettingsError, environment_value, load_settings
 
 #: The embedded cluster's database standing in for Torghut's in the demo.
 DEMO_DB = "torghut_demo"
@@ -37,7 +37,7 @@ def torghut_dsn_for(settings: Settings) -> tuple[str, bool]:
     """(DSN of Torghut's database, whether it is the demo's): TORGHUT_DB_DSN when set; else, with
     the embedded PostgreSQL on, the ``torghut_demo`` database of INTEL_HOME's cluster (started
     and the database created when absent); else SettingsError asking for TORGHUT_DB_DSN."""
-    dsn = os.environ.get(TORGHUT_DB_DSN_ENV, "").strip()
+    dsn = settings.parity.torghut_db_dsn
     if dsn:
         return dsn, False
     if not settings.embedded_postgres:
@@ -137,7 +137,7 @@ def main(argv: list[str]) -> int:
 
     from intel_assets.stores.local_postgres import EmbeddedPostgresError
     from intel_assets.stores.dsn_contract import DsnContractError
-    from intel_assets.parity_definitions import ParityConfigError
+    from intel_assets.settings import ParityConfigError
     from intel_assets.stores.rollout_signoffs import SignoffError
     from intel_assets.stores.torghut_db import TorghutDbError
 
@@ -160,7 +160,7 @@ def main(argv: list[str]) -> int:
 # ---- approve / revoke ---------------------------------------------------------------------------
 
 def _token(var: str) -> str:
-    token = os.environ.get(var, "").strip()  # stripped, as RolloutPolicyResource reads it
+    token = environment_value(var)  # stripped, as RolloutPolicyResource reads it
     if not token:
         raise SettingsError(f"environment variable {var} is unset or empty: put the approval "
                             f"token in it (only its sha256 is recorded)")
@@ -255,7 +255,7 @@ def _status(args: argparse.Namespace) -> int:
     from intel_assets.domain.gates import evaluate_gates
     from intel_assets.domain.market_data import NEW_YORK
     from intel_assets.drills.parity_week import DEMO_CANARY_SYMBOLS
-    from intel_assets.parity_definitions import rollout_policy_from_env
+    from intel_assets.parity_definitions import rollout_policy_from
     from intel_assets.resources.rollout_policy import APPROVAL_TOKEN_ENV
 
     settings = load_settings()
@@ -268,9 +268,9 @@ def _status(args: argparse.Namespace) -> int:
                           (frozenset(), "weekends only (no LEAN data: set INTEL_LEAN_DATA_DIR "
                            "for the exchange holidays)"))
     # The canary subset the week demo and the gate use (INTEL_CANARY_SYMBOLS; the demo's SPY).
-    resource = rollout_policy_from_env(default_symbols=DEMO_CANARY_SYMBOLS if demo
-                                       else ()).with_approval_token(
-        os.environ.get(APPROVAL_TOKEN_ENV))
+    resource = rollout_policy_from(settings.parity, default_symbols=DEMO_CANARY_SYMBOLS if demo
+                                   else ()).with_approval_token(
+        environment_value(APPROVAL_TOKEN_ENV))
     home = prepare_dagster_home(settings)
     with DagsterInstance.get() as instance:
         evidence = gather_evidence(db, instance, resource, as_of, now, holidays)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from intel_assets.settings import environment_value
 from intel_assets.contracts.parity import SIDES, ParityReport
 from intel_assets.domain.decisions import parse_event_ts
 from intel_assets.domain.rollout_metrics import guardrail_record
@@ -281,11 +282,8 @@ def run_parity_week(lean_dir: Path | str, db_dsn: str, store_factory: Callable, 
     from intel_assets.drills.canary_route import CanaryRoute
     from intel_assets.devtools.alpaca_server import start_alpaca_server
     from intel_assets.execution.lean_runner import lean_runner_in_background
-    from intel_assets.parity_definitions import (
-        PARITY_JOB,
-        ROLLOUT_GATE_JOB,
-        build_parity_definitions,
-    )
+    from intel_assets.jobs import PARITY_JOB, ROLLOUT_GATE_JOB
+    from intel_assets.parity_definitions import build_parity_definitions
     from intel_assets.resources.canary_telemetry import CanaryTelemetryResource
     from intel_assets.resources.rollout_policy import APPROVAL_TOKEN_ENV, RolloutPolicyResource
 
@@ -301,7 +299,7 @@ def run_parity_week(lean_dir: Path | str, db_dsn: str, store_factory: Callable, 
             print(format_guarded_days(out), flush=True)
     rejected = {r.id for r in db.decisions_between(days[0], days[-1])
                 if (guardrail_record(r) or {}).get("action") == "reject"}
-    token = EnvVar(APPROVAL_TOKEN_ENV) if os.environ.get(APPROVAL_TOKEN_ENV) else None
+    token = EnvVar(APPROVAL_TOKEN_ENV) if environment_value(APPROVAL_TOKEN_ENV) else None
     canary_route = seed and bool(canary_symbols)
     with ExitStack() as stack:
         runner_url = stack.enter_context(lean_runner_in_background(lean_dir))
@@ -392,7 +390,7 @@ def next_steps(gate: GateOutcome | None, days: int) -> str:
 
 def _measure_days(defs, instance, days: list[date], out: WeekOutcome) -> None:
     """guardrail_daily and canary_slo of every day."""
-    from intel_assets.parity_definitions import CANARY_SLO_JOB, GUARDRAIL_JOB
+    from intel_assets.jobs import CANARY_SLO_JOB, GUARDRAIL_JOB
 
     for day in days:
         runs = out.runs[day]

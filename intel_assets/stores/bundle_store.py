@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
+from intel_assets.settings import process_environment
 from intel_assets.contracts.bundle import MarketContextBundle
 from intel_assets.contracts.symbols import normalize_symbol
 
@@ -218,7 +219,7 @@ class _PostgresBackend:
 
         #: A Unix-socket server on this machine (the embedded cluster): no network in between
         #: (PGHOST / PGHOSTADDR count, as libpq reads them).
-        self.local_socket = is_local_socket(params, os.environ)
+        self.local_socket = is_local_socket(params, process_environment())
         self.where = (
             f"PostgreSQL bundle store at {host}:{params.get('port') or 5432} "
             f"(database {params.get('dbname') or params.get('user') or '?'})"

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from intel_assets.settings import process_environment
 from intel_assets.stores.bundle_store import redact_dsn
 from intel_assets.stores.dsn_contract import DsnContractError, ca_file_problem, production_mode
 
@@ -98,7 +99,7 @@ def check_clickhouse_tls(url: str, *, production: bool, ca_file: str | os.PathLi
 
     ``ca_file`` (settings or the Dagster resource) wins over INTEL_CLICKHOUSE_CA_FILE in
     ``environ``; either wins over ``ca_cert=`` in the URL."""
-    environ = os.environ if environ is None else environ
+    environ = process_environment() if environ is None else environ
     url = (url or "").strip()
     redacted = redact_dsn(url)
     if url.startswith("chdb://"):
@@ -170,7 +171,7 @@ def clickhouse_contract(url: str, ca_file: str | os.PathLike | None = None,
                         environ: Mapping[str, str] | None = None) -> ClickHouseContract:
     """The contract for ``url`` in the mode INTEL_ENV sets (raises ClickHouseTlsError in
     production, DsnContractError for an unrecognised INTEL_ENV)."""
-    environ = os.environ if environ is None else environ
+    environ = process_environment() if environ is None else environ
     return check_clickhouse_tls(url, production=production_mode(environ), ca_file=ca_file,
                                 environ=environ)
 

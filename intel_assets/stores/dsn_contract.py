@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import quote
 
+from intel_assets.settings import process_environment
 from intel_assets.stores.bundle_store import redact_dsn
 
 if TYPE_CHECKING:  # settings has no dagster import either; typing only
@@ -68,7 +69,7 @@ class DsnContract:
 
 def production_mode(environ: Mapping[str, str] | None = None) -> bool:
     """True when INTEL_ENV=production; unset/development/dev/test/local is development."""
-    value = (os.environ if environ is None else environ).get(ENV_VAR, "").strip().lower()
+    value = (process_environment() if environ is None else environ).get(ENV_VAR, "").strip().lower()
     if value in _PRODUCTION:
         return True
     if value in _DEVELOPMENT:
@@ -146,7 +147,7 @@ def with_params(dsn: str, extra: Mapping[str, str]) -> str:
 def check_dsn_tls(dsn: str, *, name: str, production: bool, sslrootcert_env: str,
                   environ: Mapping[str, str] | None = None) -> DsnContract:
     """Check a PostgreSQL DSN against the TLS contract; DsnContractError names the fix."""
-    environ = os.environ if environ is None else environ
+    environ = process_environment() if environ is None else environ
     params = _parse(dsn, name)
     dsn = dsn.strip()
     redacted = redact_dsn(dsn)
@@ -223,7 +224,7 @@ def is_postgres_dsn(dsn: str | None) -> bool:
 def assert_store_contract(settings: "Settings",
                           environ: Mapping[str, str] | None = None) -> DsnContract | None:
     """Serving start-up hook: the bundle store's contract (None for SQLite); raises DsnContractError."""
-    environ = os.environ if environ is None else environ
+    environ = process_environment() if environ is None else environ
     dsn = settings.store_dsn
     if not is_postgres_dsn(dsn):
         return None
@@ -242,7 +243,7 @@ def connect_dsn_for_store(dsn: str, environ: Mapping[str, str] | None = None) ->
     SQLite unchanged, PostgreSQL checked against the contract (raises DsnContractError)."""
     if not is_postgres_dsn(dsn):
         return dsn
-    environ = os.environ if environ is None else environ
+    environ = process_environment() if environ is None else environ
     return check_dsn_tls(dsn, name=BUNDLE_STORE_DSN_ENV, production=production_mode(environ),
                          sslrootcert_env=BUNDLE_STORE_SSLROOTCERT_ENV,
                          environ=environ).connect_dsn
@@ -275,7 +276,7 @@ def diagnose_connect_error(exc: BaseException, dsn: str, sslrootcert_env: str, *
                            name: str = "the DSN",
                            environ: Mapping[str, str] | None = None) -> tuple[str, str]:
     """(problem, fix) in plain words for a failed PostgreSQL connect; never holds a password."""
-    environ = os.environ if environ is None else environ
+    environ = process_environment() if environ is None else environ
     text = _libpq_text(exc)
     try:
         params: dict[str, Any] = _parse(dsn, name)

@@ -47,6 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from intel_assets.settings import environment_value
+
 #: Databases of the embedded cluster: Dagster's storage and the bundle store.
 DAGSTER_DB = "dagster"
 STORE_DB = "intel"
@@ -313,7 +315,7 @@ class Cluster:
 
 def idle_seconds() -> float:
     """INTEL_POSTGRES_IDLE_SECONDS, else IDLE_SECONDS: how long the supervisor waits."""
-    text = os.environ.get("INTEL_POSTGRES_IDLE_SECONDS", "").strip()
+    text = environment_value("INTEL_POSTGRES_IDLE_SECONDS") or ""
     try:
         value = float(text) if text else IDLE_SECONDS
     except ValueError:

@@ -44,6 +44,7 @@ from dagster import ConfigurableResource
 from filelock import FileLock, Timeout
 from pydantic import Field
 
+from intel_assets.settings import export_environment
 from intel_assets.domain.market_data import BARS_COLUMNS, QUOTES_COLUMNS
 from intel_assets.domain.ta_tables import (
     MICROBAR_COLUMNS,
@@ -325,7 +326,7 @@ def open_warehouse(dsn: str, database: str = "torghut", lock_timeout_seconds: fl
     INTEL_ENV=production only https with a verified certificate; ``ca_file`` or
     INTEL_CLICKHOUSE_CA_FILE names the CA) and the client is opened with exactly what was
     checked; a breach raises ClickHouseTlsError (a DsnContractError) in one line. ``environ``
-    (default os.environ) gives INTEL_ENV and INTEL_CLICKHOUSE_CA_FILE."""
+    (default: the process environment, settings.process_environment) gives INTEL_ENV and INTEL_CLICKHOUSE_CA_FILE."""
     if not _DB_NAME.fullmatch(database):
         raise ValueError(f"ClickHouse database name {database!r} must match {_DB_NAME.pattern}")
     if dsn.startswith("chdb://"):
@@ -373,7 +374,7 @@ def _acquire_embedded(path: str, lock_timeout_seconds: float):
         raise WarehouseError(EMBEDDED_MISSING)
     import clickhouse_connect
 
-    os.environ.setdefault("TZ", "UTC")  # chdb renders DateTime in the host zone otherwise
+    export_environment({"TZ": "UTC"}, only_unset=True)  # chdb renders DateTime in the host zone otherwise
     if hasattr(time, "tzset"):
         time.tzset()
     with _embedded_guard:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Literal, Mapping
+
+from intel_assets.torghut.settings import process_environment
 
 MARKET_CONTEXT_ENABLED_VAR = "TRADING_MARKET_CONTEXT_ENABLED"
 EXECUTION_ADAPTER_VAR = "TRADING_EXECUTION_ADAPTER"
@@ -15,12 +16,13 @@ _TRUE = frozenset({"true", "1", "yes", "on"})
 ExecutionAdapterName = Literal["alpaca", "lean"]
 
 
-def market_context_enabled(environ: Mapping[str, str] = os.environ) -> bool:
+def market_context_enabled(environ: Mapping[str, str] | None = None) -> bool:
     """TRADING_MARKET_CONTEXT_ENABLED: true unless false/0/no/off (any case); unset or empty = true.
 
     Any other value raises ValueError rather than guessing: a mistyped rollback must not be
     silently ignored.
     """
+    environ = process_environment() if environ is None else environ
     raw = environ.get(MARKET_CONTEXT_ENABLED_VAR, "").strip().lower()
     if not raw or raw in _TRUE:
         return True
@@ -32,8 +34,9 @@ def market_context_enabled(environ: Mapping[str, str] = os.environ) -> bool:
     )
 
 
-def selected_execution_adapter(environ: Mapping[str, str] = os.environ) -> ExecutionAdapterName:
+def selected_execution_adapter(environ: Mapping[str, str] | None = None) -> ExecutionAdapterName:
     """TRADING_EXECUTION_ADAPTER: 'alpaca' (default when unset or empty) or 'lean' (any case)."""
+    environ = process_environment() if environ is None else environ
     raw = environ.get(EXECUTION_ADAPTER_VAR, "").strip().lower()
     if not raw:
         return "alpaca"
@@ -53,8 +56,8 @@ class RolloutFlags:
     execution_adapter: ExecutionAdapterName = "alpaca"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "RolloutFlags":
-        """Read both flags from `environ` (os.environ by default); ValueError names a bad variable."""
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "RolloutFlags":
+        """Read both flags from `environ` (the process environment by default); ValueError names a bad variable."""
         return cls(
             market_context_enabled=market_context_enabled(environ),
             execution_adapter=selected_execution_adapter(environ),

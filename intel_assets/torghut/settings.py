@@ -8,6 +8,10 @@ Restated from proompteng/lab 255d330fe services/torghut/app/config.py:
 ``TRADING_MARKET_CONTEXT_MIN_QUALITY`` (0.4), ``TRADING_MARKET_CONTEXT_MAX_STALENESS_SECONDS``
 (300), and ``LLM_FAIL_MODE`` (``veto`` | ``pass_through``, default veto: what a fail-closed
 block does to the trade). Bad values raise ValueError naming the variable.
+
+This module is the consumer's one reader of its process environment (torghut/ stands for
+Torghut's own process and depends on contracts/ only): ``process_environment()`` is what the
+settings and the rollout flags (flags.py) read, live, so a flipped flag counts at the next intent.
 """
 
 from __future__ import annotations
@@ -15,6 +19,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Literal, Mapping
+
+def process_environment() -> Mapping[str, str]:
+    """Torghut's process environment (live: a flag flipped now is read at the next call)."""
+    return os.environ
+
 
 FailMode = Literal["shadow_only", "fail_closed"]
 LLMFailMode = Literal["veto", "pass_through"]
@@ -83,7 +92,8 @@ class MarketContextSettings:
             raise ValueError("max_staleness_seconds and timeout_seconds must be positive")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "MarketContextSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "MarketContextSettings":
+        env = process_environment() if env is None else env
         return cls(
             url=_text(env, "TRADING_MARKET_CONTEXT_URL"),
             timeout_seconds=max(1, int(_number(env, "TRADING_MARKET_CONTEXT_TIMEOUT_SECONDS", 3,
