@@ -32,7 +32,7 @@ from alpaca.trading.requests import GetOrdersRequest, MarketOrderRequest
 
 from intel_assets.contracts.orders import OrderIntent
 from intel_assets.devtools.alpaca_server import start_alpaca_server
-from intel_assets.domain.fills import InteractiveBrokersFeeModel
+from intel_assets.domain.fills import InteractiveBrokersFeeModel, OrderFeeParameters
 from intel_assets.execution.adapter import (
     ExecutionAdapter,
     OrderNotFoundError,
@@ -324,7 +324,8 @@ def test_parity_smoke_where_the_venues_agree_and_where_their_models_differ(serve
         # ... and then both fill on that bar: same raw ask, same minute; only the fee differs
         assert lean_buy.fill.avg_fill_price == alpaca_buy.fill.avg_fill_price == 167.45
         assert lean_buy.fill.filled_at == alpaca_buy.fill.filled_at == utc("09:31")
-        ib_fee = InteractiveBrokersFeeModel().order_fee(Decimal(300), Decimal("167.45"))
+        ib_fee = InteractiveBrokersFeeModel().order_fee(OrderFeeParameters(
+            "buy", "market", Decimal(300), Decimal("167.45"), Decimal("167.45")))
         assert (lean_buy.fill.fee, alpaca_buy.fill.fee) == (float(ib_fee), 0.0) == (1.5, 0.0)
         # at 09:31 both use the bar that just closed (bid 167.44), at once
         sell = intent("par-sell", side="sell", qty=300, decision=at("09:31").isoformat())

@@ -16,12 +16,16 @@ from decimal import Decimal as D
 import pytest
 
 from intel_assets.domain.fills import (
+    FILL_METHODS,
     AlpacaFeeModel,
     AlpacaPaperFillModel,
+    FillDecision,
+    FillModelParameters,
     InteractiveBrokersFeeModel,
     LeanEquityFillModel,
     LeanSetHoldingsSizingModel,
     MarketSnapshot,
+    OrderFeeParameters,
     OrderTerms,
     PriceBar,
     QuoteBar,
@@ -58,6 +62,17 @@ def order(side: str, order_type: str = "market", qty: str = "10", limit: str | N
                       None if limit is None else D(limit), None if stop is None else D(stop), at)
 
 
+def fill(model, terms: OrderTerms, market, slippage) -> FillDecision:
+    return model.fill(FillModelParameters(terms, market, slippage))
+
+
+def fee_of(model, shares: str, price: str, side: str = "buy") -> D:
+    """``model``'s fee for a market order of ``shares`` (negative: a sell) filled at ``price``."""
+    quantity = D(shares)
+    side = "sell" if quantity < 0 else side
+    return model.order_fee(OrderFeeParameters(side, "market", abs(quantity), D(price), D(price)))
+
+
 # --------------------------------------------------------------------------- compositions
 
 
@@ -80,34 +95,53 @@ def test_alpaca_paper_limit_needs_a_marketable_quote_where_lean_uses_the_trade_r
     market = snapshot()
     terms = order("buy", "limit", limit="100.02", at=T0 - timedelta(seconds=1))
     # LEAN: trade low 99 < limit and the bar opened at 100.00 below it: favourable gap, the open
-    assert LEAN.fill(terms, market, ZERO_SLIP).price == D("100.00")
-    assert not ALPACA.fill(terms, market, ZERO_SLIP).filled  # ask close 100.05 > limit
-    marketable = ALPACA.fill(order("buy", "limit", limit="100.10"), market, ZERO_SLIP)
+    assert fill(LEAN, terms, market, ZERO_SLIP).price == D("100.00")
+    assert not fill(ALPACA, terms, market, ZERO_SLIP).filled  # ask close 100.05 > limit
+    marketable = fill(ALPACA, order("buy", "limit", limit="100.10"), market, ZERO_SLIP)
     assert (marketable.filled, marketable.price) == (True, D("100.05"))  # at the ask, not limit
-    sell = ALPACA.fill(order("sell", "limit", limit="99.90"), market, ZERO_SLIP)
+    sell = fill(ALPACA, order("sell", "limit", limit="99.90"), market, ZERO_SLIP)
     assert (sell.filled, sell.price) == (True, D("99.95"))
-    assert ALPACA.fill(order("buy"), market, ZERO_SLIP).price == D("100.05")
+    assert fill(ALPACA, order("buy"), market, ZERO_SLIP).price == D("100.05")
 
 
 def test_alpaca_paper_stop_becomes_market_once_last_trade_reaches_stop() -> None:
     market = snapshot()  # last trade (close) 100.50
-    assert ALPACA.fill(order("buy", "stop", stop="100.50"), market, ZERO_SLIP).price == D("100.05")
-    assert not ALPACA.fill(order("buy", "stop", stop="100.80"), market, ZERO_SLIP).filled
-    assert ALPACA.fill(order("sell", "stop", stop="100.60"), market, ZERO_SLIP).price == D("99.95")
+    assert fill(ALPACA, order("buy", "stop", stop="100.50"), market, ZERO_SLIP).price == D("100.05")
+    assert not fill(ALPACA, order("buy", "stop", stop="100.80"), market, ZERO_SLIP).filled
+    assert fill(ALPACA, order("sell", "stop", stop="100.60"), market, ZERO_SLIP).price == D("99.95")
 
 
 def test_alpaca_paper_stop_limit_triggers_like_a_stop_then_needs_a_marketable_quote() -> None:
     market = snapshot()  # last trade 100.50, ask close 100.05
-    untriggered = ALPACA.fill(order("buy", "stop_limit", stop="100.80", limit="100.10"), market,
-                              ZERO_SLIP)
+    untriggered = fill(ALPACA, order("buy", "stop_limit", stop="100.80", limit="100.10"), market,
+                               ZERO_SLIP)
     assert not untriggered.filled and untriggered.update == {}
-    fills = ALPACA.fill(order("buy", "stop_limit", stop="100.40", limit="100.10"), market,
-                        ZERO_SLIP)
+    fills = fill(ALPACA, order("buy", "stop_limit", stop="100.40", limit="100.10"), market,
+                         ZERO_SLIP)
     assert (fills.filled, fills.price, fills.update) == (True, D("100.05"),
                                                          {"stop_triggered": True})
-    rests = ALPACA.fill(order("buy", "stop_limit", stop="100.40", limit="100.00"), market,
-                        ZERO_SLIP)
+    rests = fill(ALPACA, order("buy", "stop_limit", stop="100.40", limit="100.00"), market,
+                         ZERO_SLIP)
     assert not rests.filled and rests.update == {"stop_triggered": True}
+
+
+def test_alpaca_paper_overrides_only_the_order_types_where_it_differs_from_lean() -> None:
+    """LEAN's dispatch with one method per order type; Alpaca paper replaces exactly market,
+    limit, stop (market) and stop_limit (each parity difference is one method) and offers no
+    other order type."""
+    per_type = set(FILL_METHODS.values())
+    assert issubclass(AlpacaPaperFillModel, LeanEquityFillModel)
+    assert per_type <= set(vars(LeanEquityFillModel))  # LEAN fills every order type
+    assert {name for name in vars(AlpacaPaperFillModel) if name in per_type} == {
+        "market_fill", "limit_fill", "stop_market_fill", "stop_limit_fill"}
+    assert "fill" not in vars(AlpacaPaperFillModel)  # the dispatch is LEAN's
+    assert AlpacaPaperFillModel.order_types == ("market", "limit", "stop", "stop_limit")
+    trailing = OrderTerms("sell", D(10), "trailing_stop", stop_price=D("99.90"),
+                          submitted_at=T0 - timedelta(seconds=1), trailing_amount=D("1"))
+    assert fill(LEAN, trailing, snapshot(), ZERO_SLIP).price == D("99.90")  # bid low 99.85
+    unoffered = fill(ALPACA, trailing, snapshot(), ZERO_SLIP)
+    assert not unoffered.filled
+    assert unoffered.reason == "trailing_stop orders are not modelled for Alpaca paper"
 
 
 # --------------------------------------------------------------------------- fees
@@ -123,7 +157,7 @@ def test_alpaca_paper_stop_limit_triggers_like_a_stop_then_needs_a_marketable_qu
     ("0", "20", "0"),
 ])
 def test_interactive_brokers_fee_per_share_with_minimum_and_cap(shares, price, fee) -> None:
-    assert InteractiveBrokersFeeModel().order_fee(D(shares), D(price)) == D(fee)
+    assert fee_of(InteractiveBrokersFeeModel(), shares, price) == D(fee)
 
 
 def test_fee_cap_is_measured_on_leans_order_value() -> None:
@@ -142,9 +176,37 @@ def test_fee_cap_is_measured_on_leans_order_value() -> None:
 
 
 def test_cap_rate_is_a_parameter_and_alpaca_charges_nothing() -> None:
-    assert InteractiveBrokersFeeModel(maximum_fee_rate=D("0.01")).order_fee(D(10000), D("0.5")) \
+    assert fee_of(InteractiveBrokersFeeModel(maximum_fee_rate=D("0.01")), "10000", "0.5") \
         == D("50.000")
-    assert AlpacaFeeModel().order_fee(D(10000), D("123.45")) == 0
+    assert fee_of(AlpacaFeeModel(), "10000", "123.45") == 0
+
+
+def test_fee_parameters_carry_the_fill_and_leans_order_value() -> None:
+    terms = order("buy", "limit", qty="10000", limit="0.40")
+    params = OrderFeeParameters.of(terms, D("0.30"), D("0.50"))
+    assert (params.side, params.order_type, params.quantity) == ("buy", "limit", D(10000))
+    assert params.order_value_price == order_value_price(terms, D("0.50")) == D("0.40")
+    assert (params.order_value, params.fill_value) == (D("4000"), D("3000"))
+    assert InteractiveBrokersFeeModel().order_fee(params) == D("20")  # 0.5 % of 4,000
+
+
+def test_alpaca_regulatory_fees_charge_sells_only() -> None:
+    """SEC fee on the sell notional plus FINRA TAF per share sold (capped per trade); buys pay
+    nothing; both rates default to 0 (illustrative rates below, not the ones in force)."""
+    model = AlpacaFeeModel(sec_fee_rate=D("0.00002"), finra_taf_per_share=D("0.0002"),
+                           finra_taf_max_per_trade=D("5"))
+    # sell 1,000 @ 50: SEC 0.00002 x 50,000 = 1.00; TAF 0.0002 x 1,000 = 0.20
+    assert fee_of(model, "-1000", "50") == D("1.2")
+    assert fee_of(model, "1000", "50") == 0
+    # 100,000 shares @ 1: TAF 20 capped at 5; SEC 0.00002 x 100,000 = 2
+    assert fee_of(model, "-100000", "1") == D("7")
+    assert fee_of(AlpacaFeeModel(), "-1000", "50") == 0
+    venue = replace(alpaca_paper_models(), fee=model)
+    sell = execute_order(order("sell", qty="1000"), snapshot(), venue)  # at the bid, 99.95
+    assert (sell.price, sell.fee) == (D("99.95"), D("0.00002") * D("99950") + D("0.2"))
+    assert execute_order(order("buy", qty="1000"), snapshot(), venue).fee == 0
+    with pytest.raises(ValueError, match="sec_fee_rate"):
+        AlpacaFeeModel(sec_fee_rate=D("-0.1"))
 
 
 # --------------------------------------------------------------------------- sizing

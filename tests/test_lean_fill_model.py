@@ -13,11 +13,12 @@ from decimal import Decimal as D
 
 import pytest
 
-from intel_assets.domain.execution_models.lean_fill import (
-    LeanEquityFillModel,
+from intel_assets.domain.execution_models.fills.fill_model import FillModelParameters
+from intel_assets.domain.execution_models.fills.fill_prices import (
     best_effort_price,
     trailing_stop_price,
 )
+from intel_assets.domain.execution_models.fills.lean_equity_fill_model import LeanEquityFillModel
 from intel_assets.domain.execution_models.market import (
     MarketSnapshot,
     MarketView,
@@ -25,8 +26,11 @@ from intel_assets.domain.execution_models.market import (
     QuoteBar,
     TradeBar,
 )
-from intel_assets.domain.execution_models.orders import OrderTerms
-from intel_assets.domain.execution_models.slippage import ConstantSlippageModel, ZeroSlippageModel
+from intel_assets.domain.execution_models.orders import FillDecision, OrderTerms
+from intel_assets.domain.execution_models.slippage.constant_slippage_model import (
+    ConstantSlippageModel,
+)
+from intel_assets.domain.execution_models.slippage.zero_slippage_model import ZeroSlippageModel
 from intel_assets.domain.lean_data import ExchangeHours
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=timezone.utc)  # 09:30 New York
@@ -60,36 +64,40 @@ def terms(side="buy", kind="market", qty="10", limit=None, stop=None, at=EARLY, 
     return OrderTerms(side, D(qty), kind, dec(limit), dec(stop), at, **extra)
 
 
+def fill(model, order, market, slippage) -> FillDecision:
+    return model.fill(FillModelParameters(order, market, slippage))
+
+
 # --------------------------------------------------------------------------- market
 
 
 def test_market_fills_at_the_latest_quote_close_ask_for_buys_bid_for_sells_plus_slippage():
-    assert LEAN.fill(terms(at=T0 + timedelta(minutes=1)), view(), NO_SLIP).price == D("100.05")
-    assert LEAN.fill(terms("sell", at=T0 + timedelta(minutes=1)), view(), NO_SLIP).price == \
+    assert fill(LEAN, terms(at=T0 + timedelta(minutes=1)), view(), NO_SLIP).price == D("100.05")
+    assert fill(LEAN, terms("sell", at=T0 + timedelta(minutes=1)), view(), NO_SLIP).price == \
         D("99.95")
-    assert LEAN.fill(terms(), view(), SLIP).price == D("100.07")
-    assert LEAN.fill(terms("sell"), view(), SLIP).price == D("99.93")
+    assert fill(LEAN, terms(), view(), SLIP).price == D("100.07")
+    assert fill(LEAN, terms("sell"), view(), SLIP).price == D("99.93")
 
 
 def test_market_price_falls_back_to_the_trade_close_and_the_other_quote_side():
-    assert LEAN.fill(terms(), view(snap(bid=None, ask=None)), NO_SLIP).price == D("100.50")
-    assert LEAN.fill(terms(), view(snap(ask=None)), NO_SLIP).price == D("99.95")  # QuoteBar.Close
+    assert fill(LEAN, terms(), view(snap(bid=None, ask=None)), NO_SLIP).price == D("100.50")
+    assert fill(LEAN, terms(), view(snap(ask=None)), NO_SLIP).price == D("99.95")  # QuoteBar.Close
 
 
 def test_market_order_at_the_bar_end_uses_that_bar_not_the_next_one():
     """An order at 09:31:00 fills on the bar that closed at 09:31:00 (the cache), not later."""
     at_end = T0 + timedelta(minutes=1)
-    decision = LEAN.fill(terms(at=at_end), view(now=at_end), NO_SLIP)
+    decision = fill(LEAN, terms(at=at_end), view(now=at_end), NO_SLIP)
     assert (decision.filled, decision.price) == (True, D("100.05"))
 
 
 def test_market_order_waits_for_fresh_data_when_the_price_is_older_than_the_stale_window():
     """FillModel.ShouldWaitForFreshDataOnStale: data > 1 h old and > 1 bar behind -> wait."""
     stale_at = T0 + timedelta(hours=2)
-    waits = LEAN.fill(terms(at=stale_at), view(now=stale_at), NO_SLIP)
+    waits = fill(LEAN, terms(at=stale_at), view(now=stale_at), NO_SLIP)
     assert not waits.filled and "fresh data" in waits.reason
     half_hour = T0 + timedelta(minutes=31)  # within the window: fills on the older bar
-    assert LEAN.fill(terms(at=half_hour), view(now=half_hour), NO_SLIP).price == D("100.05")
+    assert fill(LEAN, terms(at=half_hour), view(now=half_hour), NO_SLIP).price == D("100.05")
     best = best_effort_price(view(now=stale_at), "buy", stale_at)
     assert best is not None and best.stale and best.data_end == T0 + timedelta(minutes=1)
 
@@ -97,10 +105,10 @@ def test_market_order_waits_for_fresh_data_when_the_price_is_older_than_the_stal
 def test_market_order_waits_while_the_exchange_is_closed_but_fills_on_the_sessions_last_bar():
     last = snap(start=datetime(2024, 1, 2, 20, 59, tzinfo=timezone.utc))  # 15:59-16:00
     evening = datetime(2024, 1, 2, 21, 30, tzinfo=timezone.utc)  # 16:30 New York
-    closed = LEAN.fill(terms(at=evening), view(last, evening), NO_SLIP)
+    closed = fill(LEAN, terms(at=evening), view(last, evening), NO_SLIP)
     assert not closed.filled and "closed" in closed.reason
     at_close = last.end
-    assert LEAN.fill(terms(at=at_close), view(last, at_close), NO_SLIP).filled
+    assert fill(LEAN, terms(at=at_close), view(last, at_close), NO_SLIP).filled
 
 
 # --------------------------------------------------------------------------- limit
@@ -113,7 +121,7 @@ def test_market_order_waits_while_the_exchange_is_closed_but_fills_on_the_sessio
     (("100.80", "101.00", "99.00", "100.50"), "99.00", None),       # low == limit: LEAN needs <
 ])
 def test_buy_limit_fills_at_the_limit_or_at_a_favourable_open(trade, limit, price):
-    decision = LEAN.fill(terms(kind="limit", limit=limit), view(snap(trade)), NO_SLIP)
+    decision = fill(LEAN, terms(kind="limit", limit=limit), view(snap(trade)), NO_SLIP)
     assert decision.price == (None if price is None else D(price))
     assert decision.filled is (price is not None)
 
@@ -124,7 +132,7 @@ def test_buy_limit_fills_at_the_limit_or_at_a_favourable_open(trade, limit, pric
     (("99.50", "101.00", "99.00", "100.50"), "101.00", None),       # high == limit
 ])
 def test_sell_limit_mirrors_the_buy(trade, limit, price):
-    decision = LEAN.fill(terms("sell", "limit", limit=limit), view(snap(trade)), NO_SLIP)
+    decision = fill(LEAN, terms("sell", "limit", limit=limit), view(snap(trade)), NO_SLIP)
     assert decision.price == (None if price is None else D(price))
 
 
@@ -133,7 +141,7 @@ def test_limit_and_stop_wait_for_a_trade_bar_that_closed_after_the_order_time():
     at_end = T0 + timedelta(minutes=1)
     for kind, field in (("limit", {"limit": "102"}), ("stop", {"stop": "100"}),
                         ("stop_limit", {"stop": "100", "limit": "102"})):
-        decision = LEAN.fill(terms(kind=kind, at=at_end, **field), market, NO_SLIP)
+        decision = fill(LEAN, terms(kind=kind, at=at_end, **field), market, NO_SLIP)
         assert not decision.filled and "after the order time" in decision.reason
 
 
@@ -152,7 +160,7 @@ def test_limit_and_stop_wait_for_a_trade_bar_that_closed_after_the_order_time():
 ])
 def test_stop_market_triggers_on_the_trade_range_and_fills_at_the_stop_or_the_gap_open(
         side, stop, price):
-    decision = LEAN.fill(terms(side, "stop", stop=stop), view(), SLIP)
+    decision = fill(LEAN, terms(side, "stop", stop=stop), view(), SLIP)
     assert decision.price == (None if price is None else D(price))
 
 
@@ -160,26 +168,26 @@ def test_stop_market_triggers_on_the_trade_range_and_fills_at_the_stop_or_the_ga
 
 
 def test_buy_stop_limit_triggers_on_the_ask_high_then_needs_the_ask_close_below_the_limit():
-    fills = LEAN.fill(terms(kind="stop_limit", stop="100.08", limit="100.06"), view(), NO_SLIP)
+    fills = fill(LEAN, terms(kind="stop_limit", stop="100.08", limit="100.06"), view(), NO_SLIP)
     assert (fills.filled, fills.price) == (True, D("100.06"))  # min(ask high 100.10, limit)
     assert fills.update == {"stop_triggered": True}
-    rests = LEAN.fill(terms(kind="stop_limit", stop="100.08", limit="100.04"), view(), NO_SLIP)
+    rests = fill(LEAN, terms(kind="stop_limit", stop="100.08", limit="100.04"), view(), NO_SLIP)
     assert not rests.filled and rests.update == {"stop_triggered": True}
-    untouched = LEAN.fill(terms(kind="stop_limit", stop="100.10", limit="100.20"), view(),
-                          NO_SLIP)  # LEAN needs high > stop
+    untouched = fill(LEAN, terms(kind="stop_limit", stop="100.10", limit="100.20"), view(),
+                           NO_SLIP)  # LEAN needs high > stop
     assert not untouched.filled and untouched.update == {}
 
 
 def test_a_triggered_stop_limit_fills_later_without_reaching_the_stop_again():
     quiet = snap(ask=("99.50", "99.60", "99.40", "99.45"))
     order = terms(kind="stop_limit", stop="100.08", limit="99.50", stop_triggered=True)
-    decision = LEAN.fill(order, view(quiet), NO_SLIP)
+    decision = fill(LEAN, order, view(quiet), NO_SLIP)
     assert (decision.filled, decision.price, decision.update) == (True, D("99.50"), {})
 
 
 def test_sell_stop_limit_uses_the_bid_bar():
-    decision = LEAN.fill(terms("sell", "stop_limit", stop="99.86", limit="99.90"), view(),
-                         NO_SLIP)
+    decision = fill(LEAN, terms("sell", "stop_limit", stop="99.86", limit="99.90"), view(),
+                          NO_SLIP)
     assert (decision.filled, decision.price) == (True, D("99.90"))  # max(bid low 99.85, limit)
 
 
@@ -188,14 +196,14 @@ def test_sell_stop_limit_uses_the_bid_bar():
 
 def test_trailing_stop_fills_on_the_quote_side_or_trails_it():
     pct = D("0.01")
-    sell = LEAN.fill(terms("sell", "trailing_stop", stop="99.90", trailing_amount=pct,
-                           trailing_percent=True), view(), NO_SLIP)
+    sell = fill(LEAN, terms("sell", "trailing_stop", stop="99.90", trailing_amount=pct,
+                            trailing_percent=True), view(), NO_SLIP)
     assert (sell.filled, sell.price) == (True, D("99.90"))  # bid low 99.85 <= stop; min(stop, 99.95)
-    buy = LEAN.fill(terms("buy", "trailing_stop", stop="100.08", trailing_amount=pct,
-                          trailing_percent=True), view(), NO_SLIP)
+    buy = fill(LEAN, terms("buy", "trailing_stop", stop="100.08", trailing_amount=pct,
+                           trailing_percent=True), view(), NO_SLIP)
     assert (buy.filled, buy.price) == (True, D("100.08"))  # ask high 100.10 >= stop
-    trails = LEAN.fill(terms("sell", "trailing_stop", stop="98.00", trailing_amount=pct,
-                             trailing_percent=True), view(), NO_SLIP)
+    trails = fill(LEAN, terms("sell", "trailing_stop", stop="98.00", trailing_amount=pct,
+                              trailing_percent=True), view(), NO_SLIP)
     assert not trails.filled
     assert trails.update == {"stop_price": D("100.05") * D("0.99")}  # bid high x (1 - 1 %)
 
@@ -211,16 +219,16 @@ def test_trailing_stop_price_moves_only_when_the_market_moved_past_the_trailing_
 
 def test_market_on_open_fills_at_the_open_of_the_first_session_bar_after_the_order():
     evening = datetime(2024, 1, 1, 22, 0, tzinfo=timezone.utc)  # 17:00 New York the day before
-    decision = LEAN.fill(terms(kind="market_on_open", at=evening), view(), SLIP)
+    decision = fill(LEAN, terms(kind="market_on_open", at=evening), view(), SLIP)
     assert (decision.filled, decision.price) == (True, D("100.02"))  # open 100.00 + slippage
     during = T0 + timedelta(seconds=30)  # placed inside the session bar: waits
-    assert not LEAN.fill(terms(kind="market_on_open", at=during), view(), NO_SLIP).filled
+    assert not fill(LEAN, terms(kind="market_on_open", at=during), view(), NO_SLIP).filled
 
 
 def test_market_on_close_waits_for_the_close_then_takes_the_last_trade_close():
     last = snap(start=datetime(2024, 1, 2, 20, 59, tzinfo=timezone.utc))  # 15:59-16:00
     order = terms(kind="market_on_close", at=T0)
-    waiting = LEAN.fill(order, view(last, last.start), NO_SLIP)
+    waiting = fill(LEAN, order, view(last, last.start), NO_SLIP)
     assert not waiting.filled and "close" in waiting.reason
-    filled = LEAN.fill(order, view(last, last.end), SLIP)
+    filled = fill(LEAN, order, view(last, last.end), SLIP)
     assert (filled.filled, filled.price) == (True, D("100.52"))  # close 100.50 + slippage

@@ -14,7 +14,8 @@ import pytest
 from helpers import LEAN_DIR
 
 from intel_assets.domain.backtest import LocalBroker, money
-from intel_assets.domain.execution_models.lean_fill import LeanEquityFillModel, best_effort_price
+from intel_assets.domain.execution_models.fills.fill_prices import best_effort_price
+from intel_assets.domain.execution_models.fills.lean_equity_fill_model import LeanEquityFillModel
 from intel_assets.domain.execution_models.orders import FillDecision
 from intel_assets.domain.fills import lean_models
 from intel_assets.domain.market_data import NEW_YORK
@@ -93,7 +94,7 @@ class _Pre2023Rules(LeanEquityFillModel):
     """LEAN's limit and stop rules before 2023: a buy limit at min(high, limit) (sell: max(low,
     limit)); a buy stop when high > stop at max(stop, ask) (sell: low < stop, min(stop, bid))."""
 
-    def _limit(self, order, market, slippage):
+    def limit_fill(self, order, market, slippage):
         bar, limit = self._fresh_trade_bar(order, market), order.limit_price
         if bar is not None and order.side == "buy" and bar.low < limit:
             return FillDecision(True, min(bar.high, limit), "old rule")
@@ -101,7 +102,7 @@ class _Pre2023Rules(LeanEquityFillModel):
             return FillDecision(True, max(bar.low, limit), "old rule")
         return FillDecision(False, None, "not filled")
 
-    def _stop(self, order, market, slippage):
+    def stop_market_fill(self, order, market, slippage):
         bar, stop = self._fresh_trade_bar(order, market), order.stop_price
         quote = best_effort_price(market, order.side, order.submitted_at)
         if bar is not None and order.side == "buy" and bar.high > stop:

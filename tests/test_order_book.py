@@ -200,8 +200,8 @@ class _EveryScan:
     def __init__(self, inner) -> None:
         self.inner = inner
 
-    def fill(self, order, market, slippage):
-        return self.inner.fill(order, market, slippage)
+    def fill(self, parameters):
+        return self.inner.fill(parameters)
 
 
 def _order_state(order) -> tuple:

@@ -194,8 +194,8 @@ class _EveryScan:
 
     inner: object
 
-    def fill(self, order, market, slippage):
-        return self.inner.fill(order, market, slippage)
+    def fill(self, parameters):
+        return self.inner.fill(parameters)
 
 
 def test_skipped_scans_leave_every_order_as_full_scans_do(lean_dir, day_of_intents):

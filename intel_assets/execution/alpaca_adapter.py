@@ -52,6 +52,7 @@ import json
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Callable, TypeVar
 
 import httpx
@@ -79,7 +80,7 @@ from intel_assets.bounded_http import (
     mount_bounded,
 )
 from intel_assets.contracts.orders import Fill, OrderIntent, OrderState
-from intel_assets.domain.fills import AlpacaFeeModel, to_decimal
+from intel_assets.domain.fills import AlpacaFeeModel, OrderFeeParameters, to_decimal
 from intel_assets.execution.adapter import (
     ExecutionAdapterError,
     OrderNotFoundError,
@@ -464,6 +465,12 @@ def _error_message(text: str) -> str:
         return text[:300] or "no message"
 
 
+def _fee(order: Order, qty: Decimal, price: Decimal) -> Decimal:
+    """``AlpacaFeeModel``'s fee for a fill of ``qty`` at ``price`` (valued at the fill price)."""
+    side = "sell" if _value(order.side) == "sell" else "buy"
+    return _FEES.order_fee(OrderFeeParameters(side, "market", qty, price, price))
+
+
 def _mapped(client_order_id: str, order: Order) -> tuple[str, Fill]:
     """(OrderState.status, Fill) for an Alpaca order (see the module's status mapping)."""
     status = OrderStatus(order.status)
@@ -472,7 +479,7 @@ def _mapped(client_order_id: str, order: Order) -> tuple[str, Fill]:
         qty, price = to_decimal(order.filled_qty or 0), to_decimal(order.filled_avg_price or 0)
         return "filled", Fill(client_order_id=client_order_id, status="filled",
                               filled_qty=float(qty), avg_fill_price=float(price),
-                              fee=float(_FEES.order_fee(qty, price)), filled_at=order.filled_at,
+                              fee=float(_fee(order, qty, price)), filled_at=order.filled_at,
                               reason=label)
     if status in _CANCELED:
         return "canceled", Fill(client_order_id=client_order_id, status="canceled", filled_qty=0,

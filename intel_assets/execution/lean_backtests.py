@@ -73,10 +73,15 @@ from intel_assets.domain.backtest import (
     money,
     run_backtest,
 )
-from intel_assets.domain.execution_models.alpaca_fill import AlpacaPaperFillModel
 from intel_assets.domain.execution_models.compositions import ExecutionModels
-from intel_assets.domain.execution_models.fees import AlpacaFeeModel, InteractiveBrokersFeeModel
-from intel_assets.domain.execution_models.lean_fill import LeanEquityFillModel
+from intel_assets.domain.execution_models.fees.alpaca_fee_model import AlpacaFeeModel
+from intel_assets.domain.execution_models.fees.interactive_brokers_fee_model import (
+    InteractiveBrokersFeeModel,
+)
+from intel_assets.domain.execution_models.fills.alpaca_paper_fill_model import (
+    AlpacaPaperFillModel,
+)
+from intel_assets.domain.execution_models.fills.lean_equity_fill_model import LeanEquityFillModel
 from intel_assets.domain.lean_data import lean_minute_snapshots, read_exchange_hours
 from intel_assets.domain.market_data import NEW_YORK, LeanDataError, lean_minute_days
 from intel_assets.domain.order_book import DEFAULT_MOC_BUFFER

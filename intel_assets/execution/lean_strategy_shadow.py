@@ -39,7 +39,10 @@ from intel_assets.domain.execution_models.compositions import (
     alpaca_paper_models,
     execute_order,
 )
-from intel_assets.domain.execution_models.lean_fill import LeanEquityFillModel
+from intel_assets.domain.execution_models.fills.alpaca_paper_fill_model import (
+    AlpacaPaperFillModel,
+)
+from intel_assets.domain.execution_models.fills.lean_equity_fill_model import LeanEquityFillModel
 from intel_assets.domain.execution_models.orders import ExecutionResult
 from intel_assets.execution.lean_runner_state import RunnerRequestError, RunnerState
 from intel_assets.execution.lean_runner_wire import (
@@ -55,7 +58,7 @@ from intel_assets.execution.lean_upstream import lean_calibration
 
 SCORE_SPAN_BPS, PRICE_BUDGET_BPS = 25.0, 5.0
 PARITY_MINIMUM, GOVERNANCE_MINIMUM = 0.6, 0.75
-ALPACA_ORDER_TYPES = ("market", "limit", "stop", "stop_limit")  # what Alpaca's model offers
+ALPACA_ORDER_TYPES = AlpacaPaperFillModel.order_types  # what Alpaca's model offers
 
 
 class ShadowIntent(BaseModel):
@@ -125,7 +128,7 @@ def evaluate(state: RunnerState, body: StrategyShadowBody, correlation_id: str) 
     except RunnerRequestError as exc:
         raise RunnerRequestError(400, exc.code, exc.reason) from exc
     alpaca = alpaca_paper_models()
-    lean_validated = isinstance(state.models.fill, LeanEquityFillModel) and \
+    lean_validated = type(state.models.fill) is LeanEquityFillModel and \
         lean_calibration(str(state.lean_dir))["status"] == "validated"
     latest = view.last_data
     measured: dict[str, Any] = {"as_of": iso(view.now), "evaluated_bar_start": None,

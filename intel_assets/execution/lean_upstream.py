@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from intel_assets.domain.execution_models.compositions import ExecutionModels
-from intel_assets.domain.execution_models.lean_fill import LeanEquityFillModel
+from intel_assets.domain.execution_models.fills.lean_equity_fill_model import LeanEquityFillModel
 from intel_assets.domain.market_data import LeanDataError, lean_minute_days
 from intel_assets.execution.lean_backtests import (
     BacktestConfig,
@@ -246,7 +246,7 @@ class BacktestUpstream:
                         result: dict[str, Any], files: dict[str, str], replay_hash: str,
                         reproduced: bool, replay: dict[str, Any]) -> dict[str, Any]:
         models = config.models(self.models)
-        lean_fill = isinstance(models.fill, LeanEquityFillModel)
+        lean_fill = type(models.fill) is LeanEquityFillModel  # a subclass has other rules
         calibration = lean_calibration(str(self.lean_dir)) if lean_fill else {
             "status": "not_applicable",
             "reason": f"fill model {type(models.fill).__name__} is not LEAN's EquityFillModel, "

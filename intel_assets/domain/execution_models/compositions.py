@@ -3,38 +3,38 @@ decision is turned into a fill with its fee.
 
 LEAN style: an engine composes a fill, a fee, a slippage and a sizing model and nothing else, so
 the LEAN composition and the Alpaca paper composition differ only in the parts that differ,
-which is what makes parity gaps explainable model by model.
+which is what makes parity gaps explainable model by model. ``ExecutionModels`` plays LEAN's
+brokerage model (``IBrokerageModel.GetFillModel`` / ``GetFeeModel`` / ``GetSlippageModel``):
+which model of each kind a venue uses; the models themselves live one per module under
+``fills/``, ``fees/`` and ``slippage/``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Protocol
 
-from intel_assets.domain.execution_models.alpaca_fill import AlpacaPaperFillModel
-from intel_assets.domain.execution_models.fees import (
-    AlpacaFeeModel,
-    FeeModel,
+from intel_assets.domain.execution_models.fees.alpaca_fee_model import AlpacaFeeModel
+from intel_assets.domain.execution_models.fees.fee_model import FeeModel, OrderFeeParameters
+from intel_assets.domain.execution_models.fees.interactive_brokers_fee_model import (
     InteractiveBrokersFeeModel,
-    order_value_price,
 )
-from intel_assets.domain.execution_models.lean_fill import LeanEquityFillModel
+from intel_assets.domain.execution_models.fills.alpaca_paper_fill_model import (
+    AlpacaPaperFillModel,
+)
+from intel_assets.domain.execution_models.fills.fill_model import FillModel, FillModelParameters
+from intel_assets.domain.execution_models.fills.lean_equity_fill_model import LeanEquityFillModel
 from intel_assets.domain.execution_models.market import ZERO, MarketSnapshot, MarketView
-from intel_assets.domain.execution_models.orders import ExecutionResult, FillDecision, OrderTerms
+from intel_assets.domain.execution_models.orders import ExecutionResult, OrderTerms
 from intel_assets.domain.execution_models.sizing import LeanSetHoldingsSizingModel, SizingModel
-from intel_assets.domain.execution_models.slippage import SlippageModel, ZeroSlippageModel
-
-
-class FillModel(Protocol):
-    def fill(self, order: OrderTerms, market: MarketView,
-             slippage: SlippageModel) -> FillDecision:
-        """Whether ``order`` fills (entirely) on ``market`` and at what price."""
+from intel_assets.domain.execution_models.slippage.slippage_model import SlippageModel
+from intel_assets.domain.execution_models.slippage.zero_slippage_model import ZeroSlippageModel
 
 
 @dataclass(frozen=True)
 class ExecutionModels:
-    """One venue's market rules; an engine composes these and nothing else."""
+    """One venue's market rules (LEAN's brokerage model: its fill, fee, slippage and sizing
+    models); an engine composes these and nothing else."""
 
     name: str
     fill: FillModel
@@ -46,7 +46,8 @@ class ExecutionModels:
         """Everything of ``market.now`` this composition's decisions read for orders that are
         not ``clock_sensitive`` (two views differing only in ``now`` with equal facts give them
         the same decision, so a book need not evaluate them again), or None when it cannot say:
-        the fill model declares ``clock_facts`` and the slippage model ``reads_clock = False``."""
+        it says only when the fill model's ``clock_facts`` answers (Alpaca paper's answers None)
+        and the slippage model declares ``reads_clock = False``."""
         facts = getattr(self.fill, "clock_facts", None)
         if not callable(facts) or getattr(self.slippage, "reads_clock", True):
             return None
@@ -75,16 +76,17 @@ def execute_order(order: OrderTerms, market: MarketView | MarketSnapshot,
     """Fill decision plus fee for ``order`` on ``market`` under ``models`` (the composition).
 
     A bare MarketSnapshot is viewed at its end (its bars are the latest, no exchange hours). The
-    fee is charged on LEAN's order value (``order_value_price`` at ``Security.Price``).
+    fee model sees the fill with ``Security.Price`` (the view's price, else the fill price) for
+    LEAN's order value (``OrderFeeParameters.order_value_price``).
     """
     view = market if isinstance(market, MarketView) else MarketView.of(market)
-    decision = models.fill.fill(order, view, models.slippage)
+    decision = models.fill.fill(FillModelParameters(order, view, models.slippage))
     if not decision.filled or decision.price is None:
         return ExecutionResult(False, None, ZERO, ZERO, decision.reason, decision.update)
     reference = view.price if view.price is not None else decision.price
-    fee = models.fee.order_fee(order.quantity, order_value_price(order, reference))
+    fee = models.fee.order_fee(OrderFeeParameters.of(order, decision.price, reference))
     return ExecutionResult(True, decision.price, order.quantity, fee, decision.reason,
                            decision.update)
 
 
-__all__ = ["ExecutionModels", "FillModel", "alpaca_paper_models", "execute_order", "lean_models"]
+__all__ = ["ExecutionModels", "alpaca_paper_models", "execute_order", "lean_models"]

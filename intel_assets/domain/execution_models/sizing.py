@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import Protocol
 
-from intel_assets.domain.execution_models.fees import FeeModel
+from intel_assets.domain.execution_models.fees.fee_model import FeeModel, OrderFeeParameters
 from intel_assets.domain.execution_models.market import ZERO, to_decimal
 
 
@@ -36,7 +36,8 @@ class LeanSetHoldingsSizingModel:
     ``adjusted = target x (TPV - free) / TPV`` where ``free`` is LEAN's
     ``Settings.FreePortfolioValue`` (fixed at start as TPV x ``free_portfolio_value_percentage``;
     when not given, TPV x percentage now). Then LEAN's loop: quantity = lot-rounded (toward
-    zero-exposure side) ``adjusted x TPV / price - holdings``; fee = fee model on that quantity;
+    zero-exposure side) ``adjusted x TPV / price - holdings``; fee = fee model on that quantity
+    as a market order at ``price`` (LEAN's ``GetOrderFee`` on a ``MarketOrder``);
     new target = ``(TPV - fee) x adjusted``; repeat while the resulting holdings value exceeds the
     new target. LEAN works in margin units (value / leverage) on both sides; the leverage cancels
     except in the minimum-order check (``minimum_order_margin_portfolio_percentage``).
@@ -70,7 +71,9 @@ class LeanSetHoldingsSizingModel:
             quantity = self._amount_to_order(target_value, holdings_quantity, price)
             if quantity == 0:
                 return ZERO
-            fee = fee_model.order_fee(quantity, price)
+            side = "buy" if quantity > 0 else "sell"
+            fee = fee_model.order_fee(OrderFeeParameters(side, "market", abs(quantity), price,
+                                                         price))
             target_value = (tpv - fee) * adjusted
             if quantity == last:
                 raise ValueError(f"sizing did not converge: quantity {quantity} twice for target "
