@@ -26,7 +26,7 @@ from intel_assets.bounded_http import (
     mount_bounded,
 )
 from intel_assets.contracts.orders import OrderIntent
-from intel_assets.execution.adapter import RunnerUnavailableError
+from intel_assets.contracts.execution_errors import RunnerUnavailableError
 from intel_assets.execution.alpaca_adapter import AlpacaAdapter
 from intel_assets.execution.lean_adapter import LeanAdapter
 

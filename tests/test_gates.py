@@ -27,7 +27,7 @@ from intel_assets.contracts.gates import (
 )
 from intel_assets.contracts.rehearsal import RehearsalRecord
 from intel_assets.contracts.risk_path import RiskPathResult, RiskPathViolation
-from intel_assets.domain.decisions import DecisionRow
+from intel_assets.contracts.decisions import DecisionRow
 from intel_assets.domain.gates import CRITERIA, FLAGS_CHECK, WIRE_CHECK, evaluate_gates
 from intel_assets.domain.lean_data import read_exchange_hours
 from intel_assets.domain.rollout_metrics import (

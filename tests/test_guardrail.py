@@ -315,7 +315,14 @@ def test_review_request_carries_snake_case_context(base_url: str) -> None:
                          max_qty_multiplier=Decimal("1"), allowed_order_types=["market"])
 
 
-def test_metrics_endpoint_exposes_torghuts_counters(tmp_path: Path) -> None:
+def test_consumer_counters_are_the_consumers_and_serving_exports_only_its_own(tmp_path: Path) -> None:
+    """The consumer's counters (Torghut's names) are in its own registry, what Torghut's /metrics
+    exports; the serving API's /metrics carries only the serving process's series (issue 13:
+    consumer counters are always 0 in the serving process; issue 15: serving owns its metrics)."""
+    from prometheus_client import generate_latest
+
+    from intel_assets.torghut.metrics import REGISTRY
+
     dsn = f"sqlite:///{tmp_path / 'bundles.sqlite3'}"
     publish(dsn, make_bundle("SPY", T0, {**ALL_OK, "regime": "error"}))
     app = create_app(lambda: BundleStore.from_dsn(dsn), ServingConfig(clock=Clock(T0)))
@@ -326,13 +333,15 @@ def test_metrics_endpoint_exposes_torghuts_counters(tmp_path: Path) -> None:
         assert outcome.reason == "market_context_domain_error"
         import httpx
         resp = httpx.get(f"{url}/metrics")
+    consumer = generate_latest(REGISTRY).decode()
+    assert "# TYPE torghut_trading_llm_market_context_reason_total counter" in consumer
+    line = re.search(r'^torghut_trading_llm_market_context_shadow_total\{reason='
+                     r'"market_context_domain_error"\} (\d+\.\d+)$', consumer, re.MULTILINE)
+    assert line and float(line.group(1)) == counted("shadow", "market_context_domain_error") >= 1
+    assert re.search(r"^torghut_trading_market_context_last_freshness_seconds 5\.0$", consumer,
+                     re.MULTILINE)
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
     text = resp.text
-    assert "# TYPE torghut_trading_llm_market_context_reason_total counter" in text
-    line = re.search(r'^torghut_trading_llm_market_context_shadow_total\{reason='
-                     r'"market_context_domain_error"\} (\d+\.\d+)$', text, re.MULTILINE)
-    assert line and float(line.group(1)) == counted("shadow", "market_context_domain_error") >= 1
-    assert re.search(r"^torghut_trading_market_context_last_freshness_seconds 5\.0$", text,
-                     re.MULTILINE)
+    assert "torghut_" not in text, "the consumer's series are not the serving process's"
     assert re.search(r'^market_context_requests_total\{path="/api/torghut/market-context",'
                      r'status="200"\} \d', text, re.MULTILINE)

@@ -1,5 +1,6 @@
-"""The alert rules and the Grafana dashboard in deploy/monitoring use only series the serving API
-really exports (scraped from a running app), so they cannot silently drift from the code."""
+"""The alert rules and the Grafana dashboard in deploy/monitoring use only series that are really
+exported (scraped from a running serving app, plus the Torghut consumer's own registry, which
+Torghut's process exports), so they cannot silently drift from the code."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import yaml
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import make_bundle
@@ -17,6 +19,7 @@ from intel_assets.devtools.asgi import asgi_in_background
 from intel_assets.domain.clock import Clock
 from intel_assets.stores.bundle_store import BundleStore
 from intel_assets.serving.app import ServingConfig, create_app
+from intel_assets.torghut.metrics import REGISTRY as CONSUMER_REGISTRY
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "monitoring"
 SERIES = re.compile(r"\b((?:market_context|torghut)_[a-z0-9_]+)")
@@ -32,6 +35,8 @@ def exported_series(tmp_path: Path) -> set[str]:
     with asgi_in_background(app) as url:
         httpx.get(f"{url}/api/torghut/market-context", params={"symbol": "SPY"})
         text = httpx.get(f"{url}/metrics").text
+    # The consumer's series come from Torghut's /metrics (its own process), not the serving API's.
+    text += generate_latest(CONSUMER_REGISTRY).decode()
     return {sample.name for family in text_string_to_metric_families(text)
             for sample in family.samples}
 

@@ -25,7 +25,7 @@ from intel_assets.domain.decisions import MarketTape, validate_decisions
 from intel_assets.domain.lean_data import lean_minute_snapshots
 from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.domain.strategy import SPREAD_SIMULATOR, seed_trade_decisions, strategy_decisions
-from intel_assets.execution.adapter import OrderNotFoundError
+from intel_assets.contracts.execution_errors import OrderNotFoundError
 from intel_assets.execution.alpaca_adapter import AlpacaAdapter
 from intel_assets.execution.lean_adapter import LeanAdapter
 from intel_assets.execution.lean_runner import lean_runner_in_background

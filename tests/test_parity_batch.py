@@ -23,7 +23,7 @@ from intel_assets.devtools.asgi import asgi_in_background
 from intel_assets.devtools.parity_load import load_decisions
 from intel_assets.domain.decisions import MarketTape, validate_decisions
 from intel_assets.domain.execution_models.compositions import lean_models
-from intel_assets.execution.adapter import OrderRequestError
+from intel_assets.contracts.execution_errors import OrderRequestError
 from intel_assets.execution.alpaca_adapter import AlpacaAdapter
 from intel_assets.execution.lean_adapter import LeanAdapter, submit_body
 from intel_assets.execution.lean_runner import create_lean_runner_app, lean_runner_in_background

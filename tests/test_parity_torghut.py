@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 
 from intel_assets.devtools.torghut_tables import TORGHUT_TABLES, ThrowawayTorghutDb
-from intel_assets.domain.decisions import parse_event_ts
+from intel_assets.contracts.decisions import parse_event_ts
 from intel_assets.domain.strategy import seed_trade_decisions, strategy_row
 from intel_assets.stores.torghut_db import TorghutDb
 from test_cli import _cli

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from intel_assets.contracts.risk_path import RULES, RiskPathResult
-from intel_assets.domain.decisions import DecisionRow, parse_event_ts
+from intel_assets.contracts.decisions import DecisionRow, parse_event_ts
 from intel_assets.torghut.decision_record import with_guardrail_record
 from intel_assets.torghut.guardrail import (
     DOMAIN_ERROR,

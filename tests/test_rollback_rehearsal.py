@@ -18,7 +18,7 @@ import pytest
 
 from helpers import make_bundle
 from intel_assets.contracts.orders import Fill, OrderIntent, OrderState
-from intel_assets.execution.adapter import OrderRequestError, RunnerUnavailableError
+from intel_assets.contracts.execution_errors import OrderRequestError, RunnerUnavailableError
 from intel_assets.stores.bundle_store import BundleStore
 from intel_assets.stores.rollout_rehearsals import latest_rehearsal, save_rehearsal
 from intel_assets.drills.rollback_rehearsal import rehearsal_intents, rehearse_rollback

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from intel_assets.assets.parity import PARITY_GROUP
 from intel_assets.jobs import LEAN_BACKTEST_JOB
-from intel_assets.execution.adapter import OrderRequestError, RunnerUnavailableError
+from intel_assets.contracts.execution_errors import OrderRequestError, RunnerUnavailableError
 from intel_assets.execution.lean_adapter import LeanAdapter
 from intel_assets.execution.lean_backtest_evidence import BacktestRecordError, backtest_evidence
 from intel_assets.resources.execution_venue import ExecutionVenueResource

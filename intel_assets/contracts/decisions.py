@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
-from decimal import Decimal
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
 
 Action = Literal["buy", "sell"]
 DecisionOrderType = Literal["market", "limit", "stop", "stop_limit"]
@@ -81,6 +84,99 @@ def decision_hash(decision: StrategyDecision, account_label: str | None = None) 
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+
+# ---- the trade_decisions row and StrategyDecision's rules on it ---------------------------
+@dataclass(frozen=True)
+class DecisionRow:
+    """One row of Torghut's trade_decisions table (uuids as text)."""
+
+    id: str
+    strategy_id: str
+    symbol: str
+    timeframe: str
+    decision_json: Any
+    status: str
+    created_at: datetime
+    executed_at: datetime | None = None
+    alpaca_account_label: str = "paper"
+    rationale: str | None = None
+    decision_hash: str | None = None
+
+
+def parse_event_ts(value: Any) -> datetime | None:
+    """An aware datetime from Torghut's event_ts (ISO-8601; ``Z`` allowed; naive = UTC, as
+    Torghut's ingest reads timestamps), else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+
+
+def decimal_value(value: Any) -> Decimal | None:
+    """A finite Decimal from Torghut's dumped number (a string, or a JSON number), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _positive(value: Any) -> Decimal | None:
+    number = decimal_value(value)
+    return number if number is not None and number > 0 else None
+
+
+def word(value: Any, default: str | None = None) -> Any:
+    """A decision_json word as Torghut compares it (stripped, lower case); ``default`` for null."""
+    if value is None:
+        return default
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def schema_problem(row: DecisionRow) -> tuple[str, str, str | None] | None:
+    """The first problem of a decision that needs no market data to see, as (code, plain
+    reason, symbol), or None. Parity rejects these; the rollout gate counts them as
+    schema/validation rejections. The rules are StrategyDecision's."""
+    payload = row.decision_json
+    if not isinstance(payload, dict):
+        return ("malformed_decision", f"decision_json is a {type(payload).__name__}, not a "
+                "StrategyDecision object", None)
+    try:
+        symbol = normalize_symbol(row.symbol)
+    except InvalidSymbolError as exc:
+        return "invalid_symbol", str(exc), None
+    if payload.get("symbol") not in (None, "") and str(payload["symbol"]).upper() != symbol:
+        return ("symbol_mismatch", f"decision_json.symbol {payload['symbol']!r} differs from the "
+                f"row's symbol {symbol}", symbol)
+    if word(payload.get("action")) not in ACTIONS:
+        return ("invalid_action", f"action must be 'buy' or 'sell', got "
+                f"{payload.get('action')!r}", symbol)
+    if _positive(payload.get("qty")) is None:
+        return "invalid_qty", f"qty must be a number > 0, got {payload.get('qty')!r}", symbol
+    order_type = word(payload.get("order_type"), "market")
+    if order_type not in ORDER_TYPES:
+        return ("invalid_order_type", f"order_type must be one of {', '.join(ORDER_TYPES)}, got "
+                f"{payload.get('order_type')!r}", symbol)
+    if order_type in ("limit", "stop_limit") and _positive(payload.get("limit_price")) is None:
+        return ("missing_limit_price", f"a {order_type} order needs a positive limit_price "
+                f"(got {payload.get('limit_price')!r})", symbol)
+    if order_type in ("stop", "stop_limit") and _positive(payload.get("stop_price")) is None:
+        return ("missing_stop_price", f"a {order_type} order needs a positive stop_price "
+                f"(got {payload.get('stop_price')!r})", symbol)
+    if word(payload.get("time_in_force"), "day") not in TIMES_IN_FORCE:
+        return ("invalid_time_in_force", f"time_in_force must be one of "
+                f"{', '.join(TIMES_IN_FORCE)}, got {payload.get('time_in_force')!r}", symbol)
+    if parse_event_ts(payload.get("event_ts")) is None:
+        return ("invalid_event_ts", "event_ts must be an ISO-8601 timestamp, got "
+                f"{payload.get('event_ts')!r}", symbol)
+    return None
+
+
 __all__ = ["ACTIONS", "Action", "DecisionOrderType", "DecisionTimeInForce", "ORDER_TYPES",
            "REJECTED_STATUS", "RISK_REASONS_FIELD", "StrategyDecision", "TIMES_IN_FORCE",
-           "decision_hash"]
+           "DecisionRow", "decimal_value", "decision_hash", "parse_event_ts", "schema_problem", "word"]

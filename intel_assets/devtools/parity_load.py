@@ -21,7 +21,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from intel_assets.contracts.decisions import StrategyDecision, decision_hash
-from intel_assets.domain.decisions import DecisionRow, MarketTape
+from intel_assets.contracts.decisions import DecisionRow
+from intel_assets.domain.decisions import MarketTape
 from intel_assets.domain.market_data import NEW_YORK
 
 LOAD_STRATEGY_ID = str(uuid.uuid5(uuid.UUID("0b5f0f4e-9d7c-4a53-8a4e-3f0d2a1c7b66"),

@@ -28,6 +28,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from intel_assets.contracts.decisions import (
+    word,
+    DecisionRow,
+    decimal_value,
+    parse_event_ts,
+    schema_problem,
     ACTIONS,
     ORDER_TYPES,
     REJECTED_STATUS,
@@ -41,23 +46,6 @@ from intel_assets.domain.fills import MarketSnapshot
 from intel_assets.domain.lean_data import lean_minute_snapshots
 from intel_assets.domain.market_data import NEW_YORK, LeanDataError
 from intel_assets.domain.tca import ArrivalQuote, arrival_quote
-
-
-@dataclass(frozen=True)
-class DecisionRow:
-    """One row of Torghut's trade_decisions table (uuids as text)."""
-
-    id: str
-    strategy_id: str
-    symbol: str
-    timeframe: str
-    decision_json: Any
-    status: str
-    created_at: datetime
-    executed_at: datetime | None = None
-    alpaca_account_label: str = "paper"
-    rationale: str | None = None
-    decision_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,18 +84,6 @@ class ValidIntent:
         payload = self.row.decision_json if self.row is not None else None
         params = payload.get("params") if isinstance(payload, dict) else None
         return params if isinstance(params, dict) else {}
-
-
-def parse_event_ts(value: Any) -> datetime | None:
-    """An aware datetime from Torghut's event_ts (ISO-8601; ``Z`` allowed; naive = UTC, as
-    Torghut's ingest reads timestamps), else None."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
 
 
 def decision_day(row: DecisionRow) -> date:
@@ -159,31 +135,8 @@ class MarketTape:
         return arrival_quote(snaps, moment, ends)
 
 
-
 def _reject(row: DecisionRow, code: str, reason: str, symbol: str | None = None) -> RejectedIntent:
     return RejectedIntent(decision_id=str(row.id), symbol=symbol, code=code, reason=reason)
-
-
-def decimal_value(value: Any) -> Decimal | None:
-    """A finite Decimal from Torghut's dumped number (a string, or a JSON number), else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        return None
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
-def _positive(value: Any) -> Decimal | None:
-    number = decimal_value(value)
-    return number if number is not None and number > 0 else None
-
-
-def _word(value: Any, default: str | None = None) -> Any:
-    if value is None:
-        return default
-    return value.strip().lower() if isinstance(value, str) else value
 
 
 def torghut_rejection(row: DecisionRow) -> list[str] | None:
@@ -194,45 +147,6 @@ def torghut_rejection(row: DecisionRow) -> list[str] | None:
     reasons = [str(r) for r in raw] if isinstance(raw, list) else []
     if row.status == REJECTED_STATUS or reasons:
         return reasons
-    return None
-
-
-def schema_problem(row: DecisionRow) -> tuple[str, str, str | None] | None:
-    """The first problem of a decision that needs no market data to see, as (code, plain
-    reason, symbol), or None. Parity rejects these; the rollout gate counts them as
-    schema/validation rejections. The rules are StrategyDecision's."""
-    payload = row.decision_json
-    if not isinstance(payload, dict):
-        return ("malformed_decision", f"decision_json is a {type(payload).__name__}, not a "
-                "StrategyDecision object", None)
-    try:
-        symbol = normalize_symbol(row.symbol)
-    except InvalidSymbolError as exc:
-        return "invalid_symbol", str(exc), None
-    if payload.get("symbol") not in (None, "") and str(payload["symbol"]).upper() != symbol:
-        return ("symbol_mismatch", f"decision_json.symbol {payload['symbol']!r} differs from the "
-                f"row's symbol {symbol}", symbol)
-    if _word(payload.get("action")) not in ACTIONS:
-        return ("invalid_action", f"action must be 'buy' or 'sell', got "
-                f"{payload.get('action')!r}", symbol)
-    if _positive(payload.get("qty")) is None:
-        return "invalid_qty", f"qty must be a number > 0, got {payload.get('qty')!r}", symbol
-    order_type = _word(payload.get("order_type"), "market")
-    if order_type not in ORDER_TYPES:
-        return ("invalid_order_type", f"order_type must be one of {', '.join(ORDER_TYPES)}, got "
-                f"{payload.get('order_type')!r}", symbol)
-    if order_type in ("limit", "stop_limit") and _positive(payload.get("limit_price")) is None:
-        return ("missing_limit_price", f"a {order_type} order needs a positive limit_price "
-                f"(got {payload.get('limit_price')!r})", symbol)
-    if order_type in ("stop", "stop_limit") and _positive(payload.get("stop_price")) is None:
-        return ("missing_stop_price", f"a {order_type} order needs a positive stop_price "
-                f"(got {payload.get('stop_price')!r})", symbol)
-    if _word(payload.get("time_in_force"), "day") not in TIMES_IN_FORCE:
-        return ("invalid_time_in_force", f"time_in_force must be one of "
-                f"{', '.join(TIMES_IN_FORCE)}, got {payload.get('time_in_force')!r}", symbol)
-    if parse_event_ts(payload.get("event_ts")) is None:
-        return ("invalid_event_ts", "event_ts must be an ISO-8601 timestamp, got "
-                f"{payload.get('event_ts')!r}", symbol)
     return None
 
 
@@ -283,11 +197,11 @@ def validate_decision(row: DecisionRow, tape: MarketTape,
     try:
         intent = OrderIntent(
             intent_id=str(row.id), strategy_id=row.strategy_id, symbol=symbol,
-            side=_word(payload["action"]), qty=float(decimal_value(payload["qty"])),
-            type=_word(payload.get("order_type"), "market"),
+            side=word(payload["action"]), qty=float(decimal_value(payload["qty"])),
+            type=word(payload.get("order_type"), "market"),
             limit_price=_price(payload, "limit_price"),
             stop_price=_price(payload, "stop_price"),
-            time_in_force=_word(payload.get("time_in_force"), "day"), decision_time=moment,
+            time_in_force=word(payload.get("time_in_force"), "day"), decision_time=moment,
             client_order_id=row.decision_hash or None)
     except ValidationError as exc:
         first = exc.errors()[0]

@@ -26,7 +26,8 @@ from intel_assets.contracts.gates import (
     GateVerdict,
     RolloutPolicy,
 )
-from intel_assets.domain.rollout_metrics import GUARDRAIL_FIELD, pct, pooled_mean, trading_days
+from intel_assets.contracts.guardrail import GUARDRAIL_FIELD
+from intel_assets.domain.rollout_metrics import pct, pooled_mean, trading_days
 from intel_assets.domain.tca import percentile
 
 CONTRACT_ASSET = "market_context_bundle"

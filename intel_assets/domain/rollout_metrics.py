@@ -46,10 +46,10 @@ from intel_assets.contracts.gates import (
     ParityDay,
     RejectionMetrics,
 )
+from intel_assets.contracts.guardrail import GUARDRAIL_FIELD
 from intel_assets.contracts.parity import SIDES, ParityReport
-from intel_assets.domain.decisions import DecisionRow, schema_problem
+from intel_assets.contracts.decisions import DecisionRow, schema_problem
 
-GUARDRAIL_FIELD = "market_context_guardrail"
 REJECTION_STAGE_FIELD = "rejection_stage"
 SCHEMA_STAGES = ("schema", "validation")
 CONTEXT_DISABLED = "market_context_disabled"
@@ -165,7 +165,7 @@ def pooled_mean(pairs: Sequence[tuple[int, float | None]]) -> float | None:
     return sum(n * m for n, m in pairs if m is not None) / total
 
 
-__all__ = ["CONTEXT_DISABLED", "FILLED", "GUARDRAIL_FIELD", "REJECTION_STAGE_FIELD",
+__all__ = ["CONTEXT_DISABLED", "FILLED", "REJECTION_STAGE_FIELD",
            "SCHEMA_STAGES", "ExecutionRow", "execution_metrics",
            "guardrail_metrics", "guardrail_record", "parity_day", "pct", "pooled_mean",
            "rejection_metrics", "schema_rejection_code", "token_sha256", "trading_days"]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from intel_assets.settings import environment_value
 from intel_assets.contracts.parity import SIDES, ParityReport
-from intel_assets.domain.decisions import parse_event_ts
+from intel_assets.contracts.decisions import parse_event_ts
 from intel_assets.domain.rollout_metrics import guardrail_record
 from intel_assets.domain.strategy import strategy_decisions, strategy_row
 from intel_assets.cli.parity import number_text

@@ -20,27 +20,6 @@ from typing import Protocol, runtime_checkable
 from intel_assets.contracts.orders import OrderIntent, OrderState
 
 
-class ExecutionAdapterError(Exception):
-    """Base class: the venue could not do what was asked; the message says why in plain words."""
-
-
-class RunnerUnavailableError(ExecutionAdapterError):
-    """The venue (runner service, broker API) cannot be reached or is failing; retry later."""
-
-
-class OrderRequestError(ExecutionAdapterError):
-    """The venue refused the request (bad input, unknown order, wrong state); do not retry as is."""
-
-    def __init__(self, status_code: int, reason: str) -> None:
-        super().__init__(f"{reason} (HTTP {status_code})")
-        self.status_code = status_code
-        self.reason = reason
-
-
-class OrderNotFoundError(OrderRequestError):
-    """No order with that client_order_id exists at the venue."""
-
-
 @runtime_checkable
 class ExecutionAdapter(Protocol):
     """Submit/cancel/replace/status of orders at one venue, idempotent by client_order_id."""
@@ -81,5 +60,4 @@ class ReplayingAdapter(Protocol):
         Raises RunnerUnavailableError when the venue is down."""
 
 
-__all__ = ["ExecutionAdapter", "ExecutionAdapterError", "OrderNotFoundError",
-           "OrderRequestError", "ReplayAnswer", "ReplayingAdapter", "RunnerUnavailableError"]
+__all__ = ["ExecutionAdapter", "ReplayAnswer", "ReplayingAdapter"]

@@ -81,13 +81,13 @@ from intel_assets.bounded_http import (
 )
 from intel_assets.contracts.orders import Fill, OrderIntent, OrderState
 from intel_assets.domain.fills import AlpacaFeeModel, OrderFeeParameters, to_decimal
-from intel_assets.execution.adapter import (
+from intel_assets.contracts.execution_errors import (
     ExecutionAdapterError,
     OrderNotFoundError,
     OrderRequestError,
-    ReplayAnswer,
     RunnerUnavailableError,
 )
+from intel_assets.execution.adapter import ReplayAnswer
 
 T = TypeVar("T")
 DUPLICATE_CLIENT_ORDER_ID = "client_order_id must be unique"

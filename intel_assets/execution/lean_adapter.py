@@ -46,12 +46,12 @@ import httpx
 
 from intel_assets.bounded_http import MIB, ProviderError, ProviderGuard, bounded_client, fetch
 from intel_assets.contracts.orders import Fill, OrderIntent, OrderState
-from intel_assets.execution.adapter import (
+from intel_assets.contracts.execution_errors import (
     OrderNotFoundError,
     OrderRequestError,
-    ReplayAnswer,
     RunnerUnavailableError,
 )
+from intel_assets.execution.adapter import ReplayAnswer
 
 _OPEN = {"new", "accepted", "pending_new", "partially_filled", "accepted_for_bidding",
          "pending_replace", "pending_cancel", "held"}

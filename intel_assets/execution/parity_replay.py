@@ -53,8 +53,8 @@ from intel_assets.contracts.parity import (
     TorghutExecutionRef,
     VenueOutcome,
 )
+from intel_assets.contracts.decisions import DecisionRow
 from intel_assets.domain.decisions import (
-    DecisionRow,
     MarketTape,
     TorghutExecution,
     ValidIntent,
@@ -63,12 +63,8 @@ from intel_assets.domain.decisions import (
 from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.domain.tca import build_parity_report, outcome_from_state, parity_row
 from intel_assets.domain.torghut_tca import venue_fill_tca
-from intel_assets.execution.adapter import (
-    ExecutionAdapter,
-    OrderRequestError,
-    ReplayAnswer,
-    RunnerUnavailableError,
-)
+from intel_assets.execution.adapter import ExecutionAdapter, ReplayAnswer
+from intel_assets.contracts.execution_errors import OrderRequestError, RunnerUnavailableError
 
 
 class UnavailableAdapter:

@@ -89,4 +89,4 @@ class ExecutionVenueResource(ConfigurableResource):
         return None
 
 
-__all__ = ["ExecutionVenueResource", "LeanDataResource", "VENUE_KINDS", "day_end"]
+__all__ = ["ExecutionVenueResource", "VENUE_KINDS", "day_end"]

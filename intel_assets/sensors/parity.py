@@ -25,7 +25,8 @@ from dagster import (
     sensor,
 )
 
-from intel_assets.domain.decisions import DecisionRow, decision_day
+from intel_assets.contracts.decisions import DecisionRow
+from intel_assets.domain.decisions import decision_day
 from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.stores.torghut_db import TorghutDbError
 from intel_assets.resources.torghut_db import TorghutDbResource

@@ -14,8 +14,8 @@ capped at ``max_symbols``; beyond the cap only the per-state counts are exported
 * ``market_context_domain_symbols{domain, state}``: how many symbols are in each state;
 * ``market_context_store_up``: 1 when the bundle store answered the scrape's read.
 
-The Torghut consumer's counters (intel_assets.torghut.metrics.REGISTRY) are appended, for the
-demo and tests that run the consumer in this process.
+Only the serving process's own series: the Torghut consumer's counters (torghut/metrics.py) live
+in Torghut's process and are always 0 here, so they are not exported.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from starlette.responses import Response
 
 from intel_assets.contracts.bundle import DOMAINS, DomainState, MarketContextBundle
 from intel_assets.domain.bundle import STALE_FLAG, bundle_seen_at
-from intel_assets.torghut.metrics import REGISTRY as CONSUMER_REGISTRY
 
 if TYPE_CHECKING:
     from intel_assets.stores.bundle_store import BundleStore, StoredBundle
@@ -117,8 +116,7 @@ class ServingMetrics:
 
     def response(self, request: Request) -> Response:
         """GET /metrics in the Prometheus text format."""
-        body = (generate_latest(SERVING_REGISTRY) + generate_latest(self._bundles)
-                + generate_latest(CONSUMER_REGISTRY))
+        body = generate_latest(SERVING_REGISTRY) + generate_latest(self._bundles)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

@@ -31,7 +31,8 @@ from intel_assets.contracts.gates import (
 )
 from intel_assets.contracts.parity import ParityReport
 from intel_assets.domain.canary_slo import CanaryExecution, next_day_start
-from intel_assets.domain.decisions import DecisionRow, decision_day
+from intel_assets.contracts.decisions import DecisionRow
+from intel_assets.domain.decisions import decision_day
 from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.domain.rollout_metrics import ExecutionRow
 from intel_assets.stores import rollout_signoffs

@@ -24,7 +24,8 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from intel_assets.contracts.parity import ParityReport
-from intel_assets.domain.decisions import DecisionRow, TorghutExecution, decision_day, parse_event_ts
+from intel_assets.contracts.decisions import DecisionRow, parse_event_ts
+from intel_assets.domain.decisions import TorghutExecution, decision_day
 from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.stores.bundle_store import redact_dsn
 from intel_assets.stores.dsn_contract import (
@@ -313,6 +314,6 @@ class TorghutDb:
 
 
 __all__ = ["DAY_FILTER", "DECISION_SELECT", "PARITY_DDL", "REQUIRED_COLUMNS",
-           "StoredParityReport", "TorghutDb", "TorghutDbError", "TorghutDbResource",
+           "StoredParityReport", "TorghutDb", "TorghutDbError",
            "TorghutDbUnavailableError", "TorghutSchemaError", "range_params",
            "schema_error_message"]

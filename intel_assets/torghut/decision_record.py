@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from intel_assets.domain.rollout_metrics import GUARDRAIL_FIELD
+from intel_assets.contracts.guardrail import GUARDRAIL_FIELD, GuardrailRecord
 from intel_assets.torghut.guardrail import GuardrailOutcome
 
 
-def guardrail_record(outcome: GuardrailOutcome) -> dict[str, Any]:
+def guardrail_record(outcome: GuardrailOutcome) -> GuardrailRecord:
     """The JSON-ready guardrail record of one trade decision's outcome."""
     return {"reason": outcome.reason, "fail_mode": outcome.fail_mode,
             "llm_review": outcome.llm_review, "action": outcome.action,

@@ -1,14 +1,14 @@
 """Owns the Prometheus registry and counters of the Torghut consumer (guardrail and client), named
 as Torghut names them (proompteng/lab 255d330fe services/torghut/app/metrics.py and, for the two
-gauges, its head's app/metrics/core.py); the serving API exposes them beside its own
-(intel_assets.serving.metrics)."""
+gauges, its head's app/metrics/core.py). They belong to the consumer's process (Torghut's
+/metrics); tests read them from REGISTRY. The serving API exports only its own series."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 #: One dedicated registry (not prometheus_client's global one): tests read it with
-#: REGISTRY.get_sample_value(...) and the serving app appends it to its /metrics.
+#: REGISTRY.get_sample_value(...).
 REGISTRY = CollectorRegistry()
 
 #: Torghut's market-context reasons, in its order of precedence.

@@ -58,9 +58,9 @@ from typing import Any, Protocol
 
 from intel_assets.contracts.decisions import REJECTED_STATUS, RISK_REASONS_FIELD
 from intel_assets.contracts.risk_path import RULES, RiskPathResult, RiskPathViolation
-from intel_assets.domain.decisions import DecisionRow, parse_event_ts, schema_problem
+from intel_assets.contracts.decisions import DecisionRow, parse_event_ts, schema_problem
 from intel_assets.torghut.client import MarketContextResult
-from intel_assets.torghut.decision_record import GUARDRAIL_FIELD
+from intel_assets.contracts.guardrail import GUARDRAIL_FIELD
 from intel_assets.torghut.flags import RolloutFlags
 from intel_assets.torghut.guardrail import (
     ContextSource,

@@ -53,7 +53,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from intel_assets.contracts.orders import OrderIntent, OrderState
-from intel_assets.execution.adapter import OrderRequestError
+from intel_assets.contracts.execution_errors import OrderRequestError
 from intel_assets.torghut.client import MarketContextResult
 from intel_assets.torghut.flags import EXECUTION_ADAPTERS, ExecutionAdapterName, RolloutFlags
 from intel_assets.torghut.guardrail import (
