@@ -13,7 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from intel_assets.devtools.pg_cluster import free_port  # a free 127.0.0.1 port, one definition
+from intel_assets.devtools.http_stub import free_port  # a free 127.0.0.1 port, one definition
+from intel_assets.devtools.sample_keys import SAMPLE_ALPACA_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
@@ -245,8 +246,6 @@ class NewsServer(ChildServer):
     in a subprocess on 127.0.0.1, wired like `make demo` wires it: INTEL_ALPACA_DATA_URL plus
     sample keys. Started by us, stopped by its own pid."""
 
-    SAMPLE_KEYS = {"ALPACA_API_KEY_ID": "sample-key-id", "ALPACA_API_SECRET_KEY": "sample-secret"}
-
     def __init__(self, ws: Workspace) -> None:
         import socket
         import subprocess
@@ -270,7 +269,7 @@ class NewsServer(ChildServer):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"news server not listening on {self.url} after 20 s")
                 time.sleep(0.05)
-        ws.set_env(INTEL_ALPACA_DATA_URL=self.url, **self.SAMPLE_KEYS)
+        ws.set_env(INTEL_ALPACA_DATA_URL=self.url, **SAMPLE_ALPACA_KEYS)
 
     @staticmethod
     def available() -> bool:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from intel_assets.devtools.sample_keys import SAMPLE_ALPACA_KEYS
 from intel_assets.settings import Settings
 
 
@@ -19,7 +20,6 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
-SAMPLE_ALPACA_KEYS = {"ALPACA_API_KEY_ID": "sample-key-id", "ALPACA_API_SECRET_KEY": "sample-secret"}
 SAMPLE_EDGAR_USER_AGENT = "intel_assets-demo demo@example.com"
 
 
@@ -57,11 +57,9 @@ def sample_providers(settings: Settings) -> Iterator[Settings]:
 
 
 def _free_port() -> int:
-    import socket
+    from intel_assets.devtools.http_stub import free_port
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()
 
 
 def parity_venues(settings: Settings, env: dict[str, str]

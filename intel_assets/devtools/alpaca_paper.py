@@ -56,7 +56,7 @@ from typing import Any
 
 from intel_assets.contracts.orders import DEFAULT_ORDER_BOUNDS
 from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
-from intel_assets.devtools.alpaca_server import AlpacaServer, ApiError, ApiRequest, ApiResponse, parse_time
+from intel_assets.devtools.alpaca_wire import ApiError, ApiRequest, ApiResponse, RouteHost, parse_time
 from intel_assets.domain.fills import (
     MarketSnapshot,
     MarketView,
@@ -215,7 +215,7 @@ def _choice(body: dict[str, Any], name: str, allowed: tuple[str, ...], default: 
 class PaperBook:
     """The paper account's orders, filled against replayed LEAN snapshots at the server's clock."""
 
-    def __init__(self, server: AlpacaServer, lean_dir: str | Path) -> None:
+    def __init__(self, server: RouteHost, lean_dir: str | Path) -> None:
         self.server, self.lean_dir = server, Path(lean_dir).resolve()
         self.orders: dict[str, PaperOrder] = {}  # by id, in creation order
         self._open: dict[str, PaperOrder] = {}  # the open ones (only these can change)
@@ -349,7 +349,7 @@ class PaperBook:
             if not order.is_open:
                 del self._open[order.id]
 
-    def _move_clock(self, server: AlpacaServer, raw: Any) -> None:
+    def _move_clock(self, server: RouteHost, raw: Any) -> None:
         """Move the replay clock to ``raw`` (an ISO-8601 string), evaluating open orders on the
         way; 422 when it is not a time or would move back while orders are open."""
         if not isinstance(raw, str):
@@ -371,7 +371,7 @@ class PaperBook:
             raise ApiError(404, "order not found", NOT_FOUND)
         return order
 
-    def submit(self, server: AlpacaServer, request: ApiRequest) -> ApiResponse:
+    def submit(self, server: RouteHost, request: ApiRequest) -> ApiResponse:
         """POST /v2/orders: validate, store and evaluate a new order (422 on a reused
         client_order_id); with X-Replay-Clock, at that replay instant (module docstring)."""
         body = _json_body(request)
@@ -385,12 +385,12 @@ class PaperBook:
                                    exc.code) from None
             return ApiResponse(200, self._new_order(body).wire())
 
-    def get(self, server: AlpacaServer, request: ApiRequest) -> ApiResponse:
+    def get(self, server: RouteHost, request: ApiRequest) -> ApiResponse:
         """GET /v2/orders/{order_id}."""
         with self._lock:
             return ApiResponse(200, self._order(request).wire())
 
-    def by_client_order_id(self, server: AlpacaServer, request: ApiRequest) -> ApiResponse:
+    def by_client_order_id(self, server: RouteHost, request: ApiRequest) -> ApiResponse:
         """GET /v2/orders:by_client_order_id?client_order_id=..."""
         with self._lock:
             order_id = self._by_client_id.get(request.param("client_order_id") or "")
@@ -398,7 +398,7 @@ class PaperBook:
                 raise ApiError(404, "order not found", NOT_FOUND)
             return ApiResponse(200, self.orders[order_id].wire())
 
-    def list_orders(self, server: AlpacaServer, request: ApiRequest) -> ApiResponse:
+    def list_orders(self, server: RouteHost, request: ApiRequest) -> ApiResponse:
         """GET /v2/orders?status=open|closed|all&limit=&direction=&after=&until=&symbols=
         (by submitted_at, newest first by default; after/until exclusive)."""
         status = (request.param("status") or "open").lower()
@@ -422,7 +422,7 @@ class PaperBook:
             page = [o.wire() for o in chosen[:max(1, min(limit, MAX_LIST_LIMIT))]]
         return ApiResponse(200, page)
 
-    def replace(self, server: AlpacaServer, request: ApiRequest) -> ApiResponse:
+    def replace(self, server: RouteHost, request: ApiRequest) -> ApiResponse:
         """PATCH /v2/orders/{order_id}: a new order replaces the open one, evaluated at the clock."""
         body = _json_body(request)
         with self._lock:
@@ -435,7 +435,7 @@ class PaperBook:
             self._open.pop(old.id, None)
             return ApiResponse(200, new.wire())
 
-    def cancel(self, server: AlpacaServer, request: ApiRequest) -> ApiResponse:
+    def cancel(self, server: RouteHost, request: ApiRequest) -> ApiResponse:
         """DELETE /v2/orders/{order_id}: cancel an open order (204, no body)."""
         with self._lock:
             order = self._order(request)
@@ -446,7 +446,7 @@ class PaperBook:
             self._open.pop(order.id, None)
         return ApiResponse(204, raw=b"")
 
-    def clock(self, server: AlpacaServer, request: ApiRequest) -> ApiResponse:
+    def clock(self, server: RouteHost, request: ApiRequest) -> ApiResponse:
         """GET/POST /_replay/clock (devtools only, not Alpaca's API): read or set the replay instant."""
         with self._lock:
             if request.method == "POST":
@@ -454,7 +454,7 @@ class PaperBook:
             return ApiResponse(200, {"as_of": _iso(server.as_of), "open_orders": len(self._open)})
 
 
-def install_paper_trading(server: AlpacaServer, lean_dir: str | Path) -> PaperBook:
+def install_paper_trading(server: RouteHost, lean_dir: str | Path) -> PaperBook:
     """Add the paper-trading and replay-clock routes to ``server``; returns its book."""
     if not (Path(lean_dir) / "equity" / "usa" / "minute").is_dir():
         raise ValueError(f"{lean_dir} is not a LEAN Data folder (no equity/usa/minute inside)")

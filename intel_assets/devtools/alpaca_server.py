@@ -12,7 +12,8 @@ Articles created after the server's clock (`as_of`, default the real time) are n
 
 Routes are a table of (method, path) -> handler: `server.add_route("POST", "/v2/orders", fn)`
 adds an endpoint to the same server; a `{name}` path segment matches any one segment. Paper
-trading (orders filled on replayed LEAN data, see alpaca_paper.py) is installed by `lean_dir=`.
+trading (orders filled on replayed LEAN data, see alpaca_paper.py) is installed by `lean_dir=`;
+the request, response and error types both use are alpaca_wire.py's, the HTTP plumbing http_stub.py's.
 `server.faults` injects failures into every request (or only requests naming some symbols): an
 HTTP status, a delay, a raw body, dropped article fields, non-UTF-8 bytes, or a body dripped
 one byte every `drip_seconds` (headers first, so per-read timeouts never fire). 429 and 504 are
@@ -31,15 +32,15 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, time, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from intel_assets.devtools.alpaca_wire import ApiError, ApiRequest, ApiResponse, Route, parse_time
+from intel_assets.devtools.http_stub import RunningStub, StubHandler, StubServer
 
 SAMPLE_NEWS_FILE = Path(__file__).with_name("sample_news.jsonl")
 NEWS_PATH = "/v1beta1/news"
@@ -48,37 +49,6 @@ WIRE_FIELDS = ("id", "headline", "author", "created_at", "updated_at", "summary"
                "images", "symbols", "source")
 _RETRIED_BY_ALPACA_PY = (429, 504)
 _CORRUPT = "\ue000"  # a private-use marker replaced by invalid UTF-8 bytes after encoding
-
-
-@dataclass(frozen=True)
-class ApiRequest:
-    method: str
-    path: str
-    query: Mapping[str, str]
-    headers: Mapping[str, str]
-    body: bytes = b""
-
-    def param(self, name: str) -> str | None:
-        value = self.query.get(name)
-        return None if value is None or value == "" else value
-
-
-@dataclass(frozen=True)
-class ApiResponse:
-    status: int
-    payload: Any = None  # JSON-serializable; ignored when raw is set
-    raw: bytes | None = None
-
-
-class ApiError(Exception):
-    """An Alpaca-style error response: {"code": ..., "message": ...}."""
-
-    def __init__(self, status: int, message: str, code: int | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.code = status, message, code or status * 100_000
-
-    def response(self) -> ApiResponse:
-        return ApiResponse(self.status, {"code": self.code, "message": self.message})
 
 
 @dataclass(frozen=True)
@@ -123,17 +93,6 @@ class RecordedRequest:
     path: str
     query: Mapping[str, str]
     authenticated: bool
-
-
-def parse_time(value: str, name: str) -> datetime:
-    text = value.strip().replace(" ", "+")  # an unencoded '+' in a query string arrives as ' '
-    try:
-        if len(text) == 10:
-            return datetime.combine(datetime.fromisoformat(text).date(), time(), timezone.utc)
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise ApiError(400, f"invalid {name}: {value!r} is not RFC-3339 or YYYY-MM-DD") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
 def _ns(dt: datetime) -> int:
@@ -221,10 +180,8 @@ def _map_items(payload: Any, fn: Callable[[dict], dict]) -> Any:
             for k, v in payload.items()}
 
 
-class AlpacaServer(ThreadingHTTPServer):
+class AlpacaServer(StubServer):
     """The HTTP server: a route table, the news store, the clock and the fault plan."""
-
-    daemon_threads = True
 
     def __init__(self, address: tuple[str, int], articles: list[StoredArticle], *,
                  as_of: datetime | None = None, api_key_id: str | None = None,
@@ -234,24 +191,16 @@ class AlpacaServer(ThreadingHTTPServer):
         self.as_of = as_of
         self.expected_credentials = (api_key_id, api_secret_key)
         self.faults = Faults()
-        self.routes: dict[tuple[str, str], Callable[[AlpacaServer, ApiRequest], ApiResponse]] = {}
+        self.routes: dict[tuple[str, str], Route] = {}
         self.requests: list[RecordedRequest] = []
-        self.stopping = threading.Event()
         self.paper_book: Any = None  # set by alpaca_paper.install_paper_trading
         self._lock = threading.Lock()
         self.add_route("GET", NEWS_PATH, news_handler)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hung up (e.g. at its deadline, mid-drip) is not a server error."""
-        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
-            return
-        super().handle_error(request, client_address)
-
-    def add_route(self, method: str, path: str,
-                  handler: Callable[["AlpacaServer", ApiRequest], ApiResponse]) -> None:
+    def add_route(self, method: str, path: str, handler: Route) -> None:
         self.routes[(method.upper(), path.rstrip("/"))] = handler
 
-    def route(self, method: str, path: str) -> Callable[["AlpacaServer", ApiRequest], ApiResponse] | None:
+    def route(self, method: str, path: str) -> Route | None:
         """The handler for (method, path): an exact route, else one whose `{name}` segments match."""
         path = path.rstrip("/")
         return self.routes.get((method, path)) or next(
@@ -306,58 +255,29 @@ def _json(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(StubHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body are two writes: avoid 40 ms delayed-ACK stalls
     timeout = 10  # close idle keep-alive connections
     server: AlpacaServer
 
     def _serve(self) -> None:
-        parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        request = ApiRequest(
-            method=self.command, path=parts.path,
-            query={k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()},
-            headers={k.lower(): v for k, v in self.headers.items()},
-            body=self.rfile.read(length) if length else b"",
-        )
+        path, query = self.split_path()
+        request = ApiRequest(method=self.command, path=path, query=query,
+                             headers={k.lower(): v for k, v in self.headers.items()},
+                             body=self.read_body())
         status, body = self.server.dispatch(request)
         faults = self.server.faults
-        drip = faults.drip_seconds if faults.applies_to(request) else 0.0
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if not drip:
-                self.wfile.write(body)
-            for i in range(len(body) if drip else 0):
-                self.wfile.write(body[i:i + 1])
-                self.wfile.flush()
-                if self.server.stopping.wait(drip):
-                    self.close_connection = True
-                    break
-        except OSError:  # the client gave up (e.g. its timeout) while a fault delayed us
-            self.close_connection = True
+        self.send_body(status, body, content_type="application/json; charset=utf-8",
+                       drip_seconds=faults.drip_seconds if faults.applies_to(request) else 0.0)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass  # quiet: tests and the demo read server.requests instead
 
-
-@dataclass
-class RunningServer:
+class RunningServer(RunningStub):
     """A started server: `.url` for alpaca-py's url_override, `.stop()`, usable as a context manager."""
 
     server: AlpacaServer
-    thread: threading.Thread
-    _stopped: bool = field(default=False, repr=False)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
 
     @property
     def faults(self) -> Faults:
@@ -378,21 +298,6 @@ class RunningServer:
     def requests(self) -> list[RecordedRequest]:
         return list(self.server.requests)
 
-    def stop(self) -> None:
-        if self._stopped:
-            return
-        self._stopped = True
-        self.server.stopping.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-    def __enter__(self) -> "RunningServer":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
 
 def start_alpaca_server(news_files: Iterable[str | Path] = (SAMPLE_NEWS_FILE,), host: str = "127.0.0.1",
                         port: int = 0, *, as_of: datetime | None = None, api_key_id: str | None = None,
@@ -404,13 +309,10 @@ def start_alpaca_server(news_files: Iterable[str | Path] = (SAMPLE_NEWS_FILE,), 
         raise ValueError("as_of must be timezone-aware, e.g. 2013-10-11T15:59:00-04:00")
     server = AlpacaServer((host, port), loaded_articles(news_files), as_of=as_of,
                           api_key_id=api_key_id, api_secret_key=api_secret_key)
-    if lean_dir is not None:
-        from intel_assets.devtools.alpaca_paper import install_paper_trading  # imports this module
+    if lean_dir is not None:  # imported here: it loads pandas, the news server needs none
+        from intel_assets.devtools.alpaca_paper import install_paper_trading
         install_paper_trading(server, lean_dir)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                              name=f"alpaca-server-{server.server_address[1]}", daemon=True)
-    thread.start()
-    return RunningServer(server, thread)
+    return RunningServer(server, "alpaca-server")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -438,10 +340,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    # Run the package's copy of this module, not __main__: alpaca_paper imports ApiError and
-    # AlpacaServer from intel_assets.devtools.alpaca_server, and a second copy of those
-    # classes would let paper trading's ApiError escape dispatch (a dropped connection
-    # instead of Alpaca's 404/422 answer).
-    from intel_assets.devtools.alpaca_server import main as _main
-
-    _main()
+    main()

@@ -30,11 +30,12 @@ import re
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from intel_assets.devtools.http_stub import RunningStub, StubHandler, StubServer
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample_edgar"
 _NAME_RULES = (
@@ -109,62 +110,34 @@ def load_documents(source: str | Path | Mapping[str, Any]) -> dict[str, _Doc]:
             for f in sorted(folder.rglob("*")) if f.is_file()}
 
 
-@dataclass
-class _State:
-    docs: dict[str, _Doc]
-    require_user_agent: bool
-    requests: list[RequestRecord] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    faults: dict[str | None, Fault] = field(default_factory=dict)  # path (None = all) -> fault
-    stopping: threading.Event = field(default_factory=threading.Event)
+class EdgarServer(StubServer):
+    """The HTTP server: the documents by path, the request log and the faults by path."""
+
+    def __init__(self, address: tuple[str, int], docs: dict[str, _Doc], require_user_agent: bool) -> None:
+        super().__init__(address, _Handler)
+        self.docs, self.require_user_agent = docs, require_user_agent
+        self.requests: list[RequestRecord] = []
+        self.lock = threading.Lock()
+        self.faults: dict[str | None, Fault] = {}  # path (None = all) -> fault
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(StubHandler):  # HTTP/1.0 (the default): every connection closes after one answer
     server_version = "intel-assets-edgar/1.0"
-    state: _State  # set on the per-server subclass
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
-        pass
-
-    def _send(self, status: int, body: bytes = b"", headers: Mapping[str, str] = {},
-              fault: Fault = Fault()) -> None:
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        if status != 304:
-            self.send_header("Content-Type", "application/json")
-            if fault.undeclared_length:  # HTTP/1.0-style: the body ends when the server closes
-                self.close_connection = True
-                self.send_header("Connection", "close")
-            else:
-                self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if not body or status == 304 or self.command == "HEAD":
-            return
-        try:
-            if not fault.drip_seconds:
-                self.wfile.write(body)
-                return
-            for i in range(len(body)):
-                self.wfile.write(body[i:i + 1])
-                if self.state.stopping.wait(fault.drip_seconds):
-                    break
-        except OSError:  # the client gave up (its deadline) mid-body
-            pass
-        self.close_connection = True
+    server: EdgarServer
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
         at = time.monotonic()
         path = self.path.split("?", 1)[0]
         agent, inm = self.headers.get("User-Agent"), self.headers.get("If-None-Match")
-        with self.state.lock:
-            doc = self.state.docs.get(path)
-            fault = self.state.faults.get(path) or self.state.faults.get(None) or Fault()
+        server = self.server
+        with server.lock:
+            doc = server.docs.get(path)
+            fault = server.faults.get(path) or server.faults.get(None) or Fault()
         if fault.delay_seconds:
-            self.state.stopping.wait(fault.delay_seconds)
+            server.stopping.wait(fault.delay_seconds)
         if fault.status is not None:
             status, body, headers = fault.status, b'{"error": "injected fault"}', {}
-        elif self.state.require_user_agent and not (agent and _CONTACT.search(agent)):
+        elif server.require_user_agent and not (agent and _CONTACT.search(agent)):
             status, body, headers = 403, b'{"error": "undeclared automated tool: set a User-Agent with a contact email"}', {}
         elif doc is None:
             status, body, headers = 404, b'{"error": "not found"}', {}
@@ -181,22 +154,18 @@ class _Handler(BaseHTTPRequestHandler):
                     status = 304 if doc.last_modified <= since else 200
                 except (TypeError, ValueError):
                     pass
-        with self.state.lock:
-            self.state.requests.append(RequestRecord(path, status, at, agent, inm))
-        self._send(status, body, headers, fault)
+        with server.lock:
+            server.requests.append(RequestRecord(path, status, at, agent, inm))
+        self.send_body(status, body, headers, declared_length=not fault.undeclared_length,
+                       drip_seconds=fault.drip_seconds)
 
     do_HEAD = do_GET
 
 
-class RunningServer:
+class RunningServer(RunningStub):
     """A started server: `.url`, `.tickers_url`, `.requests`, `.set()`, `.stop()`; a context manager."""
 
-    def __init__(self, httpd: ThreadingHTTPServer, state: _State) -> None:
-        self._httpd, self._state = httpd, state
-        self._thread = threading.Thread(target=httpd.serve_forever, name="edgar-server", daemon=True)
-        self._thread.start()
-        host, port = httpd.server_address[:2]
-        self.url = f"http://{host}:{port}"
+    server: EdgarServer
 
     @property
     def tickers_url(self) -> str:
@@ -204,58 +173,43 @@ class RunningServer:
 
     @property
     def paths(self) -> list[str]:
-        return sorted(self._state.docs)
+        return sorted(self.server.docs)
 
     @property
     def requests(self) -> list[RequestRecord]:
-        with self._state.lock:
-            return list(self._state.requests)
+        with self.server.lock:
+            return list(self.server.requests)
 
     def count(self, path: str | None = None, status: int | None = None) -> int:
         return sum(1 for r in self.requests
                    if (path is None or r.path == path) and (status is None or r.status == status))
 
     def reset(self) -> None:
-        with self._state.lock:
-            self._state.requests.clear()
+        with self.server.lock:
+            self.server.requests.clear()
 
     def set(self, path: str, content: Any) -> None:
         """Replace (or add) the document at `path`; its ETag changes with its bytes."""
-        with self._state.lock:
-            self._state.docs["/" + path.lstrip("/")] = _doc(_as_bytes(content), time.time() + 1)
+        with self.server.lock:
+            self.server.docs["/" + path.lstrip("/")] = _doc(_as_bytes(content), time.time() + 1)
 
     def inject(self, path: str | None = None, **fault: Any) -> Fault:
         """Fault every request to `path` (None: every path): inject(path, drip_seconds=1)."""
         made = Fault(**fault)
-        with self._state.lock:
-            self._state.faults["/" + path.lstrip("/") if path else None] = made
+        with self.server.lock:
+            self.server.faults["/" + path.lstrip("/") if path else None] = made
         return made
 
     def clear_faults(self) -> None:
-        with self._state.lock:
-            self._state.faults.clear()
-
-    def stop(self) -> None:
-        self._state.stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> "RunningServer":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        with self.server.lock:
+            self.server.faults.clear()
 
 
 def start_edgar_server(source: str | Path | Mapping[str, Any] = SAMPLE_DIR, host: str = "127.0.0.1",
                        port: int = 0, require_user_agent: bool = True) -> RunningServer:
     """Serve a folder or mapping at SEC paths on host:port (0 = a free port) in a thread."""
-    state = _State(load_documents(source), require_user_agent)
-    handler = type("EdgarHandler", (_Handler,), {"state": state})
-    httpd = ThreadingHTTPServer((host, port), handler)
-    httpd.daemon_threads = True
-    return RunningServer(httpd, state)
+    return RunningServer(EdgarServer((host, port), load_documents(source), require_user_agent),
+                         "edgar-server")
 
 
 def main(argv: list[str] | None = None) -> None:

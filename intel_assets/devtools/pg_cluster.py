@@ -11,11 +11,12 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from intel_assets.devtools.http_stub import free_port
 
 
 class PostgresUnavailableError(RuntimeError):
@@ -24,12 +25,6 @@ class PostgresUnavailableError(RuntimeError):
 
 class PostgresStartError(RuntimeError):
     """initdb or pg_ctl failed; the message carries their output and the server log's tail."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def pg_bindir() -> Path | None:

@@ -53,6 +53,8 @@ from typing import Any
 
 from intel_assets.contracts.orders import OrderIntent, OrderState
 from intel_assets.contracts.rehearsal import InFlightRetry, Phase, RehearsalIntent, RehearsalRecord
+from intel_assets.devtools.sample_keys import SAMPLE_KEY_ID as PAPER_KEY
+from intel_assets.devtools.sample_keys import SAMPLE_SECRET_KEY as PAPER_SECRET
 from intel_assets.torghut.flags import (
     EXECUTION_ADAPTER_VAR,
     MARKET_CONTEXT_ENABLED_VAR,
@@ -63,8 +65,6 @@ from intel_assets.torghut.routing import APPROVED, ExecutionRouter, OrderVenue, 
 DEFAULT_DAY = date(2013, 10, 8)
 ENV_BEFORE = {EXECUTION_ADAPTER_VAR: "lean", MARKET_CONTEXT_ENABLED_VAR: "true"}
 ENV_AFTER = {EXECUTION_ADAPTER_VAR: "alpaca", MARKET_CONTEXT_ENABLED_VAR: "false"}
-#: The paper server takes any key pair; these name the rehearsal in its request log.
-PAPER_KEY, PAPER_SECRET = "rehearsal-key", "rehearsal-secret"
 VENUES = ("lean", "alpaca")
 _SHOWN = 3  # client ids named per problem sentence
 _PHASE_WORDS = {"before_flip": "before the flip", "after_flip": "after the flip",
