@@ -21,12 +21,15 @@ DAGSTER_HOME a started Dagster reads, the sample keys of the local stand-ins).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import tempfile
 from collections.abc import Mapping
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import quote
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
@@ -147,6 +150,36 @@ class ParitySettings(BaseModel):
     def enabled(self) -> bool:
         """The parity slice joins the definitions (TORGHUT_DB_DSN is set)."""
         return bool(self.torghut_db_dsn)
+
+
+# ---- the embedded PostgreSQL cluster's layout under INTEL_HOME (stores/local_postgres.py runs it)
+#: Databases of the embedded cluster: Dagster's storage and the bundle store.
+DAGSTER_DB = "dagster"
+STORE_DB = "intel"
+#: The socket's name is .s.PGSQL.<port>; nothing listens on TCP.
+SOCKET_PORT = 5432
+#: Longest socket path the kernel accepts (sun_path is 108 bytes with its NUL).
+_MAX_SOCKET_PATH = 107
+
+
+def cluster_root(home: Path) -> Path:
+    return Path(home).expanduser().resolve() / "postgres"
+
+
+def socket_dir(home: Path) -> Path:
+    """Where the server's socket lives: INTEL_HOME/postgres, or /tmp/intel-pg-<hash> when that
+    path is too long for a socket name. Pure: every process computes the same folder."""
+    root = cluster_root(home)
+    if len(str(root / f".s.PGSQL.{SOCKET_PORT}.lock")) <= _MAX_SOCKET_PATH:
+        return root
+    digest = hashlib.sha256(str(root).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"intel-pg-{digest}"
+
+
+def database_url(home: Path, database: str, driver: str = "postgresql") -> str:
+    """The URL of ``database`` on the cluster of INTEL_HOME ``home`` (over its socket)."""
+    return (f"{driver}://postgres@/{database}?host={quote(str(socket_dir(home)), safe='')}"
+            f"&port={SOCKET_PORT}")
 
 
 class Settings(BaseSettings):
@@ -403,8 +436,6 @@ class Settings(BaseSettings):
         if self.bundle_store_dsn:
             return self.bundle_store_dsn
         if self.embedded_postgres:
-            from intel_assets.stores.local_postgres import STORE_DB, database_url
-
             return database_url(self.home, STORE_DB)
         return f"sqlite:///{self.home / 'bundles.sqlite3'}"
 

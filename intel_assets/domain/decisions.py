@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -33,15 +32,12 @@ from intel_assets.contracts.decisions import (
     decimal_value,
     parse_event_ts,
     schema_problem,
-    ACTIONS,
-    ORDER_TYPES,
     REJECTED_STATUS,
     RISK_REASONS_FIELD,
-    TIMES_IN_FORCE,
 )
 from intel_assets.contracts.orders import DEFAULT_ORDER_BOUNDS, OrderBounds, OrderIntent
 from intel_assets.contracts.parity import RejectedIntent
-from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
+from intel_assets.contracts.symbols import normalize_symbol
 from intel_assets.domain.fills import MarketSnapshot
 from intel_assets.domain.lean_data import lean_minute_snapshots
 from intel_assets.domain.market_data import NEW_YORK, LeanDataError

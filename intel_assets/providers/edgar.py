@@ -32,8 +32,6 @@ from typing import Any
 
 from collections.abc import Callable
 
-from dagster import ConfigurableResource, InitResourceContext
-from pydantic import Field, PrivateAttr
 
 from intel_assets.bounded_http import (
     MIB,

@@ -4,7 +4,7 @@ one paginated query per batch) and the news aggregation config resource."""
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from json import JSONDecodeError
 from typing import Any
 
@@ -22,7 +22,6 @@ from intel_assets.bounded_http import (
     ProviderGuard,
     mount_bounded,
 )
-from intel_assets.domain.news import DEFAULT_ALLOWED_SOURCES, NewsSettings
 from intel_assets.run_limits import NEWS_RUN_SECONDS
 
 BUDGET_EXHAUSTED = "time budget exhausted"

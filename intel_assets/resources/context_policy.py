@@ -2,13 +2,11 @@
 
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
-from dagster import ConfigurableResource, InitResourceContext
-from pydantic import Field, PrivateAttr
+from dagster import ConfigurableResource
+from pydantic import Field
 
 from intel_assets.domain.clock import Clock
-from intel_assets.stores.bundle_store import BundleStore
 
 
 class ContextPolicyResource(ConfigurableResource):

@@ -12,12 +12,10 @@ on a live clock is read as it is.
 """
 
 from datetime import datetime
-from pathlib import Path
 
 from dagster import ConfigurableResource
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, field_validator
 
-from intel_assets.domain.decisions import MarketTape
 from intel_assets.execution.adapter import ExecutionAdapter
 from intel_assets.execution.parity_replay import UnavailableAdapter, Venue, day_end
 

@@ -34,30 +34,28 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 import pwd
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
-from intel_assets.settings import environment_value
+from intel_assets.settings import (  # the embedded layout under INTEL_HOME
+    DAGSTER_DB,
+    SOCKET_PORT,
+    STORE_DB,
+    cluster_root,
+    database_url,
+    environment_value,
+    socket_dir,
+)
 
-#: Databases of the embedded cluster: Dagster's storage and the bundle store.
-DAGSTER_DB = "dagster"
-STORE_DB = "intel"
 #: The supervisor stops the server after this long without a lease.
 IDLE_SECONDS = 20.0
-#: The socket's name is .s.PGSQL.<port>; nothing listens on TCP.
-SOCKET_PORT = 5432
-#: Longest socket path the kernel accepts (sun_path is 108 bytes with its NUL).
-_MAX_SOCKET_PATH = 107
 _SUPERVISOR_MODULE = "intel_assets.stores.local_postgres"
 
 # One lease descriptor per cluster per process (closed, hence released, at exit).
@@ -66,26 +64,6 @@ _LEASES: dict[Path, int] = {}
 
 class EmbeddedPostgresError(RuntimeError):
     """The embedded PostgreSQL cluster cannot be used; the message says why and what to do."""
-
-
-def cluster_root(home: Path) -> Path:
-    return Path(home).expanduser().resolve() / "postgres"
-
-
-def socket_dir(home: Path) -> Path:
-    """Where the server's socket lives: INTEL_HOME/postgres, or /tmp/intel-pg-<hash> when that
-    path is too long for a socket name. Pure: every process computes the same folder."""
-    root = cluster_root(home)
-    if len(str(root / f".s.PGSQL.{SOCKET_PORT}.lock")) <= _MAX_SOCKET_PATH:
-        return root
-    digest = hashlib.sha256(str(root).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"intel-pg-{digest}"
-
-
-def database_url(home: Path, database: str, driver: str = "postgresql") -> str:
-    """The URL of ``database`` on the cluster of INTEL_HOME ``home`` (over its socket)."""
-    return (f"{driver}://postgres@/{database}?host={quote(str(socket_dir(home)), safe='')}"
-            f"&port={SOCKET_PORT}")
 
 
 def _bindir() -> Path:

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from dagster import ConfigurableResource
-from pydantic import Field
 
 from intel_assets.contracts.parity import ParityReport
 from intel_assets.contracts.decisions import DecisionRow, parse_event_ts

@@ -40,9 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from dagster import ConfigurableResource
 from filelock import FileLock, Timeout
-from pydantic import Field
 
 from intel_assets.settings import export_environment
 from intel_assets.domain.market_data import BARS_COLUMNS, QUOTES_COLUMNS
