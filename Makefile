@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export TZ := UTC
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test contract ui serve bench parity gate install clean lock image-venv
+.PHONY: demo test contract ui serve bench parity gate install clean lock image-venv lint
 
 # requirements.lock pins base + every extra (embedded, ui, k8s, test, dev): what make install,
 # make test and CI install. requirements-image.lock pins base + k8s: the user-code image's Python
@@ -45,6 +45,10 @@ lock:
 ## (~45 s with a warm pip cache; CI runs it first)
 image-venv:
 	@bash scripts/image-venv.sh "$(PYTHON)" "$(IMAGE_LOCK)"
+
+## make lint: ruff with the rule set in pyproject.toml ([tool.ruff]); CI runs it first
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 ## make demo: seed the embedded stores, materialize every asset in one run, publish, summarize
 demo: $(STAMP)

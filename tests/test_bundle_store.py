@@ -15,7 +15,7 @@ import psycopg2
 import pytest
 
 from helpers import make_bundle
-from intel_assets.contracts.bundle import DOMAINS, WIRE_TOP_LEVEL_KEYS, MarketContextBundle
+from intel_assets.contracts.bundle import WIRE_TOP_LEVEL_KEYS, MarketContextBundle
 from intel_assets.contracts.symbols import InvalidSymbolError
 from intel_assets.stores.bundle_store import (
     BundleStore,
@@ -185,7 +185,7 @@ def test_concurrent_readers_share_per_thread_connections(store: BundleStore) -> 
         try:
             for _ in range(40):
                 seen.append(store.latest("SPY").etag)  # type: ignore[union-attr]
-        except BaseException as exc:  # collected and asserted below
+        except BaseException as exc:  # noqa: BLE001  collected and asserted below
             errors.append(exc)
 
     threads = [threading.Thread(target=reader) for _ in range(12)]

@@ -106,7 +106,8 @@ def test_point_in_time_excludes_a_filing_made_after_the_as_of(snow):
     assert after["previousFiling"]["accession"] == "0001640147-25-000052"
     assert after["deltas"]["ttmRevenue"] == 3_839_761_000 - 3_626_396_000  # vs the previous filing
     # On the filing day itself the filing counts (filed <= as-of date, New York calendar).
-    same_day, _, _ = fundamentals_payload(snow, None, datetime.fromisoformat("2025-05-30T23:00:00-04:00"), provenance=SEC_DOWNLOADS)
+    same_day, _, _ = fundamentals_payload(snow, None, datetime.fromisoformat("2025-05-30T23:00:00-04:00"),
+                                          provenance=SEC_DOWNLOADS)
     assert same_day["ttmRevenue"] == 3_839_761_000
 
 

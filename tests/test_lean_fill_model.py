@@ -60,7 +60,9 @@ def view(snapshot: MarketSnapshot | None = None, now: datetime | None = None,
 
 
 def terms(side="buy", kind="market", qty="10", limit=None, stop=None, at=EARLY, **extra):
-    dec = (lambda v: None if v is None else D(v))
+    def dec(v):
+        return None if v is None else D(v)
+
     return OrderTerms(side, D(qty), kind, dec(limit), dec(stop), at, **extra)
 
 

@@ -41,7 +41,8 @@ def resources(server, tmp_path, **alpaca_config) -> dict:
 
 
 def staged_news(res: dict, symbols: list[str]) -> dict[str, DomainBlock]:
-    return {s: DomainBlock.model_validate(body) for s, body in res["bundle_store"].store.staged("news", symbols).items()}
+    staged = res["bundle_store"].store.staged("news", symbols)
+    return {s: DomainBlock.model_validate(body) for s, body in staged.items()}
 
 
 def test_one_partition_stages_a_cited_news_block(server, tmp_path):

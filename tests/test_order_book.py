@@ -42,7 +42,9 @@ def book(**options) -> OrderBook:
 
 
 def terms(side="buy", kind="market", qty="10", limit=None, stop=None, **extra) -> OrderTerms:
-    dec = (lambda v: None if v is None else D(v))
+    def dec(v):
+        return None if v is None else D(v)
+
     return OrderTerms(side, D(qty), kind, dec(limit), dec(stop), **extra)
 
 

@@ -1,8 +1,8 @@
 """No database password at rest in Dagster's storage (issue 12, finding 4): with password-bearing
 INTEL_BUNDLE_STORE_DSN and TORGHUT_DB_DSN, a real refresh run on a persistent Dagster home
 writes neither password into any row of the embedded PostgreSQL cluster's databases or of any
-SQLite database (zlib-compressed snapshot blobs decompressed), or into any other file. A positive control proves the scan finds a password that
-is stored."""
+SQLite database (zlib-compressed snapshot blobs decompressed), or into any other file. A positive
+control proves the scan finds a password that is stored."""
 
 from __future__ import annotations
 

@@ -364,4 +364,5 @@ def test_production_mode_values() -> None:
 def test_with_params_quotes_key_value_and_url_forms() -> None:
     assert with_params("host=h", {"sslrootcert": "/a b/it's.pem"}) == r"host=h sslrootcert='/a b/it\'s.pem'"
     assert with_params("postgresql://u@h/d?x=1", {"sslrootcert": "/a b"}) == "postgresql://u@h/d?x=1&sslrootcert=/a%20b"
-    assert psycopg2.extensions.parse_dsn(with_params("host=h", {"sslrootcert": "/a b/it's.pem"}))["sslrootcert"] == "/a b/it's.pem"
+    parsed = psycopg2.extensions.parse_dsn(with_params("host=h", {"sslrootcert": "/a b/it's.pem"}))
+    assert parsed["sslrootcert"] == "/a b/it's.pem"

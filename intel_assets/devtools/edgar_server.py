@@ -138,7 +138,8 @@ class _Handler(StubHandler):  # HTTP/1.0 (the default): every connection closes 
         if fault.status is not None:
             status, body, headers = fault.status, b'{"error": "injected fault"}', {}
         elif server.require_user_agent and not (agent and _CONTACT.search(agent)):
-            status, body, headers = 403, b'{"error": "undeclared automated tool: set a User-Agent with a contact email"}', {}
+            status, headers = 403, {}
+            body = b'{"error": "undeclared automated tool: set a User-Agent with a contact email"}'
         elif doc is None:
             status, body, headers = 404, b'{"error": "not found"}', {}
         else:

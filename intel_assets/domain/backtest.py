@@ -254,7 +254,9 @@ class BacktestContext:
         """Submit one order (signed ``quantity``); a refused order comes back ``invalid``."""
         qty = to_decimal(quantity)
         tif = time_in_force or self.default_time_in_force
-        dec = (lambda v: None if v is None else to_decimal(v))
+        def dec(v):
+            return None if v is None else to_decimal(v)
+
         try:
             terms = OrderTerms("buy" if qty > 0 else "sell", abs(qty), order_type,
                                dec(limit_price), dec(stop_price), self.time, tif,
@@ -276,7 +278,9 @@ class BacktestContext:
     def update_order(self, record: OrderRecord, quantity=None, limit_price=None,
                      stop_price=None, trailing_amount=None) -> bool:
         """LEAN ``OrderTicket.Update``: False (and the reason on the record) when refused."""
-        dec = (lambda v: None if v is None else to_decimal(v))
+        def dec(v):
+            return None if v is None else to_decimal(v)
+
         qty = dec(quantity)
         try:
             record.terms, events = self.broker.update(

@@ -66,13 +66,15 @@ CONCEPTS: dict[str, tuple[tuple[str, str], ...]] = {metric: tuple(tuple(c.split(
     "operatingIncome": "us-gaap:OperatingIncomeLoss ifrs-full:ProfitLossFromOperatingActivities",
     "epsDiluted": "us-gaap:EarningsPerShareDiluted ifrs-full:DilutedEarningsLossPerShare",
     "sharesOutstanding": "dei:EntityCommonStockSharesOutstanding us-gaap:CommonStockSharesOutstanding",
-    "equity": "us-gaap:StockholdersEquity us-gaap:StockholdersEquityIncludingPortionAttributableToNoncontrollingInterest "
+    "equity": "us-gaap:StockholdersEquity "
+              "us-gaap:StockholdersEquityIncludingPortionAttributableToNoncontrollingInterest "
               "ifrs-full:EquityAttributableToOwnersOfParent ifrs-full:Equity",
     "cash": "us-gaap:CashAndCashEquivalentsAtCarryingValue ifrs-full:CashAndCashEquivalents",
     "debtTotal": "us-gaap:LongTermDebt ifrs-full:Borrowings",
     "debtNoncurrent": "us-gaap:LongTermDebtNoncurrent us-gaap:ConvertibleDebtNoncurrent us-gaap:LongTermNotesPayable "
                       "ifrs-full:LongtermBorrowings",
-    "debtCurrent": "us-gaap:LongTermDebtCurrent us-gaap:ConvertibleDebtCurrent ifrs-full:CurrentPortionOfLongtermBorrowings",
+    "debtCurrent": "us-gaap:LongTermDebtCurrent us-gaap:ConvertibleDebtCurrent "
+                   "ifrs-full:CurrentPortionOfLongtermBorrowings",
 }.items()}
 FLOWS = ("revenue", "netIncome", "grossProfit", "operatingIncome", "epsDiluted")
 CORE = ("ttmRevenue", "ttmNetIncome", "revenueGrowthYoY", "grossMargin", "operatingMargin", "netMargin",

@@ -172,7 +172,8 @@ class DeterministicWriter:
         text = f"News{self._stale(ev, 'news')} {tilt}: weighted score {score:+.2f} over {count} articles"
         if heads and heads[0].get("headline"):
             words = str(heads[0]["headline"]).split()
-            text += f"; top: \"{' '.join(words[:MAX_HEADLINE_WORDS])}{'...' if len(words) > MAX_HEADLINE_WORDS else ''}\""
+            more = "..." if len(words) > MAX_HEADLINE_WORDS else ""
+            text += f"; top: \"{' '.join(words[:MAX_HEADLINE_WORDS])}{more}\""
         cites = [c for h in heads[:2] for c in _cite("news", h["url"])] or _cite("news", block.get("asOf"))
         return {"text": text + ".", "citations": cites}
 

@@ -12,7 +12,6 @@ verdict (phase reached, every criterion, the evidence refs) and what a person ca
 
 from __future__ import annotations
 
-import os
 import textwrap
 import uuid
 from collections import Counter

@@ -259,7 +259,7 @@ class Cluster:
 
     def stop(self, timeout: float = 60) -> bool:
         """Stop the server now (fast shutdown: a clean checkpoint); True if it was running."""
-        with _locked(self.root / "start.lock", fcntl.LOCK_EX, timeout, self.root):
+        with _Locked(self.root / "start.lock", fcntl.LOCK_EX, timeout, self.root):
             return self._stop_locked()
 
     def _stop_locked(self) -> bool:
@@ -340,7 +340,7 @@ def _is_postgres(pid: int) -> bool:
     return _cmdline_has(pid, "postgres")
 
 
-class _locked:
+class _Locked:
     """flock(path, mode) with a bounded wait; the lock file is created in ``root``."""
 
     def __init__(self, path: Path, mode: int, timeout: float, root: Path) -> None:
@@ -383,7 +383,7 @@ def ensure_running(home: Path, timeout: float = 60.0) -> Cluster:
         raise EmbeddedPostgresError(f"cannot create {root} for the embedded PostgreSQL: "
                                     f"{exc.strerror}; set INTEL_HOME to a writable folder") from None
     started = time.monotonic()
-    with _locked(root / "start.lock", fcntl.LOCK_EX, timeout, root):
+    with _Locked(root / "start.lock", fcntl.LOCK_EX, timeout, root):
         try:
             if not (cluster.data / "PG_VERSION").exists():
                 cluster._initdb()
@@ -444,7 +444,7 @@ def supervise(home: Path, idle_seconds: float = IDLE_SECONDS, poll_seconds: floa
         else:
             idle_since = idle_since or time.monotonic()
             if time.monotonic() - idle_since >= idle_seconds:
-                with _locked(cluster.root / "start.lock", fcntl.LOCK_EX, 120, cluster.root):
+                with _Locked(cluster.root / "start.lock", fcntl.LOCK_EX, 120, cluster.root):
                     if not _leased(cluster.root):  # nobody came while we waited for the lock
                         cluster._stop_locked()
                         print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} stopped: no lease for "

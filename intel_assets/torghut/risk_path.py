@@ -260,7 +260,7 @@ def _run(combination: str, call: Callable[[], GuardrailOutcome],
          source: RecordingSource | None, fetches: bool) -> _Evaluated:
     try:
         outcome = call()
-    except Exception as exc:  # a regression may raise: it is a violation, not a crash
+    except Exception as exc:  # noqa: BLE001  a regression may raise: a violation, not a crash
         return _Evaluated(combination, None, None, f"{type(exc).__name__}: {exc}")
     count = (len(source.fetches) if source is not None else 0) if fetches else None
     return _Evaluated(combination, outcome, count)
@@ -305,7 +305,7 @@ def _check_outcome(found: _Findings, decision_id: str, rejected: bool, ev: _Eval
         where = f"{ev.combination}/llm={verdict or 'none'}"
         try:
             final = outcome.final_action(verdict)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  a planted regression may raise: recorded
             found.add(decision_id, where, "a final action", f"{type(exc).__name__}: {exc}",
                       "evaluated")
             continue
@@ -401,7 +401,7 @@ def risk_path_check(rows: Iterable[DecisionRow], *,
                     if layer == "path":
                         source = RecordingSource(probe) if probe is not None else None
                         flags = CONTEXT_OFF if c_name == OFF else CONTEXT_ON
-                        call = (lambda source=source, flags=flags: trade_path(
+                        call = (lambda source=source, flags=flags: trade_path(  # noqa: E731
                             symbol, decision, client=source, policy=policy, flags=flags,
                             as_of=as_of))
                         evaluated.append(_run(combination, call, source, fetches=True))
