@@ -327,7 +327,7 @@ def test_printed_dsns_mask_every_password_as_redact_dsn_does():
     """The CLI's printed store DSNs hide a password in the query string too (it used to mask
     only the userinfo: ``?password=hunter2`` was printed as is)."""
     from intel_assets.cli.main import _safe
-    from intel_assets.stores.bundle_store import redact_dsn
+    from intel_assets.stores.redaction import redact_dsn
 
     for dsn in ("postgresql://intel@db.internal/intel?password=hunter2&sslmode=verify-full",
                 "postgresql://intel:hunter2@db.internal:5432/intel"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from intel_assets.settings import process_environment
+from intel_assets.stores.redaction import redact_dsn
 from intel_assets.contracts.bundle import MarketContextBundle
 from intel_assets.contracts.symbols import normalize_symbol
 
@@ -77,15 +77,6 @@ class StoredBundle:
     as_of_utc: datetime
     published_at: datetime
     quality_score: float
-
-
-def redact_dsn(dsn: str) -> str:
-    """The DSN with any password replaced by ***, safe for messages and logs."""
-    scheme, sep, rest = dsn.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if sep and at and ":" in userinfo:
-        rest = f"{userinfo.split(':', 1)[0]}:***@{host}"
-    return re.sub(r"(password=)[^&\s]*", r"\1***", scheme + sep + rest, flags=re.IGNORECASE)
 
 
 def _to_dt(value: Any) -> datetime:

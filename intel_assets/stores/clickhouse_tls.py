@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from intel_assets.settings import process_environment
-from intel_assets.stores.bundle_store import redact_dsn
+from intel_assets.stores.redaction import redact_dsn
 from intel_assets.stores.dsn_contract import DsnContractError, ca_file_problem, production_mode
 
 if TYPE_CHECKING:  # settings has no dagster import either; typing only

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import quote
 
 from intel_assets.settings import process_environment
-from intel_assets.stores.bundle_store import redact_dsn
+from intel_assets.stores.redaction import redact_dsn
 
 if TYPE_CHECKING:  # settings has no dagster import either; typing only
     from intel_assets.settings import Settings

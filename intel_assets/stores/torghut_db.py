@@ -25,7 +25,7 @@ from intel_assets.contracts.parity import ParityReport
 from intel_assets.contracts.decisions import DecisionRow, parse_event_ts
 from intel_assets.domain.decisions import TorghutExecution, decision_day
 from intel_assets.domain.market_data import NEW_YORK
-from intel_assets.stores.bundle_store import redact_dsn
+from intel_assets.stores.redaction import redact_dsn
 from intel_assets.stores.dsn_contract import (
     TORGHUT_DB_DSN_ENV,
     TORGHUT_DB_SSLROOTCERT_ENV,

@@ -43,6 +43,7 @@ import pandas as pd
 from filelock import FileLock, Timeout
 
 from intel_assets.settings import export_environment
+from intel_assets.stores.redaction import redact_dsn
 from intel_assets.domain.market_data import BARS_COLUMNS, QUOTES_COLUMNS
 from intel_assets.domain.ta_tables import (
     MICROBAR_COLUMNS,
@@ -338,7 +339,7 @@ def open_warehouse(dsn: str, database: str = "torghut", lock_timeout_seconds: fl
             _release_embedded(path)
         return
     if not dsn.startswith(("http://", "https://")):
-        raise ValueError(f"ClickHouse DSN must be chdb:///abs/path or http(s)://host:port, got {_redact(dsn)!r}")
+        raise ValueError(f"ClickHouse DSN must be chdb:///abs/path or http(s)://host:port, got {redact_dsn(dsn)!r}")
     import clickhouse_connect
 
     from intel_assets.stores.clickhouse_tls import clickhouse_contract, diagnose_clickhouse_error
@@ -351,7 +352,7 @@ def open_warehouse(dsn: str, database: str = "torghut", lock_timeout_seconds: fl
         if tls is not None:
             raise WarehouseError(f"{tls[0]}. Fix: {tls[1]}") from None
         raise WarehouseError(
-            f"cannot reach the ClickHouse server at {_redact(dsn)}: {exc}. Check INTEL_CLICKHOUSE_URL "
+            f"cannot reach the ClickHouse server at {redact_dsn(dsn)}: {exc}. Check INTEL_CLICKHOUSE_URL "
             "(host, port 8123/8443, user and password) or unset it for the embedded engine"
         ) from None
     try:
@@ -417,10 +418,6 @@ def _release_embedded(path: str) -> None:
                 entry[0].close()
             finally:
                 entry[2].release()
-
-
-def _redact(dsn: str) -> str:
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", dsn)
 
 
 def utc_now() -> datetime:
