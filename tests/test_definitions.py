@@ -84,3 +84,28 @@ def test_the_code_location_refuses_a_plain_http_clickhouse_in_production(tmp_pat
     with pytest.raises(ClickHouseTlsError) as refused:
         build_definitions(settings)
     assert "\n" not in str(refused.value) and "https" in str(refused.value)
+
+
+def test_importing_the_code_location_builds_nothing_until_dagster_loads_it(tmp_path):
+    """Issue 15, measured: importing REFRESH_JOB from intel_assets.definitions built every
+    definition from the environment and raised under INTEL_ENV=production with a DSN the TLS
+    contract refuses. Now the module and jobs.py import cleanly; only loading ``defs()`` (what
+    Dagster does) applies the contract, and it still refuses in one line."""
+    code = (
+        "import intel_assets.definitions as d\n"
+        "from intel_assets.jobs import REFRESH_JOB\n"
+        "from intel_assets.stores.dsn_contract import DsnContractError\n"
+        "print('imported', REFRESH_JOB)\n"
+        "try:\n"
+        "    d.defs()\n"
+        "except DsnContractError as exc:\n"
+        "    print('refused:', str(exc).splitlines()[0])\n")
+    env = {**os.environ, "INTEL_HOME": str(tmp_path), "INTEL_ENV": "production",
+           "INTEL_BUNDLE_STORE_DSN": "postgresql://intel:hunter2@db.example:5432/intel"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"imported {REFRESH_JOB}"
+    assert lines[1].startswith("refused: ") and "INTEL_BUNDLE_STORE_DSN" in lines[1]
+    assert "hunter2" not in done.stdout + done.stderr
