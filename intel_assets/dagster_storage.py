@@ -33,19 +33,26 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import Bool, Field, Int, StringSource
-from dagster._core.events import DagsterEventType
-from dagster._core.storage.base_storage import DagsterStorage
-from dagster._core.storage.config import pg_config
-from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
-from dagster._core.storage.sqlalchemy_compat import db_select
-from dagster._serdes import ConfigurableClassData, deserialize_value
-from dagster._core.definitions.events import AssetKey
+import sqlalchemy
+from dagster import (
+    AssetKey,
+    Bool,
+    DagsterEventType,
+    Field,
+    Int,
+    StringSource,
+    deserialize_value,
+)
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.run_storage import PostgresRunStorage
 from dagster_postgres.schedule_storage import PostgresScheduleStorage
 from dagster_postgres.storage import DagsterPostgresStorage
 from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
+
+from intel_assets.dagster_internals import (
+    ConfigurableClassData,
+    SqlEventLogStorageTable,
+)
 
 BATCH_ENV = "DAGSTER_EVENT_BATCH_SIZE"
 DEFAULT_EVENT_BATCH_SIZE = 500
@@ -95,7 +102,7 @@ class PartitionSubsetEventLogStorage(PostgresEventLogStorage):
         table = SqlEventLogStorageTable
         upper: int | None = None
         while True:
-            query = (db_select([table.c.id, table.c.run_id, table.c.event])
+            query = (sqlalchemy.select(table.c.id, table.c.run_id, table.c.event)
                      .where(table.c.asset_key == asset_key.to_string(),
                             table.c.dagster_event_type
                             == DagsterEventType.ASSET_MATERIALIZATION_PLANNED.value,
@@ -145,12 +152,13 @@ class IntelPostgresStorage(DagsterPostgresStorage):
             planned_partition_subset=planned_partition_subset)
         self._schedule_storage = PostgresScheduleStorage(postgres_url, should_autocreate_tables,
                                                          token_provider=token_provider)
-        DagsterStorage.__init__(self)
+        # DagsterStorage's initializer, not DagsterPostgresStorage's (it would build its own stores)
+        super(DagsterPostgresStorage, self).__init__()
 
     @classmethod
     def config_type(cls) -> Any:
         return {
-            **pg_config(),
+            **DagsterPostgresStorage.config_type(),  # what `storage: postgres:` takes
             "event_batch_size": Field(Int, is_required=False,
                                       default_value=DEFAULT_EVENT_BATCH_SIZE),
             "planned_partition_subset": Field(Bool, is_required=False, default_value=True),

@@ -30,10 +30,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dagster import DagsterEventType, DagsterInstance, DefaultRunLauncher
-from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
-from dagster._core.storage.dagster_run import DagsterRun
-from dagster._serdes import ConfigurableClassData
+from dagster import DagsterEventType, DagsterInstance, DagsterRun, DefaultRunLauncher
+
+from intel_assets.dagster_internals import (
+    CheckRunHealthResult,
+    ConfigurableClassData,
+    WorkerStatus,
+)
 
 #: A process start time is known to the second (boot time) plus clock ticks: allow this slack.
 _START_SLACK_SECONDS = 2.0

@@ -16,13 +16,12 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from dagster import AssetKey, DagsterEventType, DagsterInstance
-from dagster._core.storage.partition_status_cache import AssetPartitionStatus
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster import AssetKey, AssetPartitionStatus, DagsterEventType, DagsterInstance
 
 from intel_assets.cli import main as cli
 from intel_assets.dagster_storage import PartitionSubsetEventLogStorage
 from intel_assets.definitions import build_definitions
+from intel_assets.jobs import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from intel_assets.settings import load_settings
 
 SYMBOLS = [f"SYN{i:03d}" for i in range(20)]
@@ -75,8 +74,8 @@ def _refresh(settings, instance, *, store_dsn: str | None = None):
               if store_dsn else {})
     return job.execute_in_process(
         instance=instance, raise_on_error=False, run_config=config,
-        tags={ASSET_PARTITION_RANGE_START_TAG: SYMBOLS[0],
-              ASSET_PARTITION_RANGE_END_TAG: SYMBOLS[-1]})
+        tags={PARTITION_RANGE_START_TAG: SYMBOLS[0],
+              PARTITION_RANGE_END_TAG: SYMBOLS[-1]})
 
 
 def _statuses(instance, settings, asset: str) -> dict[str, AssetPartitionStatus]:

@@ -465,9 +465,12 @@ def _load_instance_config(tmp_path: Path, config: dict[str, Any]) -> dict[str, A
     dagster.yaml), then each configurable class's config against that class's own config schema,
     as instantiating it would, but without instantiating (which would connect)."""
     pytest.importorskip("dagster_k8s", reason="dagster-k8s is not installed (the k8s extra)")
-    from dagster._config import process_config, resolve_to_config_type
-    from dagster._core.instance.config import dagster_instance_config
-    from dagster._serdes import ConfigurableClassData
+    from intel_assets.dagster_internals import (
+        ConfigurableClassData,
+        dagster_instance_config,
+        process_config,
+        resolve_to_config_type,
+    )
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(config))
@@ -553,12 +556,17 @@ def _run_job(run_launcher_config: dict[str, Any]) -> dict[str, Any]:
     from unittest import mock
 
     import kubernetes
-    from dagster._config import process_config, resolve_to_config_type
-    from dagster._core.code_pointer import ModuleCodePointer
-    from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
-    from dagster._core.storage.dagster_run import DagsterRun
+    from dagster import DagsterRun
     from dagster_k8s import K8sRunLauncher
     from dagster_k8s.job import construct_dagster_k8s_job
+
+    from intel_assets.dagster_internals import (
+        JobPythonOrigin,
+        ModuleCodePointer,
+        RepositoryPythonOrigin,
+        process_config,
+        resolve_to_config_type,
+    )
 
     processed = process_config(resolve_to_config_type(K8sRunLauncher.config_type()),
                                run_launcher_config)
@@ -615,7 +623,7 @@ def test_run_job_built_by_dagster_k8s_is_valid(source):
 
 def test_a_broken_instance_config_is_refused(tmp_path, pg_env):
     """The schema check bites: a misspelt launcher key and a storage without its database."""
-    from dagster._core.errors import DagsterInvalidConfigError
+    from dagster import DagsterInvalidConfigError
 
     broken = _instance_from_configmap()
     broken["run_launcher"]["config"]["job_namespaces"] = "intel-assets"

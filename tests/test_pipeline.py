@@ -63,16 +63,13 @@ def lean_run(tmp_path_factory, chdb_dsn, lean_dir):
 
 
 def _run(settings, instance, first=None, last=None):
-    from dagster._core.storage.tags import (
-        ASSET_PARTITION_RANGE_END_TAG,
-        ASSET_PARTITION_RANGE_START_TAG,
-    )
+    from intel_assets.jobs import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 
     defs = build_definitions(settings)
     return defs.resolve_job_def(REFRESH_JOB).execute_in_process(
         instance=instance,
-        tags={ASSET_PARTITION_RANGE_START_TAG: first or settings.symbols[0],
-              ASSET_PARTITION_RANGE_END_TAG: last or settings.symbols[-1]},
+        tags={PARTITION_RANGE_START_TAG: first or settings.symbols[0],
+              PARTITION_RANGE_END_TAG: last or settings.symbols[-1]},
         raise_on_error=False,
     )
 
@@ -389,10 +386,8 @@ def test_freshness_sensor_refreshes_ahead_of_the_budget_and_never_piles_up(tmp_p
     import time
 
     from dagster import DagsterRunStatus
-    from dagster._core.storage.tags import (
-        ASSET_PARTITION_RANGE_END_TAG,
-        ASSET_PARTITION_RANGE_START_TAG,
-    )
+
+    from intel_assets.jobs import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 
     end = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)
     settings = _settings(tmp_path, chdb_dsn, universe="SYNA,SYNB", as_of=end.isoformat(),
@@ -410,7 +405,7 @@ def test_freshness_sensor_refreshes_ahead_of_the_budget_and_never_piles_up(tmp_p
                 for r in due.run_requests] == [("SYNA", "SYNB")]
         running = instance.create_run_for_job(
             defs.resolve_job_def("refresh_technicals"), status=DagsterRunStatus.STARTED,
-            tags={ASSET_PARTITION_RANGE_START_TAG: "SYNA", ASSET_PARTITION_RANGE_END_TAG: "SYNB"})
+            tags={PARTITION_RANGE_START_TAG: "SYNA", PARTITION_RANGE_END_TAG: "SYNB"})
         held = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
         assert held.run_requests == []
         assert f"run {running.run_id[:8]} of refresh_technicals is STARTED" in held.skip_message

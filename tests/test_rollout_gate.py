@@ -20,10 +20,6 @@ from dagster import (
     materialize,
     validate_run_config,
 )
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from intel_assets.cli import main as cli
 from intel_assets.contracts.bundle import DOMAINS
@@ -48,6 +44,7 @@ from intel_assets.domain.tca import percentile
 from intel_assets.cli.parity import run_parity_demo
 from intel_assets.execution.lean_runner_state import LATENCY_BUCKETS_MS
 from intel_assets.drills.parity_week import replay_executions
+from intel_assets.jobs import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from intel_assets.parity_definitions import (
     GUARDRAIL_JOB,
     ROLLOUT_GATE_JOB,
@@ -169,8 +166,8 @@ def _refresh(defs, instance) -> None:
     symbols = defs.resolve_job_def(REFRESH_JOB).partitions_def.get_partition_keys()
     result = defs.resolve_job_def(REFRESH_JOB).execute_in_process(
         instance=instance, raise_on_error=False, run_config=QUIET, tags={
-            ASSET_PARTITION_RANGE_START_TAG: symbols[0],
-            ASSET_PARTITION_RANGE_END_TAG: symbols[-1]})
+            PARTITION_RANGE_START_TAG: symbols[0],
+            PARTITION_RANGE_END_TAG: symbols[-1]})
     assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
 
 

@@ -172,7 +172,8 @@ class Stack:
         self.poll = self.instance.run_monitoring_poll_interval_seconds
         self.daemon_log = open(root / "daemon.log", "w")
         self.daemon = subprocess.Popen(
-            [sys.executable, "-m", "dagster._daemon", "run", "-w", str(ROOT / "workspace.yaml")],
+            [str(Path(sys.executable).with_name("dagster-daemon")), "run",  # Dagster's console script
+             "-w", str(ROOT / "workspace.yaml")],
             cwd=ROOT, env=self.env, stdout=self.daemon_log, stderr=subprocess.STDOUT,
             start_new_session=True)  # its code servers share the session: stopped together
         self._wait(lambda: "MONITORING" in {h.daemon_type for h in

@@ -21,7 +21,6 @@ from dagster import (
     asset,
     observable_source_asset,
 )
-from dagster._core.storage.tags import GLOBAL_CONCURRENCY_TAG
 
 from intel_assets.assets.common import (
     GROUP,
@@ -31,6 +30,7 @@ from intel_assets.assets.common import (
     run_symbols,
 )
 from intel_assets.contracts.bundle import DomainBlock
+from intel_assets.dagster_internals import GLOBAL_CONCURRENCY_TAG
 from intel_assets.domain.indicators import technicals_payload
 from intel_assets.domain.quality import error_block, missing_block, observed_block
 from intel_assets.domain.regime import regime_payload

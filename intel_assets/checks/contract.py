@@ -11,14 +11,8 @@ from dagster import (
     AssetCheckSeverity,
     AssetsDefinition,
     MetadataValue,
-    PartitionKeyRange,
     PartitionsDefinition,
     asset_check,
-)
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-    PARTITION_NAME_TAG,
 )
 from pydantic import ValidationError
 
@@ -28,14 +22,14 @@ from intel_assets.resources.bundle_store import BundleStoreResource
 from intel_assets.resources.context_policy import ContextPolicyResource
 
 
-def run_partition_keys(tags: dict, partitions_def: PartitionsDefinition) -> list[str]:
-    """The partitions a run covers, read from its tags (one key or a key range)."""
-    if ASSET_PARTITION_RANGE_START_TAG in tags and ASSET_PARTITION_RANGE_END_TAG in tags:
-        return list(partitions_def.get_partition_keys_in_range(
-            PartitionKeyRange(tags[ASSET_PARTITION_RANGE_START_TAG], tags[ASSET_PARTITION_RANGE_END_TAG])
-        ))
-    if PARTITION_NAME_TAG in tags:
-        return [tags[PARTITION_NAME_TAG]]
+def run_partition_keys(context: AssetCheckExecutionContext, partitions_def: PartitionsDefinition
+                       ) -> list[str]:
+    """The partitions the check's run covers: its key range or key (read from the run's tags),
+    else every partition."""
+    if context.has_partition_key_range:
+        return list(partitions_def.get_partition_keys_in_range(context.partition_key_range))
+    if context.has_partition_key:
+        return [context.partition_key]
     return list(partitions_def.get_partition_keys())
 
 
@@ -72,7 +66,7 @@ def build_bundle_checks(bundle_asset: AssetsDefinition, partitions_def: Partitio
         bundle_store: BundleStoreResource,
         context_policy: ContextPolicyResource,
     ) -> AssetCheckResult:
-        symbols = run_partition_keys(context.run.tags, partitions_def)
+        symbols = run_partition_keys(context, partitions_def)
         staged = bundle_store.store.staged("bundle", symbols)
         now = context_policy.clock().now()
         problems = [p for s in symbols for p in contract_violations(s, staged.get(s), now)]
@@ -91,7 +85,7 @@ def build_bundle_checks(bundle_asset: AssetsDefinition, partitions_def: Partitio
         context: AssetCheckExecutionContext,
         bundle_store: BundleStoreResource,
     ) -> AssetCheckResult:
-        symbols = run_partition_keys(context.run.tags, partitions_def)
+        symbols = run_partition_keys(context, partitions_def)
         staged = bundle_store.store.staged("bundle", symbols)
         problems, degraded = [], 0
         for symbol in symbols:

@@ -17,11 +17,9 @@ from dagster import (
     DagsterInstance,
     MetadataValue,
 )
-from dagster._core.storage.asset_check_execution_record import (
-    COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
-)
 
 from intel_assets.contracts.gates import CheckEvaluation, CriterionResult, GateVerdict
+from intel_assets.dagster_internals import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 from intel_assets.domain.gates import CRITERIA
 
 ROLLOUT_GATE = "rollout_gate"

@@ -177,12 +177,9 @@ def seed(settings: Settings, synthetic: bool = False) -> datetime:
 def materialize(settings: Settings, symbols: list[str] | None = None, log_level: str = "WARNING"):
     """Refresh and publish the universe (or a contiguous symbol range) in ONE Dagster run."""
     from dagster import DagsterInstance
-    from dagster._core.storage.tags import (
-        ASSET_PARTITION_RANGE_END_TAG,
-        ASSET_PARTITION_RANGE_START_TAG,
-    )
 
     from intel_assets.definitions import REFRESH_JOB, build_definitions
+    from intel_assets.jobs import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 
     prepare_dagster_home(settings)
     defs = build_definitions(settings)
@@ -193,7 +190,7 @@ def materialize(settings: Settings, symbols: list[str] | None = None, log_level:
     with DagsterInstance.get() as instance:
         result = defs.resolve_job_def(REFRESH_JOB).execute_in_process(
             instance=instance,
-            tags={ASSET_PARTITION_RANGE_START_TAG: chosen[0], ASSET_PARTITION_RANGE_END_TAG: chosen[-1]},
+            tags={PARTITION_RANGE_START_TAG: chosen[0], PARTITION_RANGE_END_TAG: chosen[-1]},
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             raise_on_error=False,
         )

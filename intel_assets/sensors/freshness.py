@@ -24,7 +24,8 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from intel_assets.jobs import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 
 STALE_SYMBOLS_TAG = "intel/stale_symbols"
 
@@ -113,8 +114,8 @@ def build_freshness_sensor(name: str, job, asset_keys: Sequence[AssetKey],
         request = RunRequest(
             run_key=f"{name}:{first}..{last}:{bucket}",
             tags={
-                ASSET_PARTITION_RANGE_START_TAG: first,
-                ASSET_PARTITION_RANGE_END_TAG: last,
+                PARTITION_RANGE_START_TAG: first,
+                PARTITION_RANGE_END_TAG: last,
                 STALE_SYMBOLS_TAG: _symbols_between(universe, first, last, stale),
             },
         )
