@@ -29,7 +29,6 @@ instance ref, which carries this class and its config).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,6 +48,7 @@ from dagster_postgres.schedule_storage import PostgresScheduleStorage
 from dagster_postgres.storage import DagsterPostgresStorage
 from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
 
+from intel_assets.settings import export_environment
 from intel_assets.dagster_internals import (
     ConfigurableClassData,
     SqlEventLogStorageTable,
@@ -139,7 +139,7 @@ class IntelPostgresStorage(DagsterPostgresStorage):
                  event_batch_size: int = DEFAULT_EVENT_BATCH_SIZE,
                  planned_partition_subset: bool = True) -> None:
         if event_batch_size > 0:
-            os.environ.setdefault(BATCH_ENV, str(int(event_batch_size)))
+            export_environment({BATCH_ENV: str(int(event_batch_size))}, only_unset=True)
         self.postgres_url = postgres_url
         self.should_autocreate_tables = bool(should_autocreate_tables)
         self.event_batch_size = int(event_batch_size)

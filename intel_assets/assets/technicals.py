@@ -8,6 +8,7 @@ from datetime import datetime
 
 import pandas as pd
 from dagster import (
+    Definitions,
     AssetExecutionContext,
     BetaWarning,
     AssetKey,
@@ -23,6 +24,7 @@ from dagster import (
 )
 
 from intel_assets.assets.common import (
+    RefreshLoop,
     GROUP,
     blocks_for_symbols,
     blocks_metadata,
@@ -39,6 +41,7 @@ from intel_assets.resources.clickhouse import ClickHouseResource
 from intel_assets.stores.warehouse import SourceFreshness, Warehouse
 from intel_assets.resources.bundle_store import BundleStoreResource
 from intel_assets.resources.context_policy import ContextPolicyResource
+from intel_assets.jobs import REFRESH_TECHNICALS_JOB
 from intel_assets.run_limits import CLICKHOUSE_POOL
 
 SOURCE_GROUP = "market_data"
@@ -239,3 +242,22 @@ def build_technicals_assets(partitions_def: PartitionsDefinition) -> list:
         return MaterializeResult(metadata={"as_of": now.isoformat(), **blocks_metadata(blocks)})
 
     return [technicals, regime]
+
+
+def technicals_definitions(partitions_def: PartitionsDefinition, loop: RefreshLoop,
+                           budget_seconds: float, refresh_seconds: float | None) -> Definitions:
+    """The technicals slice: technicals and regime, their refresh job and the per-symbol
+    freshness sensor (evaluating every half of ``refresh_seconds``). The warehouse tables they
+    read are warehouse_sources_definitions (observable sources: no freshness policy maps them)."""
+    technicals, regime = build_technicals_assets(partitions_def)
+    domains = [technicals.key.path[-1], regime.key.path[-1]]
+    job = loop.job(REFRESH_TECHNICALS_JOB, "Refresh technicals and regime of a symbol range and "
+                   "republish.", domains)
+    return Definitions(assets=[technicals, regime], jobs=[job],
+                       sensors=[loop.sensor("symbol_freshness_sensor", job, domains,
+                                            budget_seconds, refresh_seconds)])
+
+
+def warehouse_sources_definitions() -> Definitions:
+    """The ClickHouse tables technicals read (ta_microbars, ta_signals), observable sources."""
+    return Definitions(assets=list(MARKET_DATA_SOURCES))
