@@ -207,7 +207,7 @@ def make_workspace(n_symbols: int, storage: str = "embedded",
     ws = Workspace(root=root, symbols=[f"SYN{i:03d}" for i in range(n_symbols)], storage=storage)
     ws.dagster_home.mkdir(parents=True)
     os.environ["DAGSTER_HOME"] = str(ws.dagster_home)
-    from intel_assets.cli.main import prepare_dagster_home
+    from intel_assets.cli.dagster_home import prepare_dagster_home
 
     prepare_dagster_home(ws.settings())  # writes dagster.yaml (queued coordinator, no telemetry)
     if not planned_partition_subset and storage == "embedded":

@@ -38,11 +38,11 @@ def _range_tags(first: str, last: str) -> dict[str, str]:
 
 def seed(ws: Workspace) -> dict[str, Any]:
     """Seed the synthetic market (1 session) into the embedded chdb; replay at its newest bar."""
-    from intel_assets.cli import main as cli
+    from intel_assets.cli.seed import seed as seed_market
 
     started = time.perf_counter()
-    with contextlib.redirect_stdout(sys.stderr):  # cli.seed narrates on stdout
-        newest = cli.seed(ws.settings(), synthetic=True)
+    with contextlib.redirect_stdout(sys.stderr):  # seed_market narrates on stdout
+        newest = seed_market(ws.settings(), synthetic=True)
     ws.as_of = newest
     ws.seeded = True
     return {

@@ -143,7 +143,7 @@ def run_p4(lean_dir: Path, intents: int, seed: int = 11, batch: bool = True) -> 
     log(f"P4: {len(rows):,} decisions over {len(days)} days generated in {generate_s:.1f} s; "
         "starting the LEAN runner and the Alpaca paper server")
     keys = {"APCA-API-KEY-ID": "replay-key", "APCA-API-SECRET-KEY": "replay-secret"}
-    runner = ServerProcess("lean-runner", ["intel_assets.execution.lean_runner", "--lean-dir",
+    runner = ServerProcess("lean-runner", ["intel_assets.cli", "lean-runner", "--lean-dir",
                                            str(lean_dir)], "/healthz", folder)
     paper = None
     try:

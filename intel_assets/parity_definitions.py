@@ -4,7 +4,8 @@ slice also holds lean_backtest_evidence (a backtest at the same LEAN runner, run
 
 Settings (``settings.parity``, read by settings.py; checked by ``parity_config``):
 TORGHUT_DB_DSN (required), INTEL_LEAN_RUNNER_URL (default http://127.0.0.1:8787),
-INTEL_ALPACA_TRADING_URL (alpaca-py url_override; unset = Alpaca's paper API), INTEL_ALPACA_REPLAY_CLOCK=1 when that URL is the devtools paper server,
+INTEL_ALPACA_TRADING_URL (alpaca-py url_override; unset = Alpaca's paper API),
+INTEL_ALPACA_REPLAY_CLOCK=1 when that URL is the devtools paper server,
 INTEL_LEAN_DATA_DIR, INTEL_PARITY_START_DATE (default: the day of Torghut's first decision, read
 when the definitions load), ALPACA_API_KEY_ID / ALPACA_API_SECRET_KEY (read by Dagster at run
 time through EnvVar, never stored here), INTEL_ROLLOUT_APPROVAL_TOKEN (the rollout gate's

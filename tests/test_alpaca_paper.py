@@ -33,15 +33,15 @@ from alpaca.trading.requests import GetOrdersRequest, MarketOrderRequest
 from intel_assets.contracts.orders import OrderIntent
 from intel_assets.devtools.alpaca_server import start_alpaca_server
 from intel_assets.domain.fills import InteractiveBrokersFeeModel, OrderFeeParameters
-from intel_assets.execution.adapter import (
-    ExecutionAdapter,
+from intel_assets.execution.adapter import ExecutionAdapter
+from intel_assets.contracts.execution_errors import (
     OrderNotFoundError,
     OrderRequestError,
     RunnerUnavailableError,
 )
 from intel_assets.execution.alpaca_adapter import AlpacaAdapter, set_replay_clock
 from intel_assets.execution.lean_adapter import LeanAdapter
-from intel_assets.execution.lean_runner import lean_runner_in_background
+from intel_assets.devtools.lean_runner import lean_runner_in_background
 
 KEY, SECRET = "PKPAPERTESTKEY01", "paper-s3cr3t-NEVER-SHOW-ME"
 OPEN = "2013-10-07T09:30:00-04:00"

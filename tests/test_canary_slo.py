@@ -44,7 +44,7 @@ from intel_assets.domain.canary_slo import (
 )
 from intel_assets.domain.gates import evaluate_gates
 from intel_assets.domain.market_data import NEW_YORK
-from intel_assets.execution.lean_runner import lean_runner_in_background
+from intel_assets.devtools.lean_runner import lean_runner_in_background
 from intel_assets.jobs import CANARY_SLO_JOB
 from intel_assets.parity_definitions import build_parity_definitions
 from intel_assets.stores.bundle_store import BundleStore

@@ -323,13 +323,33 @@ def test_late_failures_are_one_error_line(tmp_path):
     assert "error: cannot reach the ClickHouse server at http://reader:***@127.0.0.1:1" in seed.stderr
 
 
+@pytest.mark.parametrize("variable, env", [
+    ("INTEL_PARITY_START_DATE", {"INTEL_PARITY_START_DATE": "not-a-date"}),
+    ("INTEL_LEAN_DATA_DIR", {}),  # unset: parity has no quotes
+])
+def test_materialize_with_a_bad_parity_setting_is_one_error_line(tmp_path, lean_dir, variable, env):
+    """Issue 15, as measured: `TORGHUT_DB_DSN=postgresql://nobody@127.0.0.1:1/x
+    INTEL_MARKET_SOURCE=synthetic intel-assets materialize` with a parity setting that cannot
+    work (a ParityConfigError from building the definitions) printed a traceback. Now: exactly
+    one `error:` line naming the variable, no traceback, exit 2 (cli/main.py's dispatch)."""
+    if variable != "INTEL_LEAN_DATA_DIR":
+        env = {**env, "INTEL_LEAN_DATA_DIR": str(lean_dir)}  # only the start date is wrong
+    done = _cli(["materialize"], tmp_path, TORGHUT_DB_DSN="postgresql://nobody@127.0.0.1:1/x",
+                INTEL_MARKET_SOURCE="synthetic", **env)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(errors) == 1 and variable in errors[0], done.stderr
+    assert done.stderr.splitlines()[-1] == errors[0]
+
+
 def test_printed_dsns_mask_every_password_as_redact_dsn_does():
     """The CLI's printed store DSNs hide a password in the query string too (it used to mask
     only the userinfo: ``?password=hunter2`` was printed as is)."""
-    from intel_assets.cli.main import _safe
+    from intel_assets.cli.common import safe_dsn
     from intel_assets.stores.redaction import redact_dsn
 
     for dsn in ("postgresql://intel@db.internal/intel?password=hunter2&sslmode=verify-full",
                 "postgresql://intel:hunter2@db.internal:5432/intel"):
-        shown = _safe(dsn)
+        shown = safe_dsn(dsn)
         assert "hunter2" not in shown and shown == redact_dsn(dsn)

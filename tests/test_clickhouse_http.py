@@ -229,16 +229,16 @@ def test_production_refuses_http_and_a_missing_ca_in_one_line_each(http_url, htt
 def test_outside_production_the_same_breaches_are_warnings(http_url, dev_env, capsys):
     contract = check_clickhouse_tls(http_url, production=False, environ={})
     assert contract.warnings and contract.warnings[0].startswith("INTEL_CLICKHOUSE_URL uses http://")
-    from intel_assets.cli.main import _warn_about_tls
+    from intel_assets.cli.common import warn_about_tls
 
     dev_env.setenv("INTEL_CLICKHOUSE_URL", http_url)
-    _warn_about_tls(load_settings())
+    warn_about_tls(load_settings())
     err = capsys.readouterr().err
     assert "warning: INTEL_CLICKHOUSE_URL uses http://" in err
     assert "(refused when INTEL_ENV=production)" in err
     dev_env.setenv("INTEL_ENV", "production")
     with pytest.raises(ClickHouseTlsError, match="uses http://"):
-        _warn_about_tls(load_settings())
+        warn_about_tls(load_settings())
 
 
 def test_doctor_reports_the_clickhouse_contract(https_url, http_url, pki, dev_env):

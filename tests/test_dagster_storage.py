@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 from dagster import AssetKey, AssetPartitionStatus, DagsterEventType, DagsterInstance
 
-from intel_assets.cli import main as cli
+from intel_assets.cli.seed import seed
 from intel_assets.dagster_storage import PartitionSubsetEventLogStorage
 from intel_assets.definitions import build_definitions
 from intel_assets.jobs import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
@@ -63,7 +63,7 @@ def seeded(tmp_path_factory, chdb_dsn):
                              clickhouse_database=f"t_{uuid.uuid4().hex[:10]}",
                              universe=",".join(SYMBOLS), as_of=AS_OF, synthetic_days=1,
                              embedded_postgres=False)  # SQLite bundle store: not under test
-    cli.seed(settings, synthetic=True)
+    seed(settings, synthetic=True)
     return settings
 
 

@@ -34,7 +34,8 @@ from typing import Any
 import pytest
 import yaml
 
-from intel_assets.definitions import REFRESH_JOB, build_definitions
+from intel_assets.jobs import REFRESH_JOB
+from intel_assets.definitions import build_definitions
 from intel_assets.run_limits import run_limits
 from intel_assets.settings import SettingsError, load_settings
 

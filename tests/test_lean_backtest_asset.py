@@ -18,7 +18,7 @@ from lean_week import week_config
 from intel_assets.assets.lean_backtest import LEAN_BACKTEST_ASSET, build_lean_backtest_asset
 from intel_assets.assets.parity import PARITY_GROUP
 from intel_assets.execution.lean_regressions import REGRESSIONS
-from intel_assets.execution.lean_runner import lean_runner_in_background
+from intel_assets.devtools.lean_runner import lean_runner_in_background
 from intel_assets.jobs import LEAN_BACKTEST_JOB
 from intel_assets.parity_definitions import build_parity_definitions
 from intel_assets.resources.execution_venue import ExecutionVenueResource

@@ -20,7 +20,8 @@ from intel_assets.domain.execution_models.orders import FillDecision
 from intel_assets.domain.fills import lean_models
 from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.execution.lean_regressions import REGRESSIONS
-from intel_assets.execution.lean_replay import main, replay
+from intel_assets.cli.lean_replay import main
+from intel_assets.execution.lean_replay import replay
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,8 @@ from intel_assets.domain.lean_data import (
     read_exchange_hours,
     read_factor_rows,
 )
-from intel_assets.execution.lean_replay import BASIC_TEMPLATE_PUBLISHED, basic_template, main
+from intel_assets.cli.lean_replay import main
+from intel_assets.execution.lean_replay import BASIC_TEMPLATE_PUBLISHED, basic_template
 
 
 

@@ -27,14 +27,15 @@ from torghut_lean_client import TorghutLikeLeanClient
 
 from intel_assets.contracts.orders import OrderIntent
 from intel_assets.devtools.asgi import asgi_in_background
-from intel_assets.execution.adapter import (
-    ExecutionAdapter,
+from intel_assets.execution.adapter import ExecutionAdapter
+from intel_assets.contracts.execution_errors import (
     OrderNotFoundError,
     OrderRequestError,
     RunnerUnavailableError,
 )
 from intel_assets.execution.lean_adapter import LeanAdapter
-from intel_assets.execution.lean_runner import create_lean_runner_app, lean_runner_in_background
+from intel_assets.devtools.lean_runner import lean_runner_in_background
+from intel_assets.execution.lean_runner import create_lean_runner_app
 from intel_assets.execution.lean_runner_wire import (
     BacktestSubmitBody,
     ClockBody,

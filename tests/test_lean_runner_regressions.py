@@ -20,7 +20,7 @@ from intel_assets.domain.backtest import money
 from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.execution.lean_regressions import REGRESSIONS
 from intel_assets.execution.lean_replay import replay
-from intel_assets.execution.lean_runner import lean_runner_in_background
+from intel_assets.devtools.lean_runner import lean_runner_in_background
 from intel_assets.execution.lean_runner_broker import RunnerBroker
 
 WEEK = [date(2013, 10, 7) + timedelta(days=i) for i in range(5)]

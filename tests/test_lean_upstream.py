@@ -47,7 +47,7 @@ from torghut_lean_upstream import (
 )
 
 from intel_assets.execution.lean_regressions import REGRESSIONS
-from intel_assets.execution.lean_runner import lean_runner_in_background
+from intel_assets.devtools.lean_runner import lean_runner_in_background
 from intel_assets.execution.lean_upstream_store import BacktestStore
 
 

@@ -28,7 +28,7 @@ from intel_assets.domain.strategy import SPREAD_SIMULATOR, seed_trade_decisions,
 from intel_assets.contracts.execution_errors import OrderNotFoundError
 from intel_assets.execution.alpaca_adapter import AlpacaAdapter
 from intel_assets.execution.lean_adapter import LeanAdapter
-from intel_assets.execution.lean_runner import lean_runner_in_background
+from intel_assets.devtools.lean_runner import lean_runner_in_background
 from intel_assets.cli.parity import format_parity_report, run_parity_demo
 from intel_assets.execution.parity_replay import day_end, replay_day, reusable_outcomes
 from intel_assets.drills.parity_week import replay_executions

@@ -26,7 +26,8 @@ from intel_assets.domain.execution_models.compositions import lean_models
 from intel_assets.contracts.execution_errors import OrderRequestError
 from intel_assets.execution.alpaca_adapter import AlpacaAdapter
 from intel_assets.execution.lean_adapter import LeanAdapter, submit_body
-from intel_assets.execution.lean_runner import create_lean_runner_app, lean_runner_in_background
+from intel_assets.devtools.lean_runner import lean_runner_in_background
+from intel_assets.execution.lean_runner import create_lean_runner_app
 from intel_assets.execution.lean_runner_state import RunnerState
 from intel_assets.execution.lean_runner_wire import SubmitOrderBody
 from intel_assets.execution.parity_replay import Venue, replay_day, replay_horizon, replay_venue

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterInstance, build_sensor_context
 
-from intel_assets.cli import main as cli
+from intel_assets.cli.materialize import materialize
+from intel_assets.cli.seed import seed
 from intel_assets.contracts.bundle import WIRE_TOP_LEVEL_KEYS, MarketContextBundle
-from intel_assets.definitions import REFRESH_JOB, build_definitions
+from intel_assets.jobs import REFRESH_JOB
+from intel_assets.definitions import build_definitions
 from intel_assets.stores.bundle_store import BundleStore
 from intel_assets.settings import LEAN_DEMO_AS_OF, load_settings
 
@@ -55,7 +57,7 @@ def lean_run(tmp_path_factory, chdb_dsn, lean_dir):
     tmp = tmp_path_factory.mktemp("lean")
     settings = _settings(tmp, chdb_dsn, lean_data_dir=lean_dir, universe=LEAN_UNIVERSE,
                          as_of=LEAN_DEMO_AS_OF)
-    cli.seed(settings)
+    seed(settings)
     with DagsterInstance.ephemeral() as instance:
         result = _run(settings, instance)
         runs = instance.get_runs()
@@ -119,7 +121,7 @@ def test_technicals_use_no_bar_after_the_clock(lean_run, lean_dir):
 def test_stale_technicals_are_flagged_and_lower_quality(tmp_path, chdb_dsn):
     end = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)  # Friday 16:00 New York
     fresh = _settings(tmp_path / "a", chdb_dsn, universe="SYNA,SYNB", as_of=end.isoformat())
-    cli.seed(fresh, synthetic=True)
+    seed(fresh, synthetic=True)
     with DagsterInstance.ephemeral() as instance:
         assert _run(fresh, instance).success
     fresh_bundle = _latest(fresh, "SYNA")
@@ -138,7 +140,7 @@ def test_stale_technicals_are_flagged_and_lower_quality(tmp_path, chdb_dsn):
 def test_symbol_without_data_is_missing_not_a_crash(tmp_path, chdb_dsn):
     end = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)
     settings = _settings(tmp_path, chdb_dsn, universe="SYNA,NODATA", as_of=end.isoformat())
-    cli.seed(settings.model_copy(update={"universe": ("SYNA",)}), synthetic=True)
+    seed(settings.model_copy(update={"universe": ("SYNA",)}), synthetic=True)
     with DagsterInstance.ephemeral() as instance:
         result = _run(settings, instance)
     assert result.success
@@ -153,7 +155,7 @@ def test_symbol_without_data_is_missing_not_a_crash(tmp_path, chdb_dsn):
 def test_failed_blocking_check_stops_publication(tmp_path, chdb_dsn):
     end = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)
     settings = _settings(tmp_path, chdb_dsn, universe="SYNA", as_of=end.isoformat())
-    cli.seed(settings, synthetic=True)
+    seed(settings, synthetic=True)
     defs = build_definitions(settings)
     with DagsterInstance.ephemeral() as instance:
         assert _run(settings, instance).success
@@ -184,7 +186,7 @@ def _sensor_tick_after_refreshing(tmp_path, chdb_dsn, first: str, last: str):
     """The technicals freshness sensor's tick after refreshing first..last of SYNA..SYND."""
     end = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)
     settings = _settings(tmp_path, chdb_dsn, universe="SYNA,SYNB,SYNC,SYND", as_of=end.isoformat())
-    cli.seed(settings, synthetic=True)
+    seed(settings, synthetic=True)
     defs = build_definitions(settings)
     sensor = defs.resolve_sensor_def("symbol_freshness_sensor")
     with DagsterInstance.ephemeral() as instance:
@@ -237,7 +239,7 @@ def test_postgres_everywhere_dagster_storage_and_bundle_store(tmp_path, chdb_dsn
     end = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)
     settings = _settings(tmp_path, chdb_dsn, universe="SYNA,SYNB", as_of=end.isoformat(),
                          bundle_store_dsn=postgres_schema_dsn)
-    cli.seed(settings, synthetic=True)
+    seed(settings, synthetic=True)
     with DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         result = _run(settings, instance)
@@ -327,7 +329,7 @@ def test_materialize_on_torghuts_exact_tables(tmp_path, chdb_dsn, monkeypatch):
         signals = signal_rows(quotes, source="ta", window_size="PT1S")
         signals["rsi14"] = 48.25
         wh.insert("ta_signals", signals)
-    result = cli.materialize(settings)
+    result = materialize(settings)
     assert result.success
     observed = {e.asset_observation_data.asset_observation.asset_key.path[-1]:
                 e.asset_observation_data.asset_observation.metadata
@@ -362,7 +364,7 @@ def test_clickhouse_down_publishes_source_errors_not_a_failed_run(tmp_path, monk
                              clickhouse_url="http://reader:s3cret@127.0.0.1:1",
                              as_of="2024-03-08T21:00:00+00:00", market_source="synthetic")
     monkeypatch.setenv("DAGSTER_HOME", str(settings.dagster_home))
-    result = cli.materialize(settings)
+    result = materialize(settings)
     assert result.success
     bundle = _latest(settings, "AAA")
     for domain in ("technicals", "regime"):
@@ -392,7 +394,7 @@ def test_freshness_sensor_refreshes_ahead_of_the_budget_and_never_piles_up(tmp_p
     end = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)
     settings = _settings(tmp_path, chdb_dsn, universe="SYNA,SYNB", as_of=end.isoformat(),
                          technicals_refresh_seconds=5)
-    cli.seed(settings, synthetic=True)
+    seed(settings, synthetic=True)
     defs = build_definitions(settings)
     sensor = defs.resolve_sensor_def("symbol_freshness_sensor")
     assert sensor.minimum_interval_seconds == 5

@@ -21,11 +21,12 @@ from dagster import (
     validate_run_config,
 )
 
-from intel_assets.cli import main as cli
+from intel_assets.cli.seed import seed
 from intel_assets.contracts.bundle import DOMAINS
 from intel_assets.contracts.decisions import StrategyDecision, decision_hash
 from intel_assets.contracts.gates import LatencyHistogram, TelemetrySnapshot
-from intel_assets.definitions import REFRESH_JOB, build_market_context_definitions
+from intel_assets.jobs import REFRESH_JOB
+from intel_assets.definitions import build_market_context_definitions
 from intel_assets.devtools.torghut_tables import ThrowawayTorghutDb
 from intel_assets.domain.bundle import merge_bundle
 from intel_assets.domain.canary_slo import (
@@ -34,7 +35,7 @@ from intel_assets.domain.canary_slo import (
     SERVING_SOURCE,
     session_bounds,
 )
-from intel_assets.domain.decisions import parse_event_ts
+from intel_assets.contracts.decisions import parse_event_ts
 from intel_assets.domain.gates import CRITERIA
 from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.domain.quality import observed_block
@@ -45,11 +46,8 @@ from intel_assets.cli.parity import run_parity_demo
 from intel_assets.execution.lean_runner_state import LATENCY_BUCKETS_MS
 from intel_assets.drills.parity_week import replay_executions
 from intel_assets.jobs import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
-from intel_assets.parity_definitions import (
-    GUARDRAIL_JOB,
-    ROLLOUT_GATE_JOB,
-    build_parity_definitions,
-)
+from intel_assets.jobs import GUARDRAIL_JOB, ROLLOUT_GATE_JOB
+from intel_assets.parity_definitions import build_parity_definitions
 from intel_assets.resources.rollout_policy import APPROVAL_TOKEN_ENV, RolloutPolicyResource
 from intel_assets.stores.rollout_db import RolloutDb
 from intel_assets.settings import LEAN_DEMO_AS_OF, load_settings
@@ -155,7 +153,7 @@ def _defs(tmp_path: Path, chdb_dsn: str, lean_dir: Path, dsn: str, **rollout) ->
                              clickhouse_database=f"t_{uuid.uuid4().hex[:10]}",
                              lean_data_dir=lean_dir, universe="SPY,IBM,BAC,AIG",
                              as_of=LEAN_DEMO_AS_OF)
-    cli.seed(settings)
+    seed(settings)
     parity = build_parity_definitions(
         torghut_db_dsn=dsn, lean_runner_url="http://127.0.0.1:9", alpaca_url="http://127.0.0.1:9",
         lean_data_dir=lean_dir, start_date="2013-10-03", default_running=False, **rollout)
@@ -379,7 +377,7 @@ def test_phase_4_from_measured_canary_evidence_a_rehearsal_and_a_sign_off(
     """Canary evidence built from Torghut-shaped executions rows (a fallback included) and the
     canary runner's and serving API's scrapes, measured by canary_slo in Dagster; phase 4
     fails and passes on its thresholds, then needs the rollback rehearsal and the sign-off."""
-    from intel_assets.parity_definitions import CANARY_SLO_JOB
+    from intel_assets.jobs import CANARY_SLO_JOB
     from intel_assets.stores.bundle_store import BundleStore
     from intel_assets.stores.rollout_rehearsals import save_rehearsal
     from intel_assets.drills.rollback_rehearsal import rehearse_rollback

@@ -14,7 +14,8 @@ import psycopg2
 import pytest
 from dagster import DagsterInstance
 
-from intel_assets.cli import main as cli, rollout as rollout_command
+from intel_assets.cli import rollout as rollout_command
+from intel_assets.cli.main import main as cli_main
 from intel_assets.assets.rollout import gather_evidence
 from intel_assets.contracts.gates import ExecutionMetrics, GuardrailMetrics, RejectionMetrics
 from intel_assets.domain.gates import CRITERIA, evaluate_gates
@@ -189,7 +190,7 @@ def test_no_baseline_or_no_database_is_one_error_line_naming_the_fix(
     monkeypatch.setenv("TORGHUT_DB_DSN", "postgresql://nobody@127.0.0.1:9/none?connect_timeout=2")
     code, _, err = _approve(capsys)
     assert code == 2 and len(err) == 1 and err[0].startswith("error: Torghut database ")
-    assert cli.main(["rollout", "approve", "--phase", "4", "--approver", "a",
+    assert cli_main(["rollout", "approve", "--phase", "4", "--approver", "a",
                      "--token-env", VAR]) == 2, "registered in the intel-assets command"
 
 

@@ -53,7 +53,7 @@ def test_limits_follow_the_freshness_budgets():
 
 
 def test_every_dagster_yaml_enables_run_monitoring_with_those_limits(tmp_path, monkeypatch):
-    from intel_assets.cli.main import DAGSTER_YAML_MARKER, prepare_dagster_home
+    from intel_assets.cli.dagster_home import DAGSTER_YAML_MARKER, prepare_dagster_home
     from intel_assets.settings import load_settings
 
     expected = yaml.safe_load(monitoring_yaml(run_limits(60, 300)))["run_monitoring"]
@@ -79,7 +79,7 @@ def test_every_dagster_yaml_enables_run_monitoring_with_those_limits(tmp_path, m
         assert isinstance(instance.run_launcher, LocalRunLauncher)
         assert instance.run_launcher.supports_check_run_worker_health
         assert [(p.name, p.limit) for p in instance.event_log_storage.get_pool_limits()] == \
-            [("clickhouse", 1)]  # stored up front (see cli._initialize_clickhouse_pool)
+            [("clickhouse", 1)]  # stored up front (see cli/dagster_home.py)
 
     own = "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: QueuedRunCoordinator\n"
     (home / "dagster.yaml").write_text(own)  # an operator's own file is never rewritten
@@ -163,7 +163,7 @@ class Stack:
                          "INTEL_ALPACA_DATA_URL": self.alpaca.url})
         seeded = self.cli(["seed", "--synthetic"])
         assert seeded.returncode == 0, seeded.stderr
-        prepare = subprocess.run([sys.executable, "-c", "from intel_assets.cli import "
+        prepare = subprocess.run([sys.executable, "-c", "from intel_assets.cli.dagster_home import "
                                   "prepare_dagster_home; from intel_assets.settings import "
                                   "load_settings; prepare_dagster_home(load_settings())"],
                                  cwd=ROOT, env=self.env, capture_output=True, text=True)
@@ -339,7 +339,7 @@ def test_a_hung_run_is_ended_at_its_max_runtime_and_its_worker_stopped(stack):
             from dagster import DagsterInstance
             from intel_assets.definitions import defs
             with DagsterInstance.get() as instance:
-                defs.resolve_job_def("refresh_technicals").execute_in_process(
+                defs().resolve_job_def("refresh_technicals").execute_in_process(
                     instance=instance, tags={{**{RANGE!r}, "{MAX_RUNTIME_TAG}": "3"}})
         """, env=stack.env, stderr=subprocess.DEVNULL)
         run_id = _wait_worker(stack, job="refresh_technicals", max_runtime="3")

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from dagster import ConfigurableResource, DagsterInstance, Definitions, asset, define_asset_job
 
-from intel_assets.cli import main as cli
+from intel_assets.cli.materialize import materialize
+from intel_assets.cli.seed import seed
 from intel_assets.settings import load_settings
 
 SECRET = "hunter2-at-rest-" + uuid.uuid4().hex[:8]
@@ -123,8 +124,8 @@ def test_refresh_run_stores_no_database_password(tmp_path: Path, postgres_schema
                              clickhouse_database=f"t_{uuid.uuid4().hex[:10]}",
                              universe="SYN000,SYN001", market_source="synthetic",
                              as_of="2024-03-08T21:00:00+00:00")
-    cli.seed(settings, synthetic=True)
-    result = cli.materialize(settings)
+    seed(settings, synthetic=True)
+    result = materialize(settings)
     assert result.success
     assert os.environ["INTEL_BUNDLE_STORE_DSN"] == store  # really used: the run published there
     from intel_assets.stores.bundle_store import BundleStore
@@ -146,7 +147,7 @@ def test_a_clickhouse_password_is_not_stored_either(tmp_path: Path,
         monkeypatch.delenv(name, raising=False)
     settings = load_settings(home=tmp_path / "home", universe="SYN000", market_source="synthetic",
                              as_of="2024-03-08T21:00:00+00:00")
-    assert cli.materialize(settings).success
+    assert materialize(settings).success
     assert places_holding(tmp_path / "dagster", SECRET) == []
     assert places_holding(tmp_path / "home", SECRET) == []
     assert rows_holding(tmp_path / "home", SECRET) == []  # the embedded default's PostgreSQL

@@ -1,4 +1,4 @@
-"""``python -m intel_assets.cli``: the same as the intel-assets command."""
+"""Owns ``python -m intel_assets.cli``: the same as the intel-assets command."""
 
 import sys
 

@@ -13,7 +13,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from intel_assets.devtools.sample_keys import SAMPLE_ALPACA_KEYS
-from intel_assets.settings import Settings
+from intel_assets.settings import Settings, export_environment, process_environment
 
 
 def _say(msg: str) -> None:
@@ -25,7 +25,7 @@ SAMPLE_EDGAR_USER_AGENT = "intel_assets-demo demo@example.com"
 
 def uses_sample_news(settings: Settings) -> bool:
     """No Alpaca URL and no keys configured: demo and ui serve the packaged sample news."""
-    return settings.alpaca_data_url is None and not os.environ.get("ALPACA_API_KEY_ID")
+    return settings.alpaca_data_url is None and settings.alpaca_api_key_id is None
 
 
 def uses_sample_edgar(settings: Settings) -> bool:
@@ -42,7 +42,7 @@ def sample_providers(settings: Settings) -> Iterator[Settings]:
     with ExitStack() as stack:
         if uses_sample_news(settings):
             news = stack.enter_context(start_alpaca_server(as_of=settings.as_of))
-            os.environ.update(SAMPLE_ALPACA_KEYS)
+            export_environment(SAMPLE_ALPACA_KEYS)
             settings = settings.model_copy(update={"alpaca_data_url": news.url})
             _say(f"news: local Alpaca-compatible server with SAMPLE news at {news.url} "
                  "(set ALPACA_API_KEY_ID/ALPACA_API_SECRET_KEY for the live API)")
@@ -89,7 +89,7 @@ def parity_venues(settings: Settings, env: dict[str, str]
     if env.get("INTEL_ALPACA_TRADING_URL", "").strip():
         says.append(f"parity: Alpaca side = INTEL_ALPACA_TRADING_URL "
                     f"{env['INTEL_ALPACA_TRADING_URL']} (not started here)")
-    elif os.environ.get("ALPACA_API_KEY_ID"):
+    elif env.get("ALPACA_API_KEY_ID"):
         says.append("parity: Alpaca side = Alpaca's paper API with your ALPACA_API_KEY_ID (set "
                     "INTEL_ALPACA_TRADING_URL for another)")
     elif lean is None:
@@ -117,7 +117,7 @@ def run_ui(settings: Settings, port: int, dagster_home: Path) -> int:
         print("error: dagster-webserver is not installed: the Dagster UI needs "
               "`pip install 'intel_assets[ui]'`", file=sys.stderr)
         return 2
-    env = dict(os.environ)
+    env = dict(process_environment())
     env["DAGSTER_HOME"] = str(dagster_home)
     if settings.as_of is not None:
         env["INTEL_AS_OF"] = settings.as_of.isoformat()

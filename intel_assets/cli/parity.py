@@ -1,12 +1,14 @@
-"""Owns the parity demo: replay a day of Torghut decisions through both venues (the LEAN runner
-and the Alpaca paper server, started on 127.0.0.1), materialize parity_backtest + tca_report
-for the day in an ephemeral Dagster instance, and print per-venue TCA and the drift.
+"""Owns `intel-assets parity` and the parity demo: replay a day of Torghut decisions through both
+venues (the LEAN runner and the Alpaca paper server, started on 127.0.0.1), materialize
+parity_backtest + tca_report for the day in an ephemeral Dagster instance, and print per-venue
+TCA and the drift; ``--week`` runs the rollout gate end to end over the LEAN week
+(drills/parity_week.py) on this home's Dagster instance and prints its verdict.
 
 ``seed=True`` (a throwaway database only) first writes the demo strategy and its decisions in
 Torghut's shapes; ``seed=False`` (TORGHUT_DB_DSN, Torghut's database) checks Torghut's tables and
-replays what Torghut wrote, writing nothing but our intel_* tables. The week demo is
-parity_week.py.
+replays what Torghut wrote, writing nothing but our intel_* tables.
 
+    intel-assets parity [--day 2013-10-08 | --week]
     python -m intel_assets.cli.parity --db postgresql://... [--day 2013-10-08] [--seed]
 """
 
@@ -18,12 +20,11 @@ from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
 
+from intel_assets.domain.stats import number_text
+from intel_assets.cli.common import default_lean_dir, safe_dsn, say
+from intel_assets.cli.dagster_home import prepare_dagster_home
 from intel_assets.contracts.parity import SIDES, Aggregate, ParityReport
-
-
-def number_text(value: float | None, digits: int = 2) -> str:
-    """``value`` for people: ``digits`` decimals, "-" for None, never "-0.00"."""
-    return "-" if value is None else f"{round(value, digits) + 0.0:.{digits}f}"  # no "-0.00"
+from intel_assets.settings import SettingsError, load_settings
 
 
 def _agg(agg: Aggregate) -> str:
@@ -100,7 +101,7 @@ def run_parity_demo(lean_dir: Path | str, db_dsn: str, day: date | str = date(20
 
     from intel_assets.devtools.alpaca_server import start_alpaca_server
     from intel_assets.domain.strategy import seed_trade_decisions
-    from intel_assets.execution.lean_runner import lean_runner_in_background
+    from intel_assets.devtools.lean_runner import lean_runner_in_background
     from intel_assets.jobs import PARITY_JOB
     from intel_assets.parity_definitions import build_parity_definitions
 
@@ -134,9 +135,95 @@ def run_parity_demo(lean_dir: Path | str, db_dsn: str, day: date | str = date(20
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    from intel_assets.execution.lean_replay import default_lean_dir
+def parity_cmd(argv: list[str]) -> int:
+    """Replay a day of Torghut decisions through both venues, print TCA and drift; with --week,
+    run the rollout gate end to end over the LEAN week and print its verdict. A Torghut database
+    that cannot be used is one plain error line (exit 2), never a traceback."""
+    from intel_assets.stores.torghut_db import TorghutDbError
 
+    try:
+        return _parity(argv)
+    except TorghutDbError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _parity(argv: list[str]) -> int:
+    from intel_assets.devtools.pg_cluster import PostgresUnavailableError, start_pg_cluster
+
+    parser = argparse.ArgumentParser(
+        prog="intel-assets parity",
+        description="Replay a LEAN data day of Torghut's trade_decisions through the Alpaca paper "
+        "and LEAN adapters, print per-adapter TCA and drift. With TORGHUT_DB_DSN: the decisions "
+        "Torghut wrote, read only (results go to intel_* tables). Without it: a throwaway local "
+        "PostgreSQL with Torghut's tables, seeded by a rule-based strategy.")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--day", default="2013-10-08", help="a LEAN data day (default 2013-10-08)")
+    mode.add_argument("--week", action="store_true", help="the LEAN week 2013-10-07..11 with "
+                      "guardrail records from the Torghut consumer on this home's bundle store, "
+                      "parity per day, guardrail_daily, rollout_baseline (first two days) and "
+                      "rollout_gate as of 2013-10-11 on this home's Dagster instance; prints the "
+                      "phase reached, every criterion and its evidence")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    lean_dir = settings.resolved_lean_dir
+    if lean_dir is None:
+        raise SettingsError("parity replays LEAN data: set INTEL_LEAN_DATA_DIR to a LEAN Data folder")
+    store_dsn = None
+    if args.week:
+        from intel_assets.stores.dsn_contract import store_connect_dsn
+        from intel_assets.torghut.flags import RolloutFlags
+
+        store_dsn = store_connect_dsn(settings)  # fails fast (DsnContractError) like serve
+        try:
+            RolloutFlags.from_env()
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+    dsn = settings.parity.torghut_db_dsn
+    seed = not dsn  # only a throwaway or the demo's database is ever seeded
+    if args.week and not dsn and settings.embedded_postgres:
+        from intel_assets.cli.rollout import DEMO_DB, torghut_dsn_for
+
+        dsn, _ = torghut_dsn_for(settings)  # persistent: `intel-assets rollout ...` reads it
+        say(f"Torghut DB: the demo database {DEMO_DB} of the embedded PostgreSQL (kept for "
+            "`intel-assets rollout status/approve`; set TORGHUT_DB_DSN to use yours)")
+    with ExitStack() as stack:
+        if not dsn:
+            try:
+                cluster = stack.enter_context(start_pg_cluster())
+            except PostgresUnavailableError as exc:
+                raise SettingsError(f"{exc}; or set TORGHUT_DB_DSN to a PostgreSQL database") from None
+            dsn = cluster.create_database("torghut")
+            say(f"Torghut DB: throwaway PostgreSQL on 127.0.0.1:{cluster.port} (set TORGHUT_DB_DSN "
+                "to use yours)")
+        if args.week:  # on this home's persistent Dagster instance (the demo's)
+            from dagster import DagsterInstance
+
+            from intel_assets.drills.parity_week import run_parity_week
+            from intel_assets.stores.bundle_store import BundleStore
+
+            home = prepare_dagster_home(settings)
+            say(f"Dagster instance: DAGSTER_HOME={home} (persistent: the gate reads the "
+                "contract-check evaluations `intel-assets demo` recorded there)")
+            from intel_assets.drills.parity_week import DEMO_CANARY_SYMBOLS
+            from intel_assets.parity_definitions import rollout_policy_from
+
+            canary = rollout_policy_from(
+                settings.parity, default_symbols=DEMO_CANARY_SYMBOLS if seed else ()).canary_symbols
+            with DagsterInstance.get() as instance:
+                outcome = run_parity_week(lean_dir, dsn, lambda: BundleStore.from_dsn(store_dsn),
+                                          safe_dsn(store_dsn), instance, seed=seed,
+                                          dagster_home=str(home), canary_symbols=canary)
+            for problem in outcome.problems:
+                print(f"evidence incomplete: {problem}", file=sys.stderr)
+            return 0 if not outcome.problems else 1
+        report = run_parity_demo(lean_dir, dsn, args.day, seed=seed)
+    problems = report.evidence_problems()
+    for problem in problems:
+        print(f"evidence incomplete: {problem}", file=sys.stderr)
+    return 0 if not problems else 1
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m intel_assets.cli.parity",
                                      description="Replay a day of decisions through both venues.")
     parser.add_argument("--db", required=True, help="PostgreSQL DSN for the Torghut tables")

@@ -19,7 +19,6 @@ The database is TORGHUT_DB_DSN, or else (embedded PostgreSQL on) the demo databa
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import date, datetime, timedelta, timezone
 
@@ -251,7 +250,7 @@ def _status(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from intel_assets.assets.rollout import exchange_holidays, gather_evidence
-    from intel_assets.cli.main import prepare_dagster_home
+    from intel_assets.cli.dagster_home import prepare_dagster_home
     from intel_assets.domain.gates import evaluate_gates
     from intel_assets.domain.market_data import NEW_YORK
     from intel_assets.drills.parity_week import DEMO_CANARY_SYMBOLS

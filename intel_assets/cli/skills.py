@@ -178,7 +178,7 @@ def drift(folder: Path, settings) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    from intel_assets.cli.main import demo_settings
+    from intel_assets.cli.common import demo_settings
 
     parser = argparse.ArgumentParser(prog="intel-assets skills", description=__doc__.split(
         "\n\n")[0])

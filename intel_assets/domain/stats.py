@@ -32,4 +32,10 @@ def aggregate(values: Iterable[float | None]) -> Aggregate:
                      max=max(kept))
 
 
-__all__ = ["aggregate", "percentile"]
+def number_text(value: float | None, digits: int = 2) -> str:
+    """``value`` for people (reports of these figures): ``digits`` decimals, "-" for None, never
+    "-0.00"."""
+    return "-" if value is None else f"{round(value, digits) + 0.0:.{digits}f}"  # no "-0.00"
+
+
+__all__ = ["aggregate", "number_text", "percentile"]

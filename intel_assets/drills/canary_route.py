@@ -55,7 +55,7 @@ class CanaryRoute:
         from intel_assets.devtools.asgi import asgi_in_background
         from intel_assets.execution.alpaca_adapter import AlpacaAdapter
         from intel_assets.execution.lean_adapter import LeanAdapter
-        from intel_assets.execution.lean_runner import lean_runner_in_background
+        from intel_assets.devtools.lean_runner import lean_runner_in_background
         from intel_assets.drills.rollback_rehearsal import PAPER_KEY, PAPER_SECRET, AdapterVenue
         from intel_assets.serving.app import create_app
         from intel_assets.torghut.client import MarketContextClient

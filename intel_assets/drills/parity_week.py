@@ -26,7 +26,7 @@ from intel_assets.contracts.parity import SIDES, ParityReport
 from intel_assets.contracts.decisions import parse_event_ts
 from intel_assets.domain.rollout_metrics import guardrail_record
 from intel_assets.domain.strategy import strategy_decisions, strategy_row
-from intel_assets.cli.parity import number_text
+from intel_assets.domain.stats import number_text
 
 #: The LEAN sample's full week (BasicTemplateAlgorithm's period).
 LEAN_WEEK = tuple(date(2013, 10, d) for d in range(7, 12))
@@ -280,7 +280,7 @@ def run_parity_week(lean_dir: Path | str, db_dsn: str, store_factory: Callable, 
 
     from intel_assets.drills.canary_route import CanaryRoute
     from intel_assets.devtools.alpaca_server import start_alpaca_server
-    from intel_assets.execution.lean_runner import lean_runner_in_background
+    from intel_assets.devtools.lean_runner import lean_runner_in_background
     from intel_assets.jobs import PARITY_JOB, ROLLOUT_GATE_JOB
     from intel_assets.parity_definitions import build_parity_definitions
     from intel_assets.resources.canary_telemetry import CanaryTelemetryResource

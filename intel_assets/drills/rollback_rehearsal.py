@@ -83,7 +83,7 @@ class AdapterVenue:
         return self.adapter.submit(intent)
 
     def find_order(self, client_order_id: str) -> OrderState | None:
-        from intel_assets.execution.adapter import OrderNotFoundError
+        from intel_assets.contracts.execution_errors import OrderNotFoundError
 
         try:
             return self.adapter.status(client_order_id)
@@ -145,12 +145,8 @@ def rehearsal_intents(lean_dir: Path, day: date,
                       limit: int | None = None) -> tuple[list[OrderIntent], list[str]]:
     """The day's strategy decisions as intents (validated as parity validates them), in
     decision-time order, the first ``limit``; and a sentence per decision that could not be."""
-    from intel_assets.domain.decisions import (
-        DecisionRow,
-        MarketTape,
-        parse_event_ts,
-        validate_decisions,
-    )
+    from intel_assets.contracts.decisions import DecisionRow, parse_event_ts
+    from intel_assets.domain.decisions import MarketTape, validate_decisions
     from intel_assets.domain.strategy import strategy_decisions
 
     rows = [DecisionRow(id=r["id"], strategy_id=r["strategy_id"], symbol=r["symbol"],
@@ -216,7 +212,7 @@ def rehearse_rollback(lean_dir: Path | str, day: date, store_factory: Callable[[
     from intel_assets.devtools.asgi import asgi_in_background
     from intel_assets.execution.alpaca_adapter import AlpacaAdapter
     from intel_assets.execution.lean_adapter import LeanAdapter
-    from intel_assets.execution.lean_runner import lean_runner_in_background
+    from intel_assets.devtools.lean_runner import lean_runner_in_background
     from intel_assets.serving.app import create_app
     from intel_assets.torghut.client import MarketContextClient
     from intel_assets.torghut.guardrail import GuardrailPolicy

@@ -7,14 +7,12 @@ SPY minute data (Adjusted, regular hours), ``SetHoldings(SPY, 1)`` on the first 
 (the 09:30-09:31 bar, delivered at 09:31) and hold. LEAN publishes: 1 order, Total Fees $3.44,
 End Equity 101691.92, Net Profit 1.692 %, Compounding Annual Return 271.453 %, Drawdown 2.2 %.
 
-    python -m intel_assets.execution.lean_replay basic-template|all [--lean-dir DIR] [--runner URL]
+The command line is ``intel-assets lean-replay basic-template|all [--lean-dir DIR] [--runner URL]``
+(intel_assets/cli/lean_replay.py).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -34,7 +32,6 @@ from intel_assets.domain.lean_data import ExchangeHours, lean_minute_snapshots, 
 from intel_assets.domain.market_data import NEW_YORK, LeanDataError, lean_minute_days
 from intel_assets.execution.lean_regressions import REGRESSIONS, BasicTemplate, Regression
 
-REPO = Path(__file__).resolve().parents[2]
 BasicTemplateAlgorithm = BasicTemplate  # the name this module used before the registry
 
 #: LEAN's published statistics for BasicTemplateAlgorithm (Algorithm.CSharp ExpectedStatistics).
@@ -45,12 +42,6 @@ BASIC_TEMPLATE_PUBLISHED = {"Total Orders": "1", "Total Fees": "$3.44",
 
 #: builds the broker of a replay: (regression, algorithm, exchange hours) -> Broker
 BrokerFactory = Callable[[Regression, object, ExchangeHours], Broker]
-
-
-def default_lean_dir() -> Path:
-    """``$INTEL_LEAN_DATA_DIR``, else ``<repo>/../shared/data/lean``."""
-    env = os.environ.get("INTEL_LEAN_DATA_DIR")
-    return Path(env).expanduser() if env else REPO.parent / "shared" / "data" / "lean"
 
 
 def local_broker(regression: Regression, algorithm: object, hours: ExchangeHours) -> Broker:
@@ -126,47 +117,3 @@ def basic_template(lean_dir: Path | str) -> dict[str, Any]:
         "published": dict(BASIC_TEMPLATE_PUBLISHED),
     })
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m intel_assets.execution.lean_replay",
-                                     description="Replay LEAN regression algorithms.")
-    parser.add_argument("algorithm", choices=[*REGRESSIONS, "all"])
-    parser.add_argument("--lean-dir", type=Path, default=None,
-                        help="LEAN Data folder (default $INTEL_LEAN_DATA_DIR or "
-                             "../shared/data/lean next to the repository)")
-    parser.add_argument("--runner", default=None, metavar="URL",
-                        help="send the orders to a LEAN runner (replay clock, adjusted prices) "
-                             "instead of the in-process order book")
-    args = parser.parse_args(argv)
-    lean_dir = args.lean_dir or default_lean_dir()
-    factory: BrokerFactory = local_broker
-    if args.runner:
-        from intel_assets.execution.lean_runner_broker import runner_broker_factory
-
-        factory = runner_broker_factory(args.runner)
-    names = list(REGRESSIONS) if args.algorithm == "all" else [args.algorithm]
-    failed = False
-    for name in names:
-        try:
-            run = replay(name, lean_dir, factory)
-        except LeanDataError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        where = f"the LEAN runner at {args.runner}" if args.runner else "the in-process engine"
-        print(f"{run.regression.lean_file} replayed on {lean_dir} through {where}")
-        for line in run.statistics.lean_lines():
-            print(line)
-        if name == "basic-template" and run.result.orders:
-            order = run.result.orders[0]
-            filled = order.filled_at.astimezone(NEW_YORK).isoformat() if order.filled_at else "-"
-            print(f"Order: {order.signed_quantity} SPY filled at {order.fill_price} ({filled}), "
-                  f"cash left {money(run.result.cash)}")
-        print("Matches LEAN's published statistics" if not run.mismatches
-              else "Differs from LEAN's published statistics: " + "; ".join(run.mismatches))
-        failed = failed or bool(run.mismatches)
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

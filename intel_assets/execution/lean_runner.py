@@ -11,22 +11,22 @@ default). Bad input gets 400/404/409/422 with ``{"error", "reason"}``, never a t
 It is also the two LEAN upstreams of Torghut's current LEAN authority: backtests under
 ``/v1/backtests`` (``lean_upstream``: asynchronous, stored in SQLite, reproducible) and
 ``POST /v1/strategy-shadow/evaluate`` (``lean_strategy_shadow``: LEAN vs Alpaca paper fill).
+
+The command is ``intel-assets lean-runner`` (intel_assets/cli/lean_runner.py); tests and drills
+run it on a background thread with devtools/lean_runner.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import shutil
 import tempfile
 import time
 import uuid
 import weakref
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, Awaitable, Callable
 
 import uvicorn
 from pydantic import BaseModel, ValidationError
@@ -37,7 +37,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from intel_assets.contracts.orders import DEFAULT_ORDER_BOUNDS, OrderBounds
-from intel_assets.devtools.asgi import asgi_in_background
 from intel_assets.domain.execution_models.compositions import ExecutionModels
 from intel_assets.domain.lean_data import Normalization
 from intel_assets.domain.order_book import DEFAULT_MOC_BUFFER
@@ -281,59 +280,3 @@ def serve_lean_runner(lean_dir: Path | str, host: str = "127.0.0.1", port: int =
     """Run the runner in the foreground with uvicorn until interrupted."""
     uvicorn.run(create_lean_runner_app(lean_dir, normalization, **options), host=host,
                 port=port, log_level="warning")
-
-
-@contextmanager
-def lean_runner_in_background(lean_dir: Path | str, host: str = "127.0.0.1", port: int = 0,
-                              normalization: Normalization = "raw",
-                              **options: Any) -> Iterator[str]:
-    """A runner on a background thread for the ``with`` block; yields its base URL. Options as
-    ``create_lean_runner_app`` (default: a replay clock at the start of the data)."""
-    with asgi_in_background(create_lean_runner_app(lean_dir, normalization, **options), host,
-                            port, lifespan="off", start_timeout=10) as url:
-        yield url
-
-
-def main(argv: list[str] | None = None) -> int:
-    from intel_assets.execution.lean_replay import default_lean_dir
-    from intel_assets.settings import SettingsError, parse_as_of
-
-    parser = argparse.ArgumentParser(prog="intel-assets lean-runner",
-                                     description="Serve the reference LEAN runner (contract v2).")
-    parser.add_argument("--lean-dir", type=Path, default=None)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8787)
-    parser.add_argument("--normalization", choices=["raw", "adjusted"], default="raw")
-    clock = parser.add_mutually_exclusive_group()
-    clock.add_argument("--as-of", default=None,
-                       help="replay clock start, ISO-8601 with offset (default $INTEL_AS_OF, "
-                            "else New York midnight of the first data day)")
-    clock.add_argument("--live", action="store_true", help="use the wall clock")
-    parser.add_argument("--moc-buffer-minutes", type=float, default=15.5,
-                        help="market-on-close orders must come this long before the close")
-    parser.add_argument("--store", type=Path, default=None,
-                        help="SQLite file of the backtests (default "
-                             "$INTEL_HOME/lean-runner/backtests.sqlite3)")
-    args = parser.parse_args(argv)
-    text = args.as_of or (None if args.live else os.environ.get("INTEL_AS_OF"))
-    try:
-        as_of = parse_as_of(text) if text else None
-    except (SettingsError, ValueError) as exc:
-        parser.error(f"--as-of / INTEL_AS_OF: {exc}")
-    lean_dir = args.lean_dir or default_lean_dir()
-    mode = "live clock" if args.live else f"replay clock from {as_of.isoformat() if as_of else 'the start of the data'}"
-    print(f"LEAN runner (contract v2) on http://{args.host}:{args.port}, {lean_dir}, "
-          f"{args.normalization} prices, {mode}")
-    from intel_assets.settings import load_settings
-
-    settings = load_settings()
-    store = args.store or settings.home / "lean-runner" / "backtests.sqlite3"
-    print(f"backtests kept in {store}")
-    serve_lean_runner(lean_dir, args.host, args.port, args.normalization, as_of=as_of,
-                      live=args.live, moc_buffer=timedelta(minutes=args.moc_buffer_minutes),
-                      bounds=settings.order_bounds, store_path=store)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
