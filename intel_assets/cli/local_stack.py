@@ -13,6 +13,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from intel_assets.devtools.sample_keys import SAMPLE_ALPACA_KEYS
+from pydantic import SecretStr
+
 from intel_assets.settings import Settings, export_environment, process_environment
 
 
@@ -43,7 +45,10 @@ def sample_providers(settings: Settings) -> Iterator[Settings]:
         if uses_sample_news(settings):
             news = stack.enter_context(start_alpaca_server(as_of=settings.as_of))
             export_environment(SAMPLE_ALPACA_KEYS)
-            settings = settings.model_copy(update={"alpaca_data_url": news.url})
+            settings = settings.model_copy(update={  # the sample keys, as the environment now has them
+                "alpaca_data_url": news.url,
+                "alpaca_api_key_id": SecretStr(SAMPLE_ALPACA_KEYS["ALPACA_API_KEY_ID"]),
+                "alpaca_api_secret_key": SecretStr(SAMPLE_ALPACA_KEYS["ALPACA_API_SECRET_KEY"])})
             _say(f"news: local Alpaca-compatible server with SAMPLE news at {news.url} "
                  "(set ALPACA_API_KEY_ID/ALPACA_API_SECRET_KEY for the live API)")
         if uses_sample_edgar(settings):
@@ -121,7 +126,7 @@ def run_ui(settings: Settings, port: int, dagster_home: Path) -> int:
     env["DAGSTER_HOME"] = str(dagster_home)
     if settings.as_of is not None:
         env["INTEL_AS_OF"] = settings.as_of.isoformat()
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     extra: list[list[str]] = []
     if uses_sample_news(settings):
         news_port = _free_port()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = REPO / "skills"
 EXAMPLE_SYMBOL = "IBM"
 API = "/api/torghut/market-context"
