@@ -138,7 +138,7 @@ def test_embedded_path_held_by_another_process_gives_a_plain_error(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys, time
-            from intel_assets.resources.clickhouse import open_warehouse
+            from intel_assets.stores.warehouse import open_warehouse
             with open_warehouse("chdb://{path}", "torghut") as wh:
                 wh.ensure_schema()
                 print("held", flush=True)

@@ -124,7 +124,7 @@ def test_the_chdb_lock_is_released_with_a_killed_process(tmp_path):
     path = tmp_path / "clickhouse"
     holder = _python(f"""
         import time
-        from intel_assets.resources.clickhouse import open_warehouse
+        from intel_assets.stores.warehouse import open_warehouse
         with open_warehouse("chdb://{path}", "torghut") as wh:
             wh.ensure_schema()
             print("held", flush=True)
@@ -135,7 +135,7 @@ def test_the_chdb_lock_is_released_with_a_killed_process(tmp_path):
     holder.wait()
     opener = _python(f"""
         import time
-        from intel_assets.resources.clickhouse import open_warehouse
+        from intel_assets.stores.warehouse import open_warehouse
         started = time.monotonic()
         with open_warehouse("chdb://{path}", "torghut", lock_timeout_seconds=5) as wh:
             wh.ensure_schema()
@@ -264,7 +264,7 @@ def _hold_chdb(stack: Stack) -> subprocess.Popen:
     """A process holding the embedded ClickHouse's lock until killed."""
     holder = _python(f"""
         import time
-        from intel_assets.resources.clickhouse import open_warehouse
+        from intel_assets.stores.warehouse import open_warehouse
         with open_warehouse("chdb://{stack.home / 'clickhouse'}", "torghut"):
             print("held", flush=True)
             time.sleep(120)
