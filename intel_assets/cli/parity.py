@@ -77,22 +77,6 @@ def format_parity_report(report: ParityReport) -> str:
     return "\n".join(lines)
 
 
-def open_torghut(db_dsn: str, seed: bool):
-    """The Torghut database to replay from: a throwaway one (Torghut's tables created, ready to
-    seed) or Torghut's own (its tables checked; TorghutSchemaError names what is missing)."""
-    if seed:
-        from intel_assets.devtools.torghut_tables import ThrowawayTorghutDb
-
-        db = ThrowawayTorghutDb(db_dsn)
-        db.ensure_schema()
-        return db
-    from intel_assets.stores.torghut_db import TorghutDb
-
-    db = TorghutDb(db_dsn)
-    db.check_torghut_schema()
-    return db
-
-
 def run_parity_demo(lean_dir: Path | str, db_dsn: str, day: date | str = date(2013, 10, 8),
                     *, seed: bool = False, echo: bool = True) -> ParityReport:
     """Replay the day's decisions (seeded first when ``seed``: throwaway databases only) through
@@ -107,7 +91,9 @@ def run_parity_demo(lean_dir: Path | str, db_dsn: str, day: date | str = date(20
 
     day = date.fromisoformat(day) if isinstance(day, str) else day
     lean_dir = Path(lean_dir)
-    db = open_torghut(db_dsn, seed)
+    from intel_assets.devtools.torghut_tables import open_torghut_db
+
+    db = open_torghut_db(db_dsn, seed)
     inserted = seed_trade_decisions(db, lean_dir, day) if seed else None
     found = len(db.decisions_for_day(day))
     with ExitStack() as stack:

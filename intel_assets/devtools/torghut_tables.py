@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from intel_assets.stores.rollout_db import RolloutDb
-from intel_assets.stores.torghut_db import PARITY_DDL
+from intel_assets.stores.torghut_db import PARITY_DDL, TorghutDb
 
 TORGHUT_DDL = (
     "CREATE TABLE IF NOT EXISTS strategies (id uuid NOT NULL, name varchar(255) NOT NULL, "
@@ -161,4 +161,18 @@ class ThrowawayTorghutDb(RolloutDb):
         return inserted
 
 
-__all__ = ["TORGHUT_DDL", "TORGHUT_TABLES", "ThrowawayTorghutDb"]
+__all__ = ["TORGHUT_DDL", "TORGHUT_TABLES", "ThrowawayTorghutDb", "open_torghut_db"]
+
+
+def open_torghut_db(db_dsn: str, seed: bool, db_class: type[TorghutDb] = TorghutDb) -> TorghutDb:
+    """The Torghut database a demo or drill replays from: a throwaway one with Torghut's tables
+    created, ready to seed (``seed``), or Torghut's own as ``db_class`` with its tables checked
+    (TorghutSchemaError names what is missing)."""
+    if seed:
+        db = ThrowawayTorghutDb(db_dsn)
+        db.ensure_schema()
+        return db
+    db = db_class(db_dsn)
+    db.check_torghut_schema()
+    return db
+

@@ -245,22 +245,6 @@ def _gate_outcome(result, as_of: date) -> GateOutcome:
     return gate
 
 
-def open_week_db(db_dsn: str, seed: bool):
-    """A RolloutDb on Torghut's database (its tables checked), or on a throwaway one with
-    Torghut's tables created (``seed``)."""
-    if seed:
-        from intel_assets.devtools.torghut_tables import ThrowawayTorghutDb
-
-        db = ThrowawayTorghutDb(db_dsn)
-        db.ensure_schema()
-        return db
-    from intel_assets.stores.rollout_db import RolloutDb
-
-    db = RolloutDb(db_dsn)
-    db.check_torghut_schema()
-    return db
-
-
 def run_parity_week(lean_dir: Path | str, db_dsn: str, store_factory: Callable, store_label: str,
                     instance, days: list[date] | tuple[date, ...] = LEAN_WEEK,
                     baseline_days: int = 2, *, seed: bool = False, dagster_home: str = "",
@@ -289,7 +273,10 @@ def run_parity_week(lean_dir: Path | str, db_dsn: str, store_factory: Callable, 
     days, lean_dir = sorted(days), Path(lean_dir)
     out = WeekOutcome(days=days, store=store_label)
     out.dagster_home = dagster_home
-    db = open_week_db(db_dsn, seed)
+    from intel_assets.devtools.torghut_tables import open_torghut_db
+    from intel_assets.stores.rollout_db import RolloutDb
+
+    db = open_torghut_db(db_dsn, seed, RolloutDb)
     db.ensure_rollout_schema()
     if seed:
         db.insert_strategy(strategy_row())
