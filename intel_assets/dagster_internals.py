@@ -25,6 +25,18 @@ interfaces, which are not public):
   subset planned events reads (intel_assets.dagster_storage). Imported on first use: it pulls in
   SQLAlchemy, which nothing else importing this module needs.
 
+Runs the CLI starts (``intel-assets materialize``/``demo``) as runs of the code location's job,
+so Dagster's UI lists them (the Overview timeline groups runs by their remote job origin and a
+job's page filters runs by the ``.dagster/repository`` tag that origin adds; a plain
+``execute_in_process`` run has neither):
+
+* ``workspace_job_origins``: the RemoteJobOrigin of a job of a workspace.yaml code location
+  (``location_origins_from_yaml_paths``, as ``dagster dev -w`` builds it, not loaded) and its
+  JobPythonOrigin (the module's ``defs``), for ``DagsterInstance.create_run_for_job``.
+* ``execute_in_process_as``: execute_in_process's own steps (Dagster's in-process executor,
+  one process: chdb admits one per data path) on a run created with those origins, each event
+  handed to a callback as it happens (the CLI's progress lines).
+
 Tests only (tests/test_deploy.py checks our instance configs against Dagster's own schemas
 without instantiating, and builds a run as a code server would; Dagster offers no public way):
 
@@ -52,6 +64,76 @@ from dagster._core.storage.tags import (
 from dagster._serdes import ConfigurableClassData
 
 
+def workspace_job_origins(workspace_yaml: str, location_name: str, module_name: str,
+                          job_name: str, attribute: str = "defs") -> tuple[Any, Any]:
+    """(RemoteJobOrigin, JobPythonOrigin) of ``job_name`` in the code location
+    ``location_name`` of ``workspace_yaml`` (the location's definitions: ``module_name``'s
+    ``attribute``), as the webserver and the daemon of that workspace know the job."""
+    import os
+    import sys
+
+    from dagster._core.remote_origin import RemoteRepositoryOrigin
+    from dagster._core.definitions.repository_definition.valid_definitions import (
+        SINGLETON_REPOSITORY_NAME,
+    )
+    from dagster._core.workspace.load import location_origins_from_yaml_paths
+
+    origins = {o.location_name: o for o in location_origins_from_yaml_paths([workspace_yaml])}
+    if location_name not in origins:
+        raise ValueError(f"{workspace_yaml} has no code location {location_name!r} "
+                         f"(it has {sorted(origins)})")
+    remote = RemoteRepositoryOrigin(origins[location_name], SINGLETON_REPOSITORY_NAME)
+    python = RepositoryPythonOrigin(
+        executable_path=sys.executable,
+        code_pointer=ModuleCodePointer(module_name, attribute,
+                                       os.path.dirname(os.path.abspath(workspace_yaml))))
+    return remote.get_job_origin(job_name), python.get_job_origin(job_name)
+
+
+def execute_in_process_as(job_def: Any, instance: Any, *, run_config: dict, tags: dict,
+                          remote_job_origin: Any, job_code_origin: Any,
+                          on_event: Any = None) -> Any:
+    """``job_def.execute_in_process(instance=..., run_config=..., tags=...,
+    raise_on_error=False)`` on a run carrying ``remote_job_origin``/``job_code_origin``; each
+    DagsterEvent goes to ``on_event`` as it happens. Returns the ExecuteInProcessResult."""
+    from dagster._core.definitions.job_base import InMemoryJob
+    from dagster._core.execution.api import (
+        ExecuteRunWithPlanIterable,
+        create_execution_plan,
+        job_execution_iterator,
+    )
+    from dagster._core.execution.context_creation_job import (
+        PlanOrchestrationContextManager,
+        orchestration_context_event_generator,
+    )
+    from dagster._core.execution.execute_in_process_result import ExecuteInProcessResult
+
+    ephemeral = job_def.as_ephemeral_job(resource_defs={}, input_values={})
+    job = InMemoryJob(job_def=ephemeral)
+    plan = create_execution_plan(job, run_config=run_config,
+                                 instance_ref=instance.get_ref() if instance.is_persistent else None)
+    run = instance.create_run_for_job(
+        job_def=ephemeral, run_config=run_config, tags={**ephemeral.run_tags, **tags},
+        execution_plan=plan, remote_job_origin=remote_job_origin,
+        job_code_origin=job_code_origin)
+    events = []
+    for event in ExecuteRunWithPlanIterable(
+        execution_plan=plan,
+        iterator=job_execution_iterator,
+        execution_context_manager=PlanOrchestrationContextManager(
+            context_event_generator=orchestration_context_event_generator,
+            job=job, execution_plan=plan, dagster_run=run, instance=instance,
+            run_config=run_config, executor_defs=None, output_capture=None,
+            raise_on_error=False),
+    ):
+        events.append(event)
+        if on_event is not None:
+            on_event(event)
+    return ExecuteInProcessResult(job_def=ephemeral, event_list=events,
+                                  dagster_run=instance.get_run_by_id(run.run_id),
+                                  output_capture={})
+
+
 def __getattr__(name: str) -> Any:
     """The names imported on first use (SqlEventLogStorageTable)."""
     if name == "SqlEventLogStorageTable":
@@ -65,5 +147,6 @@ def __getattr__(name: str) -> Any:
 __all__ = ["ASSET_PARTITION_RANGE_END_TAG", "ASSET_PARTITION_RANGE_START_TAG",
            "COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES", "GLOBAL_CONCURRENCY_TAG",
            "CheckRunHealthResult", "ConfigurableClassData", "JobPythonOrigin", "ModuleCodePointer",
-           "RepositoryPythonOrigin", "WorkerStatus", "dagster_instance_config", "process_config",
-           "resolve_to_config_type"]
+           "RepositoryPythonOrigin", "WorkerStatus", "dagster_instance_config",
+           "execute_in_process_as", "process_config", "resolve_to_config_type",
+           "workspace_job_origins"]

@@ -18,7 +18,8 @@ from dagster import (
 from intel_assets.assets.common import GROUP, run_symbols, symbol_table
 from intel_assets.checks.contract import build_bundle_checks
 from intel_assets.contracts.bundle import DOMAINS, DomainBlock, MarketContextBundle
-from intel_assets.domain.bundle import merge_bundle
+from intel_assets.domain.bundle import keep_better, merge_bundle
+from intel_assets.domain.quality import missing_block
 from intel_assets.resources.bundle_store import BundleStoreResource
 from intel_assets.resources.context_policy import ContextPolicyResource
 
@@ -51,6 +52,10 @@ def build_bundle_assets(partitions_def: PartitionsDefinition, domain_assets: lis
         now = context_policy.clock().now()
         store = bundle_store.store
         staged = {domain: store.staged(domain, symbols) for domain in DOMAINS}
+        wanted = set(symbols)  # the latest published bundles, in one query: never lose good data
+        published = {s.symbol: MarketContextBundle.model_validate_json(s.body)
+                     for s in store.latest_all() if s.symbol in wanted}
+        budgets = context_policy.budgets()
         bundles = []
         for symbol in symbols:
             blocks = {
@@ -58,7 +63,16 @@ def build_bundle_assets(partitions_def: PartitionsDefinition, domain_assets: lis
                 for domain in DOMAINS
                 if symbol in staged[domain]
             }
-            bundles.append(merge_bundle(symbol, now, blocks, context_policy.budgets()))
+            before = published.get(symbol)
+            for domain in DOMAINS:
+                fresh = blocks.get(domain) or missing_block(
+                    domain, budgets[domain], f"no {domain} data has been materialized")
+                blocks[domain], why = keep_better(
+                    getattr(before.domains, domain) if before else None, fresh, now,
+                    budgets[domain])
+                if why:
+                    context.log.warning(f"{symbol} {domain}: {why}")
+            bundles.append(merge_bundle(symbol, now, blocks, budgets))
         store.stage("bundle", {b.symbol: b.to_wire() for b in bundles},
                     run_id=context.run.run_id, as_of=now)
         return MaterializeResult(metadata={

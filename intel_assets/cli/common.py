@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from intel_assets.settings import LEAN_DEMO_AS_OF, Settings, load_settings
@@ -17,13 +18,55 @@ def say(msg: str) -> None:
     print(msg, flush=True)
 
 
-def demo_settings() -> Settings:
-    """Settings for the demo and the UI: a LEAN data set replays at its last session minute."""
+#: Under INTEL_HOME: the clock of the synthetic market `seed` loaded last (its newest bar).
+SEEDED_CLOCK_FILE = "seeded_clock.json"
+
+
+def remember_seeded_clock(settings: Settings, source: str, newest: datetime) -> None:
+    """What `seed` loaded (``source``: lean or synthetic) and its newest bar, so that demo,
+    materialize and ui replay that market at the same clock."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    (settings.home / SEEDED_CLOCK_FILE).write_text(json.dumps(
+        {"source": source, "newestBar": newest.isoformat()}) + "\n")
+
+
+def seeded_clock(settings: Settings) -> tuple[str, datetime] | None:
+    """(source, newest bar) `seed` remembered under INTEL_HOME, or None."""
+    path = settings.home / SEEDED_CLOCK_FILE
+    try:
+        data = json.loads(path.read_text())
+        return data["source"], datetime.fromisoformat(data["newestBar"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def local_settings(quiet: bool = False) -> Settings:
+    """The one configuration of demo, materialize and ui: the environment's settings, with the
+    replay clock the seeded data needs when INTEL_AS_OF is not set: the LEAN demo minute
+    (LEAN data), else the newest synthetic bar `seed` remembered; the live clock only when
+    nothing was seeded. INTEL_AS_OF, when set, is used as it is. (Providers left unconfigured
+    are served from the packaged samples: local_stack.sample_providers / run_ui.)"""
     settings = load_settings()
-    if settings.as_of is None and settings.resolved_lean_dir is not None:
+    if settings.as_of is not None:
+        return settings
+    seeded = seeded_clock(settings)
+    if seeded is not None and seeded[0] == "synthetic":
+        settings = load_settings(as_of=seeded[1].isoformat())
+        if not quiet:
+            say(f"replay clock: {seeded[1].isoformat()} (newest synthetic bar seeded; set "
+                f"INTEL_AS_OF to change, delete {settings.home / SEEDED_CLOCK_FILE} for the live "
+                "clock)")
+    elif settings.resolved_lean_dir is not None:
         settings = load_settings(as_of=LEAN_DEMO_AS_OF)
-        say(f"replay clock: INTEL_AS_OF={LEAN_DEMO_AS_OF} (LEAN data; set INTEL_AS_OF to change)")
+        if not quiet:
+            say(f"replay clock: INTEL_AS_OF={LEAN_DEMO_AS_OF} (LEAN data; set INTEL_AS_OF to "
+                "change)")
     return settings
+
+
+def demo_settings() -> Settings:
+    """local_settings(): the name other commands (skills) call."""
+    return local_settings()
 
 
 def default_lean_dir() -> Path:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
-from intel_assets.cli.common import demo_settings, print_summary, say, summary_rows
+from intel_assets.cli.common import local_settings, print_summary, say, summary_rows
 from intel_assets.cli.dagster_home import prepare_dagster_home
-from intel_assets.cli.materialize import materialize
+from intel_assets.cli.materialize import materialize, run_url
 from intel_assets.cli.seed import seed
 from intel_assets.settings import load_settings
 
@@ -34,11 +34,9 @@ def demo_instants(as_of: datetime, sessions: int = DEMO_SESSIONS) -> list[dateti
 
 
 def demo() -> int:
-    settings = demo_settings()
-    newest = seed(settings)
-    if settings.as_of is None:  # synthetic market: replay at its newest bar
-        settings = load_settings(as_of=newest.isoformat())
-        say(f"replay clock: {newest.isoformat()} (newest synthetic bar)")
+    seeding = load_settings()  # a synthetic market ends at INTEL_AS_OF, else now
+    seed(seeding)
+    settings = local_settings()  # the clock the seed remembered, as materialize and ui use it
     from intel_assets.cli.local_stack import sample_providers
 
     sessions = DEMO_SESSIONS if settings.resolved_lean_dir is not None else min(
@@ -55,7 +53,7 @@ def demo() -> int:
             results.append(result)
             say(f"  as of {instant.isoformat()}: run {result.run_id} "
                 f"{'succeeded' if result.success else 'FAILED'} in "
-                f"{time.perf_counter() - started:.1f} s")
+                f"{time.perf_counter() - started:.1f} s  ({run_url(result.run_id)})")
     print_summary(summary_rows(settings))
     base = f"http://{settings.serve_host}:{settings.serve_port}/api/torghut/market-context"
     say(f"\nserve it at the replay clock: INTEL_AS_OF={settings.as_of.isoformat()} "

@@ -128,10 +128,10 @@ def dispatch(args: argparse.Namespace, rest: list[str]) -> int:
 
         return bundle_cmd(load_settings(), args.symbol)
     if args.cmd == "ui":
-        from intel_assets.cli.common import demo_settings
+        from intel_assets.cli.common import local_settings
         from intel_assets.cli.ui import ui_cmd
 
-        return ui_cmd(demo_settings(), args.port)
+        return ui_cmd(local_settings(), args.port)
     return 2
 
 

@@ -48,7 +48,11 @@ def seed(settings: Settings, synthetic: bool = False) -> datetime:
             newest = bars["window_end"].max()
             say(f"  {len(bars):,} bars, {len(quotes):,} quotes")
     say(f"seeded in {time.perf_counter() - started:.1f} s")
-    return pd.Timestamp(newest).to_pydatetime()
+    newest = pd.Timestamp(newest).to_pydatetime()
+    from intel_assets.cli.common import remember_seeded_clock
+
+    remember_seeded_clock(settings, "synthetic" if lean_dir is None else "lean", newest)
+    return newest
 
 
 def seed_cmd(synthetic: bool) -> int:

@@ -35,8 +35,10 @@ from intel_assets.contracts.bundle import (
 )
 from intel_assets.domain.quality import (
     REQUIRED_DOMAINS,
+    REUSE_PENALTY,
     age_seconds,
     bundle_quality,
+    fetch_failed_flag,
     missing_block,
     with_clock,
 )
@@ -99,6 +101,61 @@ def merge_bundle(symbol: str, now: datetime, blocks: Mapping[str, DomainBlock],
         for name in DOMAINS
     }
     return bundle_at(symbol, now, merged, now, policy)
+
+
+def reused_block(previous: DomainBlock, reason: str, now: datetime,
+                 source: str = "reusedFromAsOf") -> DomainBlock:
+    """A block kept after its refresh failed or came back worse: re-measured at ``now`` (its own
+    asOf), state ``stale``, flagged ``<domain>_stale`` + ``<domain>_fetch_failed``, quality x
+    REUSE_PENALTY (once: a block reused before is not penalized again), the reason and where it
+    came from (``source``: its original asOf) in the payload. The caller checks it is usable
+    and within budget (``keep_better``, news.reused_or_error_block)."""
+    domain = previous.domain
+    stale, failed = f"{domain}_stale", fetch_failed_flag(domain)
+    measured = with_clock(previous, now)
+    already = failed in previous.risk_flags
+    kept = [f for f in measured.risk_flags if f not in (stale, failed)]
+    return measured.model_copy(update={
+        "state": DomainState.STALE,
+        "quality_score": measured.quality_score if already else round(
+            measured.quality_score * REUSE_PENALTY, 4),
+        "risk_flags": [stale, failed, *kept],
+        "payload": {**measured.payload, "fetchError": reason,
+                    source: measured.as_of.isoformat().replace("+00:00", "Z")},  # type: ignore[union-attr]
+    })
+
+
+#: Payload key of a block ``keep_better`` kept: the asOf of the published block it came from.
+KEPT_FROM_PUBLISHED = "keptFromPublishedAsOf"
+
+
+def keep_better(previous: DomainBlock | None, fresh: DomainBlock, now: datetime,
+                budget_seconds: float) -> tuple[DomainBlock, str | None]:
+    """Never lose good data: (the block to publish, why the published one was kept or None).
+
+    The latest published block of the domain (``previous``) is kept instead of a refresh's
+    ``fresh`` block when the refresh came back worse (``error``/``missing``, or a quality below
+    what the kept block would score after REUSE_PENALTY) and the published block holds data
+    (ok/stale, an asOf at or before ``now``: nothing from a later clock is reused) whose age at
+    ``now`` is within ``budget_seconds``. The kept block is ``reused_block``'s: stale, flagged
+    ``<domain>_fetch_failed``, its payload naming the refresh's problem and the published
+    asOf. Past its budget the fresh block (an error, say) is published as it is."""
+    if (previous is None or previous.domain != fresh.domain or previous.as_of is None
+            or previous.state not in (DomainState.OK, DomainState.STALE)
+            or previous.as_of > now or age_seconds(now, previous.as_of) > budget_seconds):
+        return fresh, None
+    if fresh.state in (DomainState.MISSING, DomainState.ERROR):
+        problem = f"refresh {fresh.state.value}: {fresh.payload.get('reason', 'no reason given')}"
+    else:
+        problem = f"refresh scored {fresh.quality_score:.2f} ({fresh.state.value})"
+    kept = reused_block(previous, problem, now, source=KEPT_FROM_PUBLISHED)
+    if fresh.state not in (DomainState.MISSING, DomainState.ERROR) \
+            and fresh.quality_score >= kept.quality_score:
+        return fresh, None
+    age = age_seconds(now, previous.as_of)
+    return kept, (f"{problem}; kept the published block as of {previous.as_of.isoformat()} "
+                  f"({age} s old, budget {budget_seconds:g} s) marked stale, quality "
+                  f"{kept.quality_score:.2f}")
 
 
 def bundle_seen_at(bundle: MarketContextBundle, now: datetime,
