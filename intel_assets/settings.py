@@ -218,6 +218,10 @@ class Settings(BaseSettings):
     as_of: AwareDatetime | None = Field(
         default=None, description="Replay clock (ISO-8601 with offset); unset = live clock."
     )
+    market_calendar: str = Field(
+        default="XNYS", description="exchange_calendars calendar of the live market clock "
+        "(regular session, holidays, early closes); a replay clock with LEAN data uses LEAN's "
+        "market-hours database instead.")
     universe: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), description="Comma-separated symbols; default from the data source."
     )

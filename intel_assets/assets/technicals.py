@@ -181,6 +181,7 @@ def build_technicals_assets(partitions_def: PartitionsDefinition) -> list:
                 as_of=sym_bars["window_end"].iloc[-1].to_pydatetime(),
                 budget_seconds=budget, payload=payload, core_values=_technicals_core(payload),
                 sources=1 + (0 if sym_quotes.empty else 1), expected_sources=2, risk_flags=flags,
+                clock=context_policy.market_clock(),
             )
 
         blocks = blocks_for_symbols(
@@ -231,6 +232,7 @@ def build_technicals_assets(partitions_def: PartitionsDefinition) -> list:
                 budget_seconds=budget, payload=payload,
                 core_values=[None if v == "unknown" else v for v in levels],
                 sources=technicals_block.source_count, expected_sources=2, risk_flags=flags,
+                clock=context_policy.market_clock(),
             )
 
         blocks = blocks_for_symbols(

@@ -33,6 +33,6 @@ def bundle_cmd(settings: Settings, symbol: str) -> int:
 
     config = serving_config(settings)  # what the serving API would answer now
     bundle = bundle_seen_at(MarketContextBundle.model_validate_json(stored.body),
-                            config.clock.now(), config.policy)
+                            config.clock.now(), config.policy, config.market_clock)
     print(json.dumps(bundle.to_wire(), indent=2))
     return 0

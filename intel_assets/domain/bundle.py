@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from intel_assets.contracts.bundle import (
     CONTEXT_VERSION,
@@ -42,6 +43,9 @@ from intel_assets.domain.quality import (
     missing_block,
     with_clock,
 )
+
+if TYPE_CHECKING:
+    from intel_assets.domain.market_clock import MarketClock
 
 STALE_FLAG = "market_context_stale"
 DISABLED_FLAG = "market_context_disabled"
@@ -63,13 +67,15 @@ class BundlePolicy:
 
 
 def bundle_at(symbol: str, as_of_utc: datetime, blocks: Mapping[str, DomainBlock],
-              now: datetime, policy: BundlePolicy = BundlePolicy()) -> MarketContextBundle:
+              now: datetime, policy: BundlePolicy = BundlePolicy(),
+              clock: "MarketClock | None" = None) -> MarketContextBundle:
     """The bundle of ``blocks`` (all four domains) built as of ``as_of_utc``, seen at ``now``:
-    every block re-aged to ``now``, then freshness, flags and quality as the module says."""
+    every block re-aged to ``now`` (by the market ``clock`` when given: quality.with_clock),
+    then freshness, flags and quality as the module says."""
     missing = [name for name in DOMAINS if name not in blocks]
     if missing:
         raise ValueError(f"bundle_at needs a block for every domain; missing {missing}")
-    aged = {name: with_clock(blocks[name], now) for name in DOMAINS}
+    aged = {name: with_clock(blocks[name], now, clock) for name in DOMAINS}
     required_ages = [aged[name].freshness_seconds for name in REQUIRED_DOMAINS
                      if aged[name].state in (DomainState.OK, DomainState.STALE)
                      and aged[name].freshness_seconds is not None]
@@ -93,14 +99,15 @@ def bundle_at(symbol: str, as_of_utc: datetime, blocks: Mapping[str, DomainBlock
 
 def merge_bundle(symbol: str, now: datetime, blocks: Mapping[str, DomainBlock],
                  budgets: Mapping[str, float],
-                 policy: BundlePolicy = BundlePolicy()) -> MarketContextBundle:
+                 policy: BundlePolicy = BundlePolicy(),
+                 clock: "MarketClock | None" = None) -> MarketContextBundle:
     """The bundle for symbol built as of ``now``: a domain without a block is ``missing``."""
     merged = {
         name: blocks.get(name) or missing_block(name, budgets[name],
                                                 f"no {name} data has been materialized")
         for name in DOMAINS
     }
-    return bundle_at(symbol, now, merged, now, policy)
+    return bundle_at(symbol, now, merged, now, policy, clock)
 
 
 def reused_block(previous: DomainBlock, reason: str, now: datetime,
@@ -159,10 +166,11 @@ def keep_better(previous: DomainBlock | None, fresh: DomainBlock, now: datetime,
 
 
 def bundle_seen_at(bundle: MarketContextBundle, now: datetime,
-                   policy: BundlePolicy = BundlePolicy()) -> MarketContextBundle:
+                   policy: BundlePolicy = BundlePolicy(),
+                   clock: "MarketClock | None" = None) -> MarketContextBundle:
     """A published bundle as it stands at the reading clock ``now`` (what Torghut is served)."""
     blocks = {name: getattr(bundle.domains, name) for name in DOMAINS}
-    return bundle_at(bundle.symbol, bundle.as_of_utc, blocks, now, policy)
+    return bundle_at(bundle.symbol, bundle.as_of_utc, blocks, now, policy, clock)
 
 
 def disabled_bundle(symbol: str, now: datetime, budgets: Mapping[str, float],

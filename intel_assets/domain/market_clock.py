@@ -27,6 +27,8 @@ from intel_assets.domain.market_data import NEW_YORK
 #: Pre-market starts and after-hours end at these New York times on a trading day.
 EXTENDED_START = time(4, 0)
 EXTENDED_END = time(20, 0)
+#: The first day exchange_clock's calendar covers (exchange_calendars' default is 20 years back).
+CALENDAR_START = "1990-01-02"
 #: How far a clock looks for a session before it says the schedule has none.
 _SEARCH_DAYS = 30
 
@@ -124,7 +126,8 @@ def exchange_clock(calendar: str = "XNYS") -> MarketClock:
     import pandas as pd
 
     try:
-        cal = exchange_calendars.get_calendar(calendar)
+        # from 1990: replays of old data (LEAN's samples are 2013) stay inside the calendar
+        cal = exchange_calendars.get_calendar(calendar, start=CALENDAR_START)
     except Exception as exc:  # InvalidCalendarName and friends
         raise MarketClockError(f"no exchange calendar {calendar!r} in exchange_calendars "
                                f"({exc}); set INTEL_MARKET_CALENDAR to one, e.g. XNYS") from exc

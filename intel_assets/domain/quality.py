@@ -16,16 +16,27 @@ missing scores at most 0.5); the cap by the required domains (REQUIRED_DOMAINS, 
 Torghut's current schema requires and whose lower score its policy reads) means a bundle
 without usable price context can never pass a quality floor on the strength of news and
 fundamentals alone.
+
+Market hours (an optional ``domain.market_clock.MarketClock``): technicals and regime
+(SESSION_DOMAINS) only move in the regular session. When the session is closed and a block's
+newest bar belongs to the latest session (as_of >= last close - budget), the block is ``ok``,
+flagged ``market_closed``, its payload carries ``session`` {marketClosed, lastClose, nextOpen,
+sessionAgeSeconds}, and freshness_decay takes the *session-time* age (regular-session seconds
+between as_of and now): a block published at the close keeps its quality overnight.
+``freshness_seconds`` stays the wall-clock age. In session (or without a clock) nothing changes.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from intel_assets.contracts.bundle import DomainBlock, DomainState
+
+if TYPE_CHECKING:
+    from intel_assets.domain.market_clock import MarketClock, Session
 
 #: Quality factor of a block reused after a failed fetch (see the module docstring).
 REUSE_PENALTY = 0.5
@@ -33,6 +44,13 @@ REUSE_PENALTY = 0.5
 
 def fetch_failed_flag(domain: str) -> str:
     return f"{domain}_fetch_failed"
+
+
+#: Domains whose data only moves in the regular session (see "Market hours" above).
+SESSION_DOMAINS: tuple[str, ...] = ("technicals", "regime")
+MARKET_CLOSED_FLAG = "market_closed"
+#: The payload key of a market_closed block's session (Torghut's payload is free-form).
+SESSION_KEY = "session"
 
 
 #: Domains a trade decision cannot do without (price action and regime).
@@ -74,6 +92,41 @@ def domain_quality(age: float, budget: float, complete: float, sources: int, exp
     return round(max(0.0, min(1.0, freshness_decay(age, budget) * complete * coverage)), 4)
 
 
+def closed_session(domain: str, as_of: datetime, now: datetime, budget_seconds: float,
+                   clock: "MarketClock | None") -> "Session | None":
+    """The clock's session when it is closed at ``now`` and ``domain``'s data at ``as_of`` is the
+    latest session's last bar (as_of >= last close - budget); else None (judge by wall age)."""
+    if clock is None or domain not in SESSION_DOMAINS:
+        return None
+    session = clock.session(now)
+    if (session.is_open or session.last_close is None
+            or as_of < session.last_close - timedelta(seconds=budget_seconds)):
+        return None
+    return session
+
+
+def _session_age(clock: "MarketClock", as_of: datetime, now: datetime) -> int:
+    return max(0, int(clock.session_seconds_between(as_of, now)))
+
+
+def _session_payload(payload: dict[str, Any], session: "Session", age: int) -> dict[str, Any]:
+    return {**payload, SESSION_KEY: {
+        "marketClosed": True,
+        "lastClose": session.last_close.isoformat() if session.last_close else None,
+        "nextOpen": session.next_open.isoformat(),
+        "sessionAgeSeconds": age,
+    }}
+
+
+def _decay_age(block: DomainBlock) -> float:
+    """The age a stored block's quality was decayed by (session-time when market_closed)."""
+    if MARKET_CLOSED_FLAG in block.risk_flags:
+        session = block.payload.get(SESSION_KEY)
+        if isinstance(session, dict) and "sessionAgeSeconds" in session:
+            return float(session["sessionAgeSeconds"])
+    return float(block.freshness_seconds or 0)
+
+
 def observed_block(
     *,
     domain: str,
@@ -86,11 +139,20 @@ def observed_block(
     expected_sources: int,
     citations: list | None = None,
     risk_flags: Iterable[str] = (),
+    clock: "MarketClock | None" = None,
 ) -> DomainBlock:
-    """A block for data observed at as_of: state ok/stale by budget, quality by the formula."""
+    """A block for data observed at as_of: state ok/stale by budget, quality by the formula
+    (with a market ``clock``: the module's "Market hours" rule outside the session)."""
     age = age_seconds(now, as_of)
+    decay_age = age
     state = DomainState.OK if age <= budget_seconds else DomainState.STALE
     flags = list(dict.fromkeys(risk_flags))
+    closed = closed_session(domain, as_of, now, budget_seconds, clock)
+    if closed is not None and clock is not None:
+        decay_age = _session_age(clock, as_of, now)
+        state = DomainState.OK
+        payload = _session_payload(payload, closed, decay_age)
+        flags = [*(f for f in flags if f != MARKET_CLOSED_FLAG), MARKET_CLOSED_FLAG]
     if state is DomainState.STALE:
         flags.insert(0, f"{domain}_stale")
     return DomainBlock(
@@ -100,8 +162,8 @@ def observed_block(
         freshness_seconds=age,
         max_freshness_seconds=math.ceil(budget_seconds),
         source_count=sources,
-        quality_score=domain_quality(age, budget_seconds, completeness(core_values), sources,
-                                     expected_sources),
+        quality_score=domain_quality(decay_age, budget_seconds, completeness(core_values),
+                                     sources, expected_sources),
         payload=payload,
         citations=citations or [],
         risk_flags=flags,
@@ -133,26 +195,43 @@ def error_block(domain: str, budget_seconds: float, reason: str,
     return _unobserved_block(domain, DomainState.ERROR, budget_seconds, reason, extra_flags)
 
 
-def with_clock(block: DomainBlock, now: datetime) -> DomainBlock:
-    """Re-measure a stored block's freshness against a later clock (state, score, flags)."""
+def with_clock(block: DomainBlock, now: datetime,
+               clock: "MarketClock | None" = None) -> DomainBlock:
+    """Re-measure a stored block's freshness against a later clock (state, score, flags); with
+    a market ``clock``, technicals and regime follow the module's "Market hours" rule."""
     if block.as_of is None or block.state in (DomainState.MISSING, DomainState.ERROR):
         return block
     age = age_seconds(now, block.as_of)
-    if age == block.freshness_seconds and fetch_failed_flag(block.domain) not in block.risk_flags:
+    reused = fetch_failed_flag(block.domain) in block.risk_flags  # stale whatever its age
+    was_closed = MARKET_CLOSED_FLAG in block.risk_flags
+    if age == block.freshness_seconds and not reused and clock is None:
         return block
     budget = block.max_freshness_seconds
-    old = freshness_decay(block.freshness_seconds or 0, budget)
+    old = freshness_decay(_decay_age(block), budget)
     rest = block.quality_score / old if old > 0 else 0.0
-    reused = fetch_failed_flag(block.domain) in block.risk_flags  # stale whatever its age
-    state = DomainState.OK if age <= budget and not reused else DomainState.STALE
-    flags = [f for f in block.risk_flags if f != f"{block.domain}_stale"]
+    payload = block.payload
+    if was_closed:
+        payload = {k: v for k, v in payload.items() if k != SESSION_KEY}
+    flags = [f for f in block.risk_flags
+             if f not in (f"{block.domain}_stale", MARKET_CLOSED_FLAG)]
+    closed = None if reused else closed_session(block.domain, block.as_of, now, budget, clock)
+    decay_age: float = age
+    if closed is not None and clock is not None:
+        decay_age = _session_age(clock, block.as_of, now)
+        state = DomainState.OK
+        payload = _session_payload(payload, closed, int(decay_age))
+        flags.append(MARKET_CLOSED_FLAG)
+    else:
+        state = DomainState.OK if age <= budget and not reused else DomainState.STALE
     if state is DomainState.STALE:
         flags.insert(0, f"{block.domain}_stale")
     return block.model_copy(
         update={
             "state": state,
             "freshness_seconds": age,
-            "quality_score": round(max(0.0, min(1.0, freshness_decay(age, budget) * rest)), 4),
+            "quality_score": round(max(0.0, min(1.0, freshness_decay(decay_age, budget) * rest)),
+                                   4),
+            "payload": payload,
             "risk_flags": flags,
         }
     )

@@ -42,6 +42,7 @@ from intel_assets.contracts.symbols import SYMBOL_INPUT_RULE, SYMBOL_RULE, norma
 from intel_assets.domain.bundle import BundlePolicy, bundle_seen_at, disabled_bundle, merge_bundle
 from intel_assets.domain.clock import Clock
 from intel_assets.domain.context_health import symbol_health, universe_health
+from intel_assets.domain.market_clock import MarketClock, clock_for
 from intel_assets.stores.bundle_store import (
     BundleStore,
     StoreConfigError,
@@ -85,10 +86,13 @@ _AS_OF_EXAMPLE = "2013-10-11T19:59:00Z"
 @dataclass(frozen=True)
 class ServingConfig:
     """What the API judges bundles by: its clock, the staleness policy, the kill switch and
-    the domain budgets (for bundles it has to make up: disabled or never published)."""
+    the domain budgets (for bundles it has to make up: disabled or never published), and the
+    market clock technicals/regime are re-measured by outside the session (None = wall age
+    only; serving_config sets domain.market_clock.clock_for's)."""
 
     clock: Clock = field(default_factory=Clock)
     policy: BundlePolicy = field(default_factory=BundlePolicy)
+    market_clock: MarketClock | None = None
     enabled: bool = True
     budgets: Mapping[str, float] = field(default_factory=lambda: {
         "technicals": 60.0, "regime": 60.0, "news": 300.0, "fundamentals": 86_400.0})
@@ -96,9 +100,11 @@ class ServingConfig:
 
 def serving_config(settings: "Settings") -> ServingConfig:
     """The serving configuration from INTEL_* settings (INTEL_AS_OF, INTEL_MAX_STALENESS_SECONDS,
-    INTEL_MARKET_CONTEXT_ENABLED, the domain budgets)."""
+    INTEL_MARKET_CONTEXT_ENABLED, the domain budgets, INTEL_MARKET_CALENDAR)."""
     return ServingConfig(
         clock=Clock(settings.as_of), policy=BundlePolicy(settings.max_staleness_seconds),
+        market_clock=clock_for(settings.as_of, settings.resolved_lean_dir,
+                               settings.market_calendar),
         enabled=settings.market_context_enabled,
         budgets={d: settings.budget_seconds(d) for d in ("technicals", "regime", "news",
                                                         "fundamentals")})
@@ -266,7 +272,7 @@ def create_app(store_factory: Callable[[], BundleStore],
     metrics = ServingMetrics(lambda: stores.get(), config, lambda stored: parsed.get(stored))
 
     def seen(stored: StoredBundle, now: datetime) -> MarketContextBundle:
-        return bundle_seen_at(parsed.get(stored), now, config.policy)
+        return bundle_seen_at(parsed.get(stored), now, config.policy, config.market_clock)
 
     def requested_bundle(request: Request) -> MarketContextBundle | Response:
         """The bundle a request asks for (latest or as of asOf), seen at the serving clock,
@@ -306,7 +312,7 @@ def create_app(store_factory: Callable[[], BundleStore],
         else:
             stored = store.latest(symbol) if as_of is None else store.as_of(symbol, as_of)
             bundle = seen(stored, now) if stored is not None else merge_bundle(
-                symbol, now, {}, config.budgets, config.policy)
+                symbol, now, {}, config.budgets, config.policy, config.market_clock)
         report = symbol_health(bundle, enabled=config.enabled,
                                max_staleness_seconds=config.policy.max_staleness_seconds,
                                sources=store.provider_health())

@@ -66,7 +66,8 @@ class _BundleCollector:
         up.add_metric([], 1.0)
         yield up
         now = self._config.clock.now()
-        bundles = [bundle_seen_at(self._parse(s), now, self._config.policy) for s in latest]
+        bundles = [bundle_seen_at(self._parse(s), now, self._config.policy,
+                                  self._config.market_clock) for s in latest]
         counts = GaugeMetricFamily("market_context_domain_symbols",
                                    "Published symbols by domain and state at the serving clock",
                                    labels=["domain", "state"])
