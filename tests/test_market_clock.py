@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 
 from intel_assets.domain.bundle import bundle_seen_at, merge_bundle
 from intel_assets.domain.market_clock import clock_for, exchange_clock, lean_clock
