@@ -24,6 +24,7 @@ the rest of the run: the next run starts with a closed one.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import io
 import json
@@ -32,7 +33,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -286,6 +287,28 @@ def _is_provider_failure(status: int) -> bool:
     return status >= 500 or status == 429
 
 
+#: True while a caller retries: each attempt's failure is then the caller's to record (once per
+#: call, after its retries), so retried attempts do not trip the circuit breaker on their own.
+_CALLER_RECORDS: contextvars.ContextVar[bool] = contextvars.ContextVar("intel_http_caller_records",
+                                                                       default=False)
+
+
+@contextlib.contextmanager
+def failures_recorded_by_caller() -> Iterator[None]:
+    """Within it, ``fetch`` records no failures on the guard (the caller, retrying, records
+    one per call when it gives up); successes are recorded as before."""
+    token = _CALLER_RECORDS.set(True)
+    try:
+        yield
+    finally:
+        _CALLER_RECORDS.reset(token)
+
+
+def _record_failure(guard: ProviderGuard, reason: str) -> None:
+    if not _CALLER_RECORDS.get():
+        guard.record_failure(reason)
+
+
 def fetch(client: httpx.Client, method: str, url: str, *, guard: ProviderGuard,
           max_body_bytes: int, record_success: bool = False, **kwargs: Any) -> BoundedResponse:
     """One request through ``client`` within ``guard``'s deadlines and ``max_body_bytes``.
@@ -318,14 +341,14 @@ def fetch(client: httpx.Client, method: str, url: str, *, guard: ProviderGuard,
                                      str(response.url), response.reason_phrase,
                                      time.monotonic() - started)
     except ResponseTooLarge as exc:
-        guard.record_failure(str(exc))
+        _record_failure(guard, str(exc))
         raise
     except httpx.TimeoutException as exc:
         error: ProviderError = guard.timeout_error(deadline, what) \
             if time.monotonic() >= deadline - 0.05 else \
             ProviderTimeout(f"{guard.provider}: no answer to {what} within "
                             f"{guard.request_seconds:g} s ({type(exc).__name__})")
-        guard.record_failure(str(error))
+        _record_failure(guard, str(error))
         raise error from exc
     except httpx.TransportError as exc:
         if time.monotonic() >= deadline - 0.05:  # e.g. a TLS handshake cut by the watchdog
@@ -333,12 +356,12 @@ def fetch(client: httpx.Client, method: str, url: str, *, guard: ProviderGuard,
         else:
             error = ProviderUnreachable(f"{guard.provider}: cannot reach {what} "
                                         f"({type(exc).__name__}: {exc})")
-        guard.record_failure(str(error))
+        _record_failure(guard, str(error))
         raise error from exc
     finally:
         _DEADLINE.reset(token)
     if _is_provider_failure(answer.status_code):
-        guard.record_failure(f"HTTP {answer.status_code} for {what}")
+        _record_failure(guard, f"HTTP {answer.status_code} for {what}")
     elif record_success:
         guard.record_success()
     return answer
@@ -429,5 +452,6 @@ def mount_bounded(session: requests.Session, adapter: BoundedRequestsAdapter) ->
 __all__ = [
     "MIB", "BoundedRequestsAdapter", "BoundedResponse", "CircuitOpen", "DeadlineTransport",
     "ProviderError", "ProviderGuard", "ProviderTimeout", "ProviderUnreachable",
-    "ResponseTooLarge", "RunBudgetExhausted", "bounded_client", "fetch", "mount_bounded",
+    "ResponseTooLarge", "RunBudgetExhausted", "bounded_client", "failures_recorded_by_caller",
+    "fetch", "mount_bounded",
 ]

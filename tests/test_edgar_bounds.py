@@ -13,6 +13,7 @@ from slow_http import elapsed
 
 from intel_assets.assets.fundamentals import fundamentals_for_symbol
 from intel_assets.devtools.edgar_server import start_edgar_server
+from intel_assets.domain.retry import NO_RETRY
 from intel_assets.providers.edgar import (
     EdgarClient,
     EdgarHTTPError,
@@ -41,6 +42,9 @@ NOW = datetime(2025, 1, 2, 12, tzinfo=timezone.utc)
 
 
 def edgar(server, tmp_path, **kwargs) -> EdgarClient:
+    # one attempt per request: these tests bound single requests and count them; retries of
+    # transient failures are tested in test_provider_retries.py
+    kwargs.setdefault("retry_policy", NO_RETRY)
     return EdgarClient(UA, base_url=server.url, tickers_url=server.tickers_url,
                        cache_dir=tmp_path / "cache", **kwargs)
 

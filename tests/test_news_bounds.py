@@ -27,8 +27,10 @@ def news_server():
 
 
 def news(server, **overrides) -> AlpacaResource:
+    # one attempt per page: these tests bound single requests and count them; retries of
+    # transient failures are tested in test_provider_retries.py
     return AlpacaResource(**{"api_key_id": KEY, "api_secret_key": SECRET, "data_url": server.url,
-                             **overrides})
+                             "retry_attempts": 1, **overrides})
 
 
 def test_a_dripping_news_server_is_cut_at_the_request_deadline(news_server):

@@ -16,8 +16,9 @@ trading (orders filled on replayed LEAN data, see alpaca_paper.py) is installed 
 the request, response and error types both use are alpaca_wire.py's, the HTTP plumbing http_stub.py's.
 `server.faults` injects failures into every request (or only requests naming some symbols): an
 HTTP status, a delay, a raw body, dropped article fields, non-UTF-8 bytes, or a body dripped
-one byte every `drip_seconds` (headers first, so per-read timeouts never fire). 429 and 504 are
-refused: alpaca-py retries them with 3 s sleeps.
+one byte every `drip_seconds` (headers first, so per-read timeouts never fire); `fail_first=N`
+gives the status to the first N matching requests only (then they are served), `retry_after`
+adds a Retry-After header to it. (Our news client turns alpaca-py's own 429/504 retry off.)
 
 SAMPLE DATA: `sample_news.jsonl` beside this module is hand-written sample data, not real
 news (every author is "intel_assets sample data", every url is on example.com). It covers
@@ -47,7 +48,6 @@ NEWS_PATH = "/v1beta1/news"
 DEFAULT_NEWS_LIMIT, MAX_NEWS_LIMIT = 10, 50
 WIRE_FIELDS = ("id", "headline", "author", "created_at", "updated_at", "summary", "content", "url",
                "images", "symbols", "source")
-_RETRIED_BY_ALPACA_PY = (429, 504)
 _CORRUPT = "\ue000"  # a private-use marker replaced by invalid UTF-8 bytes after encoding
 
 
@@ -62,11 +62,14 @@ class Faults:
     invalid_utf8: bool = False  # put non-UTF-8 bytes into every string of returned items
     drip_seconds: float = 0.0  # send the body one byte at a time, this long apart
     symbols: frozenset[str] | None = None
+    fail_first: int = 0  # > 0: only the first N matching requests get `status`
+    retry_after: str | None = None  # a Retry-After header sent with `status`
 
     def __post_init__(self) -> None:
-        if self.status is not None and (self.status < 400 or self.status in _RETRIED_BY_ALPACA_PY):
-            raise ValueError("fault status must be >= 400 and not 429/504 (alpaca-py retries those "
-                             "with 3 s sleeps); use 500, 502 or 503")
+        if self.status is not None and self.status < 400:
+            raise ValueError("fault status must be >= 400")
+        if self.fail_first < 0:
+            raise ValueError("fail_first must be >= 0")
         if self.delay_seconds < 0 or self.drip_seconds < 0:
             raise ValueError("delay_seconds and drip_seconds must be >= 0")
 
@@ -191,6 +194,7 @@ class AlpacaServer(StubServer):
         self.as_of = as_of
         self.expected_credentials = (api_key_id, api_secret_key)
         self.faults = Faults()
+        self.fault_hits = 0  # requests answered with the fault status (for fail_first)
         self.routes: dict[tuple[str, str], Route] = {}
         self.requests: list[RecordedRequest] = []
         self.paper_book: Any = None  # set by alpaca_paper.install_paper_trading
@@ -217,17 +221,27 @@ class AlpacaServer(StubServer):
 
     def dispatch(self, request: ApiRequest) -> tuple[int, bytes]:
         """(status, body bytes) for one request, with any injected faults applied."""
+        return self.dispatch_with_headers(request)[:2]
+
+    def dispatch_with_headers(self, request: ApiRequest) -> tuple[int, bytes, dict[str, str]]:
+        """(status, body bytes, extra headers) for one request, faults applied."""
         authorized = self._authorized(request)
+        faults = self.faults if self.faults.applies_to(request) else Faults()
         with self._lock:
             self.requests.append(RecordedRequest(request.method, request.path, dict(request.query), authorized))
-        faults = self.faults if self.faults.applies_to(request) else Faults()
+            failing = faults.status is not None and (
+                not faults.fail_first or self.fault_hits < faults.fail_first)
+            if failing:
+                self.fault_hits += 1
         if faults.delay_seconds:
             self.stopping.wait(faults.delay_seconds)
-        if faults.status is not None:
+        if failing:
+            assert faults.status is not None
+            headers = {"Retry-After": faults.retry_after} if faults.retry_after else {}
             return faults.status, faults.body or _json({"code": faults.status * 100_000,
-                                                        "message": "injected fault"})
-        if faults.body is not None:
-            return 200, faults.body
+                                                        "message": "injected fault"}), headers
+        if faults.body is not None and faults.status is None:
+            return 200, faults.body, {}
         handler = self.route(request.method, request.path)
         try:
             if handler is None:
@@ -239,11 +253,11 @@ class AlpacaServer(StubServer):
         except ApiError as exc:
             response = exc.response()
         if response.raw is not None:
-            return response.status, response.raw
+            return response.status, response.raw, {}
         payload = _map_items(response.payload, lambda item: {
             f: _CORRUPT + v if faults.invalid_utf8 and isinstance(v, str) else v
             for f, v in item.items() if f not in faults.drop_fields})
-        return response.status, _json(payload).replace(_CORRUPT.encode(), b"\xff\xfe")
+        return response.status, _json(payload).replace(_CORRUPT.encode(), b"\xff\xfe"), {}
 
 
 def _path_matches(pattern: str, path: str) -> bool:
@@ -266,9 +280,9 @@ class _Handler(StubHandler):
         request = ApiRequest(method=self.command, path=path, query=query,
                              headers={k.lower(): v for k, v in self.headers.items()},
                              body=self.read_body())
-        status, body = self.server.dispatch(request)
+        status, body, headers = self.server.dispatch_with_headers(request)
         faults = self.server.faults
-        self.send_body(status, body, content_type="application/json; charset=utf-8",
+        self.send_body(status, body, headers, content_type="application/json; charset=utf-8",
                        drip_seconds=faults.drip_seconds if faults.applies_to(request) else 0.0)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
@@ -289,6 +303,7 @@ class RunningServer(RunningStub):
             kwargs["symbols"] = frozenset(s.upper() for s in kwargs["symbols"])
         kwargs["drop_fields"] = tuple(kwargs.get("drop_fields", ()))
         self.server.faults = Faults(**kwargs)
+        self.server.fault_hits = 0
         return self.server.faults
 
     def clear_faults(self) -> None:

@@ -6,8 +6,9 @@ headers, 304 answers to If-None-Match / If-Modified-Since, 404 for unknown paths
 403 for requests without a User-Agent containing a contact email. Every request is recorded
 (path, status, monotonic time, headers) so tests can assert caching and rate limits.
 `server.inject(path, ...)` adds faults to one path (or every path): a delay before answering, an
-HTTP status, a body dripped one byte every `drip_seconds` after the headers, or a body sent
-without Content-Length (the client learns its size only by reading it).
+HTTP status (to the first `fail_first` requests only, if given; with a `retry_after` header),
+a body dripped one byte every `drip_seconds` after the headers, or a body sent without
+Content-Length (the client learns its size only by reading it).
 
 A folder is mapped by file name: `company_tickers.json` -> /files/company_tickers.json,
 `companyfacts_CIK<10 digits>[_anything].json` -> /api/xbrl/companyfacts/CIK<10 digits>.json,
@@ -63,10 +64,14 @@ class Fault:
     status: int | None = None
     drip_seconds: float = 0.0
     undeclared_length: bool = False
+    fail_first: int = 0  # > 0: only the first N matching requests get `status`, then served
+    retry_after: str | None = None  # a Retry-After header sent with `status`
 
     def __post_init__(self) -> None:
         if self.delay_seconds < 0 or self.drip_seconds < 0:
             raise ValueError("delay_seconds and drip_seconds must be >= 0")
+        if self.fail_first < 0:
+            raise ValueError("fail_first must be >= 0")
 
 
 @dataclass
@@ -119,6 +124,7 @@ class EdgarServer(StubServer):
         self.requests: list[RequestRecord] = []
         self.lock = threading.Lock()
         self.faults: dict[str | None, Fault] = {}  # path (None = all) -> fault
+        self.fault_hits: dict[str | None, int] = {}  # path -> requests given its fault status
 
 
 class _Handler(StubHandler):  # HTTP/1.0 (the default): every connection closes after one answer
@@ -132,11 +138,18 @@ class _Handler(StubHandler):  # HTTP/1.0 (the default): every connection closes 
         server = self.server
         with server.lock:
             doc = server.docs.get(path)
-            fault = server.faults.get(path) or server.faults.get(None) or Fault()
+            key = path if path in server.faults else None
+            fault = server.faults.get(key) or Fault()
+            failing = fault.status is not None and (
+                not fault.fail_first or server.fault_hits.get(key, 0) < fault.fail_first)
+            if failing:
+                server.fault_hits[key] = server.fault_hits.get(key, 0) + 1
         if fault.delay_seconds:
             server.stopping.wait(fault.delay_seconds)
-        if fault.status is not None:
-            status, body, headers = fault.status, b'{"error": "injected fault"}', {}
+        if failing:
+            assert fault.status is not None
+            status, body = fault.status, b'{"error": "injected fault"}'
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
         elif server.require_user_agent and not (agent and _CONTACT.search(agent)):
             status, headers = 403, {}
             body = b'{"error": "undeclared automated tool: set a User-Agent with a contact email"}'
@@ -198,12 +211,15 @@ class RunningServer(RunningStub):
         """Fault every request to `path` (None: every path): inject(path, drip_seconds=1)."""
         made = Fault(**fault)
         with self.server.lock:
-            self.server.faults["/" + path.lstrip("/") if path else None] = made
+            key = "/" + path.lstrip("/") if path else None
+            self.server.faults[key] = made
+            self.server.fault_hits.pop(key, None)
         return made
 
     def clear_faults(self) -> None:
         with self.server.lock:
             self.server.faults.clear()
+            self.server.fault_hits.clear()
 
 
 def start_edgar_server(source: str | Path | Mapping[str, Any] = SAMPLE_DIR, host: str = "127.0.0.1",

@@ -35,10 +35,20 @@ from collections.abc import Callable
 
 from intel_assets.bounded_http import (
     MIB,
+    BoundedResponse,
     ProviderError,
     ProviderGuard,
     bounded_client,
+    failures_recorded_by_caller,
     fetch,
+)
+from intel_assets.domain.retry import (
+    RetriesExhausted,
+    RetryPolicy,
+    RetryStats,
+    Transient,
+    call_with_retries,
+    parse_retry_after,
 )
 from intel_assets.run_limits import EDGAR_RUN_SECONDS
 
@@ -53,6 +63,10 @@ DEFAULT_MAX_BODY_BYTES = 64 * MIB
 #: limit alone; the refresh jobs' max runtimes include it (intel_assets/run_limits.py).
 DEFAULT_MAX_SECONDS_PER_RUN = EDGAR_RUN_SECONDS
 PROVIDER = "SEC EDGAR"
+#: 3 attempts, 0.5 s then 1 s (jittered) apart, at most 20 s per document: a few transient
+#: 503s or resets cost a symbol a second or two instead of its fundamentals block.
+DEFAULT_RETRY_POLICY = RetryPolicy(attempts=3, base_seconds=0.5, cap_seconds=8.0,
+                                   max_elapsed_seconds=20.0)
 _USER_AGENT_RULE = re.compile(r"^\s*\S.*\s+[^@\s]+@[^@\s]+\.[A-Za-z]{2,}\s*$")
 
 
@@ -87,6 +101,23 @@ class EdgarMalformedError(EdgarError):
 class EdgarUnavailableError(EdgarHTTPError):
     """The client sends no more requests in this run: its time budget is spent or its circuit
     breaker opened after repeated failures."""
+
+
+class _TransientStatus(Exception):
+    """A 429/5xx answer, raised inside the retry loop."""
+
+    def __init__(self, status: int, retry_after: float | None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status, self.retry_after = status, retry_after
+
+
+def _transient(exc: BaseException) -> Transient | None:
+    """What EDGAR's retry loop retries: 429/5xx answers, timeouts, broken connections."""
+    if isinstance(exc, _TransientStatus):
+        return Transient(f"HTTP {exc.status}", exc.retry_after)
+    if isinstance(exc, ProviderError) and exc.kind in ("timeout", "transport"):
+        return Transient(type(exc).__name__)
+    return None
 
 
 def check_user_agent(user_agent: str | None) -> str:
@@ -192,8 +223,13 @@ class EdgarClient:
         max_seconds_per_run: float | None = DEFAULT_MAX_SECONDS_PER_RUN,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_consecutive_failures: int | None = 3,
+        retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.user_agent = check_user_agent(user_agent)
+        self.retry_policy, self._sleep, self._clock = retry_policy, sleep, clock
+        self.retry_stats = RetryStats()  # attempts, retries and waits of this client (= run)
         self.base_url = base_url.rstrip("/")
         self.tickers_url = tickers_url
         self.limiter = RateLimiter(max_requests_per_second)
@@ -251,20 +287,27 @@ class EdgarClient:
             if meta.get("lastModified"):
                 headers["If-Modified-Since"] = meta["lastModified"]
         try:
-            self.guard.check()  # no rate-limit wait for a request that will not be sent
-            self.limiter.acquire()
-            response = fetch(self._http, "GET", url, guard=self.guard,
-                             max_body_bytes=self.max_body_bytes, headers=headers)
+            with failures_recorded_by_caller():  # one breaker failure per call, after its retries
+                response = call_with_retries(
+                    lambda: self._attempt(url, headers), self.retry_policy, _transient,
+                    remaining=self.guard.remaining, stats=self.retry_stats, sleep=self._sleep,
+                    clock=self._clock)
+        except RetriesExhausted as exc:
+            cause = exc.cause
+            self.guard.record_failure(f"{exc} for {url}")
+            if isinstance(cause, _TransientStatus):
+                raise EdgarHTTPError(f"EDGAR answered HTTP {cause.status} for {url} after "
+                                     f"{exc.tally()}",
+                                     cause.status) from None
+            raise EdgarHTTPError(f"cannot reach EDGAR at {url} after {exc.tally()}: {cause}"
+                                 ) from None
         except ProviderError as exc:
             if exc.kind in ("budget", "circuit_open"):
                 raise EdgarUnavailableError(f"EDGAR not called for {url}: {exc}") from None
+            self.guard.record_failure(str(exc))
             if exc.kind == "too_large":
                 raise EdgarMalformedError(f"EDGAR document {url} refused: {exc}") from None
             raise EdgarHTTPError(f"cannot reach EDGAR at {url}: {exc}") from None
-        with self._stats_lock:
-            self.stats["requests"] += 1
-            if response.status_code == 304:
-                self.stats["notModified"] += 1
         if response.status_code == 304 and cached is not None:
             self.guard.record_success()
             return self._checked(url, cached[1], shape)
@@ -276,9 +319,8 @@ class EdgarClient:
             raise EdgarHTTPError(
                 f"EDGAR refused {url} (HTTP 403): SEC blocks clients without a descriptive "
                 f"User-Agent or above 10 requests/s; check INTEL_EDGAR_USER_AGENT", 403)
-        if response.status_code != 200:  # 5xx/429 are counted by the bounded engine
-            if response.status_code < 500 and response.status_code != 429:
-                self.guard.record_failure(f"HTTP {response.status_code} for {url}")
+        if response.status_code != 200:  # a status not retried (5xx/429 are, above)
+            self.guard.record_failure(f"HTTP {response.status_code} for {url}")
             raise EdgarHTTPError(f"EDGAR answered HTTP {response.status_code} for {url}",
                                  response.status_code)
         body = response.content
@@ -290,6 +332,22 @@ class EdgarClient:
         self.guard.record_success()
         self.cache.put(url, body, response.headers.get("ETag"), response.headers.get("Last-Modified"))
         return document
+
+    def _attempt(self, url: str, headers: dict[str, str]) -> BoundedResponse:
+        """One GET (after the guard's check and the rate limit); a 429/5xx answer is raised as
+        _TransientStatus so the retry loop sees it."""
+        self.guard.check()  # no rate-limit wait for a request that will not be sent
+        self.limiter.acquire()
+        response = fetch(self._http, "GET", url, guard=self.guard,
+                         max_body_bytes=self.max_body_bytes, headers=headers)
+        with self._stats_lock:
+            self.stats["requests"] += 1
+            if response.status_code == 304:
+                self.stats["notModified"] += 1
+        if self.retry_policy.is_transient_status(response.status_code):
+            raise _TransientStatus(response.status_code,
+                                   parse_retry_after(response.headers.get("Retry-After")))
+        return response
 
     @classmethod
     def _checked(cls, url: str, body: bytes, shape: Callable[[str, Any], None] | None) -> Any:

@@ -3,7 +3,8 @@ a per-run time budget, a body cap and a per-run circuit breaker; symbols are fet
 one paginated query per batch) and the news aggregation config resource."""
 
 import math
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from json import JSONDecodeError
 from typing import Any
@@ -20,7 +21,17 @@ from intel_assets.bounded_http import (
     BoundedRequestsAdapter,
     ProviderError,
     ProviderGuard,
+    failures_recorded_by_caller,
     mount_bounded,
+)
+from intel_assets.domain.retry import (
+    TRANSIENT_STATUSES,
+    RetriesExhausted,
+    RetryPolicy,
+    RetryStats,
+    Transient,
+    call_with_retries,
+    parse_retry_after,
 )
 from intel_assets.run_limits import NEWS_RUN_SECONDS
 
@@ -88,6 +99,19 @@ class AlpacaResource(ConfigurableResource):
         description="Symbols per news query (Alpaca's comma-separated `symbols`); articles are "
         "split back to symbols by each article's `symbols` list. 1 = one query per symbol.",
     )
+    retry_attempts: int = Field(
+        default=3, ge=1,
+        description="Attempts per page (first included) on a transient failure: 429 (its "
+        "Retry-After honoured), 500/502/503/504, a timeout or a broken connection; never "
+        "another 4xx. 1 = no retries.")
+    retry_base_seconds: float = Field(
+        default=0.5, ge=0, allow_inf_nan=False,
+        description="First back-off wait; doubled per retry, jittered down by up to half.")
+    retry_cap_seconds: float = Field(
+        default=4.0, ge=0, allow_inf_nan=False, description="Largest back-off wait.")
+    retry_max_seconds: float = Field(
+        default=15.0, ge=0, allow_inf_nan=False,
+        description="Total time for one page's attempts and waits (within max_seconds_per_run).")
     max_pages_per_batch: int = Field(
         default=10, ge=1,
         description="Bound on pages (of 50 articles) per batch; at least ceil(limit_per_symbol / "
@@ -116,10 +140,18 @@ class AlpacaResource(ConfigurableResource):
         # alpaca-py 0.44 sends through a plain requests.Session without any timeout (it has no
         # timeout option): every request goes through the bounded engine instead
         mount_bounded(session, BoundedRequestsAdapter(guard, self.max_body_bytes))
+        # alpaca-py's own retry (RESTClient._retry: 429/504 only, a fixed 3 s sleep, no jitter,
+        # no Retry-After, no timeouts or resets) is off: fetch_news retries with its policy
+        if not hasattr(client, "_retry"):
+            raise RuntimeError("alpaca-py RESTClient has no _retry setting to turn off")
+        client._retry = 0
         session.hooks["response"].append(_require_utf8)
         return client
 
     def _fetch_error(self, symbol: str, exc: BaseException) -> NewsFetchError:
+        if isinstance(exc, RetriesExhausted):
+            error = self._fetch_error(symbol, exc.cause)
+            return NewsFetchError(symbol, error.kind, f"{error} (after {exc.tally()})")
         if isinstance(exc, ProviderError) and exc.kind == "budget":
             return NewsFetchError(symbol, "budget",
                                   f"{BUDGET_EXHAUSTED} (max_seconds_per_run={self.max_seconds_per_run:g} s)")
@@ -148,11 +180,14 @@ class AlpacaResource(ConfigurableResource):
         return {s: NewsFetchError(s, error.kind, str(error)) for s in batch}
 
     def _fetch_batch(self, client: NewsClient, batch: Sequence[str], start: datetime, end: datetime,
-                     limit_per_symbol: int) -> tuple[dict[str, list[dict]], list[str]]:
+                     limit_per_symbol: int, guard: ProviderGuard, policy: RetryPolicy,
+                     stats: RetryStats, sleep: Callable[[float], None],
+                     ) -> tuple[dict[str, list[dict]], list[str]]:
         """One query for `batch` (newest first), pages followed by next_page_token until every
         symbol has limit_per_symbol articles, the pages run out or the page bound is hit.
         Returns each symbol's articles and the symbols left short by the page bound.
-        Raises on any failed or malformed page (the caller fails the whole batch)."""
+        Raises on any failed or malformed page (the caller fails the whole batch); a page's
+        transient failure (429, 5xx, timeout, broken connection) is retried first."""
         found: dict[str, list[dict]] = {s: [] for s in batch}
         owners: dict[str, list[str]] = {}
         for symbol in batch:
@@ -168,7 +203,11 @@ class AlpacaResource(ConfigurableResource):
                 else NEWS_PAGE_SIZE
             request = NewsRequest(symbols=",".join(batch), start=start, end=end, limit=size,
                                   sort="desc", page_token=token)
-            articles, token = _news_page(client.get("/news", request.to_request_fields()))
+            fields = request.to_request_fields()
+            with failures_recorded_by_caller():  # the batch's failure is recorded once, below
+                articles, token = _news_page(call_with_retries(
+                    lambda: client.get("/news", fields), policy, _transient,
+                    remaining=guard.remaining, stats=stats, sleep=sleep))
             for article in articles:
                 for symbol in batch if single else _article_owners(article, owners):
                     if len(found[symbol]) < limit_per_symbol:
@@ -177,8 +216,15 @@ class AlpacaResource(ConfigurableResource):
                 return found, []
         return found, [s for s in batch if len(found[s]) < limit_per_symbol]
 
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.retry_attempts, base_seconds=self.retry_base_seconds,
+                           cap_seconds=self.retry_cap_seconds,
+                           max_elapsed_seconds=self.retry_max_seconds)
+
     def fetch_news(self, symbols: Iterable[str], start: datetime, end: datetime,
-                   limit_per_symbol: int = 50) -> dict[str, list[dict] | NewsFetchError]:
+                   limit_per_symbol: int = 50, *, retry_stats: RetryStats | None = None,
+                   sleep: Callable[[float], None] = time.sleep,
+                   ) -> dict[str, list[dict] | NewsFetchError]:
         """Each symbol's raw Alpaca articles in [start, end] (newest first, at most
         limit_per_symbol), or its NewsFetchError. Never raises for a failed fetch.
 
@@ -198,7 +244,12 @@ class AlpacaResource(ConfigurableResource):
         Every request ends by its wall-clock deadline (request_timeout_seconds, cut to what is
         left of max_seconds_per_run), whatever the server sends; bodies over max_body_bytes fail
         their batch ('too_large'); after max_consecutive_failures failed batches in a row the
-        remaining batches are not requested ('circuit_open')."""
+        remaining batches are not requested ('circuit_open'). A transient failure of a page
+        (429 with its Retry-After, 5xx, timeout, broken connection) is retried with jittered
+        exponential back-off (retry_attempts, within retry_max_seconds and the run's budget);
+        a batch fails only when its retries do (the reason names the attempts), and counts
+        once for the circuit breaker. ``retry_stats`` collects attempts and waits; ``sleep``
+        waits between attempts (tests inject one)."""
         if limit_per_symbol < 1:
             raise ValueError("limit_per_symbol must be at least 1")
         wanted = list(dict.fromkeys(symbols))
@@ -208,6 +259,7 @@ class AlpacaResource(ConfigurableResource):
             return {s: NewsFetchError(s, "config", message) for s in wanted}
         guard = self.guard()
         client = self._news_client(guard)
+        policy, stats = self.retry_policy(), retry_stats if retry_stats is not None else RetryStats()
         results: dict[str, list[dict] | NewsFetchError] = {}
         short: list[str] = []
         step = self.symbols_per_request
@@ -215,9 +267,11 @@ class AlpacaResource(ConfigurableResource):
             for batch in (wanted[i:i + step] for i in range(0, len(wanted), step)):
                 try:
                     guard.check()  # budget spent or circuit open: this batch is not requested
-                    found, cut = self._fetch_batch(client, batch, start, end, limit_per_symbol)
+                    found, cut = self._fetch_batch(client, batch, start, end, limit_per_symbol,
+                                                   guard, policy, stats, sleep)
                 except Exception as exc:  # noqa: BLE001 - mapped to this batch's symbols' errors
-                    if not _counted_by_engine(exc):
+                    if not (isinstance(exc, ProviderError) and exc.kind in ("budget",
+                                                                            "circuit_open")):
                         guard.record_failure(f"{type(exc).__name__}: {exc}")
                     results.update(self._batch_error(batch, exc))
                     continue
@@ -234,10 +288,21 @@ class AlpacaResource(ConfigurableResource):
         return {s: results[s] for s in wanted}
 
 
-def _counted_by_engine(exc: BaseException) -> bool:
-    """Failures the bounded engine already recorded: its own errors and 5xx/429 answers."""
-    status = getattr(exc, "status_code", None) if isinstance(exc, APIError) else None
-    return isinstance(exc, ProviderError) or (status is not None and (status >= 500 or status == 429))
+def _transient(exc: BaseException) -> Transient | None:
+    """What a news page's retry loop retries: 429/5xx answers, timeouts, broken connections
+    (never an open circuit or a spent budget, nor another 4xx or an unusable body)."""
+    if isinstance(exc, APIError):
+        status = exc.status_code
+        if status not in TRANSIENT_STATUSES:
+            return None
+        response = exc.response
+        after = response.headers.get("Retry-After") if response is not None else None
+        return Transient(f"HTTP {status}", parse_retry_after(after))
+    if isinstance(exc, ProviderError):
+        return Transient(exc.kind) if exc.kind in ("timeout", "transport") else None
+    if isinstance(exc, (requests.Timeout, requests.ConnectionError)):
+        return Transient(type(exc).__name__)
+    return None
 
 
 def _news_page(raw: Any) -> tuple[list, str | None]:
