@@ -13,7 +13,11 @@ Bounds (one client = one run; the resource builds one per run): every request en
 client stops sending after ``max_seconds_per_run``, bodies over ``max_body_bytes`` are refused
 while streaming, and after ``max_consecutive_failures`` failed requests in a row (unreachable,
 timeout, 5xx/429/403, oversize or malformed) it sends nothing more in the run
-(EdgarUnavailableError). The ticker map is fetched once per client: a failure is remembered and
+(EdgarUnavailableError). A transient failure (429 with its Retry-After, 500/502/503/504, a
+timeout, a broken connection) is retried first (``retry_policy``, domain/retry.py: 3 attempts,
+jittered exponential back-off, 20 s per document, within the run budget); a call whose retries
+fail counts once for the breaker and its error names the attempts; ``retry_stats`` counts them.
+The ticker map is fetched once per client: a failure is remembered and
 answered for every later symbol. Only documents of the expected shape (ticker map,
 companyfacts, submissions) are written to the disk cache, and a cached body is re-validated
 when read.
