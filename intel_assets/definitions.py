@@ -12,6 +12,7 @@ when INTEL_CLICKHOUSE_URL / INTEL_BUNDLE_STORE_DSN are set), and so is the execu
 on environment.
 """
 
+import time
 import warnings
 from datetime import timedelta
 
@@ -36,6 +37,8 @@ from intel_assets.assets.common import RefreshLoop
 from intel_assets.assets.fundamentals import fundamentals_definitions
 from intel_assets.assets.news import news_definitions
 from intel_assets.assets.technicals import technicals_definitions, warehouse_sources_definitions
+from intel_assets.domain.market_clock import clock_for
+from intel_assets.domain.refresh_cadence import Cadence, CadenceError, cadence
 from intel_assets.jobs import REFRESH_JOB
 from intel_assets.parity_definitions import build_parity_definitions, parity_config
 from intel_assets.providers.edgar import DEFAULT_BASE_URL, DEFAULT_TICKERS_URL
@@ -45,12 +48,12 @@ from intel_assets.resources.clickhouse import ClickHouseResource
 from intel_assets.resources.context_policy import ContextPolicyResource
 from intel_assets.resources.edgar import EdgarResource
 from intel_assets.resources.news_config import NewsConfigResource
-from intel_assets.run_limits import run_limits
+from intel_assets.run_limits import expected_run_seconds, run_limits
 from intel_assets.settings import Settings, SettingsError, environment_holds, load_settings
 from intel_assets.stores.clickhouse_tls import assert_clickhouse_contract
 from intel_assets.stores.dsn_contract import BUNDLE_STORE_DSN_ENV, store_connect_dsn
 
-#: The four domains, each with a freshness policy of its own budget.
+#: The four domains, each refreshed on the cadence of its own budget.
 DOMAIN_KEYS = tuple(AssetKey(d) for d in ("technicals", "regime", "news", "fundamentals"))
 
 # Single-run backfills and asset-spec mapping are marked beta/preview in Dagster 1.13; we
@@ -102,9 +105,15 @@ def build_market_context_definitions(settings: Settings) -> Definitions:
     store_connect_dsn(settings)  # the TLS contract: a broken one stops the code location loading
     assert_clickhouse_contract(settings)  # and ClickHouse's (https + a verified CA in production)
     partitions = StaticPartitionsDefinition(list(settings.symbols))
+    replay = settings.as_of.timestamp() if settings.as_of is not None else None
     loop = RefreshLoop(universe=tuple(settings.symbols), live=settings.as_of is None,
                        limits=run_limits(settings.technicals_budget_seconds,
-                                         settings.max_staleness_seconds))
+                                         settings.max_staleness_seconds),
+                       cadences={key.path[-1]: cadence_for(settings, key.path[-1])
+                                 for key in DOMAIN_KEYS},
+                       clock=lambda: clock_for(settings.as_of, settings.resolved_lean_dir,
+                                               settings.market_calendar),
+                       now=(lambda: replay) if replay is not None else time.time)
     refresh_all = loop.job(REFRESH_JOB, "Refresh every domain of a symbol range in one run and "
                            "publish it.", [key.path[-1] for key in DOMAIN_KEYS])
     merged = Definitions.merge(
@@ -116,12 +125,44 @@ def build_market_context_definitions(settings: Settings) -> Definitions:
         Definitions(jobs=[refresh_all], executor=executor_for(settings),
                     resources=market_context_resources(settings)),
     )
-    # FreshnessPolicy.time_window with each domain's budget (the asset key names the domain)
+    if settings.as_of is not None:
+        # Replay clock: Dagster evaluates policies against the wall clock, so any policy on a
+        # replay goes permanently red (issue 13); the replay is fresh by construction.
+        return Definitions.merge(warehouse_sources_definitions(), merged)
     with_policies = merged.map_resolved_asset_specs(
-        func=lambda spec: apply_freshness_policy(spec, FreshnessPolicy.time_window(
-            fail_window=timedelta(seconds=settings.budget_seconds(spec.key.path[-1])))),
-        selection=AssetSelection.assets(*DOMAIN_KEYS))
+        func=lambda spec: apply_freshness_policy(spec, freshness_policy(cadence_for(
+            settings, spec.key.path[-1]))),
+        selection=AssetSelection.assets(*POLICY_KEYS))
     return Definitions.merge(warehouse_sources_definitions(), with_policies)
+
+
+#: The domains that get a Dagster freshness policy under a live clock. Not technicals/regime:
+#: their data only moves in the regular session, and neither policy kind knows it. A time
+#: window goes red every night, weekend and holiday; FreshnessPolicy.cron (Dagster 1.13,
+#: CronFreshnessPolicyEvaluator) checks the last completed cron tick's window, which holds
+#: overnight after a refresh at the close, but cron has no exchange calendar: it would go red
+#: from the first tick of every holiday and from the early close of every half day. Their
+#: per-symbol freshness is the sensor's (market-clock aware; its SkipReason names the next open).
+POLICY_KEYS = tuple(key for key in DOMAIN_KEYS if key.path[-1] not in ("technicals", "regime"))
+
+
+def cadence_for(settings: Settings, domain: str) -> Cadence:
+    """The refresh cadence of ``domain`` (domain/refresh_cadence.py) from its budget and its
+    expected run length (run_limits.py); technicals/regime take INTEL_TECHNICALS_REFRESH_SECONDS
+    when set, refused in one line when it cannot fit the budget."""
+    override = settings.technicals_refresh_seconds if domain in ("technicals", "regime") else None
+    try:
+        return cadence(settings.budget_seconds(domain), expected_run_seconds(domain), override)
+    except CadenceError as exc:
+        raise SettingsError(f"INTEL_TECHNICALS_REFRESH_SECONDS: {exc}") from None
+
+
+def freshness_policy(plan: Cadence) -> FreshnessPolicy:
+    """A time-window policy from a domain's cadence (domain/refresh_cadence.py): a healthy loop
+    materializes within refresh + interval + run <= fail window, so it stays green."""
+    return FreshnessPolicy.time_window(
+        fail_window=timedelta(seconds=plan.fail_seconds),
+        warn_window=timedelta(seconds=plan.warn_seconds) if plan.warn_seconds else None)
 
 
 def market_context_resources(settings: Settings) -> dict:

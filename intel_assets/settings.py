@@ -232,10 +232,10 @@ class Settings(BaseSettings):
     technicals_budget_seconds: float = Field(default=60.0)
     regime_budget_seconds: float = Field(default=60.0)
     technicals_refresh_seconds: float | None = Field(
-        default=5.0, description="Live clock: the technicals/regime freshness sensor requests a "
-        "refresh of symbols last refreshed longer ago than this (5 s .. the technicals budget), "
-        "evaluating every half of it (5..30 s), never while a refresh is in flight. 5 s keeps "
-        "the served technicals within 10 s (p95) of new bars at 500 symbols (benchmark P5).")
+        default=None, description="Override of the technicals/regime refresh age (unset = derived "
+        "from the budget, domain/refresh_cadence.py): the sensor requests a symbol whose newest "
+        "bar ended longer ago than this, evaluating every half of it (5..300 s), never while a "
+        "refresh is in flight; refresh + interval + expected run must fit the budget.")
     news_budget_seconds: float = Field(default=300.0)
     fundamentals_budget_seconds: float = Field(default=86_400.0)
     alpaca_data_url: str | None = Field(

@@ -27,9 +27,12 @@ def test_assets_partitioned_by_symbol_with_freshness_policies(tmp_path):
     for name in ("technicals", "regime", "market_context_bundle", "published_bundle"):
         node = graph.get(AssetKey(name))
         assert list(node.partitions_def.get_partition_keys()) == ["AAA", "BBB", "CCC"]
+    # live clock: news/fundamentals get time windows from their cadence; technicals/regime
+    # none (their freshness is the market-clock-aware sensor's: tests/test_refresh_loop.py)
     for name in ("technicals", "regime"):
-        policy = graph.get(AssetKey(name)).freshness_policy
-        assert policy is not None and policy.fail_window.to_timedelta() == timedelta(seconds=60)
+        assert graph.get(AssetKey(name)).freshness_policy is None
+    policy = graph.get(AssetKey("news")).freshness_policy
+    assert policy is not None and policy.fail_window.to_timedelta() == timedelta(seconds=300)
     lineage = graph.get(AssetKey("published_bundle")).parent_keys
     assert lineage == {AssetKey("market_context_bundle")}
     checks = {key.name for key in graph.asset_check_keys}

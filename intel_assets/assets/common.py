@@ -7,16 +7,19 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dagster import AssetExecutionContext, AssetKey, AssetSelection, MetadataValue, define_asset_job
 
 from intel_assets.contracts.bundle import DomainBlock
 from intel_assets.domain.samples import SAMPLE_FLAG
-from intel_assets.run_limits import MAX_RUNTIME_TAG, RunLimits
+from intel_assets.domain.refresh_cadence import Cadence, cadence
+from intel_assets.run_limits import MAX_RUNTIME_TAG, RunLimits, expected_run_seconds
 from intel_assets.sensors.freshness import build_freshness_sensor
 
 GROUP = "market_context"
+#: Domains whose data only moves in the regular session (their sensor idles while it is closed).
+SESSION_DOMAINS = frozenset({"technicals", "regime"})
 
 
 def run_symbols(context: AssetExecutionContext) -> list[str]:
@@ -136,11 +139,16 @@ PUBLISH_KEYS = (AssetKey("research_brief"), AssetKey("market_context_bundle"),
 class RefreshLoop:
     """What every domain slice's refresh job and freshness sensor share (from settings): the
     symbol universe, whether the clock is live (a replay clock never goes stale, so the
-    sensors start stopped) and the run limits a job's max runtime comes from."""
+    sensors start stopped), the run limits a job's max runtime comes from, each domain's
+    refresh cadence (domain/refresh_cadence.py) and the market clock (built on first use)."""
 
     universe: tuple[str, ...]
     live: bool
     limits: RunLimits
+    cadences: Mapping[str, Cadence] = field(default_factory=dict)
+    clock: Callable[[], object] | None = None
+    #: the sensors' clock: wall-clock time, or the replay instant (settings.as_of)
+    now: Callable[[], float] = time.time
 
     def job(self, name: str, description: str, domains: Sequence[str]):
         """A job refreshing ``domains`` of a symbol range and publishing them; Dagster's run
@@ -152,7 +160,12 @@ class RefreshLoop:
 
     def sensor(self, name: str, job, domains: Sequence[str], budget_seconds: float,
                refresh_seconds: float | None = None):
-        """The per-symbol freshness sensor requesting ``job`` for symbols past their age."""
+        """The per-symbol freshness sensor requesting ``job`` for symbols whose data is due, on
+        the cadence of ``domains[0]`` (from settings; else derived here from the budget)."""
+        plan = self.cadences.get(domains[0]) or cadence(
+            budget_seconds, expected_run_seconds(domains[0]), refresh_seconds)
+        session_bound = bool(set(domains) & SESSION_DOMAINS)
         return build_freshness_sensor(name, job, [AssetKey(d) for d in domains],
-                                      list(self.universe), budget_seconds,
-                                      default_running=self.live, refresh_seconds=refresh_seconds)
+                                      list(self.universe), plan, default_running=self.live,
+                                      session_bound=session_bound, clock=self.clock,
+                                      now=self.now)

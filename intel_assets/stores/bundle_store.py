@@ -410,6 +410,29 @@ class BundleStore:
 
         return self._read(query, {}, single_statement=False) if wanted else {}  # chunked
 
+    def staged_facts(self, kind: str, symbols: Iterable[str]
+                     ) -> dict[str, tuple[str | None, datetime | None, datetime]]:
+        """Per staged symbol of `kind`: (block state, block asOf, when it was staged), for the
+        freshness sensor; one query per 500 symbols. Symbols never staged are absent."""
+        wanted = list(dict.fromkeys(normalize_symbol(s) for s in symbols))
+
+        def query(cursor: _Cursor) -> dict[str, tuple[str | None, datetime | None, datetime]]:
+            found: dict[str, tuple[str | None, datetime | None, datetime]] = {}
+            for start in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[start:start + _IN_CHUNK]
+                marks = ", ".join("?" for _ in chunk)
+                sql = (f"SELECT symbol, body, updated_at FROM staged_blocks WHERE kind = ? AND "
+                       f"symbol IN ({marks})")
+                for symbol, body, updated in cursor.execute(sql, (kind, *chunk)).fetchall():
+                    block = json.loads(body)
+                    as_of = block.get("asOf")
+                    found[symbol] = (block.get("state"),
+                                     _to_dt(as_of.replace("Z", "+00:00")) if as_of else None,
+                                     _to_dt(updated))
+            return found
+
+        return self._read(query, {}, single_statement=False) if wanted else {}
+
     def publish(self, bundles: Sequence[MarketContextBundle], run_id: str | None = None) -> list[str]:
         """Append these bundles to history and make each the latest of its symbol unless that
         symbol's latest is as of a later instant (a backfill of the past never replaces newer
