@@ -119,7 +119,9 @@ def test_technicals_use_no_bar_after_the_clock(lean_run, lean_dir):
 
 
 def test_stale_technicals_are_flagged_and_lower_quality(tmp_path, chdb_dsn):
-    end = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)  # Friday 16:00 New York
+    # Friday 15:00 New York: in session, ten minutes without bars is stale (after the close the
+    # market clock keeps the session's last bar ok: test_after_close_technicals_stay_ok)
+    end = datetime(2024, 3, 8, 20, 0, tzinfo=timezone.utc)
     fresh = _settings(tmp_path / "a", chdb_dsn, universe="SYNA,SYNB", as_of=end.isoformat())
     seed(fresh, synthetic=True)
     with DagsterInstance.ephemeral() as instance:
@@ -135,6 +137,30 @@ def test_stale_technicals_are_flagged_and_lower_quality(tmp_path, chdb_dsn):
     assert "technicals_stale" in stale_bundle["riskFlags"]
     assert "technicals_stale" in stale_bundle["domains"]["technicals"]["riskFlags"]
     assert stale_bundle["qualityScore"] < fresh_bundle["qualityScore"]
+
+
+def test_after_close_technicals_stay_ok(tmp_path, chdb_dsn):
+    """Issue 13's measured "after the close every symbol is stale at quality 0.01", through the
+    assets: materialized ten minutes after Friday's 16:00 close, technicals and regime are ok,
+    flagged market_closed, at the quality they had at the close; freshness is the wall age."""
+    end = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)  # Friday 16:00 New York
+    fresh = _settings(tmp_path / "a", chdb_dsn, universe="SYNA,SYNB", as_of=end.isoformat())
+    seed(fresh, synthetic=True)
+    with DagsterInstance.ephemeral() as instance:
+        assert _run(fresh, instance).success
+    fresh_bundle = _latest(fresh, "SYNA")
+    late = fresh.model_copy(update={"as_of": end + timedelta(minutes=10)})
+    with DagsterInstance.ephemeral() as instance:
+        assert _run(late, instance).success
+    closed = _latest(late, "SYNA")
+    for domain in ("technicals", "regime"):
+        block = closed["domains"][domain]
+        assert block["state"] == "ok", block
+        assert "market_closed" in block["riskFlags"]
+        assert block["freshnessSeconds"] == 600
+        assert block["payload"]["session"]["marketClosed"] is True
+        assert block["qualityScore"] == fresh_bundle["domains"][domain]["qualityScore"]
+    assert "technicals_stale" not in closed["riskFlags"]
 
 
 def test_symbol_without_data_is_missing_not_a_crash(tmp_path, chdb_dsn):
