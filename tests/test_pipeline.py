@@ -208,6 +208,13 @@ def test_failed_blocking_check_stops_publication(tmp_path, chdb_dsn):
     assert _latest(settings, "SYNA") == before, "Torghut keeps the last good bundle"
 
 
+def _store_resource(settings):
+    """The sensors' bundle_store resource, as the code location binds it."""
+    from intel_assets.definitions import market_context_resources
+
+    return {"bundle_store": market_context_resources(settings)["bundle_store"]}
+
+
 def _sensor_tick_after_refreshing(tmp_path, chdb_dsn, first: str, last: str):
     """The technicals freshness sensor's tick after refreshing first..last of SYNA..SYND."""
     end = datetime(2024, 3, 8, 21, 0, tzinfo=timezone.utc)
@@ -217,7 +224,9 @@ def _sensor_tick_after_refreshing(tmp_path, chdb_dsn, first: str, last: str):
     sensor = defs.resolve_sensor_def("symbol_freshness_sensor")
     with DagsterInstance.ephemeral() as instance:
         assert _run(settings, instance, first, last).success
-        return sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
+        with build_sensor_context(instance=instance, definitions=defs,
+                                  resources=_store_resource(settings)) as context:
+            return sensor.evaluate_tick(context)
 
 
 def test_freshness_sensor_requests_refresh_of_unmaterialized_range(tmp_path, chdb_dsn):
@@ -227,7 +236,8 @@ def test_freshness_sensor_requests_refresh_of_unmaterialized_range(tmp_path, chd
     assert request.partition_key_range.start == "SYNC"
     assert request.partition_key_range.end == "SYND"
     assert request.tags["intel/stale_symbols"] == "SYNC,SYND"
-    assert json.loads(result.cursor)["stale"] == ["SYNC", "SYND"]
+    # the replay instant is Friday's close: refreshed symbols idle, never-staged ones are due
+    assert json.loads(result.cursor)["counts"] == {"market_closed": 2, "never_staged": 2}
 
 
 def test_freshness_sensor_coalesces_gaps_into_one_range_run(tmp_path, chdb_dsn):
@@ -407,12 +417,11 @@ def test_clickhouse_down_publishes_source_errors_not_a_failed_run(tmp_path, monk
     assert clickhouse["lastSuccessAt"] is None and "s3cret" not in clickhouse["lastError"]
 
 
-def test_freshness_sensor_refreshes_ahead_of_the_budget_and_never_piles_up(tmp_path, chdb_dsn):
-    """INTEL_TECHNICALS_REFRESH_SECONDS below the budget: symbols refreshed longer ago than it
-    are requested again (the sensor evaluates every half of it, >= 5 s); while a refresh of the
-    job is queued or running, nothing more is requested (it refreshes them)."""
-    import time
-
+def test_freshness_sensor_takes_the_refresh_override_and_never_piles_up(tmp_path, chdb_dsn):
+    """INTEL_TECHNICALS_REFRESH_SECONDS overrides the derived refresh age (the sensor evaluates
+    every half of it, >= 5 s); while a refresh of the job is queued or running, nothing more is
+    requested (it refreshes them). Under this replay clock (Friday's close) the refreshed SYNA
+    is held (market closed) and the never-staged SYNB is due."""
     from dagster import DagsterRunStatus
 
     from intel_assets.jobs import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
@@ -426,14 +435,18 @@ def test_freshness_sensor_refreshes_ahead_of_the_budget_and_never_piles_up(tmp_p
     assert sensor.minimum_interval_seconds == 5
     assert "older than 5 s (budget 60 s" in sensor.description
     with DagsterInstance.ephemeral() as instance:
-        assert _run(settings, instance).success
-        time.sleep(5.5)  # now older than the refresh age, still within the 60-s budget
-        due = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
+        assert _run(settings, instance, "SYNA", "SYNA").success
+        with build_sensor_context(instance=instance, definitions=defs,
+                                  resources=_store_resource(settings)) as context:
+            due = sensor.evaluate_tick(context)
         assert [(r.partition_key_range.start, r.partition_key_range.end)
-                for r in due.run_requests] == [("SYNA", "SYNB")]
+                for r in due.run_requests] == [("SYNB", "SYNB")]
+        assert due.run_requests[0].tags["intel/due_reasons"] == "market_closed 1, never_staged 1"
         running = instance.create_run_for_job(
             defs.resolve_job_def("refresh_technicals"), status=DagsterRunStatus.STARTED,
             tags={PARTITION_RANGE_START_TAG: "SYNA", PARTITION_RANGE_END_TAG: "SYNB"})
-        held = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
+        with build_sensor_context(instance=instance, definitions=defs,
+                                  resources=_store_resource(settings)) as context:
+            held = sensor.evaluate_tick(context)
         assert held.run_requests == []
         assert f"run {running.run_id[:8]} of refresh_technicals is STARTED" in held.skip_message
