@@ -82,6 +82,8 @@ class StepProgress:
             if kind is DagsterEventType.STEP_FAILURE and self.failed_step is None:
                 self.failed_step = step
                 error = event.step_failure_data.error if event.step_failure_data else None
+                while error is not None and error.cause is not None:  # the user code's error
+                    error = error.cause
                 self.failure = (error.message.strip().splitlines() or ["no message"])[0] \
                     if error is not None else "no message"
             counted = ", ".join(f"{n} {name}" for name, n in sorted(self.counts.get(step, {}).items()))
