@@ -115,6 +115,20 @@ def test_materialize_two_symbols_runs_exactly_them_and_names_the_runs(synthetic_
                 == "intel_assets.definitions"
 
 
+def test_materialize_with_news_down_says_which_blocks_it_kept(synthetic_demo):
+    """Issue 13 §2: a degraded refresh overwrote the better published block and said nothing.
+    With the news provider down, materialize keeps each symbol's published news block (within
+    its budget at the same clock) and says so, symbol and domain, with the refresh's problem."""
+    home, _ = synthetic_demo
+    done = _cli(["materialize", "SYN000"], home, ALPACA_API_KEY_ID="key", ALPACA_API_SECRET_KEY="secret",
+                INTEL_ALPACA_DATA_URL="http://127.0.0.1:1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    kept = [line.strip() for line in done.stdout.splitlines() if line.strip().startswith("kept ")]
+    assert len(kept) == 1 and kept[0].startswith("kept SYN000 news: news fetch failed"), done.stdout
+    assert "block as of" in kept[0] and "(stale, quality" in kept[0]
+    assert _table(done.stdout)["SYN000"][4] == "stale"
+
+
 def test_a_failed_run_is_one_error_line_with_the_log_path(tmp_path):
     """Issue 13 §2: after a failed run materialize printed the old healthy-looking table under
     ~105 lines of traceback and no "run failed" line. A real failure: the bundle store (SQLite)

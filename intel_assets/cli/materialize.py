@@ -182,15 +182,20 @@ def _outcome(result, took: float, symbols: list[str], bundles: dict) -> str:
 
 
 def kept_blocks(bundles: dict) -> list[str]:
-    """'SYMBOL domain: why' for each block a run kept from the published bundle."""
+    """'SYMBOL domain: why' for each block a run kept instead of its refresh's: from the
+    published bundle (domain.bundle.keep_better) or the last staged block (news's own reuse)."""
     from intel_assets.domain.bundle import KEPT_FROM_PUBLISHED
 
-    return [f"{symbol} {name}: {block['payload'].get('fetchError', '?')}; kept the published "
-            f"block as of {block['payload'][KEPT_FROM_PUBLISHED]} (stale, quality "
-            f"{block['qualityScore']:.2f})"
-            for symbol, bundle in bundles.items()
-            for name, block in bundle["domains"].items()
-            if KEPT_FROM_PUBLISHED in (block.get("payload") or {})]
+    lines = []
+    for symbol, bundle in bundles.items():
+        for name, block in bundle["domains"].items():
+            payload = block.get("payload") or {}
+            source = payload.get(KEPT_FROM_PUBLISHED) or payload.get("reusedFromAsOf")
+            if source:
+                lines.append(f"{symbol} {name}: {payload.get('fetchError', '?')}; kept the "
+                             f"{'published' if KEPT_FROM_PUBLISHED in payload else 'last good'} "
+                             f"block as of {source} (stale, quality {block['qualityScore']:.2f})")
+    return lines
 
 
 def materialize_cmd(symbols: list[str]) -> int:
