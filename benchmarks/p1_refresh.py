@@ -117,6 +117,10 @@ def single_run(ws: Workspace, instance: Any) -> dict[str, Any]:
         "per_symbol_ms": round(wall / len(ws.symbols) * 1000.0, 2),
     }
     figures.update(run_event_stats(instance, result.run_id, call_start, call_end))
+    # each partition's event carries its own metadata (issue 13): the size of one event
+    mats = figures.get("event_counts", {}).get("ASSET_MATERIALIZATION", 0)
+    figures["materialization_event_bytes_each"] = (
+        round(figures["materialization_event_bytes"] / mats) if mats else None)
     if pg_delta is not None:
         # PostgreSQL activity in the Dagster database during the call, from pg_stat_database
         # (the probes connect to the `postgres` database, so they are not counted).

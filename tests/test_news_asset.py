@@ -59,7 +59,7 @@ def test_one_partition_stages_a_cited_news_block(server, tmp_path):
     assert block.payload["weightedScore"] > 0 and block.payload["newestArticleAt"] == "2013-10-11T19:56:00Z"
     assert block.payload["window"]["start"] == "2013-10-10T19:59:00Z"
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
-    assert metadata["state_ok"].value == 1 and metadata["articles_cited"].value == 4
+    assert metadata["state"].value == "ok" and metadata["articles_cited"].value == 4  # SPY's own
 
 
 def test_a_partition_range_is_one_run_with_one_batched_news_request(server, tmp_path):
@@ -96,9 +96,11 @@ def test_faults_never_fail_the_run_and_the_bundle_still_publishes(server, tmp_pa
         assert block.quality_score <= 0.5  # the provider is down: the reused block scores half
         assert block.payload["fetchError"].startswith("news fetch failed: HTTP 500") and block.citations
     assert not {"news_stale", "news_fetch_failed"} & set(blocks["AIG"].risk_flags + blocks["BAC"].risk_flags)
-    metadata = [e.materialization.metadata for e in second.get_asset_materialization_events()
-                if e.asset_key.path == ["news"]][0]
-    assert metadata["fetch_failures"].value == 2 and metadata["fetch_failure_kinds"].value == "http=2"
+    metadata = {e.partition: e.materialization.metadata for e in second.get_asset_materialization_events()
+                if e.asset_key.path == ["news"]}  # each partition says whether ITS fetch failed
+    assert {s: m["fetch_failure"].value for s, m in metadata.items() if "fetch_failure" in m} == {
+        "IBM": "http", "SPY": "http"}
+    assert metadata["IBM"]["state"].value == "stale" and metadata["AIG"]["state"].value == "ok"
     health = res["bundle_store"].store.provider_health()["news"]  # served as providerHealth
     assert health["configured"] and health["consecutiveFailures"] == 1
     assert health["lastError"].startswith("2 of 4 symbols failed (http)") and SECRET not in health["lastError"]
@@ -117,6 +119,7 @@ def test_faults_never_fail_the_run_and_the_bundle_still_publishes(server, tmp_pa
     assert all(SECRET not in json.dumps(b.to_wire()) for b in errored.values())
     stored = MarketContextBundle.model_validate(json.loads(fresh["bundle_store"].store.latest("SPY").body))
     assert stored.domains.news.state is DomainState.ERROR and "news_error" in stored.risk_flags
-    metadata = [e.materialization.metadata for e in third.get_asset_materialization_events()
-                if e.asset_key.path == ["news"]][0]
-    assert metadata["state_error"].value == 4 and metadata["fetch_failure_kinds"].value == "malformed=4"
+    metadata = {e.partition: e.materialization.metadata for e in third.get_asset_materialization_events()
+                if e.asset_key.path == ["news"]}
+    assert {s: (m["state"].value, m["fetch_failure"].value) for s, m in metadata.items()} == {
+        s: ("error", "malformed") for s in SYMBOLS}

@@ -10,12 +10,12 @@ from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
     MaterializeResult,
-    MetadataValue,
     PartitionsDefinition,
     asset,
 )
 
-from intel_assets.assets.common import GROUP, run_symbols, symbol_table
+from intel_assets.assets.common import GROUP, add_partition_metadata, log_run_summary, run_symbols
+from intel_assets.assets.fundamentals import RESEARCH_KIND
 from intel_assets.checks.contract import build_bundle_checks
 from intel_assets.contracts.bundle import DOMAINS, DomainBlock, MarketContextBundle
 from intel_assets.domain.bundle import keep_better, merge_bundle
@@ -24,13 +24,17 @@ from intel_assets.resources.bundle_store import BundleStoreResource
 from intel_assets.resources.context_policy import ContextPolicyResource
 
 
-def bundle_table(bundles: list[MarketContextBundle]) -> MetadataValue:
-    rows = {b.symbol: (f"{b.quality_score:.2f}",
-                       *(getattr(b.domains, d).state.value for d in DOMAINS),
-                       ", ".join(b.risk_flags) or "-")
-            for b in bundles}
-    flagged = {b.symbol for b in bundles if b.risk_flags}
-    return symbol_table(("quality", *DOMAINS, "risk flags"), rows, lambda s: s in flagged)
+def bundle_values(bundle: MarketContextBundle) -> dict[str, object]:
+    """A bundle partition's metadata: its quality, age, each domain's state and quality, flags."""
+    values: dict[str, object] = {"bundle_quality": float(bundle.quality_score),
+                                 "age_s": bundle.freshness_seconds,
+                                 "source_count": bundle.source_count,
+                                 "risk_flags": ", ".join(bundle.risk_flags) or "-"}
+    for domain in DOMAINS:
+        block = getattr(bundle.domains, domain)
+        values[f"{domain}_state"] = block.state.value
+        values[f"{domain}_quality"] = float(block.quality_score)
+    return values
 
 
 def build_bundle_assets(partitions_def: PartitionsDefinition, domain_assets: list) -> list:
@@ -39,6 +43,7 @@ def build_bundle_assets(partitions_def: PartitionsDefinition, domain_assets: lis
         backfill_policy=BackfillPolicy.single_run(),
         deps=domain_assets,
         group_name=GROUP,
+        owners=["team:market-context"], tags={"domain": "bundle", "layer": "bundle"},
         kinds={"python"},
         description="The wire bundle per symbol: every domain (missing ones marked and "
         "flagged), freshness re-measured against the clock, quality scored.",
@@ -75,19 +80,18 @@ def build_bundle_assets(partitions_def: PartitionsDefinition, domain_assets: lis
             bundles.append(merge_bundle(symbol, now, blocks, budgets))
         store.stage("bundle", {b.symbol: b.to_wire() for b in bundles},
                     run_id=context.run.run_id, as_of=now)
-        return MaterializeResult(metadata={
-            "as_of": now.isoformat(),
-            "symbols": len(bundles),
-            "mean_quality": round(sum(b.quality_score for b in bundles) / max(1, len(bundles)), 4),
-            "flagged": sum(1 for b in bundles if b.risk_flags),
-            "bundles": bundle_table(bundles),
-        })
+        add_partition_metadata(context, {b.symbol: bundle_values(b) for b in bundles})
+        log_run_summary(context, "market_context_bundle",
+                        {b.symbol: "flagged" if b.risk_flags else "clean" for b in bundles},
+                        {b.symbol: b.quality_score for b in bundles})
+        return MaterializeResult(metadata={"as_of": now.isoformat()})
 
     @asset(
         partitions_def=partitions_def,
         backfill_policy=BackfillPolicy.single_run(),
         deps=[market_context_bundle],
         group_name=GROUP,
+        owners=["team:market-context"], tags={"domain": "bundle", "layer": "serving"},
         kinds={"python", "sql"},
         description="Publishes each checked bundle: in one transaction upserts the latest "
         "bundle per symbol (what Torghut reads) and appends to the bundle history.",
@@ -104,10 +108,17 @@ def build_bundle_assets(partitions_def: PartitionsDefinition, domain_assets: lis
             raise RuntimeError(f"no staged bundle for {absent}; materialize market_context_bundle first")
         bundles = [MarketContextBundle.model_validate(staged[s]) for s in symbols]
         etags = store.publish(bundles, run_id=context.run.run_id)
-        return MaterializeResult(metadata={
-            "published": len(bundles),
-            "etags": symbol_table(("etag",), {b.symbol: (f"`{e}`",) for b, e in zip(bundles, etags)}),
-        })
+        # The research brief is served from its staged row (the serving API's /research), so
+        # publishing a bundle publishes the brief staged with it: each partition records which.
+        briefs = store.staged(RESEARCH_KIND, symbols)
+        add_partition_metadata(context, {
+            b.symbol: {"etag": e, "bundle_as_of": b.as_of_utc.isoformat(),
+                       "quality": float(b.quality_score),
+                       "brief_published": b.symbol in briefs,
+                       "brief_as_of": (briefs.get(b.symbol) or {}).get("asOf")}
+            for b, e in zip(bundles, etags)})
+        context.log.info(f"published {len(bundles)} bundle(s), {len(briefs)} with a research brief")
+        return MaterializeResult()
 
     return [market_context_bundle, published_bundle]
 

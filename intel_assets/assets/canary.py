@@ -71,6 +71,7 @@ def build_canary_asset(partitions_def: PartitionsDefinition):
 
     @asset(
         partitions_def=partitions_def, deps=[TORGHUT_EXECUTIONS.key], group_name=ROLLOUT_GROUP,
+        owners=["team:execution-parity"], tags={"domain": "canary", "layer": "evidence"},
         kinds={"python", "postgres"},
         description="The day's canary SLOs of the LEAN route for the canary subset "
         "(rollout_policy.canary_symbols/accounts): availability from Torghut's executions "

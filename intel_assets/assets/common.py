@@ -1,5 +1,6 @@
 """Owns what every per-symbol asset shares: group names, the partition set a run covers,
-per-symbol failure isolation, the run metadata table and the record of each provider poll
+per-symbol failure isolation, per-partition metadata (each symbol's own values on its
+materialization) and the record of each provider poll
 (what the serving API's health reports as providerHealth / ingestionHealth)."""
 
 
@@ -58,45 +59,74 @@ def blocks_for_symbols(
     return blocks
 
 
-#: A run over many symbols lists at most this many rows in its metadata table. Dagster copies a
-#: multi-partition run's metadata onto every partition's event, so a 500-row table would be
-#: written 500 times per asset (measured: 54 KB per event, 108 MB per refresh).
-TABLE_ROWS = 20
+#: Per-partition metadata. A run over many symbols writes one materialization per partition; a
+#: MaterializeResult's metadata is copied onto EVERY partition's event (Dagster's
+#: _get_output_asset_events merges the output metadata into each), so a run-level table costs
+#: its size times the partitions (measured: 54 KB per event, 108 MB per refresh). Instead each
+#: partition's event carries that symbol's own values, attached with
+#: context.add_asset_metadata(metadata, partition_key=symbol): Dagster merges the partition-
+#: scoped entries into that partition's one event (no extra event), so the partition page plots
+#: one symbol's quality and values over time.
 
 
-def symbol_table(header: Sequence[str], rows: Mapping[str, Sequence[object]],
-                 notable: Callable[[str], bool] = lambda symbol: True) -> MetadataValue:
-    """A markdown table of symbols: all of them for a small run, else the notable ones, bounded."""
-    symbols = sorted(rows)
-    if len(symbols) > TABLE_ROWS:
-        symbols = [s for s in symbols if notable(s)]
-    shown = symbols[:TABLE_ROWS]
-    lines = ["| symbol | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
-    lines += [f"| {s} | " + " | ".join(str(v) for v in rows[s]) + " |" for s in shown]
-    if len(rows) > len(shown):
-        lines.append(f"\n{len(shown)} of {len(rows)} symbols shown"
-                     + (" (only those not ok)" if len(rows) > TABLE_ROWS else ""))
-    return MetadataValue.md("\n".join(lines))
+def typed(value: object) -> MetadataValue | None:
+    """A typed metadata value (numbers plot in the UI); None for an absent value (key left out)."""
+    if value is None:
+        return None
+    if isinstance(value, MetadataValue):
+        return value
+    if isinstance(value, bool):
+        return MetadataValue.bool(value)
+    if isinstance(value, int):
+        return MetadataValue.int(value)
+    if isinstance(value, float):
+        return MetadataValue.float(value) if value == value else None  # NaN: no value
+    return MetadataValue.text(str(value))
 
 
-def blocks_metadata(blocks: Mapping[str, DomainBlock]) -> dict[str, object]:
-    """Run-level metadata: counts by state and a (bounded) per-symbol table for the Dagster UI."""
-    states = Counter(b.state.value for b in blocks.values())
-    sample = {s for s, b in blocks.items() if SAMPLE_FLAG in b.risk_flags}
-    rows = {
-        symbol: (block.state.value + (" (sample)" if symbol in sample else ""),
-                 "-" if block.freshness_seconds is None else block.freshness_seconds,
-                 f"{block.quality_score:.2f}", ", ".join(block.risk_flags) or "-")
-        for symbol, block in blocks.items()
+def block_metadata(block: DomainBlock, values: Mapping[str, object] | None = None
+                   ) -> dict[str, MetadataValue]:
+    """One symbol's block as typed metadata: state, age, quality, flags, then its key values."""
+    entries: dict[str, object] = {
+        "state": block.state.value,
+        "age_s": block.freshness_seconds,
+        "quality": float(block.quality_score),
+        "risk_flags": ", ".join(block.risk_flags) or "-",
+        "sample_data": SAMPLE_FLAG in block.risk_flags,  # built from our packaged samples
+        **(values or {}),
     }
-    return {
-        "symbols": len(blocks),
-        **{f"state_{state}": states.get(state, 0) for state in ("ok", "stale", "missing", "error")},
-        "sample_data_blocks": MetadataValue.int(len(sample)),  # built from our packaged samples
-        "mean_quality": round(sum(b.quality_score for b in blocks.values()) / max(1, len(blocks)), 4),
-        "by_symbol": symbol_table(("state", "age s", "quality", "flags"), rows,
-                                  lambda s: blocks[s].state.value != "ok"),
-    }
+    return {k: v for k, v in ((k, typed(v)) for k, v in entries.items()) if v is not None}
+
+
+def add_partition_metadata(context: AssetExecutionContext,
+                           per_symbol: Mapping[str, Mapping[str, object]]) -> None:
+    """Attach each symbol's metadata to its own partition's materialization (one event each)."""
+    for symbol, entries in per_symbol.items():
+        metadata = {k: v for k, v in ((k, typed(v)) for k, v in entries.items()) if v is not None}
+        context.add_asset_metadata(metadata, partition_key=symbol)
+
+
+def log_run_summary(context: AssetExecutionContext, what: str,
+                    states: Mapping[str, str], qualities: Mapping[str, float]) -> None:
+    """The run-level summary (counts by state, mean quality) as ONE log line of the run, not
+    as metadata (which Dagster would copy onto every partition's event)."""
+    counts = Counter(states.values())
+    mean_quality = sum(qualities.values()) / max(1, len(qualities))
+    context.log.info(f"{what}: {len(states)} symbol(s), "
+                     + ", ".join(f"{s} {counts[s]}" for s in sorted(counts))
+                     + f"; mean quality {mean_quality:.3f}")
+
+
+def blocks_metadata(context: AssetExecutionContext, blocks: Mapping[str, DomainBlock],
+                    values: Callable[[str, DomainBlock], Mapping[str, object]] | None = None
+                    ) -> None:
+    """Each symbol's block metadata on its partition's event (``values(symbol, block)``: the
+    domain's key values), and the run summary as one log line."""
+    add_partition_metadata(context, {symbol: block_metadata(block, values(symbol, block) if values else None)
+                                     for symbol, block in blocks.items()})
+    log_run_summary(context, context.assets_def.key.to_user_string(),
+                    {s: b.state.value for s, b in blocks.items()},
+                    {s: b.quality_score for s, b in blocks.items()})
 
 
 class Poll:

@@ -21,9 +21,9 @@ from intel_assets.assets.common import (
     blocks_for_symbols,
     blocks_metadata,
     log_symbol_problems,
+    add_partition_metadata,
     provider_poll,
     run_symbols,
-    symbol_table,
 )
 from intel_assets.contracts.bundle import DomainBlock
 from intel_assets.domain.fundamentals import DOMAIN, FilingProvenance, fundamentals_block
@@ -96,12 +96,32 @@ def _brief_inputs(staged: dict[str, dict[str, dict]], symbol: str, now: datetime
     return blocks
 
 
+def fundamentals_values(symbol: str, block: DomainBlock) -> dict[str, object]:
+    """A fundamentals partition's key values: TTM revenue and its period end."""
+    revenue = block.payload.get("ttmRevenue")
+    return {"ttm_revenue": None if revenue is None else float(revenue),
+            "period_end": block.payload.get("periodEnd")}
+
+
+def brief_values(brief: dict) -> dict[str, object]:
+    """A research brief partition's metadata: the brief's text (its claims), headline, counts."""
+    claims = [c.get("text", "") for c in brief.get("claims", []) if isinstance(c, dict)]
+    return {"brief": " ".join(claims) or "(no claims)",
+            "headline": claims[0] if claims else "(no claims)",
+            "uncertainty": brief.get("uncertainty"),
+            "word_count": brief.get("wordCount"),
+            "claims": len(claims),
+            "data_gaps": ", ".join(brief.get("dataGaps", [])) or "-",
+            "sample_data": bool(brief.get("riskFlags"))}
+
+
 def build_fundamentals_assets(partitions_def: PartitionsDefinition) -> list:
     @asset(
         name="fundamentals",
         partitions_def=partitions_def,
         backfill_policy=BackfillPolicy.single_run(),
         group_name=GROUP,
+        owners=["team:market-context"], tags={"domain": "fundamentals", "layer": "context"},
         kinds={"python", "sec"},
         description="Per-symbol point-in-time fundamentals from SEC EDGAR companyfacts and "
         "submissions: TTM revenue/net income/diluted EPS, YoY growth, margins, shares, debt, "
@@ -145,12 +165,11 @@ def build_fundamentals_assets(partitions_def: PartitionsDefinition) -> list:
         bundle_store.store.stage(DOMAIN, {s: b.to_wire() for s, b in blocks.items()},
                                  run_id=context.run.run_id, as_of=now)
         stats = dict(client.stats) if client is not None else {}
-        return MaterializeResult(metadata={
-            "as_of": now.isoformat(),
-            "edgar_requests": stats.get("requests", 0),
-            "edgar_not_modified": stats.get("notModified", 0),
-            **blocks_metadata(blocks),
-        })
+        blocks_metadata(context, blocks, fundamentals_values)
+        # the run's EDGAR traffic, once: not metadata (copied onto every partition's event)
+        context.log.info(f"EDGAR: {stats.get('requests', 0)} request(s), "
+                         f"{stats.get('notModified', 0)} not modified")
+        return MaterializeResult(metadata={"as_of": now.isoformat()})
 
     @asset(
         name="research_brief",
@@ -158,6 +177,7 @@ def build_fundamentals_assets(partitions_def: PartitionsDefinition) -> list:
         backfill_policy=BackfillPolicy.single_run(),
         deps=[AssetKey(kind) for kind in BRIEF_INPUTS],
         group_name=GROUP,
+        owners=["team:market-context"], tags={"domain": "research", "layer": "brief"},
         kinds={"python"},
         description="Per-symbol research brief (staged kind 'research', served apart from the "
         "wire bundle): <= 120 words of deterministic claims over the technicals, regime, news "
@@ -186,17 +206,13 @@ def build_fundamentals_assets(partitions_def: PartitionsDefinition) -> list:
             briefs[symbol] = {"symbol": symbol, "asOf": as_of, "brief": brief}
         log_symbol_problems(context, "research brief failed", failures)
         bundle_store.store.stage(RESEARCH_KIND, briefs, run_id=context.run.run_id, as_of=now)
+        # Each symbol's brief, inline on its partition page (text metadata renders inline; md
+        # would sit behind a "Show" button), the run's uncertainty counts as one log line.
+        add_partition_metadata(context, {s: brief_values(item["brief"]) for s, item in briefs.items()})
         levels = Counter(b["brief"]["uncertainty"] for b in briefs.values())
-        rows = {symbol: (b["uncertainty"] + (" (sample)" if b.get("riskFlags") else ""),
-                         b["wordCount"], len(b["claims"]), ", ".join(b.get("dataGaps", [])) or "-")
-                for symbol, b in ((s, item["brief"]) for s, item in briefs.items())}
-        return MaterializeResult(metadata={
-            "as_of": as_of,
-            "symbols": len(briefs),
-            **{f"uncertainty_{level}": levels.get(level, 0) for level in ("low", "medium", "high")},
-            "by_symbol": symbol_table(("uncertainty", "words", "claims", "gaps"), rows,
-                                      lambda s: briefs[s]["brief"]["uncertainty"] == "high"),
-        })
+        context.log.info(f"research_brief: {len(briefs)} symbol(s), uncertainty "
+                         + ", ".join(f"{lv} {levels.get(lv, 0)}" for lv in ("low", "medium", "high")))
+        return MaterializeResult(metadata={"as_of": as_of})
 
     return [fundamentals, research_brief]
 

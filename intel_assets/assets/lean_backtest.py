@@ -79,6 +79,7 @@ def build_lean_backtest_asset():
     @asset(
         name=LEAN_BACKTEST_ASSET,
         group_name=PARITY_GROUP,
+        owners=["team:execution-parity"], tags={"domain": "lean_backtest", "layer": "evidence"},
         kinds={"python"},
         description="A backtest (run config: lane and the runner's config with its intents "
         "inline) submitted to the LEAN runner's backtest upstream exactly as Torghut's LEAN "

@@ -31,12 +31,23 @@ from intel_assets.resources.bundle_store import BundleStoreResource
 from intel_assets.resources.context_policy import ContextPolicyResource
 
 
+def news_values(block: DomainBlock, failure: NewsFetchError | None) -> dict[str, object]:
+    """A news partition's key values: sentiment score, article count, citations, fetch failure."""
+    p = block.payload
+    score = p.get("weightedScore")
+    return {"sentiment_score": None if score is None else float(score),
+            "article_count": p.get("articleCount"),
+            "articles_cited": block.source_count,
+            "fetch_failure": failure.kind if failure is not None else None}
+
+
 def build_news_assets(partitions_def: PartitionsDefinition) -> list:
     @asset(
         name="news",
         partitions_def=partitions_def,
         backfill_policy=BackfillPolicy.single_run(),
         group_name=GROUP,
+        owners=["team:market-context"], tags={"domain": "news", "layer": "context"},
         kinds={"python", "alpaca"},
         description="Per-symbol news from Alpaca for the window before the clock (default 24 h): "
         "validated, deduplicated, no look-ahead, Loughran-McDonald sentiment (VADER second) "
@@ -85,15 +96,12 @@ def build_news_assets(partitions_def: PartitionsDefinition) -> list:
         )
         bundle_store.store.stage(DOMAIN, {s: b.to_wire() for s, b in blocks.items()},
                                  run_id=context.run.run_id, as_of=now)
-        return MaterializeResult(metadata={
-            "as_of": now.isoformat(),
-            "window_start": since.isoformat(),
-            "articles_cited": sum(b.source_count for b in blocks.values()),
-            "fetch_failures": len(failures),
-            "fetch_failure_kinds": ", ".join(f"{k}={n}" for k, n in
-                                             sorted(Counter(f.kind for f in failures.values()).items())) or "-",
-            **blocks_metadata(blocks),
-        })
+        blocks_metadata(context, blocks, lambda s, b: news_values(b, failures.get(s)))
+        if failures:  # the run's failure kinds, once (not copied onto every partition's event)
+            context.log.info("news fetch failure kinds: " + ", ".join(
+                f"{k}={n}" for k, n in sorted(Counter(f.kind for f in failures.values()).items())))
+        return MaterializeResult(metadata={"as_of": now.isoformat(),
+                                           "window_start": since.isoformat()})
 
     return [news]
 

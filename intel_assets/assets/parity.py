@@ -163,6 +163,7 @@ def build_parity_assets(partitions_def: PartitionsDefinition) -> list:
         partitions_def=partitions_def,
         deps=[TRADE_DECISIONS.key],
         group_name=PARITY_GROUP,
+        owners=["team:execution-parity"], tags={"domain": "parity", "layer": "evidence"},
         kinds={"python", "postgres"},
         check_specs=[AssetCheckSpec(
             EVIDENCE_CHECK, asset="parity_backtest", blocking=True,
@@ -242,6 +243,7 @@ def build_parity_assets(partitions_def: PartitionsDefinition) -> list:
         partitions_def=partitions_def,
         deps=[parity_backtest],
         group_name=PARITY_GROUP,
+        owners=["team:execution-parity"], tags={"domain": "tca", "layer": "evidence"},
         kinds={"python"},
         description="TCA of the day's evidence per venue (slippage and shortfall vs arrival mid "
         "in bps, time to fill, fill rate, fees; in Torghut's terms: slippage vs arrival price, "

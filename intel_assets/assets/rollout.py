@@ -162,6 +162,7 @@ def build_rollout_assets(partitions_def: PartitionsDefinition, parity_assets: li
 
     @asset(
         deps=[TRADE_DECISIONS.key], group_name=ROLLOUT_GROUP, kinds={"python", "postgres"},
+        owners=["team:execution-parity"], tags={"domain": "rollout", "layer": "baseline"},
         description="Phase-0 baseline, materialized explicitly by an operator (never scheduled): "
         "schema/validation rejection rate, execution fill rate and rejected share by status, "
         "and degraded-context share of a window of Torghut days, frozen as a new version in "
@@ -196,6 +197,7 @@ def build_rollout_assets(partitions_def: PartitionsDefinition, parity_assets: li
 
     @asset(
         partitions_def=partitions_def, deps=[TRADE_DECISIONS.key], group_name=ROLLOUT_GROUP,
+        owners=["team:execution-parity"], tags={"domain": "guardrail", "layer": "evidence"},
         kinds={"python", "postgres"},
         description="The day's Torghut decisions: schema/validation rejections (by code and "
         "status) and market-context guardrail outcomes (decision_json.market_context_guardrail: "
@@ -221,6 +223,7 @@ def build_rollout_assets(partitions_def: PartitionsDefinition, parity_assets: li
 
     @asset(
         deps=[rollout_baseline, guardrail_daily, *parity_assets], group_name=ROLLOUT_GROUP,
+        owners=["team:execution-parity"], tags={"domain": "rollout", "layer": "gate"},
         kinds={"python"}, check_specs=rollout_check_specs(),
         description="The highest rollout phase (0 baseline, 1 context contract, 2 paper "
         "stability, 3 parity, 4 canary + approval) whose exit criteria and all lower phases' "

@@ -76,7 +76,8 @@ def _observable(table: str):
         warnings.simplefilter("ignore", BetaWarning)
         return observable_source_asset(
             key=SOURCE_KEYS[table], group_name=SOURCE_GROUP,
-            description=_SOURCE_DESCRIPTIONS[table], tags={"dagster/kind/clickhouse": ""},
+            description=_SOURCE_DESCRIPTIONS[table],
+            tags={"dagster/kind/clickhouse": "", "domain": "market_data", "layer": "source"},
             op_tags={GLOBAL_CONCURRENCY_TAG: CLICKHOUSE_POOL})(observe)  # no pool= argument here
 
 
@@ -92,6 +93,26 @@ def _technicals_core(payload: dict) -> list:
         payload.get("vwapDistanceBps"), payload.get("spreadBps"), payload.get("volumeZScore"),
         (payload.get("returns") or {}).get("r1m"), (payload.get("returns") or {}).get("r1d"),
     ]
+
+
+def _float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+def technicals_values(symbol: str, block: DomainBlock) -> dict[str, object]:
+    """A technicals partition's key values (typed metadata: the partition page plots them)."""
+    p = block.payload
+    return {"last_price": _float(p.get("lastPrice")), "rsi14": _float(p.get("rsi14")),
+            "spread_bps": _float(p.get("spreadBps"))}
+
+
+def regime_values(symbol: str, block: DomainBlock) -> dict[str, object]:
+    """A regime partition's levels: trend direction, volatility and liquidity level."""
+    p = block.payload
+    return {"trend": (p.get("trend") or {}).get("direction"),
+            "trend_strength": _float((p.get("trend") or {}).get("strength")),
+            "volatility_level": (p.get("volatility") or {}).get("level"),
+            "liquidity_level": (p.get("liquidity") or {}).get("level")}
 
 
 class MarketFrames:
@@ -146,6 +167,7 @@ def build_technicals_assets(partitions_def: PartitionsDefinition) -> list:
         backfill_policy=BackfillPolicy.single_run(),
         deps=[spec.key for spec in MARKET_DATA_SOURCES],
         group_name=GROUP,
+        owners=["team:market-context"], tags={"domain": "technicals", "layer": "context"},
         kinds={"python", "clickhouse"},
         pool=CLICKHOUSE_POOL,  # chdb: one process per data path (dagster.yaml limits the pool)
         description="Per-symbol technicals as of the clock from Torghut's ta_microbars (1-second "
@@ -190,13 +212,15 @@ def build_technicals_assets(partitions_def: PartitionsDefinition) -> list:
         )
         bundle_store.store.stage("technicals", {s: b.to_wire() for s, b in blocks.items()},
                                  run_id=context.run.run_id, as_of=now)
-        return MaterializeResult(metadata={"as_of": now.isoformat(), **blocks_metadata(blocks)})
+        blocks_metadata(context, blocks, technicals_values)
+        return MaterializeResult(metadata={"as_of": now.isoformat()})
 
     @asset(
         partitions_def=partitions_def,
         backfill_policy=BackfillPolicy.single_run(),
         deps=[technicals, *[spec.key for spec in MARKET_DATA_SOURCES]],
         group_name=GROUP,
+        owners=["team:market-context"], tags={"domain": "regime", "layer": "context"},
         kinds={"python"},
         pool=CLICKHOUSE_POOL,
         description="Per-symbol regime: trend (direction, strength), volatility level by "
@@ -241,7 +265,8 @@ def build_technicals_assets(partitions_def: PartitionsDefinition) -> list:
         )
         bundle_store.store.stage("regime", {s: b.to_wire() for s, b in blocks.items()},
                                  run_id=context.run.run_id, as_of=now)
-        return MaterializeResult(metadata={"as_of": now.isoformat(), **blocks_metadata(blocks)})
+        blocks_metadata(context, blocks, regime_values)
+        return MaterializeResult(metadata={"as_of": now.isoformat()})
 
     return [technicals, regime]
 
