@@ -80,7 +80,8 @@ def test_demo_never_cites_sample_data_as_sec(lean_demo):
                  for key in instance.get_asset_keys()
                  for record in instance.fetch_materializations(key, limit=1000).records]
     assert texts and not any("sec.gov" in t or "SEC EDGAR" in t for t in texts)
-    assert any("sample_data_blocks" in t for t in texts)
+    # each partition's page says its block was built from the packaged samples
+    assert any("'sample_data': BoolMetadataValue(value=True)" in t for t in texts)
 
 
 def test_bundle_command_prints_the_published_wire_bundle(lean_demo):
