@@ -107,3 +107,16 @@ def test_bundle_brief_and_publication_per_partition(refreshed):
     assert latest["research_brief", "SYNA"]["brief"].value.startswith("SYNA technicals")
     assert latest["market_context_bundle", "SYNA"]["technicals_state"].value == "ok"
     assert latest["market_context_bundle", "NODATA"]["technicals_state"].value == "missing"
+
+
+def test_rollout_gate_draws_the_bundle_whose_checks_it_reads():
+    """Issue 13, section 3: the gate read market_context_bundle's contract checks from the
+    instance without a dep, so the lineage graph showed no bundle -> gate edge."""
+    from intel_assets.parity_definitions import build_parity_definitions
+
+    defs = build_parity_definitions(torghut_db_dsn="postgresql://u@127.0.0.1:1/x",
+                                    lean_runner_url="http://127.0.0.1:1",
+                                    alpaca_url="http://127.0.0.1:1", lean_data_dir="/nonexistent")
+    gate = defs.resolve_assets_def("rollout_gate")
+    assert AssetKey("market_context_bundle") in gate.asset_deps[AssetKey("rollout_gate")]
+    assert gate.specs_by_key[AssetKey("rollout_gate")].owners == ["team:execution-parity"]

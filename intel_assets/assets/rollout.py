@@ -156,6 +156,21 @@ def verdict_table(verdict: GateVerdict) -> MetadataValue:
     return MetadataValue.md("\n".join(lines))
 
 
+def criteria_lines(verdict: GateVerdict) -> dict[str, MetadataValue]:
+    """One inline text entry per criterion, e.g. ``criterion p3_slippage: pass - measured 3.1
+    bps <= threshold 5 bps (evidence: asset parity_backtest 2026-02-24)``."""
+    out: dict[str, MetadataValue] = {}
+    for c in verdict.criteria:
+        shown = "no value" if c.measured is None else f"{c.measured:.4g} {c.unit}".strip()
+        limit = "" if c.threshold is None else f" {c.comparison} threshold {c.threshold:.4g} {c.unit}".rstrip()
+        refs = "; ".join(" ".join(x for x in (e.kind, e.name, e.key) if x) for e in c.evidence[:3])
+        more = f" +{len(c.evidence) - 3} more" if len(c.evidence) > 3 else ""
+        out[f"criterion {c.id}"] = MetadataValue.text(
+            f"{'pass' if c.passed else 'FAIL'} (phase {c.phase}) - measured {shown}{limit}"
+            f" (evidence: {refs or 'none'}{more}); {c.message}")
+    return out
+
+
 def build_rollout_assets(partitions_def: PartitionsDefinition, parity_assets: list) -> list:
     """[rollout_baseline, guardrail_daily, rollout_gate]; guardrail_daily uses ``partitions_def``
     and rollout_gate depends on ``parity_assets`` (lineage only)."""
@@ -222,7 +237,10 @@ def build_rollout_assets(partitions_def: PartitionsDefinition, parity_assets: li
         })
 
     @asset(
-        deps=[rollout_baseline, guardrail_daily, *parity_assets], group_name=ROLLOUT_GROUP,
+        # market_context_bundle: the gate reads its contract checks' latest evaluations, so
+        # the lineage graph draws bundle -> gate (an explicit dep; it is never loaded as input)
+        deps=[rollout_baseline, guardrail_daily, *parity_assets, AssetKey(CONTRACT_ASSET)],
+        group_name=ROLLOUT_GROUP,
         owners=["team:execution-parity"], tags={"domain": "rollout", "layer": "gate"},
         kinds={"python"}, check_specs=rollout_check_specs(),
         description="The highest rollout phase (0 baseline, 1 context contract, 2 paper "
@@ -256,6 +274,11 @@ def build_rollout_assets(partitions_def: PartitionsDefinition, parity_assets: li
                 "phase_reached": reached, "phase_name": PHASES.get(reached, "none reached"),
                 "as_of_day": str(as_of),
                 "trading_calendar": calendar,
+                # Dagster's asset page puts md and table metadata behind a "[Show Markdown]" /
+                # "[Show Table]" button (dagster-webserver's bundle) but shows text inline: one
+                # text entry per criterion (result, measured vs threshold, evidence) is the
+                # criteria table readable at a glance; the md table stays for the full view.
+                **criteria_lines(verdict),
                 "criteria": verdict_table(verdict),
                 "criteria_json": MetadataValue.json([c.model_dump(mode="json", exclude={"evidence"})
                                                      for c in verdict.criteria]),
