@@ -119,4 +119,7 @@ def test_rollout_gate_draws_the_bundle_whose_checks_it_reads():
                                     alpaca_url="http://127.0.0.1:1", lean_data_dir="/nonexistent")
     gate = defs.resolve_assets_def("rollout_gate")
     assert AssetKey("market_context_bundle") in gate.asset_deps[AssetKey("rollout_gate")]
-    assert gate.specs_by_key[AssetKey("rollout_gate")].owners == ["team:execution-parity"]
+    spec = gate.specs_by_key[AssetKey("rollout_gate")]
+    assert spec.owners == ["team:execution-parity"] and spec.tags["layer"] == "gate"
+    [ref] = spec.metadata["dagster/code_references"].code_references  # the asset page links it
+    assert ref.file_path.endswith("intel_assets/assets/rollout.py") and ref.line_number > 0

@@ -14,7 +14,8 @@ from dagster import (
     asset,
 )
 
-from intel_assets.assets.common import GROUP, add_partition_metadata, log_run_summary, run_symbols
+from intel_assets.assets.common import (GROUP, add_partition_metadata, log_run_summary,
+                                        run_symbols, with_code_references)
 from intel_assets.assets.fundamentals import RESEARCH_KIND
 from intel_assets.checks.contract import build_bundle_checks
 from intel_assets.contracts.bundle import DOMAINS, DomainBlock, MarketContextBundle
@@ -128,5 +129,5 @@ def bundle_definitions(partitions_def: PartitionsDefinition,
     """The bundle slice: market_context_bundle from ``domain_keys``, its blocking checks and
     published_bundle (which a failed blocking check stops)."""
     market_context_bundle, published_bundle = build_bundle_assets(partitions_def, list(domain_keys))
-    return Definitions(assets=[market_context_bundle, published_bundle],
+    return Definitions(assets=with_code_references([market_context_bundle, published_bundle]),
                        asset_checks=build_bundle_checks(market_context_bundle, partitions_def))

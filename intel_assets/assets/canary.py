@@ -25,6 +25,7 @@ from dagster import (
     asset,
 )
 
+from intel_assets.assets.common import with_code_references
 from intel_assets.domain.canary_slo import (
     RUNNER_SOURCE,
     SERVING_SOURCE,
@@ -116,6 +117,6 @@ def canary_definitions(partitions_def: PartitionsDefinition) -> Definitions:
     canary = build_canary_asset(partitions_def)
     job = define_asset_job(CANARY_SLO_JOB, selection=AssetSelection.assets(canary),
                            description="A day's canary SLOs of the LEAN route.")
-    return Definitions(assets=[TORGHUT_EXECUTIONS, canary], jobs=[job],
+    return Definitions(assets=with_code_references([TORGHUT_EXECUTIONS, canary]), jobs=[job],
                        schedules=[build_canary_schedule(job, partitions_def,
                                                         default_running=False)])

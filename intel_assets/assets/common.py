@@ -5,12 +5,21 @@ materialization) and the record of each provider poll
 
 
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from dagster import AssetExecutionContext, AssetKey, AssetSelection, MetadataValue, define_asset_job
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSelection,
+    BetaWarning,
+    MetadataValue,
+    define_asset_job,
+    with_source_code_references,
+)
 
 from intel_assets.contracts.bundle import DomainBlock
 from intel_assets.domain.samples import SAMPLE_FLAG
@@ -127,6 +136,14 @@ def blocks_metadata(context: AssetExecutionContext, blocks: Mapping[str, DomainB
     log_run_summary(context, context.assets_def.key.to_user_string(),
                     {s: b.state.value for s, b in blocks.items()},
                     {s: b.quality_score for s, b in blocks.items()})
+
+
+def with_code_references(assets: Sequence) -> list:
+    """The assets linked to their defining file on the asset page (Dagster's
+    dagster/code_references metadata from each op's source; beta in Dagster 1.13)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BetaWarning)
+        return list(with_source_code_references(list(assets)))
 
 
 class Poll:

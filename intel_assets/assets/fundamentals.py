@@ -16,6 +16,7 @@ from dagster import (
 from pydantic import ValidationError
 
 from intel_assets.assets.common import (
+    with_code_references,
     RefreshLoop,
     GROUP,
     blocks_for_symbols,
@@ -224,6 +225,6 @@ def fundamentals_definitions(partitions_def: PartitionsDefinition, loop: Refresh
     fundamentals, research_brief = build_fundamentals_assets(partitions_def)
     job = loop.job(REFRESH_FUNDAMENTALS_JOB, "Refresh SEC fundamentals of a symbol range and "
                    "republish.", [DOMAIN])
-    return Definitions(assets=[fundamentals, research_brief], jobs=[job],
+    return Definitions(assets=with_code_references([fundamentals, research_brief]), jobs=[job],
                        sensors=[loop.sensor("fundamentals_freshness_sensor", job, [DOMAIN],
                                             budget_seconds)])

@@ -26,6 +26,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from intel_assets.assets.common import with_code_references
 from intel_assets.assets.parity import PARITY_GROUP
 from intel_assets.jobs import LEAN_BACKTEST_JOB
 from intel_assets.contracts.execution_errors import OrderRequestError, RunnerUnavailableError
@@ -130,4 +131,4 @@ def lean_backtest_definitions() -> Definitions:
     job = define_asset_job(
         LEAN_BACKTEST_JOB, selection=AssetSelection.assets(evidence),
         description="Submit a backtest (run config) to the LEAN runner's backtest upstream.")
-    return Definitions(assets=[evidence], jobs=[job])
+    return Definitions(assets=with_code_references([evidence]), jobs=[job])

@@ -13,6 +13,7 @@ from dagster import (
 )
 
 from intel_assets.assets.common import (
+    with_code_references,
     RefreshLoop,
     GROUP,
     blocks_for_symbols,
@@ -111,5 +112,5 @@ def news_definitions(partitions_def: PartitionsDefinition, loop: RefreshLoop,
     """The news slice: news, its refresh job and its per-symbol freshness sensor."""
     [news] = build_news_assets(partitions_def)
     job = loop.job(REFRESH_NEWS_JOB, "Refresh news of a symbol range and republish.", [DOMAIN])
-    return Definitions(assets=[news], jobs=[job],
+    return Definitions(assets=with_code_references([news]), jobs=[job],
                        sensors=[loop.sensor("news_freshness_sensor", job, [DOMAIN], budget_seconds)])

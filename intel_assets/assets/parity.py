@@ -33,6 +33,7 @@ from dagster import (
 
 from pydantic import Field
 
+from intel_assets.assets.common import with_code_references
 from intel_assets.jobs import PARITY_JOB
 from intel_assets.sensors.parity import build_parity_schedule, build_parity_sensor
 from intel_assets.contracts.parity import SIDES, ParityReport
@@ -296,7 +297,7 @@ def parity_slice(partitions_def: PartitionsDefinition, *, settle_seconds: float,
         PARITY_JOB, selection=AssetSelection.assets(parity_backtest, tca_report),
         description="Replay a day's Torghut decisions through Alpaca and LEAN, then its TCA.")
     return Definitions(
-        assets=[source, parity_backtest, tca_report], jobs=[job],
+        assets=with_code_references([source, parity_backtest, tca_report]), jobs=[job],
         sensors=[build_parity_sensor(job, partitions_def, settle_seconds=settle_seconds,
                                      default_running=default_running)],
         schedules=[build_parity_schedule(job, partitions_def, default_running=default_running)])

@@ -41,6 +41,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from intel_assets.assets.common import with_code_references
 from intel_assets.assets.parity import TRADE_DECISIONS
 from intel_assets.jobs import GUARDRAIL_JOB, ROLLOUT_GATE_JOB
 from intel_assets.sensors.rollout import build_rollout_schedules
@@ -306,6 +307,7 @@ def rollout_definitions(partitions_def: PartitionsDefinition,
         guardrail_daily), description="A day's rejection and guardrail metrics.")
     gate_job = define_asset_job(ROLLOUT_GATE_JOB, selection=AssetSelection.assets(gate),
                                 description="Evaluate the rollout phases' exit criteria.")
-    return Definitions(assets=[baseline, guardrail_daily, gate], jobs=[guardrail_job, gate_job],
+    return Definitions(assets=with_code_references([baseline, guardrail_daily, gate]),
+                       jobs=[guardrail_job, gate_job],
                        schedules=build_rollout_schedules(guardrail_job, gate_job, partitions_def,
                                                          default_running=False))

@@ -24,6 +24,7 @@ from dagster import (
 )
 
 from intel_assets.assets.common import (
+    with_code_references,
     RefreshLoop,
     GROUP,
     blocks_for_symbols,
@@ -280,11 +281,11 @@ def technicals_definitions(partitions_def: PartitionsDefinition, loop: RefreshLo
     domains = [technicals.key.path[-1], regime.key.path[-1]]
     job = loop.job(REFRESH_TECHNICALS_JOB, "Refresh technicals and regime of a symbol range and "
                    "republish.", domains)
-    return Definitions(assets=[technicals, regime], jobs=[job],
+    return Definitions(assets=with_code_references([technicals, regime]), jobs=[job],
                        sensors=[loop.sensor("symbol_freshness_sensor", job, domains,
                                             budget_seconds, refresh_seconds)])
 
 
 def warehouse_sources_definitions() -> Definitions:
     """The ClickHouse tables technicals read (ta_microbars, ta_signals), observable sources."""
-    return Definitions(assets=list(MARKET_DATA_SOURCES))
+    return Definitions(assets=with_code_references(MARKET_DATA_SOURCES))
