@@ -394,12 +394,57 @@ class Settings(BaseSettings):
 
     @cached_property
     def symbols(self) -> tuple[str, ...]:
-        """The partitioned symbol universe."""
+        """The partitioned symbol universe: INTEL_UNIVERSE when set, else the universe
+        `intel-assets universe add/retire` persisted in INTEL_HOME/universe.json, else the
+        data source's default (default_symbols)."""
         if self.universe:
             return self.universe
+        persisted = self.persisted_universe
+        return persisted if persisted is not None else self.default_symbols
+
+    @property
+    def default_symbols(self) -> tuple[str, ...]:
+        """The universe with neither INTEL_UNIVERSE nor a persisted one: the LEAN demo's four
+        tickers with LEAN data, else INTEL_SYNTHETIC_SYMBOLS synthetic symbols."""
         if self.resolved_lean_dir is not None:
             return LEAN_DEMO_UNIVERSE
         return tuple(f"SYN{i:03d}" for i in range(self.synthetic_symbols))
+
+    @property
+    def universe_file(self) -> Path:
+        """Where `intel-assets universe add/retire` persist the universe (JSON)."""
+        return self.home / UNIVERSE_FILE
+
+    @cached_property
+    def persisted_universe(self) -> tuple[str, ...] | None:
+        """The symbols of INTEL_HOME/universe.json ({"symbols": [...]}), None without one."""
+        path = self.universe_file
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise SettingsError(f"cannot read the universe file {path}: {exc}") from None
+        try:
+            import json
+
+            items = json.loads(text)["symbols"]
+            if not isinstance(items, list):
+                raise TypeError("symbols is not a list")
+            return self._parse_universe(items)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SettingsError(
+                f"the universe file {path} is not {{\"symbols\": [\"SPY\", ...]}} ({exc}); fix "
+                "it with `intel-assets universe add/retire`, or delete it for the default "
+                "universe") from None
+
+    @property
+    def universe_source(self) -> Literal["INTEL_UNIVERSE", "file", "default"]:
+        """Where symbols come from: INTEL_UNIVERSE (it wins when set), the universe file, or
+        the data source's default."""
+        if self.universe:
+            return "INTEL_UNIVERSE"
+        return "file" if self.persisted_universe is not None else "default"
 
     @property
     def dagster_home(self) -> Path:
@@ -456,16 +501,85 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings from the environment; raise SettingsError with plain words on bad input."""
+    """Read settings from the environment; raise SettingsError with plain words on bad input.
+    INTEL_* variables that are no setting are warned about on stderr, once per process."""
+    warn_unknown_variables()
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            (f"{_variable(err['loc'])}: " if err["loc"] else "")
-            + str(err["msg"]).removeprefix("Value error, ")
+            (f"{_variable(err['loc'])}: " if err["loc"] else "") + _problem(err)
             for err in exc.errors()
         )
         raise SettingsError(f"invalid configuration: {problems}") from None
+
+
+#: How INTEL_AS_OF is written, for its error message.
+AS_OF_EXAMPLE = "INTEL_AS_OF=2013-10-11T19:59:00Z"
+
+
+def _problem(err: Mapping) -> str:
+    """A validation error in plain words (the replay clock's says its format and an example)."""
+    if err["loc"] and err["loc"][0] == "as_of":
+        return (f"{_shown_input(err.get('input'))} is not a replay clock; write an ISO-8601 "
+                f"instant with a timezone (Z or +HH:MM), e.g. {AS_OF_EXAMPLE}, or unset it "
+                "for the live clock")
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def _shown_input(value: object) -> str:
+    text = str(value)
+    return repr(text if len(text) <= 40 else text[:40] + "...")
+
+
+#: UNIVERSE_FILE: under INTEL_HOME, the universe `intel-assets universe add/retire` persist.
+UNIVERSE_FILE = "universe.json"
+#: INTEL_* variables read outside Settings (the TLS contracts, deploy manifests' secrets).
+_OTHER_VARIABLES = ("INTEL_ENV", "INTEL_BUNDLE_STORE_SSLROOTCERT", "INTEL_ROLLOUT_APPROVAL_TOKEN",
+                    "INTEL_PG_PASSWORD")
+#: Synonyms people write for a setting (difflib cannot guess these).
+_ALIASES = {"INTEL_SYMBOLS": "INTEL_UNIVERSE", "INTEL_TICKERS": "INTEL_UNIVERSE",
+            "INTEL_SYMBOL": "INTEL_UNIVERSE", "INTEL_ASOF": "INTEL_AS_OF",
+            "INTEL_CLOCK": "INTEL_AS_OF", "INTEL_REPLAY_CLOCK": "INTEL_AS_OF",
+            "INTEL_PORT": "INTEL_SERVE_PORT", "INTEL_HOST": "INTEL_SERVE_HOST",
+            "INTEL_DSN": "INTEL_BUNDLE_STORE_DSN", "INTEL_STORE_DSN": "INTEL_BUNDLE_STORE_DSN",
+            "INTEL_DATA_DIR": "INTEL_HOME"}
+_warned: set[str] = set()
+
+
+def known_variables() -> tuple[str, ...]:
+    """Every INTEL_* variable intel_assets reads."""
+    names = {f"INTEL_{name.upper()}" for name, f in Settings.model_fields.items()
+             if f.validation_alias is None and name != "parity"}
+    names |= {f.alias for f in ParitySettings.model_fields.values()
+              if f.alias and f.alias.startswith("INTEL_")}
+    return tuple(sorted(names | set(_OTHER_VARIABLES)))
+
+
+def unknown_variable_warnings(environ: Mapping[str, str]) -> list[str]:
+    """One line per INTEL_* variable of ``environ`` that is no setting, with the closest valid
+    name (a synonym table first, then difflib)."""
+    import difflib
+
+    known = known_variables()
+    lines = []
+    for name in sorted(n for n in environ if n.startswith("INTEL_") and n not in known):
+        guess = _ALIASES.get(name) or next(iter(difflib.get_close_matches(name, known, 1, 0.6)),
+                                           None)
+        lines.append(f"warning: {name} is not an intel_assets setting and is ignored"
+                     + (f"; did you mean {guess}?" if guess else
+                        " (`intel-assets doctor` and README list the settings)"))
+    return lines
+
+
+def warn_unknown_variables() -> None:
+    """Print unknown_variable_warnings for the process environment on stderr, each once."""
+    import sys
+
+    for line in unknown_variable_warnings(os.environ):
+        if line not in _warned:
+            _warned.add(line)
+            print(line, file=sys.stderr)
 
 
 def _variable(loc: tuple) -> str:
@@ -478,7 +592,12 @@ def _variable(loc: tuple) -> str:
 
 def parse_as_of(text: str) -> datetime:
     """Parse a replay clock value, insisting on an explicit UTC offset."""
-    value = datetime.fromisoformat(text)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise SettingsError(
+            f"as-of {text!r} is not an ISO-8601 instant; write it with a timezone, like "
+            f"{LEAN_DEMO_AS_OF} or 2013-10-11T19:59:00Z") from None
     if value.tzinfo is None:
         raise SettingsError(
             f"as-of {text!r} has no UTC offset; write it like {LEAN_DEMO_AS_OF}"

@@ -7,9 +7,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-#: what `intel-assets --help` says (unchanged since main.py held every command's body).
-DESCRIPTION = """Owns the `intel-assets` console script: seed, materialize, demo, serve, bundle, ui, doctor,
-parity, lean-runner, lean-replay, rollout."""
+#: what `intel-assets --help` says: the product, then the common commands.
+DESCRIPTION = """intel_assets builds decision-time market context for Torghut: per symbol, technicals,
+regime, news and fundamentals from the market warehouse (ClickHouse) and the news and SEC
+providers, refreshed by Dagster and published as versioned bundles that an HTTP API serves with
+their freshness and quality measured at request time. Everything runs locally with no server
+installed (embedded PostgreSQL and ClickHouse under INTEL_HOME, default ./.intel).
+
+common commands:
+  demo          seed a market, materialize every asset, publish, print the bundles
+  ui            Dagster's UI and daemon plus the serving API, on 127.0.0.1
+  serve         the serving API alone (GET /api/torghut/market-context?symbol=SPY)
+  bundle SYM    print the latest published bundle of SYM
+  materialize   refresh and publish the universe (or the symbols named)
+  universe      list, add and retire the symbols of the universe
+  doctor        check every configured dependency and say how to fix failures
+
+Settings are INTEL_* environment variables (README: Configuration)."""
 
 #: subcommands with options of their own (each answers --help): the arguments are theirs, and
 #: the function (module, name) called with them
@@ -30,20 +44,36 @@ WARNS_ABOUT_TLS = ("materialize", "demo", "serve", "bundle", "ui")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="intel-assets", description=DESCRIPTION)
-    sub = parser.add_subparsers(dest="cmd", required=True)
+    parser = argparse.ArgumentParser(prog="intel-assets", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"intel-assets {_version()}",
+                        help="print the installed version and exit")
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     p_seed = sub.add_parser("seed", help="load LEAN minute data (or a synthetic market) into ClickHouse")
     p_seed.add_argument("--synthetic", action="store_true", help="ignore LEAN data; seed a synthetic market")
     p_mat = sub.add_parser("materialize", help="refresh + publish the universe in one Dagster run")
     p_mat.add_argument("symbols", nargs="*", help="a contiguous range of the universe (default: all)")
+    p_mat.add_argument("--force", action="store_true",
+                       help="refresh symbols the warehouse has no bars for (they publish at quality 0.0)")
     sub.add_parser("demo", help="seed, materialize every asset in one run, publish, print a summary")
     p_serve = sub.add_parser("serve", help="serve bundles to Torghut over HTTP")
-    p_serve.add_argument("--host")
-    p_serve.add_argument("--port", type=int)
+    p_serve.add_argument("--host", help="address to listen on (default: INTEL_SERVE_HOST, 127.0.0.1)")
+    p_serve.add_argument("--port", type=int,
+                         help="port to listen on (default: INTEL_SERVE_PORT, 8080)")
     p_bundle = sub.add_parser("bundle", help="print the latest published bundle of SYMBOL")
-    p_bundle.add_argument("symbol")
-    p_ui = sub.add_parser("ui", help="Dagster webserver + daemon and the serving API on 127.0.0.1")
-    p_ui.add_argument("--port", type=int, default=3000)
+    p_bundle.add_argument("symbol", help="ticker, e.g. SPY")
+    p_ui = sub.add_parser(
+        "ui", help="Dagster webserver + daemon and the serving API on 127.0.0.1",
+        description="Dagster's webserver and daemon (workspace.yaml) and the serving API, on "
+        "127.0.0.1. Two ports: Dagster's UI on --port (default 3000), the serving API on "
+        "INTEL_SERVE_PORT (default 8080; the port `intel-assets serve --port` takes). Change "
+        "them with `intel-assets ui --port 3001` and `INTEL_SERVE_PORT=8081 intel-assets ui`.")
+    p_ui.add_argument("--port", type=int, default=3000,
+                      help="Dagster UI's port (default 3000); the serving API's port is "
+                      "INTEL_SERVE_PORT (default 8080)")
+    from intel_assets.cli.universe import add_parser as add_universe_parser
+
+    add_universe_parser(sub)
     # Subcommands with options of their own (each answers --help).
     sub.add_parser("postgres", add_help=False,
                    help="the embedded PostgreSQL cluster of INTEL_HOME: status, start, stop")
@@ -64,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("rollout", add_help=False,
                    help="rollout sign-offs (approve, revoke), the gate's status, rollback drill")
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version (package metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("intel_assets")
+    except PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
 
 
 def settings_errors() -> tuple[type[Exception], ...]:
@@ -107,6 +147,17 @@ def dispatch(args: argparse.Namespace, rest: list[str]) -> int:
         from intel_assets.cli.common import warn_about_tls
 
         warn_about_tls(load_settings())
+    if args.cmd == "universe":
+        from intel_assets.cli.universe import universe_cmd
+
+        return universe_cmd(args)
+    if args.cmd in ("materialize", "demo", "ui"):  # unknown symbols: warned, or refused
+        from intel_assets.cli.universe import start_check
+
+        refused = start_check(load_settings(), args.cmd, getattr(args, "symbols", None),
+                              force=getattr(args, "force", False))
+        if refused is not None:
+            return refused
     if args.cmd == "seed":
         from intel_assets.cli.seed import seed_cmd
 

@@ -285,6 +285,12 @@ def create_app(store_factory: Callable[[], BundleStore],
         store = stores.get()
         stored = store.latest(symbol) if as_of is None else store.as_of(symbol, as_of)
         if stored is None:
+            retired = store.retired_at(symbol) if as_of is None else None
+            if retired is not None:  # answered as an unknown symbol, saying why
+                return _failure(404, "not_found", (
+                    f"no bundle served for {symbol}: it was retired from the universe at "
+                    f"{retired.isoformat()} (`intel-assets universe add {symbol}` serves it "
+                    "again; ?asOf= still answers from its history)"))
             when = "" if as_of is None else f" built as of {as_of.isoformat()} or earlier"
             return _failure(404, "not_found", (
                 f"no bundle published for {symbol}{when}; check that {symbol} is in "

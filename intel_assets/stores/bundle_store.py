@@ -35,6 +35,10 @@ _DDL = (  # {ts}/{real}/{serial} are the backend's fixed type names, never user 
     "CREATE TABLE IF NOT EXISTS provider_health (provider TEXT PRIMARY KEY, configured INTEGER NOT "
     "NULL, last_attempt_at {ts}, last_success_at {ts}, last_error TEXT, consecutive_failures "
     "INTEGER NOT NULL, latency_ms {real})",
+    # `intel-assets universe retire`: the latest bundle of a retired symbol leaves serving
+    # (latest, latest_all); its history stays (as_of, history). Added after the first release:
+    # ensure_schema creates it on an existing store, and reads before that answer as if empty.
+    "CREATE TABLE IF NOT EXISTS retired_symbols (symbol TEXT PRIMARY KEY, retired_at {ts} NOT NULL)",
 )
 #: The sources whose health the serving API reports: Jangar's two providers and its ingestion.
 HEALTH_SOURCES = ("news", "fundamentals", "clickhouse")
@@ -53,6 +57,7 @@ _LATEST_UPSERT = (
 )
 _HISTORY_INSERT = f"INSERT INTO bundle_history ({_BUNDLE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _STORED_COLS = "symbol, body, etag, as_of_utc, published_at, quality_score"
+_NOT_RETIRED = "NOT EXISTS (SELECT 1 FROM retired_symbols r WHERE r.symbol = bundle_latest.symbol)"
 
 
 class StoreConfigError(ValueError):
@@ -343,15 +348,20 @@ class BundleStore:
                 raise _MissingSchema() from exc
             raise
 
-    def _read(self, query: Callable[[_Cursor], T], empty: T, single_statement: bool = True) -> T:
+    def _read(self, query: Callable[[_Cursor], T], empty: T, single_statement: bool = True,
+              fallback: Callable[[_Cursor], T] | None = None) -> T:
         """Run a read; retry once (a pooled connection may have died); no tables = empty.
         ``single_statement``: the query runs one SQL statement (autocommit on PostgreSQL);
-        pass False for a query of several statements that must share one snapshot."""
+        pass False for a query of several statements that must share one snapshot.
+        ``fallback``: the query without the newer retired_symbols table, run when a table is
+        missing (a store whose ensure_schema predates it)."""
         for attempt in (0, 1):
             try:
                 with self._tx(single_statement=single_statement) as cursor:
                     return query(cursor)
             except _MissingSchema:
+                if fallback is not None:
+                    return self._read(fallback, empty, single_statement)
                 return empty
             except StoreUnavailableError:
                 if attempt:
@@ -458,14 +468,16 @@ class BundleStore:
         return etags
 
     def latest(self, symbol: str) -> StoredBundle | None:
-        """The latest published bundle for the symbol (primary-key lookup), or None."""
+        """The latest published bundle for the symbol (primary-key lookup), or None (also for a
+        retired symbol: retired_at says so)."""
         key = normalize_symbol(symbol)
+        sql = f"SELECT {_STORED_COLS} FROM bundle_latest WHERE symbol = ?"
 
-        def query(cursor: _Cursor) -> StoredBundle | None:
-            row = cursor.execute(f"SELECT {_STORED_COLS} FROM bundle_latest WHERE symbol = ?", (key,)).fetchone()
+        def query(cursor: _Cursor, where: str = f" AND {_NOT_RETIRED}") -> StoredBundle | None:
+            row = cursor.execute(sql + where, (key,)).fetchone()
             return None if row is None else self._stored(row)
 
-        return self._read(query, None)
+        return self._read(query, None, fallback=lambda cursor: query(cursor, ""))
 
     def as_of(self, symbol: str, as_of: datetime) -> StoredBundle | None:
         """The newest published bundle of the symbol built as of ``as_of`` or earlier (history;
@@ -483,9 +495,46 @@ class BundleStore:
         return self._read(query, None)
 
     def latest_all(self) -> list[StoredBundle]:
-        """The latest bundle of every published symbol, by symbol."""
-        sql = f"SELECT {_STORED_COLS} FROM bundle_latest ORDER BY symbol"
-        return self._read(lambda c: [self._stored(r) for r in c.execute(sql).fetchall()], [])
+        """The latest bundle of every published symbol not retired, by symbol."""
+        def query(cursor: _Cursor, where: str = f" WHERE {_NOT_RETIRED}") -> list[StoredBundle]:
+            sql = f"SELECT {_STORED_COLS} FROM bundle_latest{where} ORDER BY symbol"
+            return [self._stored(r) for r in cursor.execute(sql).fetchall()]
+
+        return self._read(query, [], fallback=lambda cursor: query(cursor, ""))
+
+    def retire(self, symbols: Iterable[str], at: datetime | None = None) -> None:
+        """Mark symbols retired (`intel-assets universe retire`): their latest bundles leave
+        latest/latest_all (so serving and health), history stays. Idempotent (the first
+        retirement's time is kept)."""
+        when = self._backend.ts(at or datetime.now(timezone.utc))
+        rows = [(normalize_symbol(s), when) for s in symbols]
+        if rows:
+            with self._tx(write=True) as cursor:
+                cursor.executemany("INSERT INTO retired_symbols (symbol, retired_at) VALUES (?, ?) "
+                                   "ON CONFLICT (symbol) DO NOTHING", rows)
+
+    def reinstate(self, symbols: Iterable[str]) -> None:
+        """Undo retire (`intel-assets universe add`): the latest bundles serve again."""
+        rows = [(normalize_symbol(s),) for s in symbols]
+        if rows:
+            with self._tx(write=True) as cursor:
+                cursor.executemany("DELETE FROM retired_symbols WHERE symbol = ?", rows)
+
+    def retired(self) -> dict[str, datetime]:
+        """Retired symbols and when each was retired."""
+        sql = "SELECT symbol, retired_at FROM retired_symbols ORDER BY symbol"
+        return self._read(lambda c: {s: _to_dt(t) for s, t in c.execute(sql).fetchall()}, {})
+
+    def retired_at(self, symbol: str) -> datetime | None:
+        """When the symbol was retired, or None (never, or reinstated)."""
+        key = normalize_symbol(symbol)
+
+        def query(cursor: _Cursor) -> datetime | None:
+            row = cursor.execute("SELECT retired_at FROM retired_symbols WHERE symbol = ?",
+                                 (key,)).fetchone()
+            return None if row is None else _to_dt(row[0])
+
+        return self._read(query, None)
 
     def record_provider_attempt(self, provider: str, *, configured: bool, success: bool,
                                 latency_ms: float | None = None, error: str | None = None,
