@@ -98,7 +98,9 @@ def test_start_check_names_symbols_without_bars(chdb_dsn: str, tmp_path: Path, c
         wh.write_microbars(microbar_rows(bars, source="synthetic"))
 
     assert unknown_symbols(settings) == ["NOPE"]
-    assert unknown_symbols(settings, ["SYN001"]) == []
+    assert unknown_symbols(settings, ["syn001", "not a symbol"]) == []  # as materialize asks
+    empty = settings.model_copy(update={"clickhouse_database": "t_universe_empty"})
+    assert unknown_symbols(empty) == []  # nothing seeded: the run says so, not a symbol check
     assert start_check(settings, "materialize") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: INTEL_UNIVERSE lists NOPE")

@@ -56,7 +56,7 @@ def _as_of(text: str) -> datetime:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="intel-assets fundamentals", description=__doc__.split(
         "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("symbol")
+    parser.add_argument("symbol", help="ticker, e.g. AAPL")
     parser.add_argument("--as-of", required=True, help="point in time: 2025-07-01 or ISO-8601")
     parser.add_argument("--edgar-dir", type=Path, default=None,
                         help="folder of real SEC JSON documents (default ../shared/data/edgar)")

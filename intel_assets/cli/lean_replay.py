@@ -21,7 +21,8 @@ from intel_assets.execution.lean_replay import BrokerFactory, local_broker, repl
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="intel-assets lean-replay",
                                      description="Replay LEAN regression algorithms.")
-    parser.add_argument("algorithm", choices=[*REGRESSIONS, "all"])
+    parser.add_argument("algorithm", choices=[*REGRESSIONS, "all"],
+                        help="the regression algorithm to replay, or all")
     parser.add_argument("--lean-dir", type=Path, default=None,
                         help="LEAN Data folder (default $INTEL_LEAN_DATA_DIR or "
                              "../shared/data/lean next to the repository)")

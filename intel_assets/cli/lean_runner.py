@@ -21,10 +21,13 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="intel-assets lean-runner",
                                      description="Serve the reference LEAN runner (contract v2).")
-    parser.add_argument("--lean-dir", type=Path, default=None)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8787)
-    parser.add_argument("--normalization", choices=["raw", "adjusted"], default="raw")
+    parser.add_argument("--lean-dir", type=Path, default=None,
+                        help="LEAN Data folder (default: INTEL_LEAN_DATA_DIR or ../shared/data/lean)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8787, help="port to listen on (default 8787)")
+    parser.add_argument("--normalization", choices=["raw", "adjusted"], default="raw",
+                        help="LEAN data normalization of the prices fills use: raw "
+                        "(unadjusted) or adjusted for splits and dividends")
     clock = parser.add_mutually_exclusive_group()
     clock.add_argument("--as-of", default=None,
                        help="replay clock start, ISO-8601 with offset (default $INTEL_AS_OF, "

@@ -21,15 +21,20 @@ from intel_assets.settings import Settings, load_settings
 
 RELOAD_HINT = ("Dagster builds its partitions when the code location loads: reload it "
                "(Deployment > Code locations > Reload) or restart `intel-assets ui`")
-#: How long the check waits for the embedded ClickHouse another process holds.
+#: How long `universe add/list` wait for the embedded ClickHouse another process holds.
 CHECK_LOCK_SECONDS = 10.0
+#: ... and the check at the start of materialize/demo/ui (held: no check, the run waits anyway).
+START_LOCK_SECONDS = 2.0
 
 
-def known_to_source(settings: Settings, symbols: list[str], *, before_seed: bool = False
-                    ) -> dict[str, bool] | None:
+def known_to_source(settings: Settings, symbols: list[str], *, before_seed: bool = False,
+                    lock_timeout: float = CHECK_LOCK_SECONDS,
+                    empty_is_unknown: bool = True) -> dict[str, bool] | None:
     """Per symbol whether the data source knows it: bars in the warehouse, or (``before_seed``,
     the demo) data `seed` can load. None when the warehouse cannot be read now (another process
-    holds the embedded ClickHouse, or the server is unreachable)."""
+    holds the embedded ClickHouse, or the server is unreachable), or when it holds no bars at
+    all and not ``empty_is_unknown`` (nothing seeded yet: a problem of the whole warehouse,
+    which the run itself reports, not of some symbols)."""
     if before_seed:
         lean_dir = settings.resolved_lean_dir
         if lean_dir is None:  # the synthetic market seeds every symbol it is given
@@ -41,10 +46,12 @@ def known_to_source(settings: Settings, symbols: list[str], *, before_seed: bool
 
     try:
         with open_warehouse(settings.clickhouse_dsn, settings.clickhouse_database,
-                            lock_timeout_seconds=CHECK_LOCK_SECONDS) as wh:
+                            lock_timeout_seconds=lock_timeout) as wh:
             wh.ensure_schema()
             with_bars = set(wh.coverage()["symbol"])
     except WarehouseError:
+        return None
+    if not with_bars and not empty_is_unknown:
         return None
     return {s: s in with_bars for s in symbols}
 
@@ -52,10 +59,26 @@ def known_to_source(settings: Settings, symbols: list[str], *, before_seed: bool
 def unknown_symbols(settings: Settings, symbols: list[str] | None = None, *,
                     before_seed: bool = False) -> list[str]:
     """The symbols (default: the universe) the data source does not know ([] when the
-    warehouse cannot be read now: nothing is claimed unknown on no evidence)."""
-    wanted = list(symbols) if symbols else list(settings.symbols)
-    known = known_to_source(settings, wanted, before_seed=before_seed)
+    warehouse cannot be read now or holds no bars at all: nothing is claimed unknown on no
+    evidence)."""
+    wanted = _normalized(symbols) if symbols else list(settings.symbols)
+    known = known_to_source(settings, wanted, before_seed=before_seed,
+                            lock_timeout=START_LOCK_SECONDS, empty_is_unknown=False)
     return [] if known is None else [s for s in wanted if not known[s]]
+
+
+def _normalized(symbols: list[str]) -> list[str]:
+    """The asked symbols as the universe spells them; invalid ones are left to the command
+    (materialize names them)."""
+    from intel_assets.contracts.symbols import InvalidSymbolError, normalize_symbol
+
+    found = []
+    for symbol in symbols:
+        try:
+            found.append(normalize_symbol(symbol))
+        except InvalidSymbolError:
+            continue
+    return list(dict.fromkeys(found))
 
 
 def _where(settings: Settings, before_seed: bool) -> str:

@@ -459,7 +459,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="intel-assets postgres",
                                      description="The embedded PostgreSQL cluster of INTEL_HOME.")
-    parser.add_argument("action", choices=("status", "start", "stop", "supervise"))
+    parser.add_argument("action", choices=("status", "start", "stop", "supervise"),
+                        help="status: is it running; start/stop the cluster; supervise: run it "
+                        "in the foreground until idle")
     parser.add_argument("home", nargs="?", help="INTEL_HOME (default: from the settings)")
     parser.add_argument("--idle-seconds", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
