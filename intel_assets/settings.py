@@ -25,7 +25,8 @@ import hashlib
 import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -95,6 +96,22 @@ def export_environment(values: Mapping[str, str], *, only_unset: bool = False) -
             os.environ.setdefault(name, value)
         else:
             os.environ[name] = value
+
+
+@contextmanager
+def exported_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``export_environment(values)`` for the duration of a block, then the variables as they
+    were (unset again when they were unset): what a block's runs needed leaves with it."""
+    before = {name: os.environ.get(name) for name in values}
+    export_environment(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 #: Alpaca's paper-trading API, the parity slice's default Alpaca venue.

@@ -188,7 +188,7 @@ def test_a_refresh_never_replaces_a_better_published_block_within_its_budget(
     from intel_assets.domain.bundle import KEPT_FROM_PUBLISHED
     from intel_assets.settings import load_settings
 
-    for name in ("ALPACA_API_KEY_ID", "ALPACA_API_SECRET_KEY"):  # sample_providers exports them
+    for name in ("ALPACA_API_KEY_ID", "ALPACA_API_SECRET_KEY"):  # no news provider configured
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     clock = datetime.fromisoformat("2013-10-11T19:59:00+00:00")  # the sample news's replay minute
@@ -214,6 +214,9 @@ def test_a_refresh_never_replaces_a_better_published_block_within_its_budget(
     assert unconfigured["payload"][KEPT_FROM_PUBLISHED] == published["asOf"]
     assert unconfigured["payload"]["fetchError"].startswith("refresh missing")
     assert unconfigured["qualityScore"] < published["qualityScore"]
+    for name, secret in (("ALPACA_API_KEY_ID", good.alpaca_api_key_id),  # configured keys
+                         ("ALPACA_API_SECRET_KEY", good.alpaca_api_secret_key)):
+        monkeypatch.setenv(name, secret.get_secret_value())
     down = base.model_copy(update={"alpaca_data_url": "http://127.0.0.1:1",
                                    "alpaca_api_key_id": good.alpaca_api_key_id,
                                    "alpaca_api_secret_key": good.alpaca_api_secret_key})
@@ -224,3 +227,22 @@ def test_a_refresh_never_replaces_a_better_published_block_within_its_budget(
     past = news_at(down, 301 + 60)  # past the 300 s news budget: the refresh's error block
     assert past["state"] == "error" and "news_error" in past["riskFlags"]
     assert KEPT_FROM_PUBLISHED not in past["payload"]
+
+
+def test_sample_providers_leave_no_sample_keys_behind(tmp_path, monkeypatch):
+    """Reproduces a leak seen in the full suite: `demo`/`materialize` in one process exported
+    the sample news keys for good, so every later load_settings() in that process took them for
+    configured Alpaca keys (on Alpaca's live URL) and news came out `error` instead of
+    `missing`."""
+    from intel_assets.cli.local_stack import sample_providers
+    from intel_assets.settings import load_settings
+
+    for name in ("ALPACA_API_KEY_ID", "ALPACA_API_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALPACA_API_SECRET_KEY", "theirs")  # a value set before is put back
+    base = load_settings(home=tmp_path, market_source="synthetic")
+    with sample_providers(base) as inside:
+        assert os.environ["ALPACA_API_KEY_ID"] == inside.alpaca_api_key_id.get_secret_value()
+    assert "ALPACA_API_KEY_ID" not in os.environ
+    assert os.environ["ALPACA_API_SECRET_KEY"] == "theirs"
+    assert load_settings(home=tmp_path).alpaca_api_key_id is None

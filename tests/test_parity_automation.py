@@ -138,6 +138,31 @@ def test_ui_starts_the_lean_runner_and_paper_venue_parity_needs(tmp_path, lean_d
     assert any("http://r:1 (not started here)" in n for n in notes)
 
 
+def test_ui_starts_the_local_paper_venue_beside_the_sample_news_keys(tmp_path, lean_dir, monkeypatch):
+    """Reproduces what `make ui` did after `make gate`: the sample news server's keys, put into
+    the children's environment, were taken for the user's own Alpaca keys, so no paper venue
+    was started and parity runs would have gone to Alpaca's real paper API with sample keys."""
+    from intel_assets.devtools.sample_keys import SAMPLE_ALPACA_KEYS
+
+    monkeypatch.delenv("ALPACA_API_KEY_ID", raising=False)
+    settings = load_settings(home=tmp_path, lean_data_dir=lean_dir, as_of=REPLAY.isoformat())
+    commands, env, notes = parity_venues(
+        settings, {"TORGHUT_DB_DSN": "postgresql://x@h/t", **SAMPLE_ALPACA_KEYS})
+    assert "INTEL_ALPACA_TRADING_URL" in env and any("Alpaca paper server" in n for n in notes)
+    assert not any("your ALPACA_API_KEY_ID" in n for n in notes)
+
+
+def test_ui_finds_the_demo_torghut_database_only_once_make_gate_made_it(tmp_path, monkeypatch):
+    from intel_assets.cli.rollout import existing_demo_dsn, torghut_dsn_for
+
+    monkeypatch.delenv("TORGHUT_DB_DSN", raising=False)
+    settings = load_settings(home=tmp_path)
+    assert existing_demo_dsn(settings) is None, "no demo database yet: ui loads no parity slice"
+    made, is_demo = torghut_dsn_for(settings)  # what `intel-assets parity --week` does first
+    assert is_demo and existing_demo_dsn(settings) == made
+    assert existing_demo_dsn(load_settings(home=tmp_path, embedded_postgres=False)) is None
+
+
 def test_ui_says_plainly_when_it_cannot_start_the_venues(tmp_path):
     settings = load_settings(home=tmp_path, market_source="synthetic")
     commands, env, notes = parity_venues(settings, {"TORGHUT_DB_DSN": "postgresql://x@h/t"})

@@ -15,7 +15,7 @@ from pathlib import Path
 from intel_assets.devtools.sample_keys import SAMPLE_ALPACA_KEYS
 from pydantic import SecretStr
 
-from intel_assets.settings import Settings, export_environment, process_environment
+from intel_assets.settings import Settings, exported_environment, process_environment
 
 
 def _say(msg: str) -> None:
@@ -44,7 +44,7 @@ def sample_providers(settings: Settings) -> Iterator[Settings]:
     with ExitStack() as stack:
         if uses_sample_news(settings):
             news = stack.enter_context(start_alpaca_server(as_of=settings.as_of))
-            export_environment(SAMPLE_ALPACA_KEYS)
+            stack.enter_context(exported_environment(SAMPLE_ALPACA_KEYS))  # gone after the block
             settings = settings.model_copy(update={  # the sample keys, as the environment now has them
                 "alpaca_data_url": news.url,
                 "alpaca_api_key_id": SecretStr(SAMPLE_ALPACA_KEYS["ALPACA_API_KEY_ID"]),
@@ -94,7 +94,7 @@ def parity_venues(settings: Settings, env: dict[str, str]
     if env.get("INTEL_ALPACA_TRADING_URL", "").strip():
         says.append(f"parity: Alpaca side = INTEL_ALPACA_TRADING_URL "
                     f"{env['INTEL_ALPACA_TRADING_URL']} (not started here)")
-    elif env.get("ALPACA_API_KEY_ID"):
+    elif settings.alpaca_api_key_id is not None:  # yours, not the sample news server's keys
         says.append("parity: Alpaca side = Alpaca's paper API with your ALPACA_API_KEY_ID (set "
                     "INTEL_ALPACA_TRADING_URL for another)")
     elif lean is None:
@@ -143,6 +143,14 @@ def run_ui(settings: Settings, port: int, dagster_home: Path) -> int:
         extra.append([sys.executable, "-m", "intel_assets.devtools.edgar_server",
                       "--port", str(edgar_port)])
         _say(f"fundamentals: SAMPLE EDGAR server on http://127.0.0.1:{edgar_port}")
+    if not env.get("TORGHUT_DB_DSN", "").strip():
+        from intel_assets.cli.rollout import DEMO_DB, existing_demo_dsn
+
+        demo_dsn = existing_demo_dsn(settings)
+        if demo_dsn:  # `make gate` ran on this home: show its parity slice and rollout gate
+            env["TORGHUT_DB_DSN"] = demo_dsn
+            _say(f"parity: Torghut DB = the demo database {DEMO_DB} of the embedded PostgreSQL "
+                 "(`make gate` made it; set TORGHUT_DB_DSN for Torghut's own)")
     venue_commands, venue_env, venue_notes = parity_venues(settings, env)
     env.update(venue_env)
     extra += venue_commands

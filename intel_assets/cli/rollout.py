@@ -68,6 +68,30 @@ def torghut_dsn_for(settings: Settings) -> tuple[str, bool]:
     return cluster.url(DEMO_DB), True
 
 
+def existing_demo_dsn(settings: Settings) -> str | None:
+    """The DSN of the embedded cluster's ``torghut_demo`` when `intel-assets parity --week`
+    (`make gate`) created it and TORGHUT_DB_DSN is unset; else None. Never creates anything, so
+    `intel-assets ui` shows the gate the demo measured without a Torghut database of its own."""
+    if settings.parity.torghut_db_dsn or not settings.embedded_postgres:
+        return None
+    import psycopg2
+
+    from intel_assets.stores.local_postgres import ensure_running
+
+    cluster = ensure_running(settings.home)
+    try:
+        conn = psycopg2.connect(cluster.url("postgres"), connect_timeout=10)
+    except psycopg2.OperationalError:
+        return None
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DEMO_DB,))
+            present = cur.fetchone() is not None
+    finally:
+        conn.close()
+    return cluster.url(DEMO_DB) if present else None
+
+
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
