@@ -365,6 +365,9 @@ def test_materialize_on_torghuts_exact_tables(tmp_path, chdb_dsn, monkeypatch):
         signals = signal_rows(quotes, source="ta", window_size="PT1S")
         signals["rsi14"] = 48.25
         wh.insert("ta_signals", signals)
+        # Torghut adds a column we do not read: the observed column schema shows the live table
+        wh.client.command(f"ALTER TABLE {settings.clickhouse_database}.ta_signals "
+                          "ADD COLUMN torghut_added Nullable(Float64)")
     result = materialize(settings)
     assert result.success
     observed = {e.asset_observation_data.asset_observation.asset_key.path[-1]:
@@ -374,6 +377,10 @@ def test_materialize_on_torghuts_exact_tables(tmp_path, chdb_dsn, monkeypatch):
     newest = max(rows["event_ts"].max() for rows in clean.values())
     assert observed["ta_microbars"]["newest_event_ts"].value == newest.timestamp()
     assert observed["ta_microbars"]["symbols"].value == 2
+    live = {c.name: c for c in observed["ta_signals"]["dagster/column_schema"].schema.columns}
+    assert list(live)[-1] == "torghut_added" and live["torghut_added"].type == "Nullable(Float64)"
+    assert live["imbalance_bid_px"].description == "read by intel_assets"
+    assert live["torghut_added"].description is None and live["torghut_added"].constraints.nullable
     for symbol, rows in clean.items():
         tech = _latest(settings, symbol)["domains"]["technicals"]
         assert tech["state"] == "ok", tech

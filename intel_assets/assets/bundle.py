@@ -15,7 +15,7 @@ from dagster import (
 )
 
 from intel_assets.assets.common import (GROUP, add_partition_metadata, log_run_summary,
-                                        run_symbols, with_code_references)
+                                        model_table_schema, run_symbols, with_code_references)
 from intel_assets.assets.fundamentals import RESEARCH_KIND
 from intel_assets.checks.contract import build_bundle_checks
 from intel_assets.contracts.bundle import DOMAINS, DomainBlock, MarketContextBundle
@@ -23,6 +23,18 @@ from intel_assets.domain.bundle import keep_better, merge_bundle
 from intel_assets.domain.quality import missing_block
 from intel_assets.resources.bundle_store import BundleStoreResource
 from intel_assets.resources.context_policy import ContextPolicyResource
+
+
+#: The bundle's wire fields as Torghut parses them, and every domain block's (domains.*.x).
+BUNDLE_SCHEMA = model_table_schema(
+    MarketContextBundle, nested={"domains": ("domains.*.", DomainBlock)},
+    descriptions={
+        "freshnessSeconds": "age when published; the serving API re-measures it per request",
+        "qualityScore": "0..1, from the domains' quality (README: Quality score)",
+        "riskFlags": "degraded domains flagged (<domain>_stale, _missing, _error, ...)",
+        "domains": "exactly technicals, regime, news, fundamentals",
+        "domains.*.state": "ok | stale | missing | error; never omitted",
+    })
 
 
 def bundle_values(bundle: MarketContextBundle) -> dict[str, object]:
@@ -48,6 +60,7 @@ def build_bundle_assets(partitions_def: PartitionsDefinition, domain_assets: lis
         kinds={"python"},
         description="The wire bundle per symbol: every domain (missing ones marked and "
         "flagged), freshness re-measured against the clock, quality scored.",
+        metadata={"dagster/column_schema": BUNDLE_SCHEMA},
     )
     def market_context_bundle(
         context: AssetExecutionContext,

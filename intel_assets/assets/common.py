@@ -17,6 +17,9 @@ from dagster import (
     AssetSelection,
     BetaWarning,
     MetadataValue,
+    TableColumn,
+    TableColumnConstraints,
+    TableSchema,
     define_asset_job,
     with_source_code_references,
 )
@@ -216,3 +219,66 @@ class RefreshLoop:
                                       list(self.universe), plan, default_running=self.live,
                                       session_bound=session_bound, clock=self.clock,
                                       now=self.now)
+
+
+def _json_type(spec: Mapping, defs: Mapping) -> tuple[str, bool, list[str]]:
+    """(type, nullable, constraints) of one JSON-schema property, for a TableColumn."""
+    options = spec.get("anyOf", [spec])
+    nullable = any(o.get("type") == "null" for o in options)
+    kinds, rules = [], []
+    for option in (o for o in options if o.get("type") != "null"):
+        if "$ref" in option:
+            name = option["$ref"].rsplit("/", 1)[-1]
+            target = defs.get(name, {})
+            kinds.append(name)
+            if "enum" in target:
+                rules.append("one of " + "|".join(map(str, target["enum"])))
+            continue
+        kind = option.get("type", "any")
+        if kind == "array":
+            item = option.get("items", {})
+            kind = f"array of {item.get('$ref', '').rsplit('/', 1)[-1] or item.get('type', 'any')}"
+        kinds.append(kind + (f" ({option['format']})" if "format" in option else ""))
+        for key, word in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<=")):
+            if key in option:
+                rules.append(f"{word} {option[key]}")
+        if "pattern" in option:
+            rules.append(f"matches {option['pattern']}")
+        if "enum" in option:
+            rules.append("one of " + "|".join(map(str, option["enum"])))
+    return " | ".join(kinds), nullable, rules
+
+
+def model_table_schema(model: type, nested: Mapping[str, tuple[str, type]] | None = None,
+                       descriptions: Mapping[str, str] | None = None) -> TableSchema:
+    """A pydantic wire model's fields (camelCase, as Torghut reads them) as a Dagster column
+    schema, derived from the model's JSON schema so it cannot drift from the contract. ``nested``
+    maps a field to (column prefix, model) whose fields are listed too, e.g. ``domains.*``."""
+    def columns(schema: Mapping, prefix: str, defs: Mapping) -> list[TableColumn]:
+        out = []
+        for name, spec in schema["properties"].items():
+            kind, nullable, rules = _json_type(spec, defs)
+            out.append(TableColumn(
+                name=prefix + name, type=kind,
+                description=(descriptions or {}).get(prefix + name),
+                constraints=TableColumnConstraints(nullable=nullable, other=rules)))
+        return out
+
+    schema = model.model_json_schema(by_alias=True)  # type: ignore[attr-defined]
+    defs = schema.get("$defs", {})
+    cols = columns(schema, "", defs)
+    for prefix, inner in (nested or {}).values():
+        cols += columns(inner.model_json_schema(by_alias=True), prefix, defs)  # type: ignore[attr-defined]
+    return TableSchema(columns=cols)
+
+
+def clickhouse_table_schema(columns: Sequence[tuple[str, str]],
+                            read: Iterable[str] = ()) -> TableSchema:
+    """A ClickHouse table's (column, type) pairs as a Dagster column schema; ``read`` names the
+    columns intel_assets reads (described as such), the rest are Torghut's and ignored here."""
+    wanted = set(read)
+    return TableSchema(columns=[
+        TableColumn(name=name, type=kind,
+                    description="read by intel_assets" if name in wanted else None,
+                    constraints=TableColumnConstraints(nullable=kind.startswith("Nullable(")))
+        for name, kind in columns])

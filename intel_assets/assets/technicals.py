@@ -24,6 +24,7 @@ from dagster import (
 )
 
 from intel_assets.assets.common import (
+    clickhouse_table_schema,
     with_code_references,
     RefreshLoop,
     GROUP,
@@ -39,7 +40,8 @@ from intel_assets.domain.quality import error_block, missing_block, observed_blo
 from intel_assets.domain.regime import regime_payload
 from intel_assets.domain.ta_tables import MICROBARS, SIGNALS
 from intel_assets.resources.clickhouse import ClickHouseResource
-from intel_assets.stores.warehouse import SourceFreshness, Warehouse
+from intel_assets.stores.warehouse import (COLUMN_TYPES, REQUIRED_COLUMNS, SourceFreshness,
+                                          Warehouse)
 from intel_assets.resources.bundle_store import BundleStoreResource
 from intel_assets.resources.context_policy import ContextPolicyResource
 from intel_assets.jobs import REFRESH_TECHNICALS_JOB
@@ -65,19 +67,30 @@ def source_metadata(found: SourceFreshness, now: datetime) -> dict:
     return metadata
 
 
+def observed(wh: Warehouse, table: str, now: datetime) -> tuple[SourceFreshness, dict]:
+    """One observation of a Torghut table: its freshness and metadata, with the column schema
+    of the table as Torghut has it now (not as we declare it)."""
+    found = wh.freshness(table)
+    metadata = source_metadata(found, now)
+    metadata["dagster/column_schema"] = clickhouse_table_schema(wh.columns(table),
+                                                                REQUIRED_COLUMNS[table])
+    return found, metadata
+
+
 def _observable(table: str):
     def observe(clickhouse: ClickHouseResource, context_policy: ContextPolicyResource) -> ObserveResult:
         with clickhouse.warehouse() as wh:
-            found = wh.freshness(table)
+            found, metadata = observed(wh, table, context_policy.clock().now())
         newest = found.newest_event_ts.isoformat() if found.newest_event_ts else "empty"
-        return ObserveResult(data_version=DataVersion(newest),
-                             metadata=source_metadata(found, context_policy.clock().now()))
+        return ObserveResult(data_version=DataVersion(newest), metadata=metadata)
 
     with warnings.catch_warnings():  # observable_source_asset is beta in Dagster 1.13; known
         warnings.simplefilter("ignore", BetaWarning)
         return observable_source_asset(
             key=SOURCE_KEYS[table], group_name=SOURCE_GROUP,
             description=_SOURCE_DESCRIPTIONS[table],
+            metadata={"dagster/column_schema": clickhouse_table_schema(
+                COLUMN_TYPES[table], REQUIRED_COLUMNS[table]), "dagster/table_name": f"torghut.{table}"},
             tags={"dagster/kind/clickhouse": "", "domain": "market_data", "layer": "source"},
             op_tags={GLOBAL_CONCURRENCY_TAG: CLICKHOUSE_POOL})(observe)  # no pool= argument here
 
@@ -153,7 +166,7 @@ def read_or_source_error(context: AssetExecutionContext, clickhouse: ClickHouseR
                 if observe:  # source freshness, seen by this refresh
                     for table, key in SOURCE_KEYS.items():
                         context.log_event(AssetObservation(
-                            asset_key=key, metadata=source_metadata(wh.freshness(table), now)))
+                            asset_key=key, metadata=observed(wh, table, now)[1]))
                 return frames
         except Exception as exc:  # noqa: BLE001 - any failure to read the source is reported
             reason = _CREDENTIALS.sub(r"//\1:***@", f"ClickHouse read failed: {exc}")

@@ -62,37 +62,34 @@ REQUIRED_COLUMNS = {
     SIGNALS: ("symbol", "event_ts", "seq", "ingest_ts", *SIGNAL_VALUE_COLUMNS,
               "imbalance_bid_px", "imbalance_ask_px", "imbalance_bid_sz", "imbalance_ask_sz"),
 }
-_KEY_DDL = """symbol LowCardinality(String),
-        event_ts DateTime64(3, 'UTC'),
-        seq UInt64,
-        ingest_ts DateTime64(3, 'UTC'),
-        is_final UInt8,
-        source LowCardinality(String),
-        window_size LowCardinality(String),
-        window_step Nullable(String),
-        window_start Nullable(DateTime64(3, 'UTC')),
-        window_end Nullable(DateTime64(3, 'UTC')),
-        version UInt32,"""
-#: Torghut's ta-schema.sql columns and key, on a single node and without its TTL (the demo
-#: replays 2013 data, which a 30-day TTL would delete); production has Torghut's own tables.
+_DT = "DateTime64(3, 'UTC')"
+_KEY_TYPES: tuple[tuple[str, str], ...] = (
+    ("symbol", "LowCardinality(String)"), ("event_ts", _DT), ("seq", "UInt64"),
+    ("ingest_ts", _DT), ("is_final", "UInt8"), ("source", "LowCardinality(String)"),
+    ("window_size", "LowCardinality(String)"), ("window_step", "Nullable(String)"),
+    ("window_start", f"Nullable({_DT})"), ("window_end", f"Nullable({_DT})"),
+    ("version", "UInt32"))
+#: Torghut's two tables as ta-schema.sql declares them: (column, ClickHouse type) in table
+#: order. The demo's and the tests' tables are created from this; the assets' column schemas
+#: (dagster/column_schema) show it. Torghut's column order (vol_realized_w60s last):
+#: deploy/clickhouse/torghut-tables.sql.
+COLUMN_TYPES: dict[str, tuple[tuple[str, str], ...]] = {
+    MICROBARS: _KEY_TYPES + tuple((c, "Float64") for c in ("o", "h", "l", "c", "v"))
+    + (("vwap", "Nullable(Float64)"), ("count", "UInt64")),
+    SIGNALS: _KEY_TYPES
+    + tuple((c, "Nullable(Float64)") for c in SIGNAL_VALUE_COLUMNS if c != "vol_realized_w60s")
+    + (("imbalance_spread", "Nullable(Float64)"), ("imbalance_bid_px", "Nullable(Float64)"),
+       ("imbalance_ask_px", "Nullable(Float64)"), ("imbalance_bid_sz", "Nullable(UInt64)"),
+       ("imbalance_ask_sz", "Nullable(UInt64)"), ("vol_realized_w60s", "Nullable(Float64)")),
+}
+#: Torghut's ta-schema.sql key, on a single node and without its TTL (the demo replays 2013
+#: data, which a 30-day TTL would delete); production has Torghut's own tables.
 _ENGINE = ("ENGINE = ReplacingMergeTree(ingest_ts) PARTITION BY toDate(event_ts) "
            "ORDER BY (symbol, event_ts, seq)")
-_DDL = (
-    f"""CREATE TABLE IF NOT EXISTS {{db:Identifier}}.ta_microbars (
-        {_KEY_DDL}
-        o Float64, h Float64, l Float64, c Float64, v Float64,
-        vwap Nullable(Float64), `count` UInt64
-    ) {_ENGINE}""",
-    # Torghut's column order (vol_realized_w60s last): deploy/clickhouse/torghut-tables.sql.
-    f"""CREATE TABLE IF NOT EXISTS {{db:Identifier}}.ta_signals (
-        {_KEY_DDL}
-        {", ".join(f"{c} Nullable(Float64)" for c in SIGNAL_VALUE_COLUMNS
-                   if c != "vol_realized_w60s")},
-        imbalance_spread Nullable(Float64), imbalance_bid_px Nullable(Float64),
-        imbalance_ask_px Nullable(Float64), imbalance_bid_sz Nullable(UInt64),
-        imbalance_ask_sz Nullable(UInt64), vol_realized_w60s Nullable(Float64)
-    ) {_ENGINE}""",
-)
+_DDL = tuple(
+    f"CREATE TABLE IF NOT EXISTS {{db:Identifier}}.{table} ("
+    + ", ".join(f"`{name}` {kind}" for name, kind in columns) + f") {_ENGINE}"
+    for table, columns in COLUMN_TYPES.items())
 _WINDOW = ("event_ts > {since:DateTime64(3, 'UTC')} AND event_ts <= {until:DateTime64(3, 'UTC')}"
            " AND symbol IN {symbols:Array(String)}")
 _MINUTE_BARS = f"""
@@ -265,6 +262,15 @@ class Warehouse:
         for column in ("bid", "ask", "bid_size", "ask_size", *values):
             frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
         return _utc_columns(frame, ("ts", "signal_ts"), columns)
+
+    def columns(self, table: str) -> list[tuple[str, str]]:
+        """(column, ClickHouse type) of one of Torghut's tables as it is, in table order."""
+        if table not in REQUIRED_COLUMNS:
+            raise ValueError(f"table must be one of {', '.join(REQUIRED_COLUMNS)}")
+        return [(str(n), str(t)) for n, t in self.client.query(
+            "SELECT name, type FROM system.columns WHERE database = {db:String} AND "
+            "table = {table:String} ORDER BY position",
+            parameters={"db": self.database, "table": table}).result_rows]
 
     def freshness(self, table: str) -> SourceFreshness:
         """Newest event_ts, distinct symbols and rows (all versions) of one of Torghut's tables."""
