@@ -156,6 +156,10 @@ def run_ui(settings: Settings, port: int, dagster_home: Path) -> int:
     extra += venue_commands
     for note in venue_notes:
         _say(note)
+    # Started in the background by a script (`intel-assets ui &`), SIGINT arrives ignored and
+    # every child would inherit that, so Ctrl-C/kill -INT would stop nothing: handle it here
+    # (an exec resets a handled signal to its default in each child).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # Each child leads its own process group, so stopping reaches its grandchildren too
     # (dagster dev runs the webserver, the daemon and code servers as further processes).
     procs = [
