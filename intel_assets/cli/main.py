@@ -51,8 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     p_seed = sub.add_parser("seed", help="load LEAN minute data (or a synthetic market) into ClickHouse")
     p_seed.add_argument("--synthetic", action="store_true", help="ignore LEAN data; seed a synthetic market")
-    p_mat = sub.add_parser("materialize", help="refresh + publish the universe in one Dagster run")
-    p_mat.add_argument("symbols", nargs="*", help="a contiguous range of the universe (default: all)")
+    p_mat = sub.add_parser("materialize", help="refresh + publish the universe (one Dagster run "
+                           "per contiguous group of the symbols asked)")
+    p_mat.add_argument("symbols", nargs="*", help="symbols of the universe to refresh (default: "
+                       "all); each contiguous group of them in the universe is one run")
     p_mat.add_argument("--force", action="store_true",
                        help="refresh symbols the warehouse has no bars for (they publish at quality 0.0)")
     sub.add_parser("demo", help="seed, materialize every asset in one run, publish, print a summary")
