@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export TZ := UTC
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test contract ui serve bench parity gate install clean lock image-venv lint
+.PHONY: demo test contract ui ui-test serve bench parity gate install clean lock image-venv lint
 
 # requirements.lock pins base + every extra (embedded, ui, k8s, test, dev): what make install,
 # make test and CI install. requirements-image.lock pins base + k8s: the user-code image's Python
@@ -66,6 +66,12 @@ contract: $(STAMP)
 ## make ui: Dagster webserver + daemon (workspace.yaml) and the serving API on 127.0.0.1
 ui: $(STAMP)
 	$(BIN)/intel-assets ui
+
+## make ui-test: README's Dagster walkthrough in Debian's chromium (selenium): a throwaway home
+## under .tmp/ui-test (demo, gate), `intel-assets ui` on free ports, the lineage, SPY's and IBM's
+## partition pages and the gate page checked; screenshots in .tmp/ui-test/shots (~3 min)
+ui-test: $(STAMP)
+	@bash scripts/ui-test.sh $(PYTEST_ARGS)
 
 serve: $(STAMP)
 	$(BIN)/intel-assets serve
