@@ -84,6 +84,11 @@ def run_p5(symbols: int, minutes: float, env_overrides: dict[str, str], keep: bo
     env.update({"TZ": "UTC", "INTEL_HOME": str(home), "INTEL_UNIVERSE": ",".join(universe),
                 "INTEL_MARKET_SOURCE": "synthetic", "INTEL_SYNTHETIC_DAYS": "1",
                 "INTEL_SERVE_PORT": str(serve_port),
+                # P5 measures the pipeline, not the session: on XNYS the loop idles outside the
+                # regular session (as it should), so at night nothing would be refreshed at all
+                "INTEL_MARKET_CALENDAR": "24/7",
+                # and the live clock, not the replay clock `ui` takes from the seeded market
+                "INTEL_AS_OF": "live",
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))})
     env.update(env_overrides)
     figures: dict[str, Any] = {"symbols": symbols, "minutes": minutes, "settings": env_overrides,

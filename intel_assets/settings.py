@@ -82,6 +82,15 @@ def environment_value(name: str) -> str | None:
     return value or None
 
 
+#: INTEL_AS_OF's value for the live clock, said explicitly.
+LIVE_CLOCK = "live"
+
+
+def live_clock_requested() -> bool:
+    """INTEL_AS_OF=live: the live clock even where seeded data would imply a replay clock."""
+    return (environment_value("INTEL_AS_OF") or "").lower() == LIVE_CLOCK
+
+
 def environment_holds(name: str, value: object) -> bool:
     """Whether the process environment sets ``name`` to exactly ``value`` (then definitions pass
     it to Dagster as an EnvVar, resolved at run time and never written into a snapshot)."""
@@ -233,7 +242,9 @@ class Settings(BaseSettings):
         default=None, description="LEAN data folder; default ../shared/data/lean when present."
     )
     as_of: AwareDatetime | None = Field(
-        default=None, description="Replay clock (ISO-8601 with offset); unset = live clock."
+        default=None, description="Replay clock (ISO-8601 with offset); `live` or unset = live "
+        "clock (`live` also overrides the replay clock demo/materialize/ui take from seeded "
+        "data)."
     )
     market_calendar: str = Field(
         default="XNYS", description="exchange_calendars calendar of the live market clock "
@@ -328,6 +339,11 @@ class Settings(BaseSettings):
                 f"INTEL_TECHNICALS_REFRESH_SECONDS must be from 5 to the technicals budget "
                 f"({self.technicals_budget_seconds:g} s), got {value!r}")
         return self
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _live_clock(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() == LIVE_CLOCK else value
 
     @field_validator("universe", mode="before")
     @classmethod
@@ -539,8 +555,8 @@ def _problem(err: Mapping) -> str:
     """A validation error in plain words (the replay clock's says its format and an example)."""
     if err["loc"] and err["loc"][0] == "as_of":
         return (f"{_shown_input(err.get('input'))} is not a replay clock; write an ISO-8601 "
-                f"instant with a timezone (Z or +HH:MM), e.g. {AS_OF_EXAMPLE}, or unset it "
-                "for the live clock")
+                f"instant with a timezone (Z or +HH:MM), e.g. {AS_OF_EXAMPLE}, or "
+                f"INTEL_AS_OF={LIVE_CLOCK} for the live clock")
     return str(err["msg"]).removeprefix("Value error, ")
 
 

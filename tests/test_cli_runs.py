@@ -246,3 +246,24 @@ def test_sample_providers_leave_no_sample_keys_behind(tmp_path, monkeypatch):
     assert "ALPACA_API_KEY_ID" not in os.environ
     assert os.environ["ALPACA_API_SECRET_KEY"] == "theirs"
     assert load_settings(home=tmp_path).alpaca_api_key_id is None
+
+
+def test_intel_as_of_live_overrides_the_seeded_replay_clock(tmp_path, monkeypatch):
+    """Reproduces P5 finding no live clock: once `seed` remembered the synthetic market's newest
+    bar, demo/materialize/ui always took it as the replay clock (and with LEAN data, LEAN's demo
+    minute) and there was no way to say "live" but deleting a file. INTEL_AS_OF=live says it."""
+    from intel_assets.cli.common import local_settings, remember_seeded_clock
+    from intel_assets.settings import SettingsError, load_settings
+
+    monkeypatch.setenv("INTEL_HOME", str(tmp_path))
+    monkeypatch.setenv("INTEL_MARKET_SOURCE", "synthetic")
+    monkeypatch.delenv("INTEL_AS_OF", raising=False)
+    newest = datetime.fromisoformat("2026-12-02T21:00:00+00:00")
+    remember_seeded_clock(load_settings(), "synthetic", newest)
+    assert local_settings(quiet=True).as_of == newest  # the seeded market's clock by default
+    for spelled in ("live", " LIVE "):
+        monkeypatch.setenv("INTEL_AS_OF", spelled)
+        assert local_settings(quiet=True).as_of is None and load_settings().as_of is None
+    monkeypatch.setenv("INTEL_AS_OF", "lve")
+    with pytest.raises(SettingsError, match="INTEL_AS_OF=live for the live clock"):
+        load_settings()

@@ -60,7 +60,7 @@ def test_bad_as_of_names_the_format_and_an_example_and_typos_are_warned_once(tmp
         "INTEL_UNIVERSE?",
         "error: invalid configuration: INTEL_AS_OF: 'garbage' is not a replay clock; write an "
         "ISO-8601 instant with a timezone (Z or +HH:MM), e.g. INTEL_AS_OF=2013-10-11T19:59:00Z, "
-        "or unset it for the live clock",
+        "or INTEL_AS_OF=live for the live clock",
     ]
     assert "too short" not in run.stderr
 

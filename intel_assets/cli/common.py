@@ -9,7 +9,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from intel_assets.settings import LEAN_DEMO_AS_OF, Settings, load_settings
+from intel_assets.settings import LEAN_DEMO_AS_OF, Settings, live_clock_requested, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,20 +47,19 @@ def local_settings(quiet: bool = False) -> Settings:
     nothing was seeded. INTEL_AS_OF, when set, is used as it is. (Providers left unconfigured
     are served from the packaged samples: local_stack.sample_providers / run_ui.)"""
     settings = load_settings()
-    if settings.as_of is not None:
+    if settings.as_of is not None or live_clock_requested():
         return settings
     seeded = seeded_clock(settings)
     if seeded is not None and seeded[0] == "synthetic":
         settings = load_settings(as_of=seeded[1].isoformat())
         if not quiet:
             say(f"replay clock: {seeded[1].isoformat()} (newest synthetic bar seeded; set "
-                f"INTEL_AS_OF to change, delete {settings.home / SEEDED_CLOCK_FILE} for the live "
-                "clock)")
+                "INTEL_AS_OF to change, INTEL_AS_OF=live for the live clock)")
     elif settings.resolved_lean_dir is not None:
         settings = load_settings(as_of=LEAN_DEMO_AS_OF)
         if not quiet:
             say(f"replay clock: INTEL_AS_OF={LEAN_DEMO_AS_OF} (LEAN data; set INTEL_AS_OF to "
-                "change)")
+                "change, INTEL_AS_OF=live for the live clock)")
     return settings
 
 
