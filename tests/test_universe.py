@@ -168,6 +168,10 @@ def test_universe_command_round_trip(tmp_path: Path) -> None:
     assert row.split()[:3] == ["NOPE", "retired", "0.00"]
     with BundleStore.from_dsn(f"sqlite:///{home / 'bundles.sqlite3'}") as store:
         assert store.latest("NOPE") is None and len(store.history("NOPE")) == 1
+    shown = _cli(["bundle", "NOPE"], home)  # said "no bundle published", as if never made
+    assert shown.returncode == 1 and shown.stderr.count("\n") == 1
+    assert shown.stderr.startswith("error: NOPE was retired from the universe at ")
+    assert "`intel-assets universe add NOPE` brings it back" in shown.stderr
 
     assert _cli(["universe", "retire", "ZZZ"], home).returncode == 2
     everything = _cli(["universe", "retire", "SYN000", "SYN001", "SYN002"], home)

@@ -21,8 +21,14 @@ def bundle_cmd(settings: Settings, symbol: str) -> int:
     store = open_store(settings)
     try:
         stored = store.latest(symbol)
+        retired = store.retired_at(symbol) if stored is None else None
     finally:
         store.close()
+    if retired is not None:  # serving answers 404 "retired" for it too
+        print(f"error: {symbol} was retired from the universe at {retired.isoformat()}: its "
+              f"bundles left serving (history kept); `intel-assets universe add {symbol}` "
+              "brings it back", file=sys.stderr)
+        return 1
     if stored is None:
         print(f"error: no bundle published for {symbol}; run `intel-assets demo` or materialize it",
               file=sys.stderr)
