@@ -143,7 +143,8 @@ class Warehouse:
 
     client: object
     database: str
-    _checked: bool = field(default=False, repr=False)
+    #: (column, type) per table as check_tables last read them; None until checked
+    _live: dict[str, list[tuple[str, str]]] | None = field(default=None, repr=False)
 
     def ensure_schema(self) -> None:
         """Create Torghut's two tables if absent (embedded demo and tests; on a server they
@@ -152,19 +153,21 @@ class Warehouse:
                             parameters={"db": self.database})
         for ddl in _DDL:
             self.client.command(ddl, parameters={"db": self.database})
-        self._checked = False
+        self._live = None
 
-    def check_tables(self) -> None:
-        """Raise WarehouseError naming every table or column this module needs and lacks."""
-        if self._checked:
-            return
+    def check_tables(self) -> dict[str, list[tuple[str, str]]]:
+        """Raise WarehouseError naming every table or column this module needs and lacks; else
+        the two tables' (column, type) pairs in table order, read once per Warehouse."""
+        if self._live is not None:
+            return self._live
         found = self.client.query(
-            "SELECT table, name FROM system.columns WHERE database = {db:String} AND table IN "
-            "{tables:Array(String)}",
+            "SELECT table, name, type FROM system.columns WHERE database = {db:String} AND table "
+            "IN {tables:Array(String)} ORDER BY table, position",
             parameters={"db": self.database, "tables": list(REQUIRED_COLUMNS)}).result_rows
-        have: dict[str, set[str]] = {}
-        for table, column in found:
-            have.setdefault(table, set()).add(column)
+        live: dict[str, list[tuple[str, str]]] = {}
+        for table, column, kind in found:
+            live.setdefault(str(table), []).append((str(column), str(kind)))
+        have = {table: {name for name, _ in columns} for table, columns in live.items()}
         problems = []
         for table, columns in REQUIRED_COLUMNS.items():
             if table not in have:
@@ -178,7 +181,8 @@ class Warehouse:
                 "; ".join(problems) + ". intel_assets reads Torghut's tables as its ta-schema.sql "
                 "defines them: set INTEL_CLICKHOUSE_DATABASE to Torghut's database, or run "
                 "`intel-assets seed` to create and fill them in the embedded warehouse")
-        self._checked = True
+        self._live = live
+        return live
 
     def write_microbars(self, rows: pd.DataFrame) -> int:
         """Insert ta_microbars rows, first deleting what their symbols hold in their span."""
@@ -264,13 +268,11 @@ class Warehouse:
         return _utc_columns(frame, ("ts", "signal_ts"), columns)
 
     def columns(self, table: str) -> list[tuple[str, str]]:
-        """(column, ClickHouse type) of one of Torghut's tables as it is, in table order."""
+        """(column, ClickHouse type) of one of Torghut's tables as it is, in table order: what
+        check_tables read (one system.columns query per Warehouse for both tables)."""
         if table not in REQUIRED_COLUMNS:
             raise ValueError(f"table must be one of {', '.join(REQUIRED_COLUMNS)}")
-        return [(str(n), str(t)) for n, t in self.client.query(
-            "SELECT name, type FROM system.columns WHERE database = {db:String} AND "
-            "table = {table:String} ORDER BY position",
-            parameters={"db": self.database, "table": table}).result_rows]
+        return list(self.check_tables()[table])
 
     def freshness(self, table: str) -> SourceFreshness:
         """Newest event_ts, distinct symbols and rows (all versions) of one of Torghut's tables."""
