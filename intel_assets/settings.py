@@ -86,9 +86,13 @@ def environment_value(name: str) -> str | None:
 LIVE_CLOCK = "live"
 
 
+def _says_live(value: object) -> bool:
+    return isinstance(value, str) and value.strip().lower() == LIVE_CLOCK
+
+
 def live_clock_requested() -> bool:
     """INTEL_AS_OF=live: the live clock even where seeded data would imply a replay clock."""
-    return (environment_value("INTEL_AS_OF") or "").lower() == LIVE_CLOCK
+    return _says_live(os.environ.get("INTEL_AS_OF"))
 
 
 def environment_holds(name: str, value: object) -> bool:
@@ -343,7 +347,7 @@ class Settings(BaseSettings):
     @field_validator("as_of", mode="before")
     @classmethod
     def _live_clock(cls, value: object) -> object:
-        return None if isinstance(value, str) and value.strip().lower() == LIVE_CLOCK else value
+        return None if _says_live(value) else value
 
     @field_validator("universe", mode="before")
     @classmethod

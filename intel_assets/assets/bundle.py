@@ -27,7 +27,7 @@ from intel_assets.resources.context_policy import ContextPolicyResource
 
 #: The bundle's wire fields as Torghut parses them, and every domain block's (domains.*.x).
 BUNDLE_SCHEMA = model_table_schema(
-    MarketContextBundle, nested={"domains": ("domains.*.", DomainBlock)},
+    MarketContextBundle, nested=[("domains.*.", DomainBlock)],
     descriptions={
         "freshnessSeconds": "age when published; the serving API re-measures it per request",
         "qualityScore": "0..1, from the domains' quality (README: Quality score)",

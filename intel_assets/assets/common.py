@@ -249,11 +249,11 @@ def _json_type(spec: Mapping, defs: Mapping) -> tuple[str, bool, list[str]]:
     return " | ".join(kinds), nullable, rules
 
 
-def model_table_schema(model: type, nested: Mapping[str, tuple[str, type]] | None = None,
+def model_table_schema(model: type, nested: Sequence[tuple[str, type]] = (),
                        descriptions: Mapping[str, str] | None = None) -> TableSchema:
     """A pydantic wire model's fields (camelCase, as Torghut reads them) as a Dagster column
     schema, derived from the model's JSON schema so it cannot drift from the contract. ``nested``
-    maps a field to (column prefix, model) whose fields are listed too, e.g. ``domains.*``."""
+    lists (column prefix, model) pairs whose fields are listed too, e.g. ``domains.*.``."""
     def columns(schema: Mapping, prefix: str, defs: Mapping) -> list[TableColumn]:
         out = []
         for name, spec in schema["properties"].items():
@@ -267,7 +267,7 @@ def model_table_schema(model: type, nested: Mapping[str, tuple[str, type]] | Non
     schema = model.model_json_schema(by_alias=True)  # type: ignore[attr-defined]
     defs = schema.get("$defs", {})
     cols = columns(schema, "", defs)
-    for prefix, inner in (nested or {}).values():
+    for prefix, inner in nested:
         cols += columns(inner.model_json_schema(by_alias=True), prefix, defs)  # type: ignore[attr-defined]
     return TableSchema(columns=cols)
 

@@ -143,14 +143,13 @@ def run_ui(settings: Settings, port: int, dagster_home: Path) -> int:
         extra.append([sys.executable, "-m", "intel_assets.devtools.edgar_server",
                       "--port", str(edgar_port)])
         _say(f"fundamentals: SAMPLE EDGAR server on http://127.0.0.1:{edgar_port}")
-    if not env.get("TORGHUT_DB_DSN", "").strip():
-        from intel_assets.cli.rollout import DEMO_DB, existing_demo_dsn
+    from intel_assets.cli.rollout import DEMO_DB, existing_demo_dsn
 
-        demo_dsn = existing_demo_dsn(settings)
-        if demo_dsn:  # `make gate` ran on this home: show its parity slice and rollout gate
-            env["TORGHUT_DB_DSN"] = demo_dsn
-            _say(f"parity: Torghut DB = the demo database {DEMO_DB} of the embedded PostgreSQL "
-                 "(`make gate` made it; set TORGHUT_DB_DSN for Torghut's own)")
+    demo_dsn = existing_demo_dsn(settings)  # None when TORGHUT_DB_DSN is set
+    if demo_dsn:  # `make gate` ran on this home: show its parity slice and rollout gate
+        env["TORGHUT_DB_DSN"] = demo_dsn
+        _say(f"parity: Torghut DB = the demo database {DEMO_DB} of the embedded PostgreSQL "
+             "(`make gate` made it; set TORGHUT_DB_DSN for Torghut's own)")
     venue_commands, venue_env, venue_notes = parity_venues(settings, env)
     env.update(venue_env)
     extra += venue_commands

@@ -44,28 +44,40 @@ def torghut_dsn_for(settings: Settings) -> tuple[str, bool]:
                             "PostgreSQL (or leave INTEL_EMBEDDED_POSTGRES on for the demo "
                             f"database {DEMO_DB})")
     import psycopg2
-    from psycopg2 import errors
 
     from intel_assets.stores.local_postgres import EmbeddedPostgresError, ensure_running
 
     cluster = ensure_running(settings.home)
     try:
-        conn = psycopg2.connect(cluster.url("postgres"), connect_timeout=10)
+        _demo_database_present(cluster, create=True)
     except psycopg2.OperationalError as exc:
         raise EmbeddedPostgresError(f"the embedded PostgreSQL in {cluster.root} refused a "
                                     f"connection: {_first_line(exc)}; see {cluster.log}") from None
+    return cluster.url(DEMO_DB), True
+
+
+def _demo_database_present(cluster, create: bool) -> bool:
+    """Whether ``torghut_demo`` exists in the embedded ``cluster`` (created first when
+    ``create``). psycopg2.OperationalError when the cluster refuses a connection."""
+    import psycopg2
+    from psycopg2 import errors
+
+    conn = psycopg2.connect(cluster.url("postgres"), connect_timeout=10)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DEMO_DB,))
-            if cur.fetchone() is None:
-                try:
-                    cur.execute(f'CREATE DATABASE "{DEMO_DB}"')
-                except errors.DuplicateDatabase:  # another process created it meanwhile
-                    pass
+            if cur.fetchone() is not None:
+                return True
+            if not create:
+                return False
+            try:
+                cur.execute(f'CREATE DATABASE "{DEMO_DB}"')
+            except errors.DuplicateDatabase:  # another process created it meanwhile
+                pass
+            return True
     finally:
         conn.close()
-    return cluster.url(DEMO_DB), True
 
 
 def existing_demo_dsn(settings: Settings) -> str | None:
@@ -80,15 +92,9 @@ def existing_demo_dsn(settings: Settings) -> str | None:
 
     cluster = ensure_running(settings.home)
     try:
-        conn = psycopg2.connect(cluster.url("postgres"), connect_timeout=10)
+        present = _demo_database_present(cluster, create=False)
     except psycopg2.OperationalError:
         return None
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DEMO_DB,))
-            present = cur.fetchone() is not None
-    finally:
-        conn.close()
     return cluster.url(DEMO_DB) if present else None
 
 
