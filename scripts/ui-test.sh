@@ -9,6 +9,13 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 WORK="$PWD/.tmp/ui-test"
 
+lean="${INTEL_LEAN_DATA_DIR:-../shared/data/lean}"
+if [ ! -d "$lean" ]; then
+  echo "error: ui-test replays the LEAN sample week: no LEAN data at $lean (set" \
+       "INTEL_LEAN_DATA_DIR to a LEAN Data folder)" >&2
+  exit 2
+fi
+
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "ui-test: installing Debian's chromium and chromium-driver (apt-get, ~1 min)"
@@ -20,13 +27,6 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
          "\`sudo apt-get install chromium chromium-driver\`" >&2
     exit 2
   fi
-fi
-
-lean="${INTEL_LEAN_DATA_DIR:-../shared/data/lean}"
-if [ ! -d "$lean" ]; then
-  echo "error: ui-test replays the LEAN sample week: no LEAN data at $lean (set" \
-       "INTEL_LEAN_DATA_DIR to a LEAN Data folder)" >&2
-  exit 2
 fi
 
 # A home of its own: the developer's .intel is never touched; a previous run's cluster is stopped.

@@ -124,3 +124,31 @@ def test_ui_help_names_both_ports_and_how_to_change_them() -> None:
 def test_version_comes_from_the_installed_package() -> None:
     run = _cli(["--version"])
     assert run.returncode == 0 and run.stdout.strip() == f"intel-assets {version('intel_assets')}"
+
+
+def _ui_test_script(tmp_path: Path, path: str, **env: str) -> subprocess.CompletedProcess:
+    script = Path(__file__).resolve().parents[1] / "scripts" / "ui-test.sh"
+    return subprocess.run(["/bin/bash", str(script)], env={"PATH": path, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_ui_test_script_refuses_without_lean_data_or_a_browser(tmp_path: Path) -> None:
+    """`make ui-test` needs the LEAN week and chromium: each missing one is one error line
+    saying what to set or install, exit 2, before anything is built or installed."""
+    no_lean = _ui_test_script(tmp_path, os.environ["PATH"], INTEL_LEAN_DATA_DIR=str(tmp_path / "none"))
+    assert no_lean.returncode == 2 and no_lean.stderr.count("\n") == 1
+    assert no_lean.stderr.startswith("error: ui-test replays the LEAN sample week: no LEAN data at ")
+    assert "set INTEL_LEAN_DATA_DIR" in no_lean.stderr
+    # no chromium on PATH and not root (a stand-in `id`): no apt-get, the command to run instead
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "dirname").symlink_to("/usr/bin/dirname")
+    (tools / "id").write_text("#!/bin/sh\necho 1000\n")
+    (tools / "id").chmod(0o755)
+    lean = tmp_path / "lean"
+    lean.mkdir()
+    no_browser = _ui_test_script(tmp_path, str(tools), INTEL_LEAN_DATA_DIR=str(lean))
+    assert no_browser.returncode == 2 and no_browser.stderr.count("\n") == 1
+    assert no_browser.stderr == ("error: ui-test needs chromium and chromedriver on PATH: run "
+                                 "`sudo apt-get install chromium chromium-driver`\n")
+    assert no_lean.stdout == no_browser.stdout == ""  # nothing was built or installed

@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
+import pytest
+
 from intel_assets.assets.bundle import BUNDLE_SCHEMA
 from intel_assets.assets.technicals import SOURCE_KEYS
 from intel_assets.contracts.bundle import DOMAINS, WIRE_TOP_LEVEL_KEYS
@@ -13,7 +15,8 @@ from intel_assets.definitions import build_definitions
 from intel_assets.domain.bundle import merge_bundle
 from intel_assets.domain.quality import missing_block
 from intel_assets.settings import load_settings
-from intel_assets.stores.warehouse import COLUMN_TYPES, REQUIRED_COLUMNS, open_warehouse
+from intel_assets.stores.warehouse import (COLUMN_TYPES, REQUIRED_COLUMNS, WarehouseError,
+                                          open_warehouse)
 
 
 def test_declared_source_columns_are_the_tables_the_embedded_warehouse_creates(chdb_dsn):
@@ -23,6 +26,11 @@ def test_declared_source_columns_are_the_tables_the_embedded_warehouse_creates(c
     assert {t: list(c) for t, c in COLUMN_TYPES.items()} == created  # names, types, order
     for table, read in REQUIRED_COLUMNS.items():
         assert set(read) <= {name for name, _ in created[table]}
+    with open_warehouse(chdb_dsn, f"t_{uuid.uuid4().hex[:10]}") as wh:
+        with pytest.raises(ValueError, match="table must be one of ta_microbars, ta_signals"):
+            wh.columns("trades")
+        with pytest.raises(WarehouseError, match="ta_microbars does not exist"):
+            wh.columns("ta_microbars")  # the same plain error as every read of a missing table
 
 
 def test_source_and_bundle_assets_carry_their_column_schemas(tmp_path):
