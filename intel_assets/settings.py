@@ -572,9 +572,12 @@ def _shown_input(value: object) -> str:
 #: UNIVERSE_FILE: under INTEL_HOME, the universe `intel-assets universe add/retire` persist.
 UNIVERSE_FILE = "universe.json"
 #: INTEL_* variables read outside Settings (the TLS contracts, the rollout token), the shell
-#: variables deploy/README.md's commands use, and the test suite's PostgreSQL (conftest.py).
+#: variables deploy/README.md's commands use, the test suite's PostgreSQL (conftest.py) and
+#: `make ui-test`'s (scripts/ui-test.sh, tests/ui/test_ui_screens.py).
 _OTHER_VARIABLES = ("INTEL_ENV", "INTEL_BUNDLE_STORE_SSLROOTCERT", "INTEL_ROLLOUT_APPROVAL_TOKEN",
-                    "INTEL_PG_PASSWORD", "INTEL_ASSETS_CLICKHOUSE_PASSWORD", "INTEL_TEST_PG_DSN")
+                    "INTEL_PG_PASSWORD", "INTEL_ASSETS_CLICKHOUSE_PASSWORD", "INTEL_TEST_PG_DSN",
+                    "INTEL_UI_TEST_URL", "INTEL_UI_TEST_API_URL", "INTEL_UI_TEST_SHOTS",
+                    "INTEL_UI_TEST_CHROMIUM", "INTEL_UI_TEST_CHROMEDRIVER")
 #: Synonyms people write for a setting (difflib cannot guess these).
 _ALIASES = {"INTEL_SYMBOLS": "INTEL_UNIVERSE", "INTEL_TICKERS": "INTEL_UNIVERSE",
             "INTEL_SYMBOL": "INTEL_UNIVERSE", "INTEL_ASOF": "INTEL_AS_OF",

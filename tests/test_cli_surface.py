@@ -152,3 +152,23 @@ def test_ui_test_script_refuses_without_lean_data_or_a_browser(tmp_path: Path) -
     assert no_browser.stderr == ("error: ui-test needs chromium and chromedriver on PATH: run "
                                  "`sudo apt-get install chromium chromium-driver`\n")
     assert no_lean.stdout == no_browser.stdout == ""  # nothing was built or installed
+
+
+def test_every_intel_variable_the_repository_names_is_known() -> None:
+    """The misspelling warning must not fire on our own variables: INTEL_UI_TEST_URL, which
+    `make ui-test` sets, was warned as a typo of INTEL_EDGAR_TICKERS_URL. Every INTEL_* name in
+    the code, tests, scripts, benchmarks, Makefile and README is a setting or a listed other."""
+    import re
+
+    from intel_assets.settings import _ALIASES, unknown_variable_warnings
+
+    root = Path(__file__).resolve().parents[1]
+    here = Path(__file__).resolve()  # this file spells misspellings on purpose, as settings' aliases do
+    files = [root / "Makefile", root / "README.md", *root.glob("scripts/*.sh"),
+             *(p for d in ("intel_assets", "tests", "benchmarks") for p in (root / d).rglob("*.py")
+               if p.resolve() != here)]
+    names = {n for f in files for n in re.findall(r"\bINTEL_[A-Z][A-Z0-9_]*[A-Z0-9]\b", f.read_text())}
+    assert "INTEL_UI_TEST_URL" in names and len(names) > 40
+    readme_example = {"INTEL_UNIVERS"}  # README's example of the warning
+    warned = unknown_variable_warnings({n: "x" for n in names - set(_ALIASES) - readme_example})
+    assert warned == []
