@@ -1,5 +1,9 @@
 """Column schemas (dagster/column_schema) of Torghut's two ClickHouse sources and of the bundle,
-as the Dagster UI shows them on each asset's page (issue 13, "Dagster conventions")."""
+as the Dagster UI shows them on each asset's page (issue 13, "Dagster conventions").
+
+The sources' declared columns restate Torghut's tables from proompteng/lab 255d330fe
+services/dorvud/technical-analysis-flink/src/main/resources/ta-schema.sql (our copy:
+deploy/clickhouse/torghut-tables.sql, held to the embedded DDL by test_clickhouse_http)."""
 
 from __future__ import annotations
 
